@@ -1,0 +1,59 @@
+# Ehecoatl — build, test, demo. `make demo` and `make test` are the two
+# commands of the README; both work on a fresh Debian 12 machine as root.
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/ehecoatl/ehecoatl/cli.Version=$(VERSION)
+BINS    := bin/ehecoatl bin/ehecoatl-router bin/ehecoatl-generator
+export CGO_ENABLED := 0
+
+.PHONY: all build test test-unit test-integration deps demo bench bench-apply bench-router fuzz clean
+
+all: build
+
+build: $(BINS)
+
+bin/%: FORCE
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*
+
+FORCE:
+
+# What the tests need from Debian: systemd-nspawn for the real-systemd
+# integration tests, dbus-daemon for the fake systemd of the dbus unit tests,
+# python3 for the example apps. Installs only what is missing.
+deps:
+	@missing=""; \
+	command -v systemd-nspawn >/dev/null || missing="$$missing systemd-container"; \
+	command -v dbus-daemon >/dev/null || missing="$$missing dbus-daemon"; \
+	test -x /usr/bin/python3 || missing="$$missing python3"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+test-unit:
+	$(GO) test -count=1 -short ./...
+
+demo: deps build
+	$(GO) run ./tests/demo
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./generator/ ./router/
+
+bench-apply: deps build
+	EHECOATL_BENCH_APPLY=1 $(GO) test -count=1 -timeout 30m -run TestBenchApply -v ./tests/
+
+bench-router: deps build
+	$(GO) run ./tests/benchrouter
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 5m ./manifest/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,297 @@
+// Package apply makes a host run what a manifest directory describes
+// (SPEC §4): validate everything, install the manifests atomically, reload
+// systemd only when the rendered units changed, then start, restart and
+// stop exactly the units the plan names.
+//
+// Convergence after a crash comes from the applied-state record
+// (/var/lib/ehecoatl/applied.json): it is written last, so an apply killed
+// at any point leaves the old record, and the next apply recomputes and
+// redoes every step, each of which is idempotent.
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/ehecoatl/ehecoatl/generator"
+	"github.com/ehecoatl/ehecoatl/layout"
+	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/plan"
+)
+
+// Systemd is the part of systemd apply drives; *dbus.Conn implements it
+// through Adapter.
+type Systemd interface {
+	Reload(ctx context.Context) error
+	StartMany(ctx context.Context, units []string) error
+	StopMany(ctx context.Context, units []string) error
+	TryRestartMany(ctx context.Context, units []string) error
+	// ActiveUnits returns which of the named units are active (or
+	// activating/reloading) right now.
+	ActiveUnits(ctx context.Context, patterns ...string) (map[string]bool, error)
+	// ReloadIfActive reloads a unit (the router) when it runs.
+	ReloadIfActive(ctx context.Context, unit string) (bool, error)
+}
+
+// Options of an apply.
+type Options struct {
+	Layout    layout.Layout
+	Generator generator.Options
+	// DryRun computes and prints the plan, changing nothing.
+	DryRun bool
+	// Out receives the human report; nil discards it.
+	Out io.Writer
+}
+
+// Result says what an apply did.
+type Result struct {
+	Plan           *plan.Plan
+	Installed      bool
+	Reloaded       bool
+	Started        []string
+	Restarted      []string
+	Stopped        []string
+	RouterReloaded bool
+}
+
+// Changed reports whether the apply changed anything on the host.
+func (r *Result) Changed() bool {
+	return r.Installed || r.Reloaded || len(r.Started)+len(r.Restarted)+len(r.Stopped) > 0 || r.RouterReloaded
+}
+
+// InvalidError carries the validation report of a rejected directory.
+type InvalidError struct {
+	Dir    string
+	Report *manifest.Report
+}
+
+func (e *InvalidError) Error() string {
+	n := 0
+	for _, f := range e.Report.Findings {
+		if f.Severity == manifest.Error {
+			n++
+		}
+	}
+	return fmt.Sprintf("apply: %s: %d error(s), nothing was changed", e.Dir, n)
+}
+
+// Desired loads and renders a manifest directory.
+func Desired(dir string, gen generator.Options) (*manifest.Set, *generator.Output, *plan.State, error) {
+	set, rep := manifest.Load(dir)
+	if rep.HasErrors() {
+		return nil, nil, nil, &InvalidError{Dir: dir, Report: rep}
+	}
+	out, err := generator.Generate(set, gen)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("apply: %s: %w", dir, err)
+	}
+	st, err := plan.Render(set, out)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return set, out, st, nil
+}
+
+// RecordPath is where the applied-state record lives.
+func RecordPath(l layout.Layout) string { return filepath.Join(l.State(), "applied.json") }
+
+// Current returns the state apply last completed, or, without a record
+// (first apply, older install), what the installed manifests render to.
+func Current(l layout.Layout, gen generator.Options) (*plan.State, error) {
+	st, err := plan.Load(RecordPath(l))
+	if err != nil || st != nil {
+		return st, err
+	}
+	if _, err := os.Stat(filepath.Join(l.Etc(), "tenants")); err != nil {
+		return nil, nil
+	}
+	_, _, st, err = Desired(l.Etc(), gen)
+	var inv *InvalidError
+	if errors.As(err, &inv) {
+		// An invalid installed set cannot be running as written; compare
+		// against nothing, so every desired unit is started.
+		return nil, nil
+	}
+	return st, err
+}
+
+// Plan computes what applying dir would do.
+func Plan(dir string, opts Options) (*plan.Plan, error) {
+	_, _, want, err := Desired(dir, opts.Generator)
+	if err != nil {
+		return nil, err
+	}
+	have, err := Current(opts.Layout, opts.Generator)
+	if err != nil {
+		return nil, err
+	}
+	return plan.Diff(have, want), nil
+}
+
+// Apply makes the host run dir. Nothing changes when dir is invalid.
+func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, error) {
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	set, rendered, want, err := Desired(dir, opts.Generator)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DryRun {
+		have, err := Current(opts.Layout, opts.Generator)
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Plan: plan.Diff(have, want)}, nil
+	}
+	unlock, err := lock(opts.Layout)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	have, err := Current(opts.Layout, opts.Generator)
+	if err != nil {
+		return nil, err
+	}
+	p := plan.Diff(have, want)
+	res := &Result{Plan: p}
+
+	if res.Installed, err = Install(opts.Layout.Etc(), set); err != nil {
+		return res, fmt.Errorf("apply: install manifests into %s: %w", opts.Layout.Etc(), err)
+	}
+	if res.Installed {
+		fmt.Fprintf(out, "installed manifests into %s\n", layout.EtcDir)
+	}
+	genDir := opts.Layout.GeneratorOut()
+	if !generatedEqual(genDir, rendered) {
+		if err := sd.Reload(ctx); err != nil {
+			return res, fmt.Errorf("apply: daemon-reload: %w", err)
+		}
+		res.Reloaded = true
+		fmt.Fprintln(out, "reloaded systemd (unit files changed)")
+		if !generatedEqual(genDir, rendered) {
+			return res, fmt.Errorf("apply: after daemon-reload, %s does not hold the new units: is ehecoatl-generator installed in /usr/lib/systemd/system-generators? (journalctl -k | grep ehecoatl-generator)", layout.GeneratorDir)
+		}
+	}
+	if len(p.Stop) > 0 {
+		if err := sd.StopMany(ctx, p.Stop); err != nil {
+			return res, fmt.Errorf("apply: stop: %w", err)
+		}
+		res.Stopped = p.Stop
+		fmt.Fprintf(out, "stopped %d unit(s): %s\n", len(p.Stop), brief(p.Stop))
+	}
+	// Every desired socket must listen, not only the new ones: that is
+	// what makes an apply after a crash converge.
+	active, err := sd.ActiveUnits(ctx, "ehecoatl-*.socket")
+	if err != nil {
+		return res, fmt.Errorf("apply: list sockets: %w", err)
+	}
+	var start []string
+	for _, s := range allSockets(want) {
+		if !active[s] {
+			start = append(start, s)
+		}
+	}
+	if len(start) > 0 {
+		if err := sd.StartMany(ctx, start); err != nil {
+			return res, fmt.Errorf("apply: start: %w", err)
+		}
+		res.Started = start
+		fmt.Fprintf(out, "started %d socket(s): %s\n", len(start), brief(start))
+	}
+	if len(p.Restart) > 0 {
+		if err := sd.TryRestartMany(ctx, p.Restart); err != nil {
+			return res, fmt.Errorf("apply: restart: %w", err)
+		}
+		res.Restarted = p.Restart
+		fmt.Fprintf(out, "restarted (if running) %d unit(s): %s\n", len(p.Restart), brief(p.Restart))
+	}
+	if p.RoutesChanged || res.Installed {
+		ok, err := sd.ReloadIfActive(ctx, layout.RouterUnit)
+		if err != nil {
+			return res, fmt.Errorf("apply: reload router: %w", err)
+		}
+		if ok {
+			res.RouterReloaded = true
+			fmt.Fprintln(out, "reloaded the router's table")
+		}
+	}
+	if err := plan.Save(RecordPath(opts.Layout), want); err != nil {
+		return res, fmt.Errorf("apply: record applied state: %w", err)
+	}
+	if !res.Changed() {
+		fmt.Fprintln(out, "nothing changed: the host already runs these manifests")
+	}
+	return res, nil
+}
+
+func allSockets(st *plan.State) []string {
+	var out []string
+	for _, t := range st.Tenants {
+		for _, a := range t.Apps {
+			out = append(out, a.Sockets...)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// generatedEqual reports whether the generator's output directory holds
+// exactly the rendered ehecoatl units and links.
+func generatedEqual(dir string, o *generator.Output) bool {
+	want := map[string]bool{}
+	for _, f := range o.Files {
+		b, err := os.ReadFile(filepath.Join(dir, f.Name))
+		if err != nil || string(b) != string(f.Data) {
+			return false
+		}
+		want[f.Name] = true
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "ehecoatl") && !want[e.Name()] {
+			return false
+		}
+	}
+	for _, l := range o.Links {
+		t, err := os.Readlink(filepath.Join(dir, l.Dir, l.Name))
+		if err != nil || t != l.Target {
+			return false
+		}
+	}
+	return true
+}
+
+func brief(units []string) string {
+	if len(units) <= 6 {
+		return strings.Join(units, " ")
+	}
+	return strings.Join(units[:6], " ") + fmt.Sprintf(" ... and %d more", len(units)-6)
+}
+
+// lock serialises applies on one host with flock(2) on the state directory.
+func lock(l layout.Layout) (func(), error) {
+	if err := os.MkdirAll(l.State(), 0o755); err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(l.State(), "apply.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("apply: another apply is running (lock %s held)", f.Name())
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}

@@ -1,0 +1,281 @@
+package apply
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ehecoatl/ehecoatl/manifest"
+)
+
+// The installed manifests live in generations so that a switch is one
+// rename(2): /etc/ehecoatl/current -> .generations/<hash>, and tenants and
+// kits are fixed symlinks into current. A crash leaves either the old or
+// the new set visible, never a mix.
+const (
+	generationsDir = ".generations"
+	currentLink    = "current"
+	keepPrevious   = 1 // generations kept besides the current one, for inspection
+)
+
+// manifestFiles returns the files of a loaded set, relative path -> bytes.
+func manifestFiles(set *manifest.Set) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	add := func(rel string) error {
+		b, err := os.ReadFile(filepath.Join(set.Dir, rel))
+		if err != nil {
+			return err
+		}
+		files[rel] = b
+		return nil
+	}
+	for _, t := range set.Tenants {
+		if err := add(t.File); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range set.Kits {
+		if err := add(k.File); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
+// installedFiles reads tenants/*.yaml and kits/*.yaml under etc as they are
+// visible now (through the symlinks, or plain directories of an older
+// install).
+func installedFiles(etc string) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	for _, sub := range []string{"tenants", "kits"} {
+		ents, err := os.ReadDir(filepath.Join(etc, sub))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".yaml") {
+				continue
+			}
+			rel := sub + "/" + e.Name()
+			b, err := os.ReadFile(filepath.Join(etc, rel))
+			if err != nil {
+				return nil, err
+			}
+			files[rel] = b
+		}
+	}
+	return files, nil
+}
+
+func sameFiles(a, b map[string][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !bytes.Equal(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+func generationName(files map[string][]byte) string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(files[n]))
+		h.Write(files[n])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:10])
+}
+
+// Install makes the set's manifest files the installed ones under etc,
+// atomically. It reports whether anything changed.
+func Install(etc string, set *manifest.Set) (bool, error) {
+	want, err := manifestFiles(set)
+	if err != nil {
+		return false, err
+	}
+	have, err := installedFiles(etc)
+	if err != nil {
+		return false, err
+	}
+	if sameFiles(want, have) && linksInPlace(etc) {
+		return false, nil
+	}
+	if err := os.MkdirAll(filepath.Join(etc, generationsDir), 0o755); err != nil {
+		return false, err
+	}
+	gen := generationName(want)
+	genDir := filepath.Join(etc, generationsDir, gen)
+	// A generation directory is written under a temporary name and renamed
+	// when complete, so an existing one is always whole.
+	if _, err := os.Stat(genDir); err != nil {
+		tmp, err := os.MkdirTemp(filepath.Join(etc, generationsDir), ".tmp-")
+		if err != nil {
+			return false, err
+		}
+		if err := writeGeneration(tmp, want); err != nil {
+			os.RemoveAll(tmp)
+			return false, err
+		}
+		if err := os.Rename(tmp, genDir); err != nil {
+			os.RemoveAll(tmp)
+			return false, err
+		}
+	}
+	if err := replaceSymlink(filepath.Join(etc, currentLink), filepath.Join(generationsDir, gen)); err != nil {
+		return false, err
+	}
+	for _, sub := range []string{"tenants", "kits"} {
+		if err := ensureLink(etc, sub); err != nil {
+			return false, err
+		}
+	}
+	if err := syncDir(etc); err != nil {
+		return false, err
+	}
+	collectGenerations(etc, gen)
+	return true, nil
+}
+
+func writeGeneration(dir string, files map[string][]byte) error {
+	for _, sub := range []string{"tenants", "kits"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return err
+		}
+	}
+	for rel, b := range files {
+		f, err := os.OpenFile(filepath.Join(dir, rel), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	for _, sub := range []string{"tenants", "kits", "."} {
+		if err := syncDir(filepath.Join(dir, sub)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replaceSymlink points link at target with one rename(2).
+func replaceSymlink(link, target string) error {
+	tmp := fmt.Sprintf("%s.tmp-%d", link, time.Now().UnixNano())
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// ensureLink makes etc/sub a symlink to current/sub. A plain directory left
+// by an older install or by the package is moved into the generations
+// directory, never deleted.
+func ensureLink(etc, sub string) error {
+	p := filepath.Join(etc, sub)
+	target := filepath.Join(currentLink, sub)
+	fi, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return replaceSymlink(p, target)
+	case err != nil:
+		return err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		if t, _ := os.Readlink(p); t == target {
+			return nil
+		}
+		return replaceSymlink(p, target)
+	default:
+		aside := filepath.Join(etc, generationsDir, fmt.Sprintf("pre-ehecoatl-%s-%d", sub, time.Now().Unix()))
+		tmp := fmt.Sprintf("%s.tmp-%d", p, time.Now().UnixNano())
+		if err := os.Symlink(target, tmp); err != nil {
+			return err
+		}
+		if err := os.Rename(p, aside); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		return os.Rename(tmp, p)
+	}
+}
+
+func linksInPlace(etc string) bool {
+	for _, sub := range []string{"tenants", "kits"} {
+		if t, err := os.Readlink(filepath.Join(etc, sub)); err != nil || t != filepath.Join(currentLink, sub) {
+			return false
+		}
+	}
+	_, err := os.Stat(filepath.Join(etc, currentLink))
+	return err == nil
+}
+
+// collectGenerations removes old generations, keeping the current one, the
+// most recent previous ones and anything moved aside from an older install.
+func collectGenerations(etc, current string) {
+	dir := filepath.Join(etc, generationsDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	type gen struct {
+		name string
+		mod  time.Time
+	}
+	var gens []gen
+	for _, e := range ents {
+		n := e.Name()
+		if n == current || strings.HasPrefix(n, "pre-ehecoatl-") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		gens = append(gens, gen{n, info.ModTime()})
+	}
+	sort.Slice(gens, func(i, j int) bool { return gens[i].mod.After(gens[j].mod) })
+	for i, g := range gens {
+		if i >= keepPrevious || strings.HasPrefix(g.name, ".tmp-") {
+			os.RemoveAll(filepath.Join(dir, g.name))
+		}
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

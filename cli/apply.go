@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/ehecoatl/ehecoatl/apply"
+	"github.com/ehecoatl/ehecoatl/dbus"
+)
+
+func applyCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "apply",
+		Usage:     "validate DIR, install it as the host's manifests and make systemd run it",
+		ArgsUsage: "[DIR]",
+		Flags: []ucli.Flag{
+			&ucli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "only print the plan"},
+		},
+		Action: func(c *ucli.Context) error {
+			dir, err := dirArg(c)
+			if err != nil {
+				return err
+			}
+			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Out: c.App.Writer, DryRun: c.Bool("dry-run")}
+			if opts.DryRun {
+				p, err := apply.Plan(dir, opts)
+				if err != nil {
+					return printInvalid(c, err)
+				}
+				p.Print(c.App.Writer)
+				return nil
+			}
+			// Validate before touching D-Bus: an invalid DIR must fail the
+			// same way on a host without systemd.
+			if _, _, _, err := apply.Desired(dir, opts.Generator); err != nil {
+				return printInvalid(c, err)
+			}
+			conn, err := dbus.Connect(c.Context)
+			if err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
+			defer conn.Close()
+			res, err := apply.Apply(c.Context, dir, apply.Adapter{Conn: conn}, opts)
+			if err != nil {
+				return printInvalid(c, err)
+			}
+			_ = res
+			return nil
+		},
+	}
+}
+
+var _ = context.Background

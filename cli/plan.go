@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/ehecoatl/ehecoatl/apply"
+)
+
+var jsonFlag = &ucli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
+
+func planCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "plan",
+		Usage:     "show what apply would change: tenants, apps, unit files; units to start, restart, stop",
+		ArgsUsage: "[DIR]",
+		Flags:     []ucli.Flag{jsonFlag},
+		Action: func(c *ucli.Context) error {
+			dir, err := dirArg(c)
+			if err != nil {
+				return err
+			}
+			p, err := apply.Plan(dir, apply.Options{Layout: lay(c), Generator: genOptions()})
+			if err != nil {
+				return printInvalid(c, err)
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(p)
+			}
+			p.Print(c.App.Writer)
+			return nil
+		},
+	}
+}
+
+// printInvalid prints every finding of a validation failure.
+func printInvalid(c *ucli.Context, err error) error {
+	var inv *apply.InvalidError
+	if errors.As(err, &inv) {
+		for _, f := range inv.Report.Findings {
+			fmt.Fprintln(c.App.ErrWriter, f.String())
+		}
+		fmt.Fprintln(c.App.ErrWriter, inv.Error())
+		return &silentError{err}
+	}
+	return err
+}

@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/ehecoatl/ehecoatl/generator"
+	"github.com/ehecoatl/ehecoatl/manifest"
+)
+
+// routeRow is one line of `ehecoatl routes`.
+type routeRow struct {
+	Domain  string   `json:"domain"`
+	Path    string   `json:"path"`
+	Tenant  string   `json:"tenant"`
+	App     string   `json:"app"`
+	Sockets []string `json:"sockets"`
+}
+
+func routesCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "routes",
+		Usage:     "print the router's table: domain, path, tenant, app, socket",
+		ArgsUsage: "[DIR]",
+		Flags:     []ucli.Flag{jsonFlag},
+		Action: func(c *ucli.Context) error {
+			dir, err := dirArg(c)
+			if err != nil {
+				return err
+			}
+			set, err := loadInstalled(c, dir)
+			if err != nil {
+				return err
+			}
+			apps := map[[2]string]*manifest.App{}
+			for _, t := range set.Tenants {
+				for _, a := range t.Apps {
+					apps[[2]string{t.Name, a.Name}] = a
+				}
+			}
+			rows := []routeRow{}
+			for _, r := range set.Routes {
+				row := routeRow{Domain: r.Domain, Path: r.Path, Tenant: r.Tenant, App: r.App}
+				if a := apps[[2]string{r.Tenant, r.App}]; a != nil {
+					row.Sockets = generator.AppUnits(a).SocketPaths
+				}
+				rows = append(rows, row)
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "DOMAIN\tPATH\tTENANT\tAPP\tSOCKET")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Domain, r.Path, r.Tenant, r.App, strings.Join(r.Sockets, ","))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// loadInstalled loads a manifest directory that must be valid.
+func loadInstalled(c *ucli.Context, dir string) (*manifest.Set, error) {
+	set, rep := manifest.Load(dir)
+	if rep.HasErrors() {
+		for _, f := range rep.Findings {
+			fmt.Fprintln(c.App.ErrWriter, f.String())
+		}
+		return nil, &silentError{fmt.Errorf("%s is invalid", dir)}
+	}
+	return set, nil
+}
+
+var _ = generator.Options{}

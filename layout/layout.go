@@ -1,0 +1,53 @@
+// Package layout names the host paths Ehecoatl reads and writes (SPEC §6).
+// Every path hangs off Root so tests and the systemd generator can run
+// against a throwaway tree; on a real host Root is "/".
+package layout
+
+import "path/filepath"
+
+// Layout resolves Ehecoatl's host paths below Root.
+type Layout struct {
+	// Root is prepended to every path; "" or "/" means the real host.
+	Root string
+}
+
+// Host is the layout of the real host.
+var Host = Layout{Root: "/"}
+
+func (l Layout) join(p string) string {
+	if l.Root == "" {
+		return p
+	}
+	return filepath.Join(l.Root, p)
+}
+
+// Etc is the installed manifest directory (/etc/ehecoatl), also apply's default DIR.
+func (l Layout) Etc() string { return l.join(EtcDir) }
+
+// Secrets is the root-only directory of tenant secrets (/etc/ehecoatl/secrets).
+func (l Layout) Secrets() string { return l.join(SecretsDir) }
+
+// State is Ehecoatl's own bookkeeping (/var/lib/ehecoatl): the applied-state record.
+func (l Layout) State() string { return l.join(StateDir) }
+
+// AppState is where systemd keeps DynamicUser state directories (/var/lib/private).
+func (l Layout) AppState() string { return l.join("/var/lib/private") }
+
+// AppStateLinks is where systemd keeps the compatibility symlinks of those (/var/lib).
+func (l Layout) AppStateLinks() string { return l.join("/var/lib") }
+
+// GeneratorOut is the normal output directory systemd passes to generators.
+func (l Layout) GeneratorOut() string { return l.join(GeneratorDir) }
+
+// Guest-side absolute paths. Units always name these, whatever Root is,
+// because systemd resolves them on the host it runs on.
+const (
+	EtcDir       = "/etc/ehecoatl"
+	SecretsDir   = "/etc/ehecoatl/secrets"
+	StateDir     = "/var/lib/ehecoatl"
+	RunDir       = "/run/ehecoatl"
+	GeneratorDir = "/run/systemd/generator"
+	Bin          = "/usr/bin/ehecoatl"
+	RouterUnit   = "ehecoatl-router.service"
+	RouterGroup  = "ehecoatl-router"
+)

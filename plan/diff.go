@@ -1,0 +1,258 @@
+package plan
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// Plan is what apply must do to go from one State to another.
+type Plan struct {
+	TenantsAdded   []string `json:"tenants_added"`
+	TenantsChanged []string `json:"tenants_changed"`
+	TenantsRemoved []string `json:"tenants_removed"`
+	// Apps are named "tenant/app".
+	AppsAdded   []string `json:"apps_added"`
+	AppsChanged []string `json:"apps_changed"`
+	AppsRemoved []string `json:"apps_removed"`
+	// Unit files, by file name (templates, not instances).
+	UnitsAdded   []string `json:"units_added"`
+	UnitsChanged []string `json:"units_changed"`
+	UnitsRemoved []string `json:"units_removed"`
+	// Start are sockets that must listen and did not before.
+	Start []string `json:"start"`
+	// Restart are units whose rendered content changed; apply restarts
+	// them only if they are running (sockets are restarted, services
+	// try-restarted).
+	Restart []string `json:"restart"`
+	// Stop are units of removed apps, tenants and worker instances.
+	Stop []string `json:"stop"`
+	// RoutesChanged means the router must reload its table.
+	RoutesChanged bool `json:"routes_changed"`
+}
+
+// UnitsChanged reports whether any unit file is added, changed or removed,
+// that is, whether systemd needs a daemon-reload.
+func (p *Plan) UnitFilesChanged() bool {
+	return len(p.UnitsAdded)+len(p.UnitsChanged)+len(p.UnitsRemoved) > 0
+}
+
+// Empty reports whether the plan changes nothing at all.
+func (p *Plan) Empty() bool {
+	return len(p.TenantsAdded)+len(p.TenantsChanged)+len(p.TenantsRemoved) == 0 &&
+		len(p.AppsAdded)+len(p.AppsChanged)+len(p.AppsRemoved) == 0 &&
+		!p.UnitFilesChanged() && len(p.Start)+len(p.Restart)+len(p.Stop) == 0 && !p.RoutesChanged
+}
+
+// Diff computes the plan from old (nil: nothing applied yet) to new.
+func Diff(old, new *State) *Plan {
+	if old == nil {
+		old = &State{}
+	}
+	p := &Plan{}
+	diffUnits(p, old.Units, new.Units)
+	for _, tn := range union(keysOf(old.Tenants), keysOf(new.Tenants)) {
+		ot, nt := old.Tenants[tn], new.Tenants[tn]
+		switch {
+		case ot == nil:
+			p.TenantsAdded = append(p.TenantsAdded, tn)
+			ot = &TenantState{}
+		case nt == nil:
+			p.TenantsRemoved = append(p.TenantsRemoved, tn)
+			nt = &TenantState{}
+		}
+		diffUnits(p, ot.Units, nt.Units)
+		tenantChanged := ot.Manifest != nt.Manifest || !sameMap(ot.Units, nt.Units)
+		for _, an := range union(keysOf(ot.Apps), keysOf(nt.Apps)) {
+			id := tn + "/" + an
+			oa, na := ot.Apps[an], nt.Apps[an]
+			switch {
+			case oa == nil:
+				if ot.Apps != nil && old.Tenants[tn] != nil {
+					tenantChanged = true
+				}
+				p.AppsAdded = append(p.AppsAdded, id)
+				diffUnits(p, nil, na.Units)
+				p.Start = append(p.Start, na.Sockets...)
+			case na == nil:
+				if new.Tenants[tn] != nil {
+					tenantChanged = true
+				}
+				p.AppsRemoved = append(p.AppsRemoved, id)
+				diffUnits(p, oa.Units, nil)
+				p.Stop = append(p.Stop, oa.Services...)
+				p.Stop = append(p.Stop, oa.Sockets...)
+			default:
+				if diffApp(p, oa, na) {
+					p.AppsChanged = append(p.AppsChanged, id)
+					tenantChanged = true
+				}
+			}
+		}
+		if tenantChanged && old.Tenants[tn] != nil && new.Tenants[tn] != nil {
+			p.TenantsChanged = append(p.TenantsChanged, tn)
+		}
+	}
+	p.RoutesChanged = old.Routes != new.Routes
+	for _, l := range []*[]string{&p.UnitsAdded, &p.UnitsChanged, &p.UnitsRemoved, &p.Start, &p.Restart, &p.Stop} {
+		sort.Strings(*l)
+	}
+	return p
+}
+
+// diffApp records the unit-level changes of an app that exists on both
+// sides and reports whether anything about it changed.
+func diffApp(p *Plan, oa, na *AppState) bool {
+	changed := diffUnits(p, oa.Units, na.Units)
+	// Worker count changes add or remove instances without touching the
+	// template files.
+	oldSock, newSock := set(oa.Sockets), set(na.Sockets)
+	for _, s := range na.Sockets {
+		if !oldSock[s] {
+			p.Start = append(p.Start, s)
+			changed = true
+		}
+	}
+	newSvc := set(na.Services)
+	for _, s := range oa.Services {
+		if !newSvc[s] {
+			p.Stop = append(p.Stop, s)
+			changed = true
+		}
+	}
+	for _, s := range oa.Sockets {
+		if !newSock[s] {
+			p.Stop = append(p.Stop, s)
+			changed = true
+		}
+	}
+	if !sameMap(oa.Units, na.Units) {
+		// Restart every surviving instance of a changed template: which
+		// file changed does not matter to the app, it sees one sandbox.
+		for _, s := range na.Sockets {
+			if oldSock[s] && socketChanged(oa, na) {
+				p.Restart = append(p.Restart, s)
+			}
+		}
+		oldSvc := set(oa.Services)
+		for _, s := range na.Services {
+			if oldSvc[s] {
+				p.Restart = append(p.Restart, s)
+			}
+		}
+	}
+	return changed || oa.Routes != na.Routes
+}
+
+func socketChanged(oa, na *AppState) bool {
+	for name, h := range na.Units {
+		if strings.HasSuffix(name, ".socket") && oa.Units[name] != h {
+			return true
+		}
+	}
+	return false
+}
+
+func diffUnits(p *Plan, old, new map[string]string) bool {
+	changed := false
+	for _, n := range union(keysOf(old), keysOf(new)) {
+		o, okO := old[n]
+		nw, okN := new[n]
+		switch {
+		case !okO:
+			p.UnitsAdded = append(p.UnitsAdded, n)
+			changed = true
+		case !okN:
+			p.UnitsRemoved = append(p.UnitsRemoved, n)
+			changed = true
+		case o != nw:
+			p.UnitsChanged = append(p.UnitsChanged, n)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// Print writes the plan for people, one line per tenant and app.
+func (p *Plan) Print(w io.Writer) {
+	if p.Empty() {
+		fmt.Fprintln(w, "no changes: the installed manifests and units are up to date")
+		return
+	}
+	for _, t := range p.TenantsAdded {
+		fmt.Fprintf(w, "+ tenant %s\n", t)
+	}
+	for _, t := range p.TenantsChanged {
+		fmt.Fprintf(w, "~ tenant %s\n", t)
+	}
+	for _, t := range p.TenantsRemoved {
+		fmt.Fprintf(w, "- tenant %s (its state directories are kept; 'ehecoatl purge %s' deletes them)\n", t, t)
+	}
+	for _, a := range p.AppsAdded {
+		fmt.Fprintf(w, "+ app %s\n", a)
+	}
+	for _, a := range p.AppsChanged {
+		fmt.Fprintf(w, "~ app %s\n", a)
+	}
+	for _, a := range p.AppsRemoved {
+		fmt.Fprintf(w, "- app %s\n", a)
+	}
+	fmt.Fprintf(w, "unit files: %d added, %d changed, %d removed\n", len(p.UnitsAdded), len(p.UnitsChanged), len(p.UnitsRemoved))
+	line(w, "start", p.Start)
+	line(w, "restart (if running)", p.Restart)
+	line(w, "stop", p.Stop)
+	if p.RoutesChanged {
+		fmt.Fprintln(w, "routes: changed (the router reloads its table)")
+	}
+}
+
+func line(w io.Writer, verb string, units []string) {
+	if len(units) == 0 {
+		return
+	}
+	const max = 8
+	shown := units
+	more := ""
+	if len(units) > max {
+		shown, more = units[:max], fmt.Sprintf(" ... and %d more", len(units)-max)
+	}
+	fmt.Fprintf(w, "%s: %s%s\n", verb, strings.Join(shown, " "), more)
+}
+
+func keysOf[V any](m map[string]V) []string { return sortedKeys(m) }
+
+func union(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range [][]string{a, b} {
+		for _, s := range l {
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func set(l []string) map[string]bool {
+	m := make(map[string]bool, len(l))
+	for _, s := range l {
+		m[s] = true
+	}
+	return m
+}
+
+func sameMap(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,189 @@
+// Package plan compares what two manifest sets render to and says what
+// apply must do: which tenants, apps and unit files are added, changed or
+// removed, and which units to start, restart and stop. It knows nothing
+// about systemd or D-Bus; apply executes a Plan.
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ehecoatl/ehecoatl/generator"
+	"github.com/ehecoatl/ehecoatl/manifest"
+)
+
+// State is a rendered manifest set reduced to what plans compare. It is
+// also the record apply keeps of what it last applied, so it must stay
+// JSON-stable.
+type State struct {
+	// Units are the global unit files (ehecoatl.slice): name -> content hash.
+	Units map[string]string `json:"units,omitempty"`
+	// Tenants by name.
+	Tenants map[string]*TenantState `json:"tenants"`
+	// Routes is a hash of the whole routing table; a change reloads the router.
+	Routes string `json:"routes"`
+}
+
+// TenantState is one tenant's share of a State.
+type TenantState struct {
+	// Manifest is the hash of the tenant file's bytes.
+	Manifest string `json:"manifest"`
+	// Units are the tenant's own unit files (its slice): name -> content hash.
+	Units map[string]string `json:"units,omitempty"`
+	// Apps by name.
+	Apps map[string]*AppState `json:"apps"`
+}
+
+// AppState is one app's share of a State.
+type AppState struct {
+	// Units are the app's unit files (templates included): name -> hash.
+	Units map[string]string `json:"units"`
+	// Sockets are the socket units to run (worker instances expanded).
+	Sockets []string `json:"sockets"`
+	// Services are the service units that run when active (instances expanded).
+	Services []string `json:"services"`
+	// Routes is a hash of the app's routes.
+	Routes string `json:"routes"`
+}
+
+func hash(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:12])
+}
+
+// Render builds the State of a loaded set and its generated output. Manifest
+// bytes are read from set.Dir so that a comment-only edit still counts as a
+// change of the tenant (it is installed, though nothing restarts).
+func Render(set *manifest.Set, out *generator.Output) (*State, error) {
+	st := &State{Units: map[string]string{}, Tenants: map[string]*TenantState{}}
+	for _, t := range set.Tenants {
+		b, err := os.ReadFile(filepath.Join(set.Dir, t.File))
+		if err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
+		ts := &TenantState{Manifest: hash(b), Units: map[string]string{}, Apps: map[string]*AppState{}}
+		for _, a := range t.Apps {
+			names := generator.AppUnits(a)
+			ts.Apps[a.Name] = &AppState{
+				Units:    map[string]string{},
+				Sockets:  append([]string(nil), names.Sockets...),
+				Services: append([]string(nil), names.Services...),
+			}
+		}
+		st.Tenants[t.Name] = ts
+	}
+	appRoutes := map[[2]string][]string{}
+	var all []string
+	for _, r := range set.Routes {
+		line := r.Domain + " " + r.Path + " " + r.Tenant + " " + r.App
+		all = append(all, line)
+		k := [2]string{r.Tenant, r.App}
+		appRoutes[k] = append(appRoutes[k], line)
+	}
+	st.Routes = hash([]byte(strings.Join(all, "\n")))
+	for k, lines := range appRoutes {
+		if ts := st.Tenants[k[0]]; ts != nil && ts.Apps[k[1]] != nil {
+			ts.Apps[k[1]].Routes = hash([]byte(strings.Join(lines, "\n")))
+		}
+	}
+	for _, f := range out.Files {
+		h := hash(f.Data)
+		tenant, app := Owner(f.Name)
+		switch {
+		case tenant == "":
+			st.Units[f.Name] = h
+		case st.Tenants[tenant] == nil:
+			return nil, fmt.Errorf("plan: unit %s belongs to no tenant", f.Name)
+		case app == "":
+			st.Tenants[tenant].Units[f.Name] = h
+		case st.Tenants[tenant].Apps[app] == nil:
+			return nil, fmt.Errorf("plan: unit %s belongs to no app", f.Name)
+		default:
+			st.Tenants[tenant].Apps[app].Units[f.Name] = h
+		}
+	}
+	return st, nil
+}
+
+// Owner splits a generated unit name into its tenant and app. Names are
+// "ehecoatl[-tenant[-app[-part]]][@instance].suffix" and tenant and app
+// names cannot contain '-', so the split is unambiguous.
+func Owner(unit string) (tenant, app string) {
+	stem := unit
+	if i := strings.LastIndexByte(stem, '.'); i >= 0 {
+		stem = stem[:i]
+	}
+	if i := strings.IndexByte(stem, '@'); i >= 0 {
+		stem = stem[:i]
+	}
+	parts := strings.Split(stem, "-")
+	if len(parts) >= 2 {
+		tenant = parts[1]
+	}
+	if len(parts) >= 3 {
+		app = parts[2]
+	}
+	return tenant, app
+}
+
+// Load reads a State record written by Save; a missing file is (nil, nil).
+func Load(path string) (*State, error) {
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if st.Tenants == nil {
+		st.Tenants = map[string]*TenantState{}
+	}
+	return &st, nil
+}
+
+// Save writes the record atomically (temp file, fsync, rename).
+func Save(path string, st *State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".state-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,175 @@
+package router
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// tenantState is the per-tenant runtime state: the concurrency cap. It
+// lives as long as the router, across reloads, so in-flight counts stay
+// exact while tables are swapped.
+type tenantState struct {
+	name string
+	// inflight counts requests being forwarded; upgraded counts open
+	// WebSocket (or other upgraded) connections.
+	inflight, upgraded atomic.Int64
+	// maxInflight and maxUpgraded are the caps (0 = unlimited).
+	maxInflight, maxUpgraded atomic.Int64
+}
+
+// tryAcquire takes a request slot without ever waiting: over the cap the
+// caller answers 503 at once, so a flooded tenant cannot queue work that
+// delays anybody else.
+func (t *tenantState) tryAcquire() bool {
+	n := t.inflight.Add(1)
+	if m := t.maxInflight.Load(); m > 0 && n > m {
+		t.inflight.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (t *tenantState) release() { t.inflight.Add(-1) }
+
+// appState is the runtime state of one (tenant, app): its upstream pools,
+// the worker balancer and idle tracking.
+type appState struct {
+	key     string // "tenant/app"
+	name    string
+	tenant  *tenantState
+	sockets []string
+	units   []string
+	ups     []*upstream
+	rr      atomic.Uint32
+
+	// idleTimeout (ns) and activation can change on reload without the
+	// sockets changing.
+	idleTimeout atomic.Int64
+	activation  atomic.Bool
+
+	// inflight counts requests and open upgraded connections; lastActive is
+	// the unix-nano time of the last request start or end; stopped is set
+	// after the IdleStopper stopped the app and cleared by the next request.
+	inflight   atomic.Int64
+	lastActive atomic.Int64
+	stopped    atomic.Bool
+	stopping   atomic.Bool
+}
+
+// pick chooses the worker upstream with the fewest requests in flight,
+// starting at a round-robin position so that ties (the common case with
+// short requests) rotate evenly.
+func (a *appState) pick() *upstream {
+	n := len(a.ups)
+	if n == 1 {
+		return a.ups[0]
+	}
+	start := int(a.rr.Add(1) % uint32(n))
+	best := a.ups[start]
+	bl := best.active.Load()
+	for i := 1; i < n && bl > 0; i++ {
+		u := a.ups[(start+i)%n]
+		if l := u.active.Load(); l < bl {
+			best, bl = u, l
+		}
+	}
+	return best
+}
+
+func (a *appState) begin(now int64) {
+	a.inflight.Add(1)
+	a.lastActive.Store(now)
+	if a.stopped.Load() {
+		a.stopped.Store(false)
+	}
+}
+
+func (a *appState) end(now int64) {
+	a.lastActive.Store(now)
+	a.inflight.Add(-1)
+}
+
+func (a *appState) close() {
+	for _, u := range a.ups {
+		u.close()
+	}
+}
+
+// registry keeps tenant and app state across table generations.
+type registry struct {
+	cfg     Config
+	mu      sync.Mutex
+	tenants map[string]*tenantState
+	apps    map[string]*appState
+	next    map[string]*appState
+}
+
+func newRegistry(cfg Config) *registry {
+	return &registry{cfg: cfg, tenants: map[string]*tenantState{}, apps: map[string]*appState{}, next: map[string]*appState{}}
+}
+
+func (r *registry) tenant(name string) *tenantState {
+	t := r.tenants[name]
+	if t == nil {
+		t = &tenantState{name: name}
+		r.tenants[name] = t
+	}
+	t.maxInflight.Store(int64(r.cfg.TenantMaxInFlight))
+	t.maxUpgraded.Store(int64(r.cfg.TenantMaxUpgraded))
+	return t
+}
+
+// app returns the state for an app in the table being built: the existing
+// one when its sockets did not change, a new one otherwise.
+func (r *registry) app(tenant, app string, sockets []string, o appOptions) *appState {
+	key := tenant + "/" + app
+	a := r.apps[key]
+	if a == nil || !sameStrings(a.sockets, sockets) {
+		a = &appState{key: key, name: app, tenant: r.tenant(tenant), sockets: sockets, units: o.units}
+		for _, s := range sockets {
+			a.ups = append(a.ups, newUpstream(s, r.cfg))
+		}
+		a.lastActive.Store(time.Now().UnixNano())
+	} else {
+		r.tenant(tenant) // refresh caps
+	}
+	a.idleTimeout.Store(int64(o.idleTimeout))
+	a.activation.Store(o.activation)
+	r.next[key] = a
+	return a
+}
+
+// commit makes the apps of the last successful build current and closes
+// the pools of apps that are gone or whose sockets changed. Requests in
+// flight on them finish; their connections are closed when released.
+func (r *registry) commit() {
+	for k, a := range r.apps {
+		if r.next[k] != a {
+			a.close()
+		}
+	}
+	r.apps, r.next = r.next, map[string]*appState{}
+}
+
+// abort forgets a failed build.
+func (r *registry) abort() {
+	for k, a := range r.next {
+		if r.apps[k] != a {
+			a.close()
+		}
+	}
+	r.next = map[string]*appState{}
+}
+
+func sameStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

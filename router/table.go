@@ -1,0 +1,236 @@
+package router
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ehecoatl/ehecoatl/manifest"
+)
+
+// Table is an immutable routing table. The router swaps whole tables
+// atomically on reload, so a request sees either the old or the new table,
+// never a mix.
+type Table struct {
+	// exact maps a normalised host to its routes.
+	exact map[string]*hostRoutes
+	// wild maps the suffix of a "*.suffix" wildcard to its routes.
+	wild map[string]*hostRoutes
+	// apps are the distinct apps the table routes to, sorted by key.
+	apps []*appState
+	// routes is the flat list, for Routes().
+	routes []RouteInfo
+}
+
+// hostRoutes are the routes of one host pattern, longest path first.
+type hostRoutes struct {
+	routes []*route
+}
+
+type route struct {
+	path string
+	app  *appState
+}
+
+// RouteInfo describes one entry of a table, for `ehecoatl routes`.
+type RouteInfo struct {
+	// Domain is normalised; "*.example.com" for a wildcard.
+	Domain string
+	// Path prefix.
+	Path   string
+	Tenant string
+	App    string
+	// Sockets the route forwards to: one, or one per worker.
+	Sockets []string
+}
+
+// AppSockets returns the unix socket paths of an app under runDir
+// (/run/ehecoatl by default): runDir/<tenant>/<app>.sock, or
+// runDir/<tenant>/<app>@<i>.sock for i=1..workers when workers > 1.
+func AppSockets(runDir, tenant, app string, workers int) []string {
+	if workers <= 1 {
+		return []string{filepath.Join(runDir, tenant, app+".sock")}
+	}
+	s := make([]string, workers)
+	for i := range s {
+		s[i] = filepath.Join(runDir, tenant, app+"@"+strconv.Itoa(i+1)+".sock")
+	}
+	return s
+}
+
+// AppUnits returns the service units that run an app: ehecoatl-t-a.service,
+// or ehecoatl-t-a@<i>.service for i=1..workers.
+func AppUnits(tenant, app string, workers int) []string {
+	if workers <= 1 {
+		return []string{"ehecoatl-" + tenant + "-" + app + ".service"}
+	}
+	u := make([]string, workers)
+	for i := range u {
+		u[i] = "ehecoatl-" + tenant + "-" + app + "@" + strconv.Itoa(i+1) + ".service"
+	}
+	return u
+}
+
+// NewTable builds a table from a validated manifest set without any
+// runtime state (connection pools, counters). It is what `ehecoatl routes`
+// can print; the router itself builds tables through its registry so that
+// state survives reloads.
+func NewTable(set *manifest.Set, runDir string) (*Table, error) {
+	return buildTable(set, runDir, newRegistry(Config{}.withDefaults()))
+}
+
+// Routes lists the table's entries sorted by domain and path.
+func (t *Table) Routes() []RouteInfo { return t.routes }
+
+// Lookup returns the tenant and app serving host and path, ok=false when no
+// route matches. host is taken as received (any case, port, trailing dot).
+func (t *Table) Lookup(host, path string) (tenant, app string, ok bool) {
+	r := t.lookup(normalizeHost(host), path)
+	if r == nil {
+		return "", "", false
+	}
+	return r.app.tenant.name, r.app.name, true
+}
+
+// lookup finds the route of a normalised host. The most specific host
+// pattern that exists wins (exact name, then the longest wildcard suffix);
+// within it the longest path prefix on a segment boundary. There is no
+// fall-through to a less specific host pattern when no path matches: a
+// host owned by one tenant never serves another tenant's wildcard content.
+func (t *Table) lookup(host, path string) *route {
+	if hr := t.exact[host]; hr != nil {
+		return hr.match(path)
+	}
+	if len(t.wild) == 0 {
+		return nil
+	}
+	for i := 0; i < len(host); i++ {
+		if host[i] == '.' {
+			if hr := t.wild[host[i+1:]]; hr != nil {
+				return hr.match(path)
+			}
+		}
+	}
+	return nil
+}
+
+// match returns the longest path prefix route; "/api" matches "/api" and
+// "/api/x" but not "/apix".
+func (h *hostRoutes) match(path string) *route {
+	for _, r := range h.routes {
+		if pathMatch(r.path, path) {
+			return r
+		}
+	}
+	return nil
+}
+
+func pathMatch(prefix, path string) bool {
+	if prefix == "/" || prefix == "" {
+		return true
+	}
+	if !strings.HasPrefix(path, prefix) {
+		return false
+	}
+	return len(path) == len(prefix) || path[len(prefix)] == '/' || prefix[len(prefix)-1] == '/'
+}
+
+// normalizeHost lower-cases a Host header and strips its port and trailing
+// dot. It allocates only when the host contains upper-case letters.
+func normalizeHost(h string) string {
+	if len(h) > 0 && h[0] == '[' { // IPv6 literal, never a route but normalise anyway
+		if i := strings.IndexByte(h, ']'); i > 0 {
+			h = h[1:i]
+		}
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 && strings.IndexByte(h[:i], ':') < 0 {
+		h = h[:i]
+	}
+	if len(h) > 0 && h[len(h)-1] == '.' {
+		h = h[:len(h)-1]
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+// buildTable turns a set into a table, taking tenant and app state from
+// reg so that counters and pools of unchanged apps carry over.
+func buildTable(set *manifest.Set, runDir string, reg *registry) (*Table, error) {
+	if set == nil {
+		return nil, fmt.Errorf("router: no manifest set")
+	}
+	apps := map[string]*manifest.App{}
+	for _, t := range set.Tenants {
+		for _, a := range t.Apps {
+			apps[t.Name+"/"+a.Name] = a
+		}
+	}
+	t := &Table{exact: map[string]*hostRoutes{}, wild: map[string]*hostRoutes{}}
+	used := map[string]*appState{}
+	for _, r := range set.Routes {
+		a := apps[r.Tenant+"/"+r.App]
+		if a == nil {
+			return nil, fmt.Errorf("router: %s: route %s%s names unknown app %s/%s", r.File, r.Domain, r.Path, r.Tenant, r.App)
+		}
+		key := r.Tenant + "/" + r.App
+		st := used[key]
+		if st == nil {
+			st = reg.app(r.Tenant, r.App, AppSockets(runDir, r.Tenant, r.App, a.Workers), appOptions{
+				units:       AppUnits(r.Tenant, r.App, a.Workers),
+				idleTimeout: a.IdleTimeout,
+				activation:  a.Listen == manifest.ListenActivation,
+			})
+			used[key] = st
+		}
+		domain := normalizeHost(r.Domain)
+		m := t.exact
+		if strings.HasPrefix(domain, "*.") {
+			m, domain = t.wild, domain[2:]
+		}
+		hr := m[domain]
+		if hr == nil {
+			hr = &hostRoutes{}
+			m[domain] = hr
+		}
+		p := r.Path
+		if p == "" {
+			p = "/"
+		}
+		for _, old := range hr.routes {
+			if old.path == p {
+				return nil, fmt.Errorf("router: %s: %s%s is claimed twice", r.File, r.Domain, p)
+			}
+		}
+		hr.routes = append(hr.routes, &route{path: p, app: st})
+		t.routes = append(t.routes, RouteInfo{Domain: r.Domain, Path: p, Tenant: r.Tenant, App: r.App, Sockets: st.sockets})
+	}
+	for _, m := range []map[string]*hostRoutes{t.exact, t.wild} {
+		for _, hr := range m {
+			sort.SliceStable(hr.routes, func(i, j int) bool { return len(hr.routes[i].path) > len(hr.routes[j].path) })
+		}
+	}
+	for _, st := range used {
+		t.apps = append(t.apps, st)
+	}
+	sort.Slice(t.apps, func(i, j int) bool { return t.apps[i].key < t.apps[j].key })
+	sort.SliceStable(t.routes, func(i, j int) bool {
+		if t.routes[i].Domain != t.routes[j].Domain {
+			return t.routes[i].Domain < t.routes[j].Domain
+		}
+		return t.routes[i].Path < t.routes[j].Path
+	})
+	return t, nil
+}
+
+// appOptions are the per-app settings the registry keeps with the state.
+type appOptions struct {
+	units       []string
+	idleTimeout time.Duration
+	activation  bool
+}

@@ -1,0 +1,174 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// upstream is one app socket (one worker) and its pool of idle kept-alive
+// connections. The pool is a LIFO stack: the most recently used
+// connection is the warmest and the least likely to have been closed by
+// the app, and surplus connections at the bottom age out.
+type upstream struct {
+	path    string
+	maxIdle int
+	// idleTimeout closes connections idle for longer (set from the app's
+	// idle timeout so that pooled connections never keep an idle app or
+	// its bridge alive).
+	idleTimeout atomic.Int64
+	dialTimeout time.Duration
+
+	// active counts requests using this upstream (least-connections).
+	active atomic.Int64
+
+	mu     sync.Mutex
+	idle   []*uconn
+	closed bool
+}
+
+// uconn is one connection to an upstream with its buffers. Buffers live
+// as long as the connection, so a request on a pooled connection
+// allocates none.
+type uconn struct {
+	c  *net.UnixConn
+	br *bufio.Reader
+	bw *bufio.Writer
+	up *upstream
+	// idleSince is the unix-nano time the connection entered the pool.
+	idleSince int64
+	// reused is true when the connection came from the pool (it may have
+	// been closed by the app meanwhile: a failed first read can be retried).
+	reused bool
+}
+
+const (
+	upstreamReadBuf  = 8 << 10
+	upstreamWriteBuf = 4 << 10
+	// probeAfter: a pooled connection idle for longer is probed with a
+	// non-blocking peek before use, to catch apps that closed it.
+	probeAfter = int64(time.Second)
+)
+
+func newUpstream(path string, cfg Config) *upstream {
+	u := &upstream{path: path, maxIdle: cfg.MaxIdleConnsPerUpstream, dialTimeout: cfg.DialTimeout}
+	u.idleTimeout.Store(int64(cfg.IdleConnTimeout))
+	return u
+}
+
+// errDial wraps a connect failure: nothing was sent, the app is not there.
+type errDial struct{ err error }
+
+func (e *errDial) Error() string { return "dial: " + e.err.Error() }
+func (e *errDial) Unwrap() error { return e.err }
+
+// get returns a pooled connection or dials a new one.
+func (u *upstream) get(ctx context.Context) (*uconn, error) {
+	now := time.Now().UnixNano()
+	for {
+		u.mu.Lock()
+		n := len(u.idle)
+		if n == 0 {
+			u.mu.Unlock()
+			break
+		}
+		c := u.idle[n-1]
+		u.idle[n-1] = nil
+		u.idle = u.idle[:n-1]
+		u.mu.Unlock()
+		idle := now - c.idleSince
+		if idle > u.idleTimeout.Load() || (idle > probeAfter && !c.alive()) {
+			c.c.Close()
+			continue
+		}
+		c.reused = true
+		return c, nil
+	}
+	return u.dial(ctx)
+}
+
+func (u *upstream) dial(ctx context.Context) (*uconn, error) {
+	d := net.Dialer{Timeout: u.dialTimeout}
+	nc, err := d.DialContext(ctx, "unix", u.path)
+	if err != nil {
+		return nil, &errDial{err}
+	}
+	return &uconn{c: nc.(*net.UnixConn), br: bufio.NewReaderSize(nc, upstreamReadBuf), bw: bufio.NewWriterSize(nc, upstreamWriteBuf), up: u}, nil
+}
+
+// put returns a connection whose last response was read completely.
+func (u *upstream) put(c *uconn) {
+	if c.br.Buffered() > 0 { // the app sent more than the response: unusable
+		c.c.Close()
+		return
+	}
+	c.idleSince = time.Now().UnixNano()
+	u.mu.Lock()
+	if u.closed || len(u.idle) >= u.maxIdle {
+		u.mu.Unlock()
+		c.c.Close()
+		return
+	}
+	u.idle = append(u.idle, c)
+	u.mu.Unlock()
+}
+
+// reap closes connections idle for longer than the idle timeout (or all of
+// them when all is set). The oldest connections are at the bottom.
+func (u *upstream) reap(now int64, all bool) {
+	u.mu.Lock()
+	var drop []*uconn
+	limit := u.idleTimeout.Load()
+	i := 0
+	for ; i < len(u.idle); i++ {
+		if !all && now-u.idle[i].idleSince <= limit {
+			break
+		}
+	}
+	if i > 0 {
+		drop = append(drop, u.idle[:i]...)
+		n := copy(u.idle, u.idle[i:])
+		clear(u.idle[n:])
+		u.idle = u.idle[:n]
+	}
+	u.mu.Unlock()
+	for _, c := range drop {
+		c.c.Close()
+	}
+}
+
+// idleCount is the number of pooled connections (tests).
+func (u *upstream) idleCount() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.idle)
+}
+
+func (u *upstream) close() {
+	u.mu.Lock()
+	u.closed = true
+	u.mu.Unlock()
+	u.reap(0, true)
+}
+
+// alive peeks at the socket without blocking: a pooled connection must
+// have nothing to read; EOF or data means the app closed it or misbehaved.
+func (c *uconn) alive() bool {
+	rc, err := c.c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	var b [1]byte
+	rc.Read(func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = n < 0 && errors.Is(err, syscall.EAGAIN)
+		return true
+	})
+	return ok
+}
