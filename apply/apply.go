@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/layout"
@@ -59,6 +60,18 @@ type Result struct {
 	Restarted      []string
 	Stopped        []string
 	RouterReloaded bool
+	// Timings of the phases, for --timings and the benchmarks.
+	Timings []Timing
+}
+
+// Timing is the duration of one phase of an apply.
+type Timing struct {
+	Phase    string        `json:"phase"`
+	Duration time.Duration `json:"duration"`
+}
+
+func (r *Result) took(phase string, since time.Time) {
+	r.Timings = append(r.Timings, Timing{phase, time.Since(since)})
 }
 
 // Changed reports whether the apply changed anything on the host.
@@ -141,6 +154,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	if out == nil {
 		out = io.Discard
 	}
+	t0 := time.Now()
 	set, rendered, want, err := Desired(dir, opts.Generator)
 	if err != nil {
 		return nil, err
@@ -163,6 +177,8 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	}
 	p := plan.Diff(have, want)
 	res := &Result{Plan: p}
+	res.took("validate+render+plan", t0)
+	defer res.took("total", t0)
 
 	if res.Installed, err = Install(opts.Layout.Etc(), set); err != nil {
 		return res, fmt.Errorf("apply: install manifests into %s: %w", opts.Layout.Etc(), err)
@@ -172,7 +188,10 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	}
 	genDir := opts.Layout.GeneratorOut()
 	if !generatedEqual(genDir, rendered) {
-		if err := sd.Reload(ctx); err != nil {
+		t := time.Now()
+		err := sd.Reload(ctx)
+		res.took("daemon-reload", t)
+		if err != nil {
 			return res, fmt.Errorf("apply: daemon-reload: %w", err)
 		}
 		res.Reloaded = true
@@ -181,6 +200,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 			return res, fmt.Errorf("apply: after daemon-reload, %s does not hold the new units: is ehecoatl-generator installed in /usr/lib/systemd/system-generators? (journalctl -k | grep ehecoatl-generator)", layout.GeneratorDir)
 		}
 	}
+	t1 := time.Now()
 	if len(p.Stop) > 0 {
 		if err := sd.StopMany(ctx, p.Stop); err != nil {
 			return res, fmt.Errorf("apply: stop: %w", err)
@@ -224,6 +244,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 			fmt.Fprintln(out, "reloaded the router's table")
 		}
 	}
+	res.took("start/stop/restart", t1)
 	if err := plan.Save(RecordPath(opts.Layout), want); err != nil {
 		return res, fmt.Errorf("apply: record applied state: %w", err)
 	}

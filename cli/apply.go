@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"context"
 	"fmt"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -17,6 +17,7 @@ func applyCommand() *ucli.Command {
 		ArgsUsage: "[DIR]",
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "only print the plan"},
+			&ucli.BoolFlag{Name: "timings", Usage: "print how long each phase took"},
 		},
 		Action: func(c *ucli.Context) error {
 			dir, err := dirArg(c)
@@ -46,10 +47,12 @@ func applyCommand() *ucli.Command {
 			if err != nil {
 				return printInvalid(c, err)
 			}
-			_ = res
+			if c.Bool("timings") {
+				for _, t := range res.Timings {
+					fmt.Fprintf(c.App.Writer, "timing: %-22s %s\n", t.Phase, t.Duration.Round(time.Millisecond))
+				}
+			}
 			return nil
 		},
 	}
 }
-
-var _ = context.Background

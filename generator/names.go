@@ -2,6 +2,7 @@ package generator
 
 import (
 	"path"
+	"sort"
 	"strconv"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
@@ -61,7 +62,8 @@ type AppUnitNames struct {
 	// instance ("ehecoatl-acme-web@1.socket" ...).
 	Sockets []string
 	// Services are the service units that run: the app service and, for
-	// port apps, the bridge; instances for workers. Sorted.
+	// port apps, its bridge after it; per instance for workers, in instance
+	// order (1..N).
 	Services []string
 	// SocketPaths are the listening socket files the router connects to,
 	// in instance order.
@@ -100,8 +102,7 @@ func (o Options) AppUnits(a *manifest.App) AppUnitNames {
 			n.SocketPaths = append(n.SocketPaths, socketPath(o, a, strconv.Itoa(i)))
 		}
 	}
-	sortStrings(n.Files)
-	sortStrings(n.Services)
+	sort.Strings(n.Files)
 	return n
 }
 

@@ -1,0 +1,65 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/ehecoatl/ehecoatl/dbus"
+	"github.com/ehecoatl/ehecoatl/status"
+)
+
+func statusCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "status",
+		Usage:     "per tenant and app: state (running, idle, stopped, failed), since, memory, CPU, tasks, restarts, domains",
+		ArgsUsage: "[TENANT]",
+		Flags:     []ucli.Flag{jsonFlag},
+		Action: func(c *ucli.Context) error {
+			if c.NArg() > 1 {
+				return usagef("status takes at most one TENANT")
+			}
+			set, err := loadInstalled(c, lay(c).Etc())
+			if err != nil {
+				return err
+			}
+			tenant := c.Args().First()
+			if tenant != "" {
+				if _, err := resolveTarget(set, tenant); err != nil {
+					return err
+				}
+			}
+			conn, err := dbus.Connect(c.Context)
+			if err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			defer conn.Close()
+			rows, err := status.Collect(c.Context, set, conn, tenant, lastJournalLine)
+			if err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			}
+			return status.Print(c.App.Writer, rows, time.Now())
+		},
+	}
+}
+
+// lastJournalLine returns the last line a unit's processes wrote.
+func lastJournalLine(ctx context.Context, unit string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "journalctl", "--no-pager", "-o", "cat", "-n", "1", "_SYSTEMD_UNIT="+unit).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,599 @@
+// Package generator translates a validated manifest.Set into systemd units
+// (SPEC §3, docs/DESIGN.md): the slices of the tenants, and per app a
+// socket, a sandboxed service and, for port: apps, a bridge service; plus
+// the sockets.target.wants links that start the sockets. The same
+// translation serves `ehecoatl generate|plan|apply`, the systemd generator
+// (RunSystemdGenerator) and the tests, so their outputs are byte-identical.
+//
+// All unit syntax is written by package units; the fixed options (the
+// hardening profile, start limits, socket options) come from package
+// templates.
+package generator
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/templates"
+	"github.com/ehecoatl/ehecoatl/units"
+)
+
+// Defaults of Options.
+const (
+	DefaultBin         = "/usr/bin/ehecoatl"
+	DefaultSecretsDir  = "/etc/ehecoatl/secrets"
+	DefaultRunDir      = "/run/ehecoatl"
+	DefaultRouterGroup = "ehecoatl-router"
+	// DefaultSourceDir is where `ehecoatl apply` installs the manifests.
+	DefaultSourceDir = "/etc/ehecoatl"
+)
+
+// Options are the host-specific inputs of the translation. The zero value
+// means "the defaults of an installed host".
+type Options struct {
+	// Bin is the ehecoatl binary used by bridge services; default
+	// "/usr/bin/ehecoatl".
+	Bin string
+	// SecretsDir holds the secrets, one directory per tenant; default
+	// "/etc/ehecoatl/secrets".
+	SecretsDir string
+	// RunDir holds the app sockets, one directory per tenant; default
+	// "/run/ehecoatl". Apps cannot see it (InaccessiblePaths=).
+	RunDir string
+	// RouterGroup is the group that may connect to app sockets; default
+	// "ehecoatl-router".
+	RouterGroup string
+	// SourceDir is written into SourcePath= (the manifests' directory as
+	// installed, e.g. "/etc/ehecoatl"); default: the set's Dir made
+	// absolute, or "/etc/ehecoatl" when the set has no Dir.
+	SourceDir string
+}
+
+// withDefaults fills in the defaults; setDir is the Set.Dir of the set
+// being rendered ("" when unknown).
+func (o Options) withDefaults(setDir string) Options {
+	if o.Bin == "" {
+		o.Bin = DefaultBin
+	}
+	if o.SecretsDir == "" {
+		o.SecretsDir = DefaultSecretsDir
+	}
+	if o.RunDir == "" {
+		o.RunDir = DefaultRunDir
+	}
+	if o.RouterGroup == "" {
+		o.RouterGroup = DefaultRouterGroup
+	}
+	if o.SourceDir == "" {
+		o.SourceDir = DefaultSourceDir
+		if setDir != "" {
+			if abs, err := filepath.Abs(setDir); err == nil {
+				o.SourceDir = abs
+			}
+		}
+	}
+	return o
+}
+
+// check rejects option values that cannot be written safely: the run
+// directory is also used inside specifier values (worker sockets), where a
+// "%" would be a specifier, and in space-separated lists.
+func (o Options) check() error {
+	for _, p := range []struct{ name, v string }{
+		{"Bin", o.Bin}, {"SecretsDir", o.SecretsDir}, {"RunDir", o.RunDir}, {"SourceDir", o.SourceDir},
+	} {
+		if !path.IsAbs(p.v) {
+			return fmt.Errorf("generator: option %s %q: must be an absolute path", p.name, p.v)
+		}
+	}
+	if !safePath(o.RunDir) {
+		return fmt.Errorf("generator: option RunDir %q: only letters, digits and /._- are allowed", o.RunDir)
+	}
+	if !safeName(o.RouterGroup) {
+		return fmt.Errorf("generator: option RouterGroup %q: not a valid group name", o.RouterGroup)
+	}
+	return nil
+}
+
+// File is one generated unit file.
+type File struct {
+	// Name is the unit name, which is also the file name.
+	Name string
+	// Data is the unit's text.
+	Data []byte
+}
+
+// Link is one symbolic link, e.g. {"sockets.target.wants",
+// "ehecoatl-acme-web.socket", "../ehecoatl-acme-web.socket"}; for worker
+// instances Name "ehecoatl-acme-web@1.socket", Target
+// "../ehecoatl-acme-web@.socket".
+type Link struct {
+	// Dir is the directory of the link, relative to the output directory.
+	Dir string
+	// Name is the file name of the link inside Dir.
+	Name string
+	// Target is the link's target, relative to Dir.
+	Target string
+}
+
+// Output is a rendered set of units.
+type Output struct {
+	// Files, sorted by name.
+	Files []File
+	// Links, sorted by directory and name.
+	Links []Link
+}
+
+// Generate renders every tenant of a validated set, plus the root slice.
+// The output depends only on the set and the options: it is
+// deterministic and stable.
+func Generate(set *manifest.Set, opts Options) (*Output, error) {
+	opts = opts.withDefaults(set.Dir)
+	r, err := newRenderer(opts)
+	if err != nil {
+		return nil, err
+	}
+	out := &Output{}
+	root, err := r.rootSlice()
+	if err != nil {
+		return nil, err
+	}
+	out.Files = append(out.Files, root)
+	for _, t := range set.Tenants {
+		if err := r.tenant(out, t); err != nil {
+			return nil, err
+		}
+	}
+	out.sort()
+	return out, nil
+}
+
+// RenderTenant renders the units of one tenant (its slice and apps),
+// without the root slice ehecoatl.slice. The systemd generator uses it to
+// skip a tenant that cannot be rendered while rendering the others.
+func RenderTenant(t *manifest.Tenant, opts Options) (*Output, error) {
+	r, err := newRenderer(opts.withDefaults(""))
+	if err != nil {
+		return nil, err
+	}
+	out := &Output{}
+	if err := r.tenant(out, t); err != nil {
+		return nil, err
+	}
+	out.sort()
+	return out, nil
+}
+
+// RootSliceFile renders ehecoatl.slice alone.
+func RootSliceFile(opts Options) (File, error) {
+	r, err := newRenderer(opts.withDefaults(""))
+	if err != nil {
+		return File{}, err
+	}
+	return r.rootSlice()
+}
+
+// Merge appends the files and links of other outputs and sorts the result.
+// Names must not repeat (they cannot, across tenants).
+func (o *Output) Merge(others ...*Output) {
+	for _, x := range others {
+		o.Files = append(o.Files, x.Files...)
+		o.Links = append(o.Links, x.Links...)
+	}
+	o.sort()
+}
+
+func (o *Output) sort() {
+	sort.Slice(o.Files, func(i, j int) bool { return o.Files[i].Name < o.Files[j].Name })
+	sort.Slice(o.Links, func(i, j int) bool {
+		if o.Links[i].Dir != o.Links[j].Dir {
+			return o.Links[i].Dir < o.Links[j].Dir
+		}
+		return o.Links[i].Name < o.Links[j].Name
+	})
+}
+
+// renderer holds the options and the parsed fragments of one run.
+type renderer struct {
+	opts                       Options
+	hardening, service, socket *units.Unit
+}
+
+func newRenderer(opts Options) (*renderer, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	r := &renderer{opts: opts}
+	for _, f := range []struct {
+		dst  **units.Unit
+		name string
+	}{{&r.hardening, templates.Hardening}, {&r.service, templates.Service}, {&r.socket, templates.Socket}} {
+		u, err := templates.Shared(f.name)
+		if err != nil {
+			return nil, fmt.Errorf("generator: %w", err)
+		}
+		*f.dst = u
+	}
+	return r, nil
+}
+
+// file serializes a finished unit.
+func file(u *units.Unit, name string) (File, error) {
+	b, err := u.Bytes()
+	if err != nil {
+		return File{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return File{Name: name, Data: b}, nil
+}
+
+// rootSlice renders ehecoatl.slice, the parent of every tenant slice.
+func (r *renderer) rootSlice() (File, error) {
+	u := units.New(RootSlice)
+	s := u.Section("Unit")
+	s.Add("Description", "Ehecoatl tenants")
+	s.Add("SourcePath", path.Join(r.opts.SourceDir, "tenants"))
+	f, err := file(u, RootSlice)
+	if err != nil {
+		return File{}, fmt.Errorf("generator: %w", err)
+	}
+	return f, nil
+}
+
+// tenant renders a tenant's slice and apps into out.
+func (r *renderer) tenant(out *Output, t *manifest.Tenant) error {
+	src := path.Join(r.opts.SourceDir, filepath.ToSlash(t.File))
+	if err := r.tenantUnits(out, t, src); err != nil {
+		return fmt.Errorf("generator: %s: %w", t.File, err)
+	}
+	return nil
+}
+
+func (r *renderer) tenantUnits(out *Output, t *manifest.Tenant, src string) error {
+	name := TenantSlice(t.Name)
+	u := units.New(name)
+	s := u.Section("Unit")
+	s.Add("Description", "Ehecoatl tenant "+t.Name)
+	s.Add("SourcePath", src)
+	if l := t.Limits; l != (manifest.Limits{}) {
+		s := u.Section("Slice")
+		if l.CPUQuotaPercent > 0 {
+			s.Add("CPUQuota", strconv.Itoa(l.CPUQuotaPercent)+"%")
+		}
+		if l.MemoryMax > 0 {
+			s.Add("MemoryMax", strconv.FormatInt(l.MemoryMax, 10))
+			// SPEC §2: MemoryHigh defaults to 90% of MemoryMax, so the
+			// kernel reclaims and throttles before the OOM killer acts.
+			s.Add("MemoryHigh", strconv.FormatInt(l.MemoryMax/10*9+l.MemoryMax%10*9/10, 10))
+		}
+		if l.Tasks > 0 {
+			s.Add("TasksMax", strconv.Itoa(l.Tasks))
+		}
+		if l.IOWeight > 0 {
+			s.Add("IOWeight", strconv.Itoa(l.IOWeight))
+		}
+	}
+	f, err := file(u, name)
+	if err != nil {
+		return err
+	}
+	out.Files = append(out.Files, f)
+	for _, a := range t.Apps {
+		if err := r.app(out, a, src); err != nil {
+			return fmt.Errorf("apps.%s: %w", a.Name, err)
+		}
+	}
+	return nil
+}
+
+// app renders the units of one app: socket, service and (port apps)
+// bridge, as templates when the app has workers, plus the wants links.
+func (r *renderer) app(out *Output, a *manifest.App, src string) error {
+	if err := checkApp(a); err != nil {
+		return err
+	}
+	names := r.opts.AppUnits(a)
+	ap := appParts{
+		app:    a,
+		src:    src,
+		slice:  TenantSlice(a.Tenant),
+		socket: unitName(a, "", ".socket"),
+		svc:    unitName(a, "", ".service"),
+	}
+	if a.Listen == manifest.ListenPort {
+		ap.bridge = unitName(a, "-bridge", ".service")
+	}
+	ap.hostNet = len(a.Egress) > 0
+	for _, gen := range []struct {
+		name string
+		fn   func(appParts) *units.Unit
+	}{
+		{ap.socket, r.appSocket},
+		{ap.svc, r.appService},
+		{ap.bridge, r.bridgeService},
+	} {
+		if gen.name == "" {
+			continue
+		}
+		f, err := file(gen.fn(ap), gen.name)
+		if err != nil {
+			return err
+		}
+		out.Files = append(out.Files, f)
+	}
+	for _, s := range names.Sockets {
+		out.Links = append(out.Links, Link{Dir: SocketsWants, Name: s, Target: "../" + ap.socket})
+	}
+	return nil
+}
+
+// appParts are the names one app's units refer to. For workers, socket,
+// svc and bridge are template names ("x@.socket").
+type appParts struct {
+	app                 *manifest.App
+	src, slice          string
+	socket, svc, bridge string
+	hostNet             bool // egress list: the host's network namespace
+}
+
+// ref returns how a unit of the app refers to another unit of the same
+// app: the plain name, or for workers the same instance ("x@%i.socket").
+// Specifier values must be added with AddSpecifier.
+func (p appParts) ref(name string) string {
+	if !templated(p.app) {
+		return name
+	}
+	return strings.Replace(name, "@.", "@%i.", 1)
+}
+
+// addRef adds an option naming a unit of the same app.
+func (p appParts) addRef(s *units.Section, key, name string) {
+	if templated(p.app) {
+		s.AddSpecifier(key, p.ref(name))
+	} else {
+		s.Add(key, name)
+	}
+}
+
+// describe adds Description= and SourcePath=.
+func (p appParts) describe(s *units.Section, what string) {
+	d := "Ehecoatl " + what + " " + p.app.Tenant + "/" + p.app.Name
+	if templated(p.app) {
+		s.AddSpecifier("Description", d+" worker %i")
+	} else {
+		s.Add("Description", d)
+	}
+	s.Add("SourcePath", p.src)
+}
+
+// appSocket renders the socket the router connects to.
+func (r *renderer) appSocket(p appParts) *units.Unit {
+	u := units.New(p.socket)
+	s := u.Section("Unit")
+	p.describe(s, "socket of")
+	s = u.Section("Socket")
+	if templated(p.app) {
+		s.AddSpecifier("ListenStream", socketPath(r.opts, p.app, "%i"))
+	} else {
+		s.Add("ListenStream", socketPath(r.opts, p.app, ""))
+	}
+	s.Add("SocketGroup", r.opts.RouterGroup)
+	if p.bridge != "" {
+		// The socket activates the bridge, which starts the app.
+		p.addRef(s, "Service", p.bridge)
+	}
+	// In the tenant's slice, so that stopping the slice stops the whole
+	// tenant, sockets included (otherwise the next request restarts it).
+	s.Add("Slice", p.slice)
+	u.Merge(r.socket)
+	return u
+}
+
+// appService renders the app's sandboxed service.
+func (r *renderer) appService(p appParts) *units.Unit {
+	a := p.app
+	u := units.New(p.svc)
+	s := u.Section("Unit")
+	p.describe(s, "app")
+	p.addRef(s, "Requires", p.socket)
+	p.addRef(s, "After", p.socket)
+	if a.Listen == manifest.ListenPort {
+		// Only the bridge needs the app: when the bridge exits after
+		// idle_timeout (or is stopped), the app stops too.
+		s.Add("StopWhenUnneeded", "yes")
+	}
+	u.Merge(r.service)
+
+	s = u.Section("Service")
+	s.Add("Slice", p.slice)
+	s.AddExec("ExecStart", a.Command)
+	// The app learns who it serves (white-label kits run one program for
+	// many tenants); manifest env comes after and may override.
+	s.AddEnv("EHECOATL_TENANT", a.Tenant)
+	s.AddEnv("EHECOATL_APP", a.Name)
+	for _, k := range sortedKeys(a.Env) {
+		s.AddEnv(k, a.Env[k])
+	}
+	if a.Restart != "" {
+		s.Add("Restart", a.Restart)
+	}
+	if a.Memory > 0 {
+		s.Add("MemoryMax", strconv.FormatInt(a.Memory, 10))
+	}
+	logFields(s, a)
+	for _, sec := range a.Secrets {
+		s.Add("LoadCredential", sec+":"+path.Join(r.opts.SecretsDir, a.Tenant, sec))
+	}
+	if a.State {
+		st := prefix(a)
+		if templated(a) {
+			s.AddSpecifier("StateDirectory", st+"-%i")
+		} else {
+			s.Add("StateDirectory", st)
+		}
+	}
+	for _, ro := range a.ReadOnly {
+		s.Add("BindReadOnlyPaths", ro)
+	}
+	s.Add("ProtectHome", protectHome(a.ReadOnly))
+	if p.hostNet {
+		for _, e := range a.Egress {
+			s.Add("IPAddressAllow", e.String())
+		}
+		if a.Listen == manifest.ListenPort {
+			// The bridge connects to the app over 127.0.0.1.
+			s.Add("IPAddressAllow", "localhost")
+		}
+		s.Add("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6")
+	} else {
+		s.Add("PrivateNetwork", "yes")
+		if a.Listen == manifest.ListenPort {
+			// It binds 127.0.0.1:PORT in its own network namespace.
+			s.Add("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6")
+		} else {
+			// The activated socket is inherited: no socket(2) needed but
+			// AF_UNIX (syslog(3), local helpers).
+			s.Add("RestrictAddressFamilies", "AF_UNIX")
+		}
+	}
+	s.Add("InaccessiblePaths", "-"+r.opts.RunDir)
+	u.Merge(r.hardening)
+	return u
+}
+
+// bridgeService renders the bridge of a port: app: it receives the
+// activated socket and carries each connection to 127.0.0.1:PORT in the
+// app's network namespace (docs/DESIGN.md "Port apps").
+func (r *renderer) bridgeService(p appParts) *units.Unit {
+	a := p.app
+	u := units.New(p.bridge)
+	s := u.Section("Unit")
+	p.describe(s, "bridge of")
+	p.addRef(s, "Requires", p.socket)
+	p.addRef(s, "After", p.socket)
+	// Start the app first and stop with it.
+	p.addRef(s, "BindsTo", p.svc)
+	p.addRef(s, "After", p.svc)
+	if !p.hostNet {
+		// Same network namespace as the app: 127.0.0.1 is the app's.
+		p.addRef(s, "JoinsNamespaceOf", p.svc)
+	}
+	u.Merge(r.service)
+
+	s = u.Section("Service")
+	s.Add("Slice", p.slice)
+	argv := []string{r.opts.Bin, "bridge", "--to", "127.0.0.1:" + strconv.Itoa(a.Port)}
+	if a.IdleTimeout > 0 {
+		argv = append(argv, "--idle-timeout", a.IdleTimeout.String())
+	}
+	s.AddExec("ExecStart", argv)
+	logFields(s, a)
+	s.Add("ProtectHome", "yes")
+	if p.hostNet {
+		s.Add("IPAddressAllow", "localhost")
+	} else {
+		s.Add("PrivateNetwork", "yes")
+	}
+	s.Add("RestrictAddressFamilies", "AF_UNIX AF_INET")
+	s.Add("InaccessiblePaths", "-"+r.opts.RunDir)
+	u.Merge(r.hardening)
+	return u
+}
+
+// logFields tags everything the service logs, so that
+// `journalctl EHECOATL_TENANT=acme` works without the CLI.
+func logFields(s *units.Section, a *manifest.App) {
+	s.Add("LogExtraFields", "EHECOATL_TENANT="+a.Tenant)
+	s.Add("LogExtraFields", "EHECOATL_APP="+a.Name)
+}
+
+// protectHome is "yes" (home directories inaccessible) unless a read_only
+// path lies under one: an inaccessible directory cannot hold a bind mount,
+// so then the homes become empty read-only tmpfs instances ("tmpfs") into
+// which the paths are bound.
+func protectHome(readOnly []string) string {
+	for _, p := range readOnly {
+		for _, h := range []string{"/home", "/root", "/run/user"} {
+			if p == h || strings.HasPrefix(p, h+"/") {
+				return "tmpfs"
+			}
+		}
+	}
+	return "yes"
+}
+
+// checkApp rejects what the manifest package should already have rejected
+// but what would otherwise produce a wrong unit silently.
+func checkApp(a *manifest.App) error {
+	if len(a.Command) == 0 || !path.IsAbs(a.Command[0]) {
+		return errors.New("command: argv[0] must be an absolute path")
+	}
+	switch a.Listen {
+	case manifest.ListenActivation:
+	case manifest.ListenPort:
+		if a.Port < 1 || a.Port > 65535 {
+			return fmt.Errorf("port %d: out of range 1..65535", a.Port)
+		}
+		if a.Workers > 1 && len(a.Egress) > 0 {
+			return errors.New("workers > 1 with port and an egress list: each worker needs its own network namespace (egress lists share the host's)")
+		}
+	default:
+		return fmt.Errorf("listen %q: want %q or %q", a.Listen, manifest.ListenActivation, manifest.ListenPort)
+	}
+	if a.Workers < 1 {
+		return fmt.Errorf("workers %d: at least 1", a.Workers)
+	}
+	for _, p := range a.ReadOnly {
+		// BindReadOnlyPaths= is a list split at spaces, with ":" separating
+		// source, destination and options.
+		if !path.IsAbs(p) || !safePath(p) {
+			return fmt.Errorf("read_only %q: an absolute path of letters, digits and /._-@+ only", p)
+		}
+	}
+	for _, s := range a.Secrets {
+		// LoadCredential=ID:PATH; the ID is a file name.
+		if !safeName(s) {
+			return fmt.Errorf("secrets %q: a file name of letters, digits and ._- only", s)
+		}
+	}
+	return nil
+}
+
+// safePath reports whether p has only characters that need no quoting in
+// any unit list value.
+func safePath(p string) bool {
+	for _, c := range []byte(p) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("/._-@+", c) >= 0) {
+			return false
+		}
+	}
+	return p != ""
+}
+
+// safeName is a file or group name: letters, digits, "._-", not "." or "..",
+// not starting with "-".
+func safeName(n string) bool {
+	if n == "" || n == "." || n == ".." || n[0] == '-' {
+		return false
+	}
+	for _, c := range []byte(n) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,701 @@
+package manifest
+
+// Parsers and validators of single manifest values. They are exported where
+// other packages (the CLI's `init`, the router) need the same rules.
+// Every rejection is a *problem carrying a message and a hint; callers
+// outside the package see the message through error.
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// problem is a rejected value: what is wrong and how to fix it.
+type problem struct {
+	msg, hint string
+}
+
+func (p *problem) Error() string { return p.msg }
+
+func bad(hint, format string, args ...any) *problem {
+	return &problem{msg: fmt.Sprintf(format, args...), hint: hint}
+}
+
+// errOrNil avoids the typed-nil-in-interface trap of returning a nil
+// *problem as error.
+func errOrNil(p *problem) error {
+	if p == nil {
+		return nil
+	}
+	return p
+}
+
+// ---- sizes -------------------------------------------------------------
+
+var sizeUnits = map[byte]int64{'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40}
+
+// ParseSize parses a memory size as systemd's MemoryMax= understands it:
+// a whole number of bytes, optionally followed by one of K, M, G, T
+// (base 1024: "512M" is 536870912). It is strict: no fractions ("1.5G"),
+// no "B"/"iB" suffixes ("1GB", "1GiB"), no lower-case units, no spaces, no
+// sign. The error's hint (via the manifest report) suggests the exact
+// equivalent, e.g. "1.5G" -> "1536M". "0" parses to 0; fields decide
+// whether zero is allowed (no field allows it).
+func ParseSize(s string) (int64, error) {
+	n, p := parseSize(s)
+	return n, errOrNil(p)
+}
+
+func parseSize(s string) (int64, *problem) {
+	const allowed = "write a whole number of bytes or use K, M, G or T (base 1024), e.g. 512M"
+	if s == "" {
+		return 0, bad(allowed, "size is empty")
+	}
+	if strings.ContainsAny(s, " \t") {
+		return 0, bad("write it without spaces, e.g. "+strings.Join(strings.Fields(s), ""), "size %q contains a space", s)
+	}
+	if s[0] == '-' {
+		return 0, bad(allowed, "size %q is negative", s)
+	}
+	if s[0] == '+' {
+		return 0, bad("write it without the sign, e.g. "+s[1:], "size %q has a sign", s)
+	}
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	num, rest := s[:i], s[i:]
+	if num == "" {
+		return 0, bad(allowed, "size %q does not start with a number", s)
+	}
+	// Fractions: suggest the next smaller unit when that is exact.
+	if strings.HasPrefix(rest, ".") {
+		j := 1
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		hint := allowed
+		if u := strings.ToUpper(trimByteSuffix(rest[j:])); len(u) == 1 && strings.Contains("MGT", u) {
+			if f, err := strconv.ParseFloat(num+rest[:j], 64); err == nil {
+				smaller := "KMGT"[strings.Index("KMGT", u)-1]
+				if v := f * 1024; v == math.Trunc(v) && v < 1e15 {
+					hint = fmt.Sprintf("use a whole number of a smaller unit, e.g. %d%c", int64(v), smaller)
+				}
+			}
+		}
+		return 0, bad(hint, "size %q is not a whole number", s)
+	}
+	var mult int64 = 1
+	switch {
+	case rest == "":
+	case len(rest) == 1 && sizeUnits[rest[0]] != 0:
+		mult = sizeUnits[rest[0]]
+	default:
+		u := strings.ToUpper(trimByteSuffix(rest))
+		if len(u) == 1 && sizeUnits[u[0]] != 0 {
+			return 0, bad(fmt.Sprintf("write %s%s (units are K, M, G, T, base 1024)", num, u), "size %q has an unsupported unit %q", s, rest)
+		}
+		if u == "" { // "512B"
+			return 0, bad("write the number of bytes without a unit, e.g. "+num, "size %q has an unsupported unit %q", s, rest)
+		}
+		return 0, bad(allowed, "size %q has an unsupported unit %q", s, rest)
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n > math.MaxInt64/mult {
+		return 0, bad(allowed, "size %q is too large", s)
+	}
+	return n * mult, nil
+}
+
+// trimByteSuffix turns "GB", "GiB", "gib", "B" into "G", "G", "g", "".
+func trimByteSuffix(u string) string {
+	l := strings.ToLower(u)
+	switch {
+	case strings.HasSuffix(l, "ib"):
+		return u[:len(u)-2]
+	case strings.HasSuffix(l, "b"):
+		return u[:len(u)-1]
+	}
+	return u
+}
+
+// ---- percent -----------------------------------------------------------
+
+// ParsePercent parses a whole percentage with its sign, "150%" -> 150, as
+// used by limits.cpu (CPUQuota=, percent of one CPU). The "%" is required:
+// a bare number is ambiguous (CPUs? percent?) and rejected. No fractions,
+// no sign, no spaces.
+func ParsePercent(s string) (int, error) {
+	n, p := parsePercent(s)
+	return n, errOrNil(p)
+}
+
+func parsePercent(s string) (int, *problem) {
+	num, ok := strings.CutSuffix(s, "%")
+	if !ok {
+		if isDigits(s) {
+			return 0, bad("write "+s+"% (percent of one CPU: 100% = one CPU)", "%q has no %% sign", s)
+		}
+		return 0, bad("write a whole percentage of one CPU, e.g. 150%", "%q is not a percentage", s)
+	}
+	if !isDigits(num) {
+		return 0, bad("write a whole percentage of one CPU, e.g. 150%", "%q is not a whole percentage", s)
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil || n > math.MaxInt32 {
+		return 0, bad("write a whole percentage of one CPU, e.g. 150%", "%q is too large", s)
+	}
+	return n, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- durations ---------------------------------------------------------
+
+// ParseDuration parses a duration written as whole numbers with the units
+// h, m, s and ms, largest first, each at most once: "15m", "2s", "1h30m",
+// "250ms". "0" alone means zero (idle_timeout: 0 = never stop). Unlike
+// time.ParseDuration it rejects fractions ("1.5h" -> "1h30m"), signs,
+// spaces, units below ms and days (hint: "24h"), so that what a user reads
+// is what systemd gets.
+func ParseDuration(s string) (time.Duration, error) {
+	d, p := parseDuration(s)
+	return d, errOrNil(p)
+}
+
+var durationUnits = []struct {
+	name string
+	d    time.Duration
+}{{"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}}
+
+func parseDuration(s string) (time.Duration, *problem) {
+	const allowed = "write whole numbers with h, m, s or ms, largest unit first, e.g. 15m, 1h30m, 30s, or 0"
+	if s == "0" {
+		return 0, nil
+	}
+	if s == "" {
+		return 0, bad(allowed, "duration is empty")
+	}
+	if f := strings.Fields(s); len(f) > 1 || strings.TrimSpace(s) != s {
+		hint := allowed
+		if len(f) == 2 && isDigits(f[0]) {
+			if u := unitAlias(f[1]); u != "" {
+				hint = "write " + f[0] + u
+			}
+		}
+		return 0, bad(hint, "duration %q contains a space", s)
+	}
+	if s[0] == '-' {
+		return 0, bad(allowed, "duration %q is negative", s)
+	}
+	if isDigits(s) {
+		return 0, bad("add a unit, e.g. "+s+"s or "+s+"m", "duration %q has no unit", s)
+	}
+	var total time.Duration
+	next := 0 // index into durationUnits of the smallest unit still allowed
+	rest := s
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 {
+			return 0, bad(allowed, "duration %q is not valid", s)
+		}
+		num := rest[:i]
+		rest = rest[i:]
+		j := 0
+		for j < len(rest) && (rest[j] < '0' || rest[j] > '9') {
+			j++
+		}
+		unit := rest[:j]
+		rest = rest[j:]
+		if strings.HasPrefix(unit, ".") {
+			return 0, bad("write whole numbers, e.g. 1h30m instead of 1.5h", "duration %q is not a whole number", s)
+		}
+		k := -1
+		for x, u := range durationUnits {
+			if u.name == unit {
+				k = x
+			}
+		}
+		if k < 0 {
+			hint := allowed
+			if a := unitAlias(unit); a != "" {
+				hint = "write " + num + a
+			} else if unit == "d" || strings.HasPrefix(unit, "day") {
+				hint = "write hours, e.g. 24h for one day"
+			}
+			if unit == "" {
+				return 0, bad(hint, "duration %q has a number without a unit", s)
+			}
+			return 0, bad(hint, "duration %q has an unsupported unit %q", s, unit)
+		}
+		if k < next {
+			return 0, bad(allowed, "duration %q repeats a unit or has units out of order", s)
+		}
+		next = k + 1
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n > int64(math.MaxInt64/durationUnits[k].d) {
+			return 0, bad(allowed, "duration %q is too long", s)
+		}
+		add := time.Duration(n) * durationUnits[k].d
+		if total > math.MaxInt64-add {
+			return 0, bad(allowed, "duration %q is too long", s)
+		}
+		total += add
+	}
+	return total, nil
+}
+
+// unitAlias maps spelled-out units to ours ("minutes" -> "m").
+func unitAlias(u string) string {
+	switch strings.ToLower(u) {
+	case "h", "hr", "hrs", "hour", "hours":
+		return "h"
+	case "m", "min", "mins", "minute", "minutes":
+		return "m"
+	case "s", "sec", "secs", "second", "seconds":
+		return "s"
+	case "ms", "msec", "millisecond", "milliseconds":
+		return "ms"
+	}
+	return ""
+}
+
+// ---- text --------------------------------------------------------------
+
+// isControl reports C0 and C1 control characters and DEL. None of them can
+// be written into a unit file safely (a newline starts a new directive), so
+// no manifest value may contain one.
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f)
+}
+
+// controlIn describes the first control character of s ("a newline"), or
+// returns "".
+func controlIn(s string) string {
+	i := strings.IndexFunc(s, isControl)
+	if i < 0 {
+		if !utf8.ValidString(s) {
+			return "invalid UTF-8"
+		}
+		return ""
+	}
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return describeRune(r)
+}
+
+func describeRune(r rune) string {
+	switch r {
+	case '\n':
+		return "a newline"
+	case '\r':
+		return "a carriage return"
+	case '\t':
+		return "a tab"
+	case 0:
+		return "a NUL byte"
+	}
+	return fmt.Sprintf("control character U+%04X", r)
+}
+
+// ---- names -------------------------------------------------------------
+
+// MaxNameLen is the longest tenant, app or kit name.
+const MaxNameLen = 31
+
+// ValidName reports whether s is a valid tenant, app or kit name:
+// ^[a-z][a-z0-9_]{0,30}$. Names become parts of unit names
+// (ehecoatl-TENANT-APP.service), so "-" (slice hierarchy in systemd) and
+// "." (unit type suffix) are excluded, and "_" takes their place.
+func ValidName(s string) bool { return checkName("", s) == nil }
+
+// checkName explains which rule a name breaks and suggests a valid one.
+// what is "tenant name", "app name" or "kit name".
+func checkName(what, s string) *problem {
+	const rules = "use lower-case letters a-z, digits and _, starting with a letter"
+	if s == "" {
+		return bad(rules+", e.g. \"acme\"", "%s is empty", what)
+	}
+	hint := rules
+	if sug := suggestName(s); sug != "" && sug != s {
+		hint = fmt.Sprintf("use %q", sug)
+	}
+	var invalid []string
+	upper, dash := false, false
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+		case r >= 'A' && r <= 'Z':
+			upper = true
+		case r == '-':
+			dash = true
+		default:
+			if q := strconv.Quote(string(r)); !slices.Contains(invalid, q) && len(invalid) < 5 {
+				invalid = append(invalid, q)
+			}
+		}
+	}
+	switch {
+	case len(invalid) > 0:
+		if hint == rules {
+			hint = "use only a-z, 0-9 and _, starting with a letter"
+		}
+		noun := "characters"
+		if len(invalid) == 1 {
+			noun = "character"
+		}
+		return bad(hint, "%s %q contains invalid %s %s", what, s, noun, joinAnd(invalid))
+	case upper:
+		return bad(hint, "%s %q contains upper-case letters", what, s)
+	case dash:
+		return bad(hint, "%s %q contains \"-\", which systemd reads as a slice hierarchy separator", what, s)
+	case s[0] < 'a' || s[0] > 'z':
+		return bad("start it with a letter a-z", "%s %q does not start with a letter", what, s)
+	case len(s) > MaxNameLen:
+		return bad(hint, "%s %q is %d characters long; at most %d are allowed", what, s, len(s), MaxNameLen)
+	}
+	return nil
+}
+
+// suggestName derives a valid name from an invalid one when a mechanical
+// fix exists ("Acme" -> "acme", "a-b" -> "a_b"); "" otherwise.
+func suggestName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+			b.WriteRune(r)
+		case r >= 'A' && r <= 'Z':
+			b.WriteRune(r - 'A' + 'a')
+		case r == '-' || r == '.' || r == ' ':
+			b.WriteByte('_')
+		default:
+			return ""
+		}
+	}
+	out := b.String()
+	if len(out) > MaxNameLen {
+		out = strings.TrimRight(out[:MaxNameLen], "_")
+	}
+	if out == "" || out[0] < 'a' || out[0] > 'z' {
+		return ""
+	}
+	return out
+}
+
+func joinAnd(q []string) string {
+	if len(q) <= 1 {
+		return strings.Join(q, "")
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
+}
+
+// checkEnvKey: environment variable names are [A-Za-z_][A-Za-z0-9_]*, the
+// portable shell subset, which systemd's Environment= also accepts.
+func checkEnvKey(k string) *problem {
+	ok := k != ""
+	for i := 0; i < len(k) && ok; i++ {
+		c := k[i]
+		ok = c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9')
+	}
+	if ok {
+		return nil
+	}
+	hint := "use letters, digits and _, not starting with a digit"
+	if s := strings.Map(func(r rune) rune {
+		if r == '-' || r == '.' || r == ' ' {
+			return '_'
+		}
+		return r
+	}, k); s != k && checkEnvKeyPlain(s) {
+		hint = fmt.Sprintf("use %q", s)
+	}
+	return bad(hint, "invalid environment variable name %q", k)
+}
+
+func checkEnvKeyPlain(k string) bool {
+	if k == "" || (k[0] >= '0' && k[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSecretName: secrets are file names under
+// /etc/ehecoatl/secrets/TENANT/ and credential names of LoadCredential=:
+// ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$ and no "..", so a name can never leave
+// the tenant's directory or hide as a dotfile.
+func checkSecretName(s string) *problem {
+	const rules = "use letters, digits, _, . and -, starting with a letter, digit or _, at most 64 characters"
+	switch {
+	case s == "":
+		return bad(rules, "secret name is empty")
+	case strings.Contains(s, "/"):
+		return bad("name the file directly under /etc/ehecoatl/secrets/TENANT/, without a directory", "secret name %q contains \"/\"", s)
+	case strings.Contains(s, ".."):
+		return bad(rules, "secret name %q contains \"..\"", s)
+	case len(s) > 64:
+		return bad(rules, "secret name %q is longer than 64 characters", s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		ok := c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '.' || c == '-'))
+		if !ok {
+			if i == 0 && (c == '.' || c == '-') {
+				return bad(rules, "secret name %q must not start with %q", s, string(c))
+			}
+			r, _ := utf8.DecodeRuneInString(s[i:])
+			return bad(rules, "secret name %q contains invalid character %q", s, string(r))
+		}
+	}
+	return nil
+}
+
+// ---- host paths --------------------------------------------------------
+
+// checkHostPath validates an absolute, clean file system path (command[0],
+// read_only entries). what names the value in messages.
+func checkHostPath(what, s string) *problem {
+	if c := controlIn(s); c != "" {
+		return bad("paths cannot contain control characters", "%s %q contains %s", what, s, c)
+	}
+	if !strings.HasPrefix(s, "/") {
+		return bad("write the full path starting with /, e.g. /usr/bin/NAME; there is no shell and no $PATH search",
+			"%s %q is not an absolute path", what, s)
+	}
+	for _, seg := range strings.Split(s, "/") {
+		if seg == ".." {
+			return bad(fmt.Sprintf("write the path without \"..\", e.g. %q", path.Clean(s)), "%s %q contains \"..\"", what, s)
+		}
+	}
+	if c := path.Clean(s); c != s {
+		return bad(fmt.Sprintf("write %q", c), "%s %q is not a clean path", what, s)
+	}
+	return nil
+}
+
+// forbiddenReadOnly are trees no app may be given read access to: the
+// secrets of every tenant and the sockets of every app. Their ancestors
+// ("/", "/etc", "/run") are refused too, since making them readable would
+// make these trees readable.
+var forbiddenReadOnly = []string{"/etc/ehecoatl", "/run/ehecoatl"}
+
+func checkReadOnly(s string) *problem {
+	if p := checkHostPath("read_only path", s); p != nil {
+		return p
+	}
+	for _, f := range forbiddenReadOnly {
+		if s == f || strings.HasPrefix(s, f+"/") {
+			return bad("apps get secrets through secrets: and their socket from systemd; remove this path",
+				"read_only path %q is inside %s, which no app may read", s, f)
+		}
+		if s == "/" || strings.HasPrefix(f, s+"/") {
+			return bad("list a narrower path", "read_only path %q would expose %s, which no app may read", s, f)
+		}
+	}
+	return nil
+}
+
+// ---- URL paths ---------------------------------------------------------
+
+// checkURLPath validates an HTTP path (path:, health:) and returns it
+// normalised: a trailing "/" is removed unless the path is "/" (when
+// prefix is true; health keeps what was written). Only characters that may
+// appear unencoded in a URL path are accepted (RFC 3986 pchar and "/"):
+// "%" is refused because the router matches the decoded path, so a
+// percent-encoded prefix could never match; "?" and "#" are not part of a
+// path; "." and ".." segments and "//" are refused because clients and
+// proxies normalise them away.
+func checkURLPath(what, s string, prefix bool) (string, *problem) {
+	if s == "" {
+		return "", bad("write \"/\" for the whole site", "%s is empty", what)
+	}
+	if c := controlIn(s); c != "" {
+		return "", bad("remove it", "%s %q contains %s", what, s, c)
+	}
+	if s[0] != '/' {
+		return "", bad(fmt.Sprintf("write %q", "/"+s), "%s %q does not start with \"/\"", what, s)
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune("-._~!$&'()*+,;=:@/", r):
+		case r == '%':
+			return "", bad("write the characters themselves, not percent-encoded", "%s %q contains \"%%\"", what, s)
+		case r == '?' || r == '#':
+			return "", bad("a path has no query or fragment; remove everything from "+strconv.Quote(string(r))+" on", "%s %q contains %q", what, s, string(r))
+		default:
+			return "", bad("use only letters, digits and -._~!$&'()*+,;=:@/", "%s %q contains invalid character %q", what, s, string(r))
+		}
+	}
+	out := s
+	if prefix && len(out) > 1 {
+		out = strings.TrimRight(out, "/")
+		if out == "" {
+			out = "/"
+		}
+	}
+	segs := strings.Split(out, "/")[1:]
+	for i, seg := range segs {
+		switch {
+		case seg == "." || seg == "..":
+			return "", bad("write the path without . and .. segments", "%s %q contains a %q segment", what, s, seg)
+		case seg == "" && out != "/" && (prefix || i < len(segs)-1):
+			return "", bad("remove the repeated \"/\"", "%s %q contains \"//\"", what, s)
+		}
+	}
+	return out, nil
+}
+
+// ---- domains -----------------------------------------------------------
+
+// NormalizeDomain validates a domain of an app and returns it normalised:
+// lower case, without a trailing dot and without a ":port" (the router
+// matches the Host header the same way, SPEC §5). Accepted are host names
+// of letters, digits and "-" (LDH labels of 1..63 characters, not starting
+// or ending with "-", at most 253 in total), optionally with a single
+// leading "*." wildcard label ("*.shops.example.com" matches subdomains of
+// shops.example.com, never shops.example.com itself); a wildcard needs at
+// least two labels after "*." (no "*.com"). Refused: underscores (not valid
+// in host names, and no certificate can be issued for them), non-ASCII
+// (write the xn-- form), schemes, paths, spaces, "%", control characters,
+// IPv6 literals.
+func NormalizeDomain(s string) (string, error) {
+	d, p := normalizeDomain(s)
+	return d, errOrNil(p)
+}
+
+func normalizeDomain(s string) (string, *problem) {
+	const rules = "use letters, digits, - and . only, e.g. shop.example.com or *.example.com"
+	if s == "" {
+		return "", bad(rules, "domain is empty")
+	}
+	if c := controlIn(s); c != "" {
+		return "", bad("remove it", "domain %q contains %s", s, c)
+	}
+	if i := strings.Index(s, "://"); i >= 0 {
+		host := s[i+3:]
+		if j := strings.IndexByte(host, '/'); j >= 0 {
+			host = host[:j]
+		}
+		return "", bad(fmt.Sprintf("write the host name only, e.g. %q", host), "domain %q contains a URL scheme", s)
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return "", bad(fmt.Sprintf("write the host name only (%q) and put the path in path:", s[:i]), "domain %q contains a path", s)
+	}
+	for _, r := range s {
+		switch {
+		case r >= utf8.RuneSelf:
+			return "", bad("write the internationalised name in its ASCII (xn--) form", "domain %q contains non-ASCII characters", s)
+		case r == ' ':
+			return "", bad(rules, "domain %q contains a space", s)
+		case r == '%':
+			return "", bad(rules, "domain %q contains \"%%\"", s)
+		case r == '_':
+			return "", bad("underscores are not valid in host names; use \"-\"", "domain %q contains \"_\"", s)
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '.', r == '*', r == ':':
+		default:
+			return "", bad(rules, "domain %q contains invalid character %q", s, string(r))
+		}
+	}
+	d := strings.ToLower(s)
+	if i := strings.IndexByte(d, ':'); i >= 0 {
+		port := d[i+1:]
+		if strings.Contains(port, ":") {
+			return "", bad(rules+"; IPv6 literals are not supported", "domain %q contains more than one \":\"", s)
+		}
+		n, err := strconv.Atoi(port)
+		if !isDigits(port) || err != nil || n < 1 || n > 65535 {
+			return "", bad("write the host name without the port", "domain %q has an invalid port %q", s, port)
+		}
+		d = d[:i]
+	}
+	d = strings.TrimSuffix(d, ".")
+	host, wild := strings.CutPrefix(d, "*.")
+	if strings.Contains(host, "*") {
+		return "", bad("a wildcard must be the whole first label, e.g. *.example.com", "domain %q has a misplaced \"*\"", s)
+	}
+	if host == "" {
+		return "", bad(rules, "domain %q has no host name", s)
+	}
+	if len(d) > 253 {
+		return "", bad("use a name of at most 253 characters", "domain %q is longer than 253 characters", s)
+	}
+	labels := strings.Split(host, ".")
+	for _, l := range labels {
+		switch {
+		case l == "":
+			return "", bad("remove the empty label (\"..\" or a leading \".\")", "domain %q has an empty label", s)
+		case len(l) > 63:
+			return "", bad("each part between dots may have at most 63 characters", "domain %q has a label longer than 63 characters", s)
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return "", bad("labels may contain \"-\" but not start or end with it", "domain %q has a label %q starting or ending with \"-\"", s, l)
+		}
+	}
+	if wild && len(labels) < 2 {
+		return "", bad("a wildcard needs at least two labels after \"*.\", e.g. *.example.com", "wildcard domain %q covers a whole top-level domain", s)
+	}
+	return d, nil
+}
+
+// ---- egress ------------------------------------------------------------
+
+// parseEgressEntry parses one CIDR of an egress list. A bare address is
+// accepted and means that single host (/32 or /128), as systemd's
+// IPAddressAllow= reads it. A prefix with host bits set ("10.0.0.5/8") is
+// refused: it is unclear whether the network or the host was meant.
+func parseEgressEntry(s string) (netip.Prefix, *problem) {
+	const hint = "write an address or a network in CIDR form, e.g. 10.0.0.5, 10.0.0.0/8 or 2001:db8::/32"
+	if c := controlIn(s); c != "" {
+		return netip.Prefix{}, bad(hint, "egress entry %q contains %s", s, c)
+	}
+	switch strings.ToLower(s) {
+	case "any", "all", "*", "none":
+		return netip.Prefix{}, bad("egress is either none or a list; to allow everything write egress: [0.0.0.0/0, \"::/0\"]", "egress entry %q is not an address", s)
+	}
+	if strings.Contains(s, "%") {
+		return netip.Prefix{}, bad(hint, "egress entry %q has an IPv6 zone; zones are not supported", s)
+	}
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, bad(hint, "egress entry %q is not an IP address or CIDR", s)
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, bad(hint, "egress entry %q is not a valid CIDR", s)
+	}
+	if m := p.Masked(); m != p {
+		return netip.Prefix{}, bad(fmt.Sprintf("write %s for the network or %s for the host", m, netip.PrefixFrom(p.Addr(), p.Addr().BitLen())),
+			"egress entry %q has host bits set", s)
+	}
+	return p, nil
+}
+
+// RestartValues are the values of systemd's Restart= (systemd.service(5)).
+var RestartValues = []string{"no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-abort", "always"}

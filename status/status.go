@@ -1,0 +1,211 @@
+// Package status turns systemd's view of a tenant's units into what an
+// operator asks: is the app running, idle (listening, costing nothing),
+// stopped or failed, since when, and what does it use.
+package status
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/ehecoatl/ehecoatl/dbus"
+	"github.com/ehecoatl/ehecoatl/generator"
+	"github.com/ehecoatl/ehecoatl/manifest"
+)
+
+// States of an app, from the most to the least alarming.
+const (
+	Failed   = "failed"   // a unit failed; the app is not served until fixed or restarted
+	Starting = "starting" // a unit is activating or deactivating
+	Running  = "running"  // the app's service runs
+	Idle     = "idle"     // the socket listens; the first request starts the app
+	Stopped  = "stopped"  // nothing listens (ehecoatl stop, or never started)
+)
+
+// App is one row of `ehecoatl status`.
+type App struct {
+	Tenant string `json:"tenant"`
+	App    string `json:"app"`
+	State  string `json:"state"`
+	// Since is when the deciding unit entered its state.
+	Since *time.Time `json:"since,omitempty"`
+	// MemoryBytes, CPU and Tasks sum the app's services; nil when systemd
+	// does not account them (stopped, or no cgroup v2 accounting).
+	MemoryBytes *uint64        `json:"memory_bytes,omitempty"`
+	CPU         *time.Duration `json:"cpu_nsec,omitempty"`
+	Tasks       *uint64        `json:"tasks,omitempty"`
+	// Restarts counts automatic restarts (Restart=) of its services.
+	Restarts uint32   `json:"restarts"`
+	Domains  []string `json:"domains"`
+	// LastError is the app's last journal line when it failed.
+	LastError string `json:"last_error,omitempty"`
+	Units     []Unit `json:"units"`
+}
+
+// Unit is the systemd state of one of an app's units.
+type Unit struct {
+	Name        string `json:"name"`
+	ActiveState string `json:"active_state"`
+	SubState    string `json:"sub_state"`
+	Result      string `json:"result,omitempty"`
+	MainPID     uint32 `json:"main_pid,omitempty"`
+}
+
+// Source is what status reads systemd through; *dbus.Conn satisfies it.
+type Source interface {
+	Units(ctx context.Context, names []string) ([]*dbus.UnitInfo, error)
+}
+
+var _ Source = (*dbus.Conn)(nil)
+
+// LastLine returns the last journal line of a unit's own output.
+type LastLine func(ctx context.Context, unit string) string
+
+// Collect reports every app of the set, or of one tenant when tenant != "".
+func Collect(ctx context.Context, set *manifest.Set, src Source, tenant string, last LastLine) ([]App, error) {
+	var apps []*manifest.App
+	var names []string
+	for _, t := range set.Tenants {
+		if tenant != "" && t.Name != tenant {
+			continue
+		}
+		for _, a := range t.Apps {
+			apps = append(apps, a)
+			n := generator.AppUnits(a)
+			names = append(names, n.Sockets...)
+			names = append(names, n.Services...)
+		}
+	}
+	infos, err := src.Units(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]*dbus.UnitInfo, len(infos))
+	for _, u := range infos {
+		if u != nil {
+			byName[u.Name] = u
+		}
+	}
+	rows := make([]App, 0, len(apps))
+	for _, a := range apps {
+		n := generator.AppUnits(a)
+		row := summarize(a, n, byName)
+		if row.State == Failed && last != nil {
+			for _, u := range row.Units {
+				if u.ActiveState == "failed" {
+					row.LastError = last(ctx, u.Name)
+					break
+				}
+			}
+		}
+		rows = append(rows, row)
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Tenant != rows[j].Tenant {
+			return rows[i].Tenant < rows[j].Tenant
+		}
+		return rows[i].App < rows[j].App
+	})
+	return rows, nil
+}
+
+func summarize(a *manifest.App, n generator.AppUnitNames, units map[string]*dbus.UnitInfo) App {
+	row := App{Tenant: a.Tenant, App: a.Name, Domains: a.Domains}
+	if row.Domains == nil {
+		row.Domains = []string{}
+	}
+	get := func(name string) *dbus.UnitInfo {
+		if u := units[name]; u != nil {
+			return u
+		}
+		return &dbus.UnitInfo{Name: name, ActiveState: "inactive", SubState: "dead"}
+	}
+	var failed, transient, running, listening bool
+	var since time.Time
+	mark := func(u *dbus.UnitInfo) {
+		if !u.Since.IsZero() && (since.IsZero() || u.Since.After(since)) {
+			since = u.Since
+		}
+	}
+	for _, s := range n.Sockets {
+		u := get(s)
+		row.Units = append(row.Units, Unit{Name: u.Name, ActiveState: u.ActiveState, SubState: u.SubState, Result: nonSuccess(u.Result)})
+		switch u.ActiveState {
+		case "failed":
+			failed = true
+		case "active":
+			listening = true
+		case "activating", "deactivating", "reloading":
+			transient = true
+		}
+	}
+	var svcSince time.Time
+	for _, s := range n.Services {
+		u := get(s)
+		row.Units = append(row.Units, Unit{Name: u.Name, ActiveState: u.ActiveState, SubState: u.SubState, Result: nonSuccess(u.Result), MainPID: u.MainPID})
+		row.Restarts += u.NRestarts
+		row.MemoryBytes = addU(row.MemoryBytes, u.MemoryCurrent)
+		row.Tasks = addU(row.Tasks, u.TasksCurrent)
+		if u.CPUUsage != nil {
+			d := *u.CPUUsage
+			if row.CPU != nil {
+				d += *row.CPU
+			}
+			row.CPU = &d
+		}
+		switch u.ActiveState {
+		case "failed":
+			failed = true
+			mark(u)
+		case "active", "reloading":
+			running = true
+			if svcSince.IsZero() || u.Since.Before(svcSince) {
+				svcSince = u.Since
+			}
+		case "activating", "deactivating":
+			transient = true
+			mark(u)
+		}
+	}
+	switch {
+	case failed:
+		row.State = Failed
+	case transient:
+		row.State = Starting
+	case running:
+		row.State = Running
+		since = svcSince
+	case listening:
+		row.State = Idle
+		for _, s := range n.Sockets {
+			mark(get(s))
+		}
+	default:
+		row.State = Stopped
+		for _, s := range append(append([]string{}, n.Sockets...), n.Services...) {
+			mark(get(s))
+		}
+	}
+	if !since.IsZero() {
+		row.Since = &since
+	}
+	return row
+}
+
+func nonSuccess(r string) string {
+	if r == "success" {
+		return ""
+	}
+	return r
+}
+
+func addU(sum, v *uint64) *uint64 {
+	if v == nil {
+		return sum
+	}
+	x := *v
+	if sum != nil {
+		x += *sum
+	}
+	return &x
+}

@@ -1,0 +1,250 @@
+package tests
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestApply walks the life of a host: first apply, no-op re-apply, a
+// one-app change, an invalid directory, a removed tenant and purge. The
+// steps share one booted systemd because each builds on the last.
+func TestApply(t *testing.T) {
+	h := boot(t)
+	h.sh("mkdir -p /srv/m && cp -r /srv/examples/tenants /srv/examples/kits /srv/m/ && cp /srv/testdata/probe/tenants/probe.yaml /srv/m/tenants/")
+
+	out := h.run("ehecoatl", "apply", "/srv/m")
+	t.Logf("first apply:\n%s", out)
+	sockets := strings.Fields(h.sh("systemctl list-units --plain --no-legend --all 'ehecoatl-*.socket' | awk '{print $1}'"))
+	if len(sockets) < 4 {
+		t.Fatalf("expected a socket per example app, got %v", sockets)
+	}
+
+	t.Run("every socket listens", func(t *testing.T) {
+		for _, s := range sockets {
+			if st := h.prop(s, "SubState"); st != "listening" {
+				t.Errorf("%s: SubState=%s, want listening", s, st)
+			}
+		}
+	})
+
+	t.Run("socket activation starts the app", func(t *testing.T) {
+		if st := h.prop("ehecoatl-probe-web.service", "ActiveState"); st != "inactive" {
+			t.Fatalf("probe app is %s before any request, want inactive", st)
+		}
+		code, body := h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/")
+		if code != 200 {
+			t.Fatalf("GET through the app socket: %d %s", code, body)
+		}
+		if st := h.prop("ehecoatl-probe-web.service", "ActiveState"); st != "active" {
+			t.Fatalf("probe app is %s after a request, want active", st)
+		}
+	})
+
+	t.Run("the app is sandboxed", func(t *testing.T) {
+		_, body := h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/")
+		var f map[string]any
+		if err := json.Unmarshal([]byte(body), &f); err != nil {
+			t.Fatalf("probe answer: %v: %s", err, body)
+		}
+		uid := int(f["uid"].(float64))
+		if uid < 61184 || uid > 65519 {
+			t.Errorf("app uid %d is outside systemd's dynamic range 61184-65519", uid)
+		}
+		if _, _, code := h.try("grep", "-q", ":"+strconv.Itoa(uid)+":", "/etc/passwd"); code == 0 {
+			t.Errorf("app uid %d has an entry in /etc/passwd", uid)
+		}
+		for probe, want := range map[string]string{
+			"write_usr":         "Read-only file system",
+			"write_etc":         "Read-only file system",
+			"read_shadow":       "PermissionError",
+			"list_run_ehecoatl": "PermissionError",
+			"list_secrets":      "PermissionError",
+			"connect_tcp":       "Network is unreachable",
+			"connect_other_app": "Error",
+		} {
+			if got, _ := f[probe].(string); !strings.Contains(got, want) {
+				t.Errorf("probe %s: got %q, want an error containing %q", probe, got, want)
+			}
+		}
+		if s := h.prop("ehecoatl-probe-web.service", "Slice"); s != "ehecoatl-probe.slice" {
+			t.Errorf("Slice=%s, want ehecoatl-probe.slice", s)
+		}
+		if cg := h.prop("ehecoatl-probe-web.service", "ControlGroup"); !strings.Contains(cg, "/ehecoatl.slice/ehecoatl-probe.slice/") {
+			t.Errorf("ControlGroup=%s is not below ehecoatl.slice/ehecoatl-probe.slice", cg)
+		}
+	})
+
+	t.Run("journal by tenant field", func(t *testing.T) {
+		h.waitFor("the probe's log line in the journal", 10*time.Second, func() bool {
+			out, _, _ := h.try("journalctl", "--no-pager", "-o", "cat", "EHECOATL_TENANT=probe")
+			return strings.Contains(out, "probe: ready")
+		})
+	})
+
+	t.Run("second apply changes nothing", func(t *testing.T) {
+		pid := h.prop("ehecoatl-probe-web.service", "MainPID")
+		enter := h.prop("ehecoatl-probe-web.service", "ActiveEnterTimestampMonotonic")
+		restarts := h.prop("ehecoatl-probe-web.service", "NRestarts")
+		reloads := h.reloads()
+		installedJobs := h.managerInt("NInstalledJobs")
+		out := h.run("ehecoatl", "apply", "/srv/m")
+		if !strings.Contains(out, "nothing changed") {
+			t.Errorf("second apply output does not say nothing changed:\n%s", out)
+		}
+		if n := h.reloads(); n != reloads {
+			t.Errorf("second apply reloaded systemd (%d -> %d reloads)", reloads, n)
+		}
+		if n := h.managerInt("NInstalledJobs"); n != installedJobs {
+			t.Errorf("second apply ran %d systemd jobs, want 0", n-installedJobs)
+		}
+		if p := h.prop("ehecoatl-probe-web.service", "MainPID"); p != pid {
+			t.Errorf("probe MainPID %s -> %s", pid, p)
+		}
+		if e := h.prop("ehecoatl-probe-web.service", "ActiveEnterTimestampMonotonic"); e != enter {
+			t.Errorf("probe ActiveEnterTimestamp changed")
+		}
+		if r := h.prop("ehecoatl-probe-web.service", "NRestarts"); r != restarts {
+			t.Errorf("probe NRestarts %s -> %s", restarts, r)
+		}
+	})
+
+	t.Run("changing one app restarts only that app", func(t *testing.T) {
+		// Wake every app so each has a PID to keep.
+		running := map[string]string{}
+		for _, s := range sockets {
+			// The app service shares the socket's name, also for port apps
+			// whose socket triggers the bridge.
+			svc := strings.TrimSuffix(s, ".socket") + ".service"
+			h.try("curl", "-s", "--max-time", "20", "--unix-socket", listenPath(h.prop(s, "Listen")), "http://x/")
+			if pid := h.prop(svc, "MainPID"); pid != "0" {
+				running[svc] = pid
+			}
+		}
+		if len(running) < 2 {
+			t.Fatalf("expected several running apps to compare, got %v", running)
+		}
+		h.sh("sed -i 's/PROBE_ENV: one/PROBE_ENV: two/' /srv/m/tenants/probe.yaml")
+		out := h.run("ehecoatl", "apply", "/srv/m")
+		t.Logf("apply after env change:\n%s", out)
+		_, body := h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/")
+		if !strings.Contains(body, `"env": "two"`) {
+			t.Errorf("probe does not see the new env: %s", body)
+		}
+		for svc, pid := range running {
+			now := h.prop(svc, "MainPID")
+			if svc == "ehecoatl-probe-web.service" {
+				if now == pid {
+					t.Errorf("%s kept PID %s after its env changed", svc, pid)
+				}
+			} else if now != pid {
+				t.Errorf("%s restarted (PID %s -> %s) though only the probe changed", svc, pid, now)
+			}
+		}
+	})
+
+	t.Run("invalid directory changes nothing", func(t *testing.T) {
+		h.sh("rm -rf /srv/bad && cp -r /srv/m /srv/bad && printf 'tenant: broken\napps:\n  web:\n    comand: [/bin/true]\n' > /srv/bad/tenants/broken.yaml && sed -i 's/PROBE_ENV: two/PROBE_ENV: three/' /srv/bad/tenants/probe.yaml")
+		before := h.sh("cd /etc/ehecoatl && find . -type f -print0 | sort -z | xargs -0 sha256sum; systemctl list-units --plain --no-legend --all 'ehecoatl*' | awk '{print $1, $3, $4}'")
+		pid := h.prop("ehecoatl-probe-web.service", "MainPID")
+		out, errOut, code := h.try("ehecoatl", "apply", "/srv/bad")
+		if code != 1 {
+			t.Fatalf("apply of an invalid dir exited %d, want 1\n%s%s", code, out, errOut)
+		}
+		if !strings.Contains(errOut, "tenants/broken.yaml:4:5") {
+			t.Errorf("error output lacks file:line:col of the unknown key:\n%s", errOut)
+		}
+		after := h.sh("cd /etc/ehecoatl && find . -type f -print0 | sort -z | xargs -0 sha256sum; systemctl list-units --plain --no-legend --all 'ehecoatl*' | awk '{print $1, $3, $4}'")
+		if before != after {
+			t.Errorf("invalid apply changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		if p := h.prop("ehecoatl-probe-web.service", "MainPID"); p != pid {
+			t.Errorf("invalid apply restarted the probe (%s -> %s)", pid, p)
+		}
+	})
+
+	t.Run("status agrees with systemctl", func(t *testing.T) {
+		rows := h.statusJSON()
+		if len(rows) == 0 {
+			t.Fatal("status --json printed no apps")
+		}
+		for _, r := range rows {
+			for _, u := range r["units"].([]any) {
+				um := u.(map[string]any)
+				name := um["name"].(string)
+				if got, want := um["active_state"], h.prop(name, "ActiveState"); got != want {
+					t.Errorf("status says %s is %v, systemctl says %s", name, got, want)
+				}
+			}
+		}
+		h.run("ehecoatl", "stop", "probe/web")
+		for _, r := range h.statusJSON("probe") {
+			if r["app"] == "web" && r["state"] != "stopped" {
+				t.Errorf("after stop, status says probe/web is %v", r["state"])
+			}
+		}
+		if st := h.prop("ehecoatl-probe-web.socket", "ActiveState"); st != "inactive" {
+			t.Errorf("after stop the socket is %s", st)
+		}
+		h.run("ehecoatl", "start", "probe/web")
+		if st := h.prop("ehecoatl-probe-web.service", "ActiveState"); st != "active" {
+			t.Errorf("after start the app is %s", st)
+		}
+	})
+
+	t.Run("logs", func(t *testing.T) {
+		out := h.run("ehecoatl", "logs", "probe", "-n", "5")
+		if !strings.Contains(out, "probe:") {
+			t.Errorf("ehecoatl logs probe -n 5 shows no app line:\n%s", out)
+		}
+		if n := len(strings.Split(strings.TrimSpace(out), "\n")); n > 6 {
+			t.Errorf("-n 5 printed %d lines", n)
+		}
+	})
+
+	t.Run("removing a tenant keeps its state until purge", func(t *testing.T) {
+		h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/")
+		h.run("test", "-d", "/var/lib/private/ehecoatl-probe-web")
+		h.run("rm", "/srv/m/tenants/probe.yaml")
+		out := h.run("ehecoatl", "apply", "/srv/m")
+		t.Logf("apply after removing probe:\n%s", out)
+		for _, u := range []string{"ehecoatl-probe-web.service", "ehecoatl-probe-web.socket"} {
+			if st := h.prop(u, "ActiveState"); st != "inactive" {
+				t.Errorf("%s is %s after its tenant was removed", u, st)
+			}
+			if ls := h.prop(u, "LoadState"); ls != "not-found" {
+				t.Errorf("%s LoadState=%s, want not-found (unit file gone)", u, ls)
+			}
+		}
+		visits := h.run("cat", "/var/lib/private/ehecoatl-probe-web/visits")
+		if len(visits) == 0 {
+			t.Errorf("state directory of the removed tenant lost its data")
+		}
+		h.run("ehecoatl", "purge", "--yes", "probe")
+		if _, _, code := h.try("test", "-e", "/var/lib/private/ehecoatl-probe-web"); code == 0 {
+			t.Errorf("purge left /var/lib/private/ehecoatl-probe-web")
+		}
+	})
+}
+
+// listenPath extracts the path from a socket's Listen= property
+// ("/run/ehecoatl/acme/web.sock (Stream)").
+func listenPath(listen string) string {
+	if i := strings.IndexByte(listen, ' '); i >= 0 {
+		return listen[:i]
+	}
+	return listen
+}
+
+// managerInt reads a numeric property of the systemd manager.
+func (h *host) managerInt(name string) int64 {
+	h.t.Helper()
+	v := strings.TrimSpace(h.run("systemctl", "show", "--value", "-p", name))
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		h.t.Fatalf("manager %s=%q: not a number", name, v)
+	}
+	return n
+}
