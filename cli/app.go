@@ -20,9 +20,9 @@ var Version = "dev"
 
 // Exit codes of SPEC §4.
 const (
-	ExitOK      = 0
-	ExitFailed  = 1 // invalid input or failed operation
-	ExitUsage   = 2
+	ExitOK     = 0
+	ExitFailed = 1 // invalid input or failed operation
+	ExitUsage  = 2
 )
 
 // usageError marks errors of how the command was called (exit 2).
@@ -41,7 +41,7 @@ func (e *silentError) Unwrap() error { return e.err }
 // Main runs the CLI with args (os.Args) and returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := New(stdout, stderr)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(app, args))
 	return report(err, stderr)
 }
 
@@ -146,4 +146,3 @@ func versionCommand() *ucli.Command {
 		},
 	}
 }
-

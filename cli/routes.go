@@ -76,5 +76,3 @@ func loadInstalled(c *ucli.Context, dir string) (*manifest.Set, error) {
 	}
 	return set, nil
 }
-
-var _ = generator.Options{}

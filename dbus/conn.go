@@ -75,8 +75,10 @@ func ConnectAddress(ctx context.Context, address string) (*Conn, error) {
 }
 
 // ConnectPrivate connects directly to a systemd private socket at path, without
-// a bus daemon. Root on the host can reach a container's PID 1 this way, e.g.
-// "/proc/PID/root/run/systemd/private".
+// a bus daemon. Only root may, and systemd refuses a peer whose PID it cannot
+// see: to reach a container's PID 1 from the host at
+// "/proc/PID/root/run/systemd/private", run in its PID namespace
+// (`nsenter -t PID -p`).
 func ConnectPrivate(ctx context.Context, path string) (*Conn, error) {
 	c, err := dial(ctx, "unix:path="+godbus.EscapeBusAddressValue(path), false)
 	if err != nil {

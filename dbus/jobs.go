@@ -24,7 +24,12 @@ var (
 	opStop       = jobOp{name: "stop", enqueue: (*sd.Conn).StopUnitContext, notLoadedOK: true}
 	opRestart    = jobOp{name: "restart", enqueue: (*sd.Conn).RestartUnitContext}
 	opTryRestart = jobOp{name: "try-restart", enqueue: (*sd.Conn).TryRestartUnitContext}
+	opReload     = jobOp{name: "reload", enqueue: (*sd.Conn).ReloadUnitContext}
 )
+
+// ReloadUnit asks a running unit to reload its configuration (ExecReload=,
+// e.g. SIGHUP to the router) and waits for the job's result.
+func (c *Conn) ReloadUnit(ctx context.Context, unit string) error { return c.job(ctx, opReload, unit) }
 
 // Start starts unit and waits for the job's result. A result other than
 // "done" is a *JobError.

@@ -33,8 +33,12 @@ func TestJobResults(t *testing.T) {
 	}
 	for _, op := range ops {
 		for _, r := range results {
-			t.Run(op.name+"/"+r.result, func(t *testing.T) {
-				unit := "u-" + op.name + "-" + r.result + ".service"
+			name := r.result
+			if r.delay > 0 {
+				name += "-delayed"
+			}
+			t.Run(op.name+"/"+name, func(t *testing.T) {
+				unit := "u-" + op.name + "-" + name + ".service"
 				f.AddUnits(unit)
 				f.SetJob(op.method, unit, fakesystemd.Job{Result: r.result, Delay: r.delay})
 				err := op.run(testCtx(t), unit)

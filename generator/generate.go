@@ -44,7 +44,8 @@ type Options struct {
 	// "/etc/ehecoatl/secrets".
 	SecretsDir string
 	// RunDir holds the app sockets, one directory per tenant; default
-	// "/run/ehecoatl". Apps cannot see it (InaccessiblePaths=).
+	// "/run/ehecoatl". Apps cannot see it (InaccessiblePaths=), nor
+	// SecretsDir and the installed manifests (ManifestDir).
 	RunDir string
 	// RouterGroup is the group that may connect to app sockets; default
 	// "ehecoatl-router".
@@ -263,7 +264,7 @@ func (r *renderer) tenantUnits(out *Output, t *manifest.Tenant, src string) erro
 	if l := t.Limits; l != (manifest.Limits{}) {
 		s := u.Section("Slice")
 		if l.CPUQuotaPercent > 0 {
-			s.Add("CPUQuota", strconv.Itoa(l.CPUQuotaPercent)+"%")
+			addPercent(s, "CPUQuota", l.CPUQuotaPercent)
 		}
 		if l.MemoryMax > 0 {
 			s.Add("MemoryMax", strconv.FormatInt(l.MemoryMax, 10))
@@ -297,7 +298,6 @@ func (r *renderer) app(out *Output, a *manifest.App, src string) error {
 	if err := checkApp(a); err != nil {
 		return err
 	}
-	names := r.opts.AppUnits(a)
 	ap := appParts{
 		app:    a,
 		src:    src,
@@ -326,8 +326,12 @@ func (r *renderer) app(out *Output, a *manifest.App, src string) error {
 		}
 		out.Files = append(out.Files, f)
 	}
-	for _, s := range names.Sockets {
-		out.Links = append(out.Links, Link{Dir: SocketsWants, Name: s, Target: "../" + ap.socket})
+	if !templated(a) {
+		out.Links = append(out.Links, Link{Dir: SocketsWants, Name: ap.socket, Target: "../" + ap.socket})
+	} else {
+		for i := 1; i <= a.Workers; i++ {
+			out.Links = append(out.Links, Link{Dir: SocketsWants, Name: instanceName(ap.socket, i), Target: "../" + ap.socket})
+		}
 	}
 	return nil
 }
@@ -438,33 +442,52 @@ func (r *renderer) appService(p appParts) *units.Unit {
 		}
 	}
 	for _, ro := range a.ReadOnly {
-		s.Add("BindReadOnlyPaths", ro)
+		s.AddList("BindReadOnlyPaths", []string{ro})
 	}
 	s.Add("ProtectHome", protectHome(a.ReadOnly))
 	if p.hostNet {
 		for _, e := range a.Egress {
-			s.Add("IPAddressAllow", e.String())
+			s.AddList("IPAddressAllow", []string{e.String()})
 		}
 		if a.Listen == manifest.ListenPort {
 			// The bridge connects to the app over 127.0.0.1.
 			s.Add("IPAddressAllow", "localhost")
 		}
-		s.Add("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6")
+		s.AddList("RestrictAddressFamilies", afInet6)
 	} else {
 		s.Add("PrivateNetwork", "yes")
 		if a.Listen == manifest.ListenPort {
 			// It binds 127.0.0.1:PORT in its own network namespace.
-			s.Add("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6")
+			s.AddList("RestrictAddressFamilies", afInet6)
 		} else {
 			// The activated socket is inherited: no socket(2) needed but
 			// AF_UNIX (syslog(3), local helpers).
-			s.Add("RestrictAddressFamilies", "AF_UNIX")
+			s.AddList("RestrictAddressFamilies", []string{"AF_UNIX"})
 		}
 	}
-	s.Add("InaccessiblePaths", "-"+r.opts.RunDir)
+	s.AddList("InaccessiblePaths", r.hidden())
 	u.Merge(r.hardening)
 	return u
 }
+
+// hidden lists what no app may even see (InaccessiblePaths=; "-": no
+// error when a path does not exist): the sockets of every tenant, the
+// installed manifests of every tenant (their env, commands and domains;
+// ProtectSystem=strict leaves /etc readable) and the secrets, which the
+// app receives through LoadCredential= (read by systemd, before the
+// sandbox) instead.
+func (r *renderer) hidden() []string {
+	h := []string{"-" + r.opts.RunDir, "-" + ManifestDir}
+	if s := r.opts.SecretsDir; s != ManifestDir && !strings.HasPrefix(s, ManifestDir+"/") {
+		h = append(h, "-"+s)
+	}
+	return h
+}
+
+// afInet6 are the address families of apps that use IP: unix sockets
+// (syslog(3), local helpers) and both IP families (Go and Python probe
+// IPv6 when binding).
+var afInet6 = []string{"AF_UNIX", "AF_INET", "AF_INET6"}
 
 // bridgeService renders the bridge of a port: app: it receives the
 // activated socket and carries each connection to 127.0.0.1:PORT in the
@@ -499,10 +522,21 @@ func (r *renderer) bridgeService(p appParts) *units.Unit {
 	} else {
 		s.Add("PrivateNetwork", "yes")
 	}
-	s.Add("RestrictAddressFamilies", "AF_UNIX AF_INET")
-	s.Add("InaccessiblePaths", "-"+r.opts.RunDir)
+	// It connects to 127.0.0.1 only.
+	s.AddList("RestrictAddressFamilies", []string{"AF_UNIX", "AF_INET"})
+	s.AddList("InaccessiblePaths", r.hidden())
 	u.Merge(r.hardening)
 	return u
+}
+
+// addPercent writes KEY=N%. systemd's CPUQuota= parser resolves no
+// specifiers, so the "%%" that units.Add writes for every '%' would be an
+// invalid quota (systemd-analyze verify: "Invalid CPU quota '150%%'").
+// The value is digits and '%' only, so it needs no other encoding; the
+// option is appended to the section directly (units.Unit.Bytes still
+// checks the line).
+func addPercent(s *units.Section, key string, n int) {
+	s.Options = append(s.Options, units.Option{Key: key, Value: strconv.Itoa(n) + "%"})
 }
 
 // logFields tags everything the service logs, so that
@@ -549,10 +583,10 @@ func checkApp(a *manifest.App) error {
 		return fmt.Errorf("workers %d: at least 1", a.Workers)
 	}
 	for _, p := range a.ReadOnly {
-		// BindReadOnlyPaths= is a list split at spaces, with ":" separating
-		// source, destination and options.
-		if !path.IsAbs(p) || !safePath(p) {
-			return fmt.Errorf("read_only %q: an absolute path of letters, digits and /._-@+ only", p)
+		// BindReadOnlyPaths= separates source, destination and options
+		// with ":" (spaces and quotes are refused by units.AddList).
+		if !path.IsAbs(p) || strings.ContainsRune(p, ':') {
+			return fmt.Errorf("read_only %q: must be an absolute path without \":\"", p)
 		}
 	}
 	for _, s := range a.Secrets {

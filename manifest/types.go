@@ -117,7 +117,7 @@ type Route struct {
 	// Domain is normalised; "*.example.com" for a wildcard.
 	Domain string
 	// Path prefix, "/" at least.
-	Path string
+	Path   string
 	Tenant string
 	App    string
 	// File that declared the route, for error messages.

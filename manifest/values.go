@@ -133,24 +133,24 @@ func trimByteSuffix(u string) string {
 // a bare number is ambiguous (CPUs? percent?) and rejected. No fractions,
 // no sign, no spaces.
 func ParsePercent(s string) (int, error) {
-	n, p := parsePercent(s)
+	n, p := parsePercent("percentage", s)
 	return n, errOrNil(p)
 }
 
-func parsePercent(s string) (int, *problem) {
+func parsePercent(what, s string) (int, *problem) {
 	num, ok := strings.CutSuffix(s, "%")
 	if !ok {
 		if isDigits(s) {
-			return 0, bad("write "+s+"% (percent of one CPU: 100% = one CPU)", "%q has no %% sign", s)
+			return 0, bad("write "+s+"% (percent of one CPU: 100% = one CPU)", "%s %q has no %% sign", what, s)
 		}
-		return 0, bad("write a whole percentage of one CPU, e.g. 150%", "%q is not a percentage", s)
+		return 0, bad("write a whole percentage of one CPU, e.g. 150%", "%s %q is not a percentage", what, s)
 	}
 	if !isDigits(num) {
-		return 0, bad("write a whole percentage of one CPU, e.g. 150%", "%q is not a whole percentage", s)
+		return 0, bad("write a whole percentage of one CPU, e.g. 150%", "%s %q is not a whole percentage", what, s)
 	}
 	n, err := strconv.Atoi(num)
 	if err != nil || n > math.MaxInt32 {
-		return 0, bad("write a whole percentage of one CPU, e.g. 150%", "%q is too large", s)
+		return 0, bad("write a whole percentage of one CPU, e.g. 150%", "%s %q is too large", what, s)
 	}
 	return n, nil
 }
@@ -322,11 +322,19 @@ func describeRune(r rune) string {
 // MaxNameLen is the longest tenant, app or kit name.
 const MaxNameLen = 31
 
-// ValidName reports whether s is a valid tenant, app or kit name:
-// ^[a-z][a-z0-9_]{0,30}$. Names become parts of unit names
-// (ehecoatl-TENANT-APP.service), so "-" (slice hierarchy in systemd) and
-// "." (unit type suffix) are excluded, and "_" takes their place.
-func ValidName(s string) bool { return checkName("", s) == nil }
+// ValidName checks a tenant, app or kit name: ^[a-z][a-z0-9_]{0,30}$.
+// Names become parts of unit names (ehecoatl-TENANT-APP.service), so "-"
+// (slice hierarchy in systemd) and "." (unit type suffix) are excluded,
+// and "_" takes their place. The error says which rule s breaks and how to
+// fix it: `name "Acme" contains upper-case letters; use "acme"`.
+func ValidName(s string) error {
+	if p := checkName("name", s); p != nil {
+		return fmt.Errorf("%s; %s", p.msg, p.hint)
+	}
+	return nil
+}
+
+func validName(s string) bool { return checkName("name", s) == nil }
 
 // checkName explains which rule a name breaks and suggests a valid one.
 // what is "tenant name", "app name" or "kit name".

@@ -73,6 +73,14 @@ func joinKey(path, key string) string {
 	return path + "." + key
 }
 
+// lastKey is the last key of a YAML path ("apps.web.workers" -> "workers").
+func lastKey(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}
+
 func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
 
 func plainKey(k string) bool {
@@ -122,7 +130,7 @@ type entry struct {
 // non-scalar keys and duplicate keys. Alias nodes and merge keys were
 // reported by checkNoYAMLReferences and are skipped silently.
 func (d *fileDecoder) mapping(n *yaml.Node, path, what, hint string) ([]entry, bool) {
-	if n.Kind == yaml.AliasNode {
+	if reported(n) {
 		return nil, false
 	}
 	if n.Kind != yaml.MappingNode {
@@ -204,6 +212,24 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// reported: aliases and explicitly tagged nodes were reported by
+// checkNoYAMLReferences; the schema walk skips them without a second
+// finding.
+func reported(n *yaml.Node) bool {
+	return n.Kind == yaml.AliasNode || n.Style&yaml.TaggedStyle != 0
+}
+
+// hasMergeKey reports a "<<" key in a mapping: its app is judged
+// incomplete rather than missing what the merge would have provided.
+func hasMergeKey(n *yaml.Node) bool {
+	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Tag == "!!merge" && k.Style&yaml.TaggedStyle == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func isNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
@@ -213,7 +239,7 @@ func isNull(n *yaml.Node) bool {
 // env values, domains and paths. Null, lists and mappings are refused.
 func (d *fileDecoder) text(n *yaml.Node, path, hint string) (string, bool) {
 	switch {
-	case n.Kind == yaml.AliasNode:
+	case reported(n):
 		return "", false
 	case isNull(n):
 		d.errAt(n, path, "has no value", nonEmpty(hint, "give it a value, or remove the key"))
@@ -230,7 +256,7 @@ func (d *fileDecoder) text(n *yaml.Node, path, hint string) (string, bool) {
 func (d *fileDecoder) integer(n *yaml.Node, path string, lo, hi int64) (int64, bool) {
 	rng := fmt.Sprintf("write a whole number from %d to %d", lo, hi)
 	switch {
-	case n.Kind == yaml.AliasNode:
+	case reported(n):
 		return 0, false
 	case isNull(n):
 		d.errAt(n, path, "has no value", rng+", or remove the key")
@@ -247,7 +273,7 @@ func (d *fileDecoder) integer(n *yaml.Node, path string, lo, hi int64) (int64, b
 	}
 	var v int64
 	if err := n.Decode(&v); err != nil || v < lo || v > hi {
-		d.errAt(n, path, fmt.Sprintf("%s is out of range", n.Value), rng)
+		d.errAt(n, path, fmt.Sprintf("%s %s is out of range", lastKey(path), n.Value), rng)
 		return 0, false
 	}
 	return v, true
@@ -257,7 +283,7 @@ func (d *fileDecoder) integer(n *yaml.Node, path string, lo, hi int64) (int64, b
 // yes/no/on/off are strings in YAML 1.2 and refused, not guessed.
 func (d *fileDecoder) boolean(n *yaml.Node, path string) (bool, bool) {
 	switch {
-	case n.Kind == yaml.AliasNode:
+	case reported(n):
 		return false, false
 	case n.Kind != yaml.ScalarNode || n.Tag != "!!bool":
 		d.errAt(n, path, "expected true or false, found "+describe(n), "write true or false")
@@ -274,7 +300,7 @@ func (d *fileDecoder) boolean(n *yaml.Node, path string) (bool, bool) {
 // list returns the items of a sequence node.
 func (d *fileDecoder) list(n *yaml.Node, path, hint string) ([]*yaml.Node, bool) {
 	switch {
-	case n.Kind == yaml.AliasNode:
+	case reported(n):
 		return nil, false
 	case isNull(n):
 		d.errAt(n, path, "has no value", nonEmpty(hint, "give it a list, or remove the key"))

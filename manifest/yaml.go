@@ -146,6 +146,22 @@ func safeDecode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 	return dec.Decode(n)
 }
 
+// parserProblems are the messages of the YAML library's parser (as opposed
+// to its scanner): their line needs correcting.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+}
+
 // yamlLine matches the position the YAML library puts in its errors.
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
@@ -154,13 +170,22 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 func syntaxError(d *fileDecoder, data []byte, err error) {
 	msg := err.Error()
 	line := 1
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	m := yamlLine.FindStringSubmatch(msg)
+	if m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
 	hint := "check indentation, quoting and the \":\" after each key"
+	if parserProblems[msg] {
+		// The library prints the 0-based line of the enclosing block
+		// for parser (not scanner) errors.
+		if m != nil {
+			line++
+		}
+		hint = "the problem is inside the block that starts on this line; check indentation and quoting"
+	}
 	if l := nthLine(data, line); strings.HasPrefix(strings.TrimLeft(l, " "), "\t") {
 		hint = "indent with spaces; YAML does not allow tabs for indentation"
 	} else if strings.Contains(msg, "mapping values are not allowed") {
@@ -231,9 +256,24 @@ func yamlPrintable(r rune) bool {
 
 // checkNoYAMLReferences refuses anchors, aliases, merge keys and tags
 // anywhere in the tree (see parseFile). It never follows an alias, so it
-// visits each node of the parsed tree once.
+// visits each node of the parsed tree once. Each kind is reported once per
+// file, at its first use, with the number of uses: an alias bomb gives
+// two findings, not hundreds.
 func checkNoYAMLReferences(d *fileDecoder, root *yaml.Node) {
 	const share = "write the value out; to share app fields between tenants use a kit (kits/NAME.yaml)"
+	type first struct {
+		n     *yaml.Node
+		path  string
+		what  string
+		count int
+	}
+	var anchor, alias, merge, tag first
+	note := func(f *first, n *yaml.Node, path, what string) {
+		if f.count == 0 {
+			f.n, f.path, f.what = n, path, what
+		}
+		f.count++
+	}
 	type item struct {
 		n    *yaml.Node
 		path string
@@ -247,27 +287,27 @@ func checkNoYAMLReferences(d *fileDecoder, root *yaml.Node) {
 			continue
 		}
 		if n.Anchor != "" {
-			d.errAt(n, it.path, fmt.Sprintf("YAML anchor %s is not supported", quoteText("&"+n.Anchor)), share)
+			note(&anchor, n, it.path, "&"+n.Anchor)
 		}
 		if n.Style&yaml.TaggedStyle != 0 {
-			d.errAt(n, it.path, fmt.Sprintf("YAML tag %s is not supported", quoteText(n.Tag)), "remove the tag; quote the value if it must be a string")
+			note(&tag, n, it.path, n.Tag)
 		}
 		switch n.Kind {
 		case yaml.AliasNode:
-			d.errAt(n, it.path, fmt.Sprintf("YAML alias %s is not supported", quoteText("*"+n.Value)), share)
+			note(&alias, n, it.path, "*"+n.Value)
 			continue // never follow n.Alias
 		case yaml.MappingNode:
 			for i := len(n.Content) - 2; i >= 0; i -= 2 {
 				k, v := n.Content[i], n.Content[i+1]
 				p := joinKey(it.path, k.Value)
 				if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" && k.Style&yaml.TaggedStyle == 0 {
-					d.errAt(k, p, "YAML merge key << is not supported", share)
+					note(&merge, k, p, "<<")
 				}
 				stack = append(stack, item{v, p}, item{k, p})
 			}
 		case yaml.SequenceNode:
 			for i := len(n.Content) - 1; i >= 0; i-- {
-				stack = append(stack, item{n.Content[i], it.path + "[" + strconv.Itoa(i) + "]"})
+				stack = append(stack, item{n.Content[i], index(it.path, i)})
 			}
 		default:
 			for i := len(n.Content) - 1; i >= 0; i-- {
@@ -275,4 +315,18 @@ func checkNoYAMLReferences(d *fileDecoder, root *yaml.Node) {
 			}
 		}
 	}
+	report := func(f first, noun, plural, hint string) {
+		if f.count == 0 {
+			return
+		}
+		msg := fmt.Sprintf("YAML %s %q is not supported", noun, f.what)
+		if f.count > 1 {
+			msg += fmt.Sprintf(" (%d %s in this file)", f.count, plural)
+		}
+		d.errAt(f.n, f.path, msg, hint)
+	}
+	report(anchor, "anchor", "anchors", share)
+	report(alias, "alias", "aliases", share)
+	report(merge, "merge key", "merge keys", share)
+	report(tag, "tag", "tags", "remove the tag; quote the value if it must be a string")
 }

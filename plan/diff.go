@@ -51,6 +51,10 @@ func Diff(old, new *State) *Plan {
 		old = &State{}
 	}
 	p := &Plan{}
+	// Empty lists, not null, for JSON readers.
+	for _, l := range p.lists() {
+		*l = []string{}
+	}
 	diffUnits(p, old.Units, new.Units)
 	for _, tn := range union(keysOf(old.Tenants), keysOf(new.Tenants)) {
 		ot, nt := old.Tenants[tn], new.Tenants[tn]
@@ -95,10 +99,16 @@ func Diff(old, new *State) *Plan {
 		}
 	}
 	p.RoutesChanged = old.Routes != new.Routes
-	for _, l := range []*[]string{&p.UnitsAdded, &p.UnitsChanged, &p.UnitsRemoved, &p.Start, &p.Restart, &p.Stop} {
+	for _, l := range p.lists() {
 		sort.Strings(*l)
 	}
 	return p
+}
+
+func (p *Plan) lists() []*[]string {
+	return []*[]string{&p.TenantsAdded, &p.TenantsChanged, &p.TenantsRemoved,
+		&p.AppsAdded, &p.AppsChanged, &p.AppsRemoved,
+		&p.UnitsAdded, &p.UnitsChanged, &p.UnitsRemoved, &p.Start, &p.Restart, &p.Stop}
 }
 
 // diffApp records the unit-level changes of an app that exists on both

@@ -795,6 +795,9 @@ func (rt *Router) tunnel(w http.ResponseWriter, r *http.Request, a *appState, c 
 			return result{status: http.StatusSwitchingProtocols}
 		}
 	}
+	// A client that half-closes may still receive; an app that closes is
+	// done with the connection, so that ends the tunnel (as nginx does)
+	// instead of leaving it open until the client notices.
 	done := make(chan struct{})
 	go func() {
 		io.Copy(c.c, cc)
@@ -802,11 +805,8 @@ func (rt *Router) tunnel(w http.ResponseWriter, r *http.Request, a *appState, c 
 		close(done)
 	}()
 	io.Copy(cc, c.c)
-	if cw, ok := cc.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	} else {
-		cc.Close()
-	}
+	cc.Close()
+	c.c.Close()
 	<-done
 	return result{status: http.StatusSwitchingProtocols}
 }

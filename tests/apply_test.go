@@ -23,6 +23,7 @@ func TestApply(t *testing.T) {
 	}
 
 	t.Run("every socket listens", func(t *testing.T) {
+		h := h.on(t)
 		for _, s := range sockets {
 			if st := h.prop(s, "SubState"); st != "listening" {
 				t.Errorf("%s: SubState=%s, want listening", s, st)
@@ -31,6 +32,7 @@ func TestApply(t *testing.T) {
 	})
 
 	t.Run("socket activation starts the app", func(t *testing.T) {
+		h := h.on(t)
 		if st := h.prop("ehecoatl-probe-web.service", "ActiveState"); st != "inactive" {
 			t.Fatalf("probe app is %s before any request, want inactive", st)
 		}
@@ -44,6 +46,7 @@ func TestApply(t *testing.T) {
 	})
 
 	t.Run("the app is sandboxed", func(t *testing.T) {
+		h := h.on(t)
 		_, body := h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/")
 		var f map[string]any
 		if err := json.Unmarshal([]byte(body), &f); err != nil {
@@ -62,7 +65,7 @@ func TestApply(t *testing.T) {
 			"read_shadow":       "PermissionError",
 			"list_run_ehecoatl": "PermissionError",
 			"list_secrets":      "PermissionError",
-			"connect_tcp":       "Network is unreachable",
+			"connect_tcp":       "Address family not supported", // RestrictAddressFamilies=AF_UNIX, before PrivateNetwork= is even reached
 			"connect_other_app": "Error",
 		} {
 			if got, _ := f[probe].(string); !strings.Contains(got, want) {
@@ -78,6 +81,7 @@ func TestApply(t *testing.T) {
 	})
 
 	t.Run("journal by tenant field", func(t *testing.T) {
+		h := h.on(t)
 		h.waitFor("the probe's log line in the journal", 10*time.Second, func() bool {
 			out, _, _ := h.try("journalctl", "--no-pager", "-o", "cat", "EHECOATL_TENANT=probe")
 			return strings.Contains(out, "probe: ready")
@@ -85,6 +89,7 @@ func TestApply(t *testing.T) {
 	})
 
 	t.Run("second apply changes nothing", func(t *testing.T) {
+		h := h.on(t)
 		pid := h.prop("ehecoatl-probe-web.service", "MainPID")
 		enter := h.prop("ehecoatl-probe-web.service", "ActiveEnterTimestampMonotonic")
 		restarts := h.prop("ehecoatl-probe-web.service", "NRestarts")
@@ -112,6 +117,7 @@ func TestApply(t *testing.T) {
 	})
 
 	t.Run("changing one app restarts only that app", func(t *testing.T) {
+		h := h.on(t)
 		// Wake every app so each has a PID to keep.
 		running := map[string]string{}
 		for _, s := range sockets {
@@ -146,6 +152,7 @@ func TestApply(t *testing.T) {
 	})
 
 	t.Run("invalid directory changes nothing", func(t *testing.T) {
+		h := h.on(t)
 		h.sh("rm -rf /srv/bad && cp -r /srv/m /srv/bad && printf 'tenant: broken\napps:\n  web:\n    comand: [/bin/true]\n' > /srv/bad/tenants/broken.yaml && sed -i 's/PROBE_ENV: two/PROBE_ENV: three/' /srv/bad/tenants/probe.yaml")
 		before := h.sh("cd /etc/ehecoatl && find . -type f -print0 | sort -z | xargs -0 sha256sum; systemctl list-units --plain --no-legend --all 'ehecoatl*' | awk '{print $1, $3, $4}'")
 		pid := h.prop("ehecoatl-probe-web.service", "MainPID")
@@ -166,6 +173,7 @@ func TestApply(t *testing.T) {
 	})
 
 	t.Run("status agrees with systemctl", func(t *testing.T) {
+		h := h.on(t)
 		rows := h.statusJSON()
 		if len(rows) == 0 {
 			t.Fatal("status --json printed no apps")
@@ -195,6 +203,7 @@ func TestApply(t *testing.T) {
 	})
 
 	t.Run("logs", func(t *testing.T) {
+		h := h.on(t)
 		out := h.run("ehecoatl", "logs", "probe", "-n", "5")
 		if !strings.Contains(out, "probe:") {
 			t.Errorf("ehecoatl logs probe -n 5 shows no app line:\n%s", out)
@@ -205,6 +214,7 @@ func TestApply(t *testing.T) {
 	})
 
 	t.Run("removing a tenant keeps its state until purge", func(t *testing.T) {
+		h := h.on(t)
 		h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/")
 		h.run("test", "-d", "/var/lib/private/ehecoatl-probe-web")
 		h.run("rm", "/srv/m/tenants/probe.yaml")

@@ -24,8 +24,8 @@ type host struct {
 // installed maps guest paths to the repository files that the .deb installs there.
 func installed() map[string]string {
 	return map[string]string{
-		"/usr/bin/ehecoatl":        filepath.Join(binDir, "ehecoatl"),
-		"/usr/bin/ehecoatl-router": filepath.Join(binDir, "ehecoatl-router"),
+		"/usr/bin/ehecoatl":                                     filepath.Join(binDir, "ehecoatl"),
+		"/usr/bin/ehecoatl-router":                              filepath.Join(binDir, "ehecoatl-router"),
 		"/usr/lib/systemd/system-generators/ehecoatl-generator": filepath.Join(binDir, "ehecoatl-generator"),
 		"/usr/lib/sysusers.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/sysusers.d/ehecoatl.conf"),
 		"/usr/lib/tmpfiles.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/tmpfiles.d/ehecoatl.conf"),
@@ -34,6 +34,9 @@ func installed() map[string]string {
 		"/srv/testdata":                                         filepath.Join(repo, "tests/testdata"),
 	}
 }
+
+// on returns h for a subtest, so that its failures stop the subtest only.
+func (h *host) on(t *testing.T) *host { return &host{t: t, m: h.m} }
 
 func boot(t *testing.T) *host {
 	t.Helper()

@@ -31,8 +31,9 @@
 //     uses systemd's variable expansion); a word that is exactly ";" becomes
 //     "\;" (a lone ";" separates commands). argv[0] must be a clean absolute
 //     path without '$' (systemd does not expand variables in the executable
-//     path, so "$$" there would stay doubled). Prefixes such as "-" or "@"
-//     are not supported.
+//     path, so "$$" there would stay doubled) and without quotes or
+//     backslashes (systemd refuses them there: "Executable name contains
+//     special characters"). Prefixes such as "-" or "@" are not supported.
 //   - AddEnv writes one "KEY=value" assignment, wrapped in double quotes
 //     when the value needs it. '$' has no meaning in Environment= and is
 //     written as is.

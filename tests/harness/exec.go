@@ -34,8 +34,9 @@ func GuestEnv() []string {
 // It is for long-running or streaming commands; Run is simpler otherwise.
 //
 // The command runs in its own process group, and cancelling ctx kills the
-// whole group (nsenter and the process it started inside the guest: nsenter
-// does not forward signals). Setpgid also means it cannot read a terminal.
+// whole group with SIGKILL (the process started inside the guest and its
+// children too: nsenter forwards no signals, so killing it alone would leave
+// them running). Setpgid also means it cannot read a terminal.
 // The process does not belong to a unit of the guest's systemd; use
 // systemd-run inside for that. After Close, Start fails.
 func (m *Machine) Command(ctx context.Context, argv ...string) *exec.Cmd {
@@ -44,16 +45,36 @@ func (m *Machine) Command(ctx context.Context, argv ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "nsenter", args...)
 	cmd.Env = GuestEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.Cancel = func() error { return cancelGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = 5 * time.Second
 	switch {
 	case len(argv) == 0:
 		cmd.Err = fmt.Errorf("harness: %s: no command given", m.name)
 	case pid == 0:
 		// The PID may already be reused: never nsenter it.
-		cmd.Err = fmt.Errorf("harness: %s: machine is closed", m.name)
+		cmd.Err = fmt.Errorf("harness: %s: %w", m.name, ErrNotRunning)
 	}
 	return cmd
+}
+
+// cancelGroup kills the processes of nsenter's process group but not
+// nsenter itself, which then reaps its child and exits. Killing nsenter too
+// would hand its child to the host's init (the child's parent is outside the
+// guest's PID namespace), and until that init reaps the zombie, killing the
+// guest's PID 1 blocks. If nsenter has no child yet, the group is killed.
+func cancelGroup(nsenter int) error {
+	killed := false
+	for _, pid := range allPIDs() {
+		if st, err := readStat(pid); err == nil && st.pgrp == nsenter && pid != nsenter {
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				killed = true
+			}
+		}
+	}
+	if !killed {
+		return syscall.Kill(-nsenter, syscall.SIGKILL)
+	}
+	return nil
 }
 
 // Run runs argv inside the guest (see Command) and returns its output. A
@@ -61,6 +82,9 @@ func (m *Machine) Command(ctx context.Context, argv ...string) *exec.Cmd {
 // and quotes its stderr.
 func (m *Machine) Run(ctx context.Context, argv ...string) (stdout, stderr string, err error) {
 	cmd := m.Command(ctx, argv...)
+	if cmd.Err != nil {
+		return "", "", cmd.Err
+	}
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
@@ -133,12 +157,14 @@ func (m *Machine) guestFS() (*guestFS, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed || m.pid1 == 0 || !sameProcess(m.pid1, m.start1) {
-		return nil, fmt.Errorf("harness: %s: %w", m.name, errNotRunning)
+		return nil, fmt.Errorf("harness: %s: %w", m.name, ErrNotRunning)
 	}
 	return openGuestFS(fmt.Sprintf("/proc/%d/root", m.pid1))
 }
 
-var errNotRunning = errors.New("machine is not running")
+// ErrNotRunning is wrapped by the errors of methods called after Close (or
+// after the guest died).
+var ErrNotRunning = errors.New("machine is not running")
 
 // quoteArgv renders argv for error messages, quoting what a shell would need.
 func quoteArgv(argv []string) string {

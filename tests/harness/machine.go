@@ -26,6 +26,8 @@ const (
 	// markerVar is set, to the owner tag, in the environment of
 	// systemd-nspawn and of the guest's PID 1; Sweep looks for it.
 	markerVar = "EHECOATL_HARNESS_OWNER"
+	// defaultNamePrefix starts the default machine names.
+	defaultNamePrefix = "ehecoatl-test-"
 )
 
 // Machine is a booted guest systemd. Its methods are safe for concurrent use.
@@ -39,6 +41,7 @@ type Machine struct {
 	closed  bool
 	dir     string   // host directory, removed once the guest runs
 	mounts  []string // host-side mount points still attached, innermost last
+	cgroups []string // the machine's own cgroups (see cgroup.go)
 	nspawn  *exec.Cmd
 	exited  chan struct{} // closed when systemd-nspawn has exited
 	waitErr error         // of systemd-nspawn, valid after exited
@@ -89,7 +92,7 @@ func Boot(ctx context.Context, opts Options) (*Machine, error) {
 		return nil, err
 	}
 	if opts.Name == "" {
-		opts.Name = "ehecoatl-test-" + randomHex(4)
+		opts.Name = defaultNamePrefix + randomHex(4)
 	}
 	if !machineName.MatchString(opts.Name) {
 		return nil, fmt.Errorf("harness: machine name %q: use letters, digits, '-' and '.', at most 64", opts.Name)
@@ -133,7 +136,7 @@ func Boot(ctx context.Context, opts Options) (*Machine, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if err := m.prepare(root, masks, opts.Files); err != nil {
+	if err := m.prepare(root, masks, opts.generatorMask(), opts.Files); err != nil {
 		return fail(fmt.Errorf("harness: %s: prepare guest: %w", m.name, err))
 	}
 	if err := m.startNspawn(root); err != nil {
@@ -190,7 +193,7 @@ func (m *Machine) mount() (string, error) {
 		return "", fmt.Errorf("harness: %s: %w", m.name, err)
 	}
 	m.dir = dir
-	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NODEV, "mode=0755"); err != nil {
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "mode=0755"); err != nil {
 		return "", fmt.Errorf("harness: %w: mount tmpfs on %s: %v (needs CAP_SYS_ADMIN in the host's mount namespace)", ErrUnavailable, dir, err)
 	}
 	m.mounts = append(m.mounts, dir)
@@ -213,9 +216,10 @@ func (m *Machine) mount() (string, error) {
 	return root, nil
 }
 
-// prepare writes the guest's own machine ID, the masks and Options.Files
+// prepare writes the guest's own machine ID, the masks of units and
+// generators, and Options.Files
 // through the overlay, before boot.
-func (m *Machine) prepare(root string, masks []string, files map[string]string) error {
+func (m *Machine) prepare(root string, masks, generators []string, files map[string]string) error {
 	g, err := openGuestFS(root)
 	if err != nil {
 		return err
@@ -226,8 +230,17 @@ func (m *Machine) prepare(root string, masks []string, files map[string]string) 
 	if err := g.writeFile("/etc/machine-id", strings.NewReader(randomHex(16)+"\n"), 0o444); err != nil {
 		return err
 	}
+	// The machine name as hostname tells parallel guests' journals apart.
+	if err := g.writeFile("/etc/hostname", strings.NewReader(m.name+"\n"), 0o644); err != nil {
+		return err
+	}
 	for _, u := range masks {
 		if err := g.symlink("/dev/null", "/etc/systemd/system/"+u); err != nil {
+			return err
+		}
+	}
+	for _, gen := range generators {
+		if err := g.symlink("/dev/null", "/etc/systemd/system-generators/"+gen); err != nil {
 			return err
 		}
 	}
@@ -258,7 +271,19 @@ func (m *Machine) startNspawn(root string) error {
 		return fmt.Errorf("harness: %w: systemd-nspawn not found (apt-get install -y systemd-container)", ErrUnavailable)
 	}
 	marker := markerVar + "=" + ownerTag()
-	cmd := exec.Command(nspawn,
+	var argv []string
+	dirs, procs, err := makeCgroups(filepath.Base(m.dir))
+	if err != nil {
+		m.out.printf("warning: no cgroup of its own (%v): machines booted in parallel may disturb each other", err)
+	} else if len(procs) > 0 {
+		m.cgroups = dirs
+		// nspawn must start in the cgroup: it reads its own at once.
+		argv = append([]string{"/bin/sh", "-c",
+			`while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"`,
+			"harness-cgroup"}, procs...)
+		argv = append(argv, "--")
+	}
+	argv = append(argv, nspawn,
 		"--quiet",
 		"--register=no", // no host machined (and none is needed)
 		"--keep-unit",   // no host systemd to ask for a scope
@@ -272,6 +297,7 @@ func (m *Machine) startNspawn(root string) error {
 		"systemd.firstboot=0",
 		"systemd.unit=multi-user.target",
 	)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = []string{"PATH=" + guestPath, marker}
 	cmd.Stdout, cmd.Stderr = m.console, m.console
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -371,6 +397,9 @@ func (m *Machine) waitRunning(ctx context.Context) error {
 	for {
 		if fi, err := os.Stat(private); err == nil && fi.Mode()&os.ModeSocket != 0 {
 			stdout, stderr, err := m.Run(ctx, "systemctl", "is-system-running", "--wait")
+			if ctx.Err() != nil {
+				return m.bootError("the guest did not finish booting", ctx.Err())
+			}
 			state := strings.TrimSpace(stdout)
 			switch state {
 			case "running":
@@ -438,23 +467,8 @@ func (m *Machine) teardown() error {
 	m.mu.Unlock()
 	var errs []error
 	if nspawn != nil {
-		// SIGKILL of a PID namespace's init kills the whole namespace at
-		// once: ~50 ms, against ~1.5 s for a clean poweroff.
-		if pid1 > 0 && sameProcess(pid1, start1) {
-			syscall.Kill(pid1, syscall.SIGKILL)
-		} else {
-			// No PID 1 yet: nspawn cleans up its half-built child.
-			syscall.Kill(nspawn.Process.Pid, syscall.SIGTERM)
-		}
-		select {
-		case <-m.exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-nspawn.Process.Pid, syscall.SIGKILL)
-			select {
-			case <-m.exited:
-			case <-time.After(10 * time.Second):
-				errs = append(errs, fmt.Errorf("systemd-nspawn (PID %d) does not exit", nspawn.Process.Pid))
-			}
+		if err := m.killGuest(pid1, start1, nspawn.Process.Pid); err != nil {
+			errs = append(errs, err)
 		}
 		close(m.release)
 	}
@@ -462,6 +476,10 @@ func (m *Machine) teardown() error {
 	if err := m.unmountLocked(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := removeCgroups(m.cgroups, 2*time.Second); err != nil {
+		errs = append(errs, err)
+	}
+	m.cgroups = nil
 	m.mu.Unlock()
 	unregister(m)
 	if len(errs) > 0 {
@@ -471,6 +489,54 @@ func (m *Machine) teardown() error {
 		m.out.printf("closed in %.2fs", time.Since(began).Seconds())
 	}
 	return nil
+}
+
+// killGuest kills the guest and waits for systemd-nspawn to exit. SIGKILL of
+// a PID namespace's init kills the whole namespace at once (~50 ms, against
+// ~1.5 s for a clean poweroff). Before the guest's systemd is known (Close
+// during Boot), whatever nspawn has forked is killed: its child is the
+// namespace's init even before it execs systemd. SIGTERM to nspawn would ask
+// that init for a clean shutdown, which it ignores until systemd has
+// installed its handlers.
+func (m *Machine) killGuest(pid1 int, start1 uint64, nspawn int) error {
+	if pid1 > 0 && sameProcess(pid1, start1) {
+		syscall.Kill(pid1, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var lonely time.Time // since when nspawn has had no child
+	forced := false
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.exited:
+			return nil
+		case <-tick.C:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("systemd-nspawn (PID %d) does not exit", nspawn)
+		}
+		kids := children(nspawn)
+		for _, pid := range kids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		switch {
+		case len(kids) > 0:
+			lonely = time.Time{}
+		case lonely.IsZero():
+			lonely = time.Now()
+		case time.Since(lonely) > 300*time.Millisecond:
+			// Nothing forked for a while, yet nspawn runs on (normally
+			// it exits within ~40 ms of its child): it and its process
+			// group go. A child forked just now would carry markerVar
+			// and be left to Sweep.
+			syscall.Kill(-nspawn, syscall.SIGKILL)
+			if !forced {
+				forced = true
+				defer os.Remove(filepath.Join(propagateDir, m.name)) // nspawn's own cleanup did not run
+			}
+		}
+	}
 }
 
 // Poweroff shuts the guest down cleanly (systemctl poweroff: units are

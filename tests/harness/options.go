@@ -41,8 +41,10 @@ type Options struct {
 	// /etc/systemd/system) before boot, on top of DefaultMask.
 	Mask []string
 
-	// Unmask removes units from DefaultMask for this machine (for a test
-	// that needs, say, systemd-networkd). Units in Mask stay masked.
+	// Unmask removes units from DefaultMask (for a test that needs, say,
+	// systemd-networkd) or generators from the masked generators (by file
+	// name, e.g. "systemd-sysv-generator") for this machine. Units in Mask
+	// stay masked.
 	Unmask []string
 
 	// Stdout receives progress lines: boot time, failed units, teardown,
@@ -79,6 +81,21 @@ var fixedMask = []string{
 	"man-db.timer", "dpkg-db-backup.timer", "e2scrub_all.timer", "fstrim.timer", "logrotate.timer",
 	// Enabled on Debian hosts, condition-skipped or useless in a container.
 	"e2scrub_reap.service", "systemd-pstore.service", "systemd-timesyncd.service",
+}
+
+// maskedGenerators are systemd generators disabled in every machine (linked
+// to /dev/null in /etc/systemd/system-generators). Generators run at boot and
+// at every daemon-reload, which the tests do often: these produce nothing
+// useful in a container and masking them cuts a reload from ~105 to ~75 ms.
+// postgresql-generator would also pull in postgresql@15-main.service again.
+var maskedGenerators = []string{
+	"postgresql-generator",
+	"systemd-sysv-generator",
+	"systemd-gpt-auto-generator",
+	"systemd-cryptsetup-generator",
+	"systemd-integritysetup-generator",
+	"systemd-veritysetup-generator",
+	"systemd-hibernate-resume-generator",
 }
 
 // DefaultMask returns the units every machine masks unless Options.Unmask
@@ -153,6 +170,17 @@ var (
 // hiddenAtBoot are guest directories that nspawn or systemd mount over.
 var hiddenAtBoot = []string{"/tmp", "/run", "/dev", "/proc", "/sys"}
 
+// generatorMask is maskedGenerators minus opts.Unmask.
+func (o *Options) generatorMask() []string {
+	var out []string
+	for _, g := range maskedGenerators {
+		if !slices.Contains(o.Unmask, g) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
 // checkFiles validates Options.Files before anything is mounted.
 func (o *Options) checkFiles() error {
 	for guest, host := range o.Files {
@@ -189,5 +217,5 @@ func (l lineWriter) printf(format string, args ...any) {
 		b.WriteString(sc.Text())
 		b.WriteByte('\n')
 	}
-	io.WriteString(l.w, b.String())
+	l.w.Write([]byte(b.String()))
 }

@@ -15,6 +15,7 @@ type procStat struct {
 	comm      string
 	state     string // R, S, D, Z...
 	ppid      int
+	pgrp      int
 	starttime uint64 // clock ticks after boot; with the PID it names a process uniquely
 }
 
@@ -34,11 +35,12 @@ func readStat(pid int) (procStat, error) {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	ppid, err1 := strconv.Atoi(fields[1])
+	pgrp, err3 := strconv.Atoi(fields[2])
 	start, err2 := strconv.ParseUint(fields[19], 10, 64)
-	if err1 != nil || err2 != nil {
+	if err1 != nil || err2 != nil || err3 != nil {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
-	return procStat{comm: string(b[open+1 : closing]), state: fields[0], ppid: ppid, starttime: start}, nil
+	return procStat{comm: string(b[open+1 : closing]), state: fields[0], ppid: ppid, pgrp: pgrp, starttime: start}, nil
 }
 
 // sameProcess reports whether pid still names the process that had starttime.

@@ -32,7 +32,48 @@ func sweep(out lineWriter) error {
 	if err := sweepMounts(out); err != nil {
 		errs = append(errs, err)
 	}
+	for _, cg := range staleCgroups() {
+		if err := removeCgroups([]string{cg}, time.Second); err != nil {
+			errs = append(errs, fmt.Errorf("sweep: %w", err))
+			continue
+		}
+		out.printf("sweep: removed leftover cgroup %s", cg)
+	}
+	sweepPropagate(out)
 	return errors.Join(errs...)
+}
+
+// propagateDir is where systemd-nspawn keeps a directory per machine; one
+// killed before its own cleanup leaves it behind.
+const propagateDir = "/run/systemd/nspawn/propagate"
+
+// sweepPropagate removes empty propagate directories of default-named
+// machines for which no systemd-nspawn runs. The directory is listed before
+// the processes: an nspawn that created an entry already shows up.
+func sweepPropagate(out lineWriter) {
+	entries, err := os.ReadDir(propagateDir)
+	if err != nil {
+		return
+	}
+	running := map[string]bool{}
+	for _, pid := range allPIDs() {
+		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil || !bytes.Contains(cmdline, []byte("nspawn")) {
+			continue
+		}
+		for _, arg := range bytes.Split(cmdline, []byte{0}) {
+			if name, ok := bytes.CutPrefix(arg, []byte("--machine=")); ok {
+				running[string(name)] = true
+			}
+		}
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), defaultNamePrefix) && !running[e.Name()] {
+			if os.Remove(filepath.Join(propagateDir, e.Name())) == nil {
+				out.printf("sweep: removed leftover %s", filepath.Join(propagateDir, e.Name()))
+			}
+		}
+	}
 }
 
 // staleTag returns the owner tag if it names a process that is gone.

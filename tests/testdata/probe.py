@@ -37,7 +37,7 @@ def facts():
         "list_run_ehecoatl": probe(lambda: os.listdir("/run/ehecoatl")),
         "list_secrets": probe(lambda: os.listdir("/etc/ehecoatl/secrets")),
         "connect_tcp": probe(lambda: socket.create_connection(("127.0.0.1", 5432), timeout=2).close()),
-        "connect_other_app": probe(lambda: socket.socket(socket.AF_UNIX).connect("/run/ehecoatl/acme/shop.sock")),
+        "connect_other_app": probe(lambda: socket.socket(socket.AF_UNIX).connect("/run/ehecoatl/acme/web.sock")),
     }
 
 
@@ -55,7 +55,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         print("probe: " + (fmt % args), file=sys.stderr, flush=True)
 
 
-server = http.server.HTTPServer(("", 0), Handler, bind_and_activate=False)
+class Server(http.server.HTTPServer):
+    # The sandbox allows AF_UNIX only (egress: none): even the throwaway
+    # socket HTTPServer creates before we swap in fd 3 must be AF_UNIX.
+    address_family = socket.AF_UNIX
+
+
+server = Server("", Handler, bind_and_activate=False)
 server.socket = socket.socket(fileno=3)
 print("probe: ready", file=sys.stderr, flush=True)
 server.serve_forever()

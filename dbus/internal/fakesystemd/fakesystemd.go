@@ -55,7 +55,7 @@ type Systemd struct {
 	reloadDelay time.Duration
 	reloadErr   *dbus.Error
 	nextID      uint32
-	installed   uint32 // NInstalledJobs
+	installed   uint32            // NInstalledJobs
 	running     map[string]string // unit -> type of its pending job
 	maxRunning  int               // most jobs pending at once
 	calls       []string

@@ -1,0 +1,23 @@
+// Command ehecoatl-generator is Ehecoatl's systemd generator
+// (systemd.generator(7)), installed in the system-generators directory. At
+// every boot and daemon-reload systemd runs it with the normal, early and
+// late output directories; it renders the manifests installed under
+// /etc/ehecoatl into units in the normal directory. A tenant that cannot be
+// rendered is skipped and logged to the kernel log; the exit status is
+// non-zero only when nothing can be done (bad arguments, unwritable
+// directory). For tests, EHECOATL_ROOT is prepended to /etc/ehecoatl.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/ehecoatl/ehecoatl/generator"
+)
+
+func main() {
+	if err := generator.RunSystemdGenerator(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

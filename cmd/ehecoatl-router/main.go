@@ -1,0 +1,117 @@
+// Command ehecoatl-router is Ehecoatl's HTTP front door (SPEC §5). It is
+// started by ehecoatl-router.socket (FileDescriptorName=http / https) or,
+// for tests without systemd, listens on --listen. SIGHUP reloads the
+// routing table from the installed manifests; SIGTERM/SIGINT stop it
+// gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/router"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("ehecoatl-router", flag.ContinueOnError)
+	var cfg router.Config
+	listen := fs.String("listen", "", "listen on this address (e.g. 127.0.0.1:8080) instead of systemd's sockets")
+	fs.StringVar(&cfg.ManifestDir, "manifests", router.DefaultManifestDir, "installed manifest directory")
+	fs.StringVar(&cfg.RunDir, "run-dir", router.DefaultRunDir, "directory of the app sockets (<tenant>/<app>.sock)")
+	fs.DurationVar(&cfg.StartTimeout, "start-timeout", router.DefaultStartTimeout, "how long a request waits for a starting app before 503")
+	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", router.DefaultReadHeaderTimeout, "time allowed to read a request head")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", router.DefaultIdleTimeout, "close idle client keep-alive connections after this long")
+	fs.IntVar(&cfg.MaxHeaderBytes, "max-header-bytes", router.DefaultMaxHeaderBytes, "largest request head (431 beyond)")
+	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", router.DefaultMaxBodyBytes, "largest request body (413 beyond); -1 for no limit")
+	fs.IntVar(&cfg.TenantMaxInFlight, "tenant-max-inflight", router.DefaultTenantMaxInFlight, "concurrent requests per tenant (503 beyond); -1 for no cap")
+	fs.IntVar(&cfg.TenantMaxUpgraded, "tenant-max-websockets", router.DefaultTenantMaxUpgraded, "open WebSocket connections per tenant; -1 for no cap")
+	fs.IntVar(&cfg.MaxIdleConnsPerUpstream, "max-idle-per-socket", router.DefaultMaxIdlePerSocket, "kept-alive connections per app socket")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "ehecoatl-router: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.Logger = log
+	cfg.Load = loadManifests(log)
+	// Idle stop (router.IdleStopper over D-Bus) is wired by the lead once
+	// the dbus package and the polkit decision land; without it apps are
+	// only stopped by their own means (port apps: the bridge's idle exit).
+
+	var ls router.Listeners
+	if *listen != "" {
+		l, err := net.Listen("tcp", *listen)
+		if err != nil {
+			log.Error("listen", "err", err)
+			return 1
+		}
+		ls.HTTP = []net.Listener{l}
+	} else {
+		var ok bool
+		var err error
+		ls, ok, err = router.ActivationListeners(log)
+		if err != nil {
+			log.Error("socket activation", "err", err)
+			return 1
+		}
+		if !ok {
+			fmt.Fprintln(os.Stderr, "ehecoatl-router: no sockets from systemd (LISTEN_FDS) and no --listen address")
+			return 2
+		}
+	}
+
+	rt, err := router.New(cfg)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			rt.Reload() // logs and keeps the old table on error
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- rt.Serve(ctx, ls.HTTP, ls.Unsupported) }()
+	if err := <-errc; err != nil {
+		log.Error("serve", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// loadManifests adapts manifest.Load to the router: a report with errors
+// rejects the set (the old table stays); warnings are logged.
+func loadManifests(log *slog.Logger) func(string) (*manifest.Set, error) {
+	return func(dir string) (*manifest.Set, error) {
+		set, rep := manifest.Load(dir)
+		if rep.HasErrors() {
+			return nil, fmt.Errorf("manifests in %s are invalid:\n%s", dir, rep.String())
+		}
+		if s := rep.String(); s != "" {
+			log.Warn("manifest warnings", "findings", s)
+		}
+		return set, nil
+	}
+}

@@ -1,0 +1,251 @@
+package generator
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/units"
+)
+
+func app(mod func(a *manifest.App)) *manifest.App {
+	a := &manifest.App{
+		Tenant: "acme", Name: "web", File: "tenants/acme.yaml",
+		Command: []string{"/bin/true"}, Listen: manifest.ListenActivation,
+		Domains: []string{"acme.example.test"}, Path: "/", Workers: 1,
+		IdleTimeout: 15 * time.Minute, Restart: "on-failure",
+	}
+	if mod != nil {
+		mod(a)
+	}
+	return a
+}
+
+func setOf(apps ...*manifest.App) *manifest.Set {
+	t := &manifest.Tenant{Name: "acme", File: "tenants/acme.yaml", Apps: apps}
+	return &manifest.Set{Dir: "/etc/ehecoatl", Tenants: []*manifest.Tenant{t}}
+}
+
+func TestAppUnits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		app  *manifest.App
+		want AppUnitNames
+	}{
+		{"activation", app(nil), AppUnitNames{
+			Files:       []string{"ehecoatl-acme-web.service", "ehecoatl-acme-web.socket"},
+			Sockets:     []string{"ehecoatl-acme-web.socket"},
+			Services:    []string{"ehecoatl-acme-web.service"},
+			SocketPaths: []string{"/run/ehecoatl/acme/web.sock"},
+		}},
+		{"port", app(func(a *manifest.App) { a.Listen, a.Port = manifest.ListenPort, 8080 }), AppUnitNames{
+			Files:       []string{"ehecoatl-acme-web-bridge.service", "ehecoatl-acme-web.service", "ehecoatl-acme-web.socket"},
+			Sockets:     []string{"ehecoatl-acme-web.socket"},
+			Services:    []string{"ehecoatl-acme-web.service", "ehecoatl-acme-web-bridge.service"},
+			SocketPaths: []string{"/run/ehecoatl/acme/web.sock"},
+		}},
+		{"workers", app(func(a *manifest.App) { a.Workers = 2 }), AppUnitNames{
+			Files:       []string{"ehecoatl-acme-web@.service", "ehecoatl-acme-web@.socket"},
+			Sockets:     []string{"ehecoatl-acme-web@1.socket", "ehecoatl-acme-web@2.socket"},
+			Services:    []string{"ehecoatl-acme-web@1.service", "ehecoatl-acme-web@2.service"},
+			SocketPaths: []string{"/run/ehecoatl/acme/web@1.sock", "/run/ehecoatl/acme/web@2.sock"},
+		}},
+		{"port workers", app(func(a *manifest.App) { a.Listen, a.Port, a.Workers = manifest.ListenPort, 8080, 2 }), AppUnitNames{
+			Files:   []string{"ehecoatl-acme-web-bridge@.service", "ehecoatl-acme-web@.service", "ehecoatl-acme-web@.socket"},
+			Sockets: []string{"ehecoatl-acme-web@1.socket", "ehecoatl-acme-web@2.socket"},
+			Services: []string{"ehecoatl-acme-web@1.service", "ehecoatl-acme-web-bridge@1.service",
+				"ehecoatl-acme-web@2.service", "ehecoatl-acme-web-bridge@2.service"},
+			SocketPaths: []string{"/run/ehecoatl/acme/web@1.sock", "/run/ehecoatl/acme/web@2.sock"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := AppUnits(tc.app)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+			// The names agree with what Generate writes.
+			out, err := Generate(setOf(tc.app), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := map[string]bool{}
+			for _, f := range out.Files {
+				files[f.Name] = true
+			}
+			for _, f := range got.Files {
+				if !files[f] {
+					t.Errorf("%s not generated", f)
+				}
+			}
+			if len(files) != len(got.Files)+2 { // + root and tenant slices
+				t.Errorf("generated %d files, AppUnits lists %d", len(files), len(got.Files))
+			}
+			var links []string
+			for _, l := range out.Links {
+				links = append(links, l.Name)
+			}
+			if !reflect.DeepEqual(links, got.Sockets) {
+				t.Errorf("links %v, sockets %v", links, got.Sockets)
+			}
+		})
+	}
+	if got := (Options{RunDir: "/run/x"}).AppUnits(app(nil)).SocketPaths; got[0] != "/run/x/acme/web.sock" {
+		t.Errorf("RunDir ignored: %v", got)
+	}
+}
+
+func TestGenerateErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		app  *manifest.App
+		opts Options
+		want string
+	}{
+		{"relative command", app(func(a *manifest.App) { a.Command = []string{"true"} }), Options{}, "argv[0] must be an absolute path"},
+		{"no command", app(func(a *manifest.App) { a.Command = nil }), Options{}, "argv[0] must be an absolute path"},
+		{"bad listen", app(func(a *manifest.App) { a.Listen = "udp" }), Options{}, `listen "udp"`},
+		{"bad port", app(func(a *manifest.App) { a.Listen = manifest.ListenPort }), Options{}, "port 0"},
+		{"no workers", app(func(a *manifest.App) { a.Workers = 0 }), Options{}, "workers 0"},
+		{"workers on host network", app(func(a *manifest.App) {
+			a.Listen, a.Port, a.Workers = manifest.ListenPort, 8080, 2
+			a.Egress = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+		}), Options{}, "own network namespace"},
+		{"colon in read_only", app(func(a *manifest.App) { a.ReadOnly = []string{"/srv/a:b"} }), Options{}, `read_only "/srv/a:b"`},
+		{"space in read_only", app(func(a *manifest.App) { a.ReadOnly = []string{"/srv/a b"} }), Options{}, "BindReadOnlyPaths"},
+		{"newline in env", app(func(a *manifest.App) { a.Env = map[string]string{"A": "x\ny"} }), Options{}, "Environment"},
+		{"newline in argv", app(func(a *manifest.App) { a.Command = []string{"/bin/echo", "a\nb"} }), Options{}, "ExecStart"},
+		{"bad secret", app(func(a *manifest.App) { a.Secrets = []string{"../x"} }), Options{}, `secrets "../x"`},
+		{"relative run dir", app(nil), Options{RunDir: "run"}, "option RunDir"},
+		{"percent in run dir", app(nil), Options{RunDir: "/run/%i"}, "option RunDir"},
+		{"bad group", app(nil), Options{RouterGroup: "a b"}, "option RouterGroup"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Generate(setOf(tc.app), tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), "generator: ") {
+				t.Errorf("error %q does not name the package", err)
+			}
+		})
+	}
+}
+
+// TestRenderTenant: rendering tenant by tenant gives the same units as
+// Generate (the systemd generator relies on it to skip one tenant).
+func TestRenderTenant(t *testing.T) {
+	c := goldenCase{name: "examples", dir: "testdata/examples", manifest: "../examples"}
+	set := c.load(t)
+	all := c.generate(t)
+	root, err := RootSliceFile(goldenOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := &Output{Files: []File{root}}
+	for _, tn := range set.Tenants {
+		o, err := RenderTenant(tn, goldenOptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		joined.Merge(o)
+	}
+	if !reflect.DeepEqual(joined, all) {
+		t.Errorf("per-tenant rendering differs from Generate")
+	}
+}
+
+func TestTenantSlice(t *testing.T) {
+	set := &manifest.Set{Tenants: []*manifest.Tenant{{Name: "acme", File: "tenants/acme.yaml",
+		Limits: manifest.Limits{CPUQuotaPercent: 150, MemoryMax: 1000000007, Tasks: 10, IOWeight: 5}}}}
+	out, err := Generate(set, Options{SourceDir: "/m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := units.Parse(out.Files[0].Name, out.Files[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{
+		"CPUQuota":   "150%", // no specifier escaping: CPUQuota= resolves none
+		"MemoryMax":  "1000000007",
+		"MemoryHigh": "900000006", // floor(0.9 * MemoryMax)
+		"TasksMax":   "10",
+		"IOWeight":   "5",
+	} {
+		if got := u.Lookup("Slice", key); len(got) != 1 || got[0] != want {
+			t.Errorf("%s=%q, want %q", key, got, want)
+		}
+	}
+	if got := u.Lookup("Unit", "SourcePath"); len(got) != 1 || got[0] != "/m/tenants/acme.yaml" {
+		t.Errorf("SourcePath=%q", got)
+	}
+	// The default SourceDir is the set's directory made absolute.
+	set.Dir = "rel/dir"
+	out, err = Generate(set, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs("rel/dir")
+	if !strings.Contains(string(out.Files[0].Data), "SourcePath="+abs+"/tenants/acme.yaml\n") {
+		t.Errorf("SourcePath not under %s:\n%s", abs, out.Files[0].Data)
+	}
+}
+
+func TestWriteDir(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.service")
+	if err := os.WriteFile(other, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := &Output{
+		Files: []File{{Name: "a.socket", Data: []byte("[Socket]\n")}},
+		Links: []Link{{Dir: SocketsWants, Name: "a.socket", Target: "../a.socket"}},
+	}
+	for i := 0; i < 2; i++ { // idempotent
+		if err := o.WriteDir(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := os.ReadFile(other); err != nil || string(b) != "keep" {
+		t.Errorf("other file touched: %q %v", b, err)
+	}
+	if tgt, err := os.Readlink(filepath.Join(dir, SocketsWants, "a.socket")); err != nil || tgt != "../a.socket" {
+		t.Errorf("link: %q %v", tgt, err)
+	}
+	// A changed target is re-pointed.
+	o.Links[0].Target = "../b.socket"
+	if err := o.WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if tgt, _ := os.Readlink(filepath.Join(dir, SocketsWants, "a.socket")); tgt != "../b.socket" {
+		t.Errorf("link not re-pointed: %q", tgt)
+	}
+	// Names that would leave the directory are refused.
+	for _, bad := range []*Output{
+		{Files: []File{{Name: "../x.service"}}},
+		{Links: []Link{{Dir: "..", Name: "x", Target: "y"}}},
+		{Links: []Link{{Dir: "a/b", Name: "x", Target: "y"}}},
+	} {
+		if err := bad.WriteDir(dir); err == nil {
+			t.Errorf("WriteDir(%+v): no error", bad)
+		}
+	}
+}
+
+// TestProtectHome: only a read_only path under a home directory needs the
+// tmpfs variant.
+func TestProtectHome(t *testing.T) {
+	for in, want := range map[string]string{
+		"/srv/x": "yes", "/home": "tmpfs", "/home/a/b": "tmpfs", "/homes/x": "yes",
+		"/root/x": "tmpfs", "/run/user/1000/x": "tmpfs", "/run/users": "yes",
+	} {
+		if got := protectHome([]string{in}); got != want {
+			t.Errorf("protectHome(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,593 @@
+package manifest
+
+// App fields: parsing them from a tenant's apps.NAME mapping or from a
+// kit's top level, and merging a kit under a tenant's app.
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults of app fields (SPEC §2).
+const (
+	DefaultPath        = "/"
+	DefaultWorkers     = 1
+	DefaultIdleTimeout = 15 * time.Minute
+	DefaultRestart     = "on-failure"
+	// MaxWorkers bounds workers: each worker is a socket, a service and a
+	// sandbox; PID 1's cost grows with their number (LIBRARY-NOTES).
+	MaxWorkers = 64
+	// MinIdleTimeout: an idle timeout below one second would let a busy
+	// app cycle stop/start faster than the start limit tolerates
+	// (StartLimitBurst=30 per 30 s, docs/DESIGN.md "Start limits").
+	MinIdleTimeout = time.Second
+	// MinPort: ports below 1024 need CAP_NET_BIND_SERVICE, and apps run
+	// with an empty capability set (SPEC §3), so such an app could never
+	// bind its port. Refused at validation instead of crash-looping.
+	MinPort = 1024
+)
+
+// appKeys are the fields of an app, in the order of SPEC §2.
+var appKeys = []string{"kit", "command", "listen", "port", "domains", "path", "env", "secrets",
+	"state", "read_only", "egress", "workers", "idle_timeout", "memory", "restart", "health"}
+
+// appKeyHints explain keys that are known elsewhere.
+var appKeyHints = map[string]string{
+	"limits": "limits belong to the tenant (top level); an app's own cap is memory:",
+	"tenant": "tenant: belongs at the top level of a tenant file",
+	"apps":   "apps: belongs at the top level of a tenant file",
+	"cmd":    "did you mean \"command\"?",
+	"args":   "arguments are part of command: [/path/to/program, arg1, arg2]",
+	"domain": "did you mean \"domains\"? it takes a list: [example.com]",
+	"secret": "did you mean \"secrets\"? it takes a list",
+}
+
+// field is one app field as written in one file.
+type field[T any] struct {
+	set bool // the key is present, even if its value is invalid
+	ok  bool // the value is valid
+	val T
+	at  pos // where the value was written
+}
+
+func (f *field[T]) setTo(v T, ok bool, at pos) {
+	f.set, f.ok, f.val, f.at = true, ok, v, at
+}
+
+type domainAt struct {
+	name string
+	at   pos
+}
+
+type envVal struct {
+	val string
+	at  pos
+}
+
+// rawApp is an app as written in one file (a tenant's apps.NAME or a
+// kit), before merging.
+type rawApp struct {
+	name string
+	at   pos // the app's key in the tenant file, or the kit's root
+	// incomplete: the app used a YAML merge key (refused), so what it
+	// lacks is not reported as missing.
+	incomplete bool
+
+	kit      field[string]
+	command  field[[]string]
+	listen   field[string]
+	port     field[int]
+	domains  field[[]domainAt]
+	path     field[string]
+	env      field[map[string]envVal]
+	secrets  field[[]string]
+	state    field[bool]
+	readOnly field[[]string]
+	egress   field[[]netip.Prefix]
+	workers  field[int]
+	idle     field[time.Duration]
+	memory   field[int64]
+	restart  field[string]
+	health   field[string]
+}
+
+// parseAppFields reads the app fields among es. inKit: es are a kit's top
+// level, where "kit" is the kit's own name and handled by the caller.
+//
+// Value decisions common to all fields:
+//   - A key without a value ("egress:" or "path: ~") is an error, never
+//     "unset": with kits, an empty key could mean "use the kit's value" or
+//     "clear it", and for egress the two differ in isolation. Remove the
+//     key to get the default or the kit's value.
+//   - Text fields take any scalar as written (a command word 8080, an env
+//     value true); numeric fields (port, workers, tasks, io_weight) need
+//     YAML numbers, so "8080" in quotes is refused; state needs true or
+//     false (yes/no are strings in YAML 1.2 and refused, not guessed).
+func (d *fileDecoder) parseAppFields(a *rawApp, es []entry, inKit bool) {
+	var listenKey, portKey *entry
+	for i := range es {
+		e := &es[i]
+		at := d.pos(e.v, e.path)
+		switch e.key {
+		case "kit":
+			if inKit {
+				continue
+			}
+			name, ok := d.text(e.v, e.path, "write kit: NAME for kits/NAME.yaml")
+			if ok {
+				if p := checkName("kit name", name); p != nil {
+					d.probAt(e.v, e.path, p)
+					ok = false
+				}
+			}
+			a.kit.setTo(name, ok, at)
+		case "command":
+			v, ok := d.command(e)
+			a.command.setTo(v, ok, at)
+		case "listen":
+			listenKey = e
+			v, ok := d.text(e.v, e.path, "write listen: activation")
+			if ok && v != ListenActivation {
+				hint := "write listen: activation for an app that takes its socket from systemd, or use port: N for an app that binds 127.0.0.1:N itself"
+				if isDigits(v) || v == "port" {
+					hint = "for an app that binds a port itself write port: N instead of listen"
+				}
+				d.errAt(e.v, e.path, fmt.Sprintf("listen %q is not supported; the only value is %q", v, ListenActivation), hint)
+				ok = false
+			}
+			a.listen.setTo(v, ok, at)
+		case "port":
+			portKey = e
+			v, ok := d.integer(e.v, e.path, 1, 65535)
+			if ok && v < MinPort {
+				d.errAt(e.v, e.path, fmt.Sprintf("port %d is below %d; apps run without privileges and cannot bind it", v, MinPort),
+					"let the app listen on a port from 1024 to 65535; the router serves 80 and 443")
+				ok = false
+			}
+			a.port.setTo(int(v), ok, at)
+		case "domains":
+			v, ok := d.domains(e)
+			a.domains.setTo(v, ok, at)
+		case "path":
+			v, ok := d.text(e.v, e.path, "write path: /prefix")
+			if ok {
+				var p *problem
+				if v, p = checkURLPath("path", v, true); p != nil {
+					d.probAt(e.v, e.path, p)
+					ok = false
+				}
+			}
+			a.path.setTo(v, ok, at)
+		case "env":
+			v, ok := d.env(e)
+			a.env.setTo(v, ok, at)
+		case "secrets":
+			v, ok := d.secrets(e)
+			a.secrets.setTo(v, ok, at)
+		case "state":
+			v, ok := d.boolean(e.v, e.path)
+			a.state.setTo(v, ok, at)
+		case "read_only":
+			v, ok := d.readOnly(e)
+			a.readOnly.setTo(v, ok, at)
+		case "egress":
+			v, ok := d.egress(e)
+			a.egress.setTo(v, ok, at)
+		case "workers":
+			v, ok := d.integer(e.v, e.path, 1, MaxWorkers)
+			a.workers.setTo(int(v), ok, at)
+		case "idle_timeout":
+			v, ok := d.idleTimeout(e)
+			a.idle.setTo(v, ok, at)
+		case "memory":
+			v, ok := d.size(e)
+			a.memory.setTo(v, ok, at)
+		case "restart":
+			v, ok := d.text(e.v, e.path, "write one of "+strings.Join(RestartValues, ", "))
+			if ok && !slices.Contains(RestartValues, v) {
+				d.errAt(e.v, e.path, fmt.Sprintf("restart %q is not a value of systemd's Restart=", v), "write one of "+strings.Join(RestartValues, ", "))
+				ok = false
+			}
+			a.restart.setTo(v, ok, at)
+		case "health":
+			v, ok := d.text(e.v, e.path, "write health: /healthz")
+			if ok {
+				var p *problem
+				if v, p = checkURLPath("health", v, false); p != nil {
+					d.probAt(e.v, e.path, p)
+					ok = false
+				}
+			}
+			a.health.setTo(v, ok, at)
+		default:
+			// At a kit's top level "kit" names the kit, so the known keys
+			// are the same.
+			d.unknownKey(*e, appKeys, appKeyHints)
+		}
+	}
+	if listenKey != nil && portKey != nil {
+		second := portKey
+		if listenKey.k.Line > portKey.k.Line || (listenKey.k.Line == portKey.k.Line && listenKey.k.Column > portKey.k.Column) {
+			second = listenKey
+		}
+		d.errAt(second.k, second.path, "listen and port are mutually exclusive",
+			"keep listen: activation if the app takes its socket from systemd, or port: N if it binds 127.0.0.1:N itself")
+		a.listen.ok, a.port.ok = false, false
+	}
+}
+
+func (d *fileDecoder) command(e *entry) ([]string, bool) {
+	hint := "write the argv as a list: [/path/to/program, arg1, arg2]"
+	if e.v.Kind == yaml.ScalarNode && !isNull(e.v) {
+		if w := strings.Fields(e.v.Value); len(w) > 0 {
+			hint = "write the argv as a list (there is no shell): [" + strings.Join(w, ", ") + "]"
+		}
+	}
+	items, ok := d.list(e.v, e.path, hint)
+	if !ok {
+		return nil, false
+	}
+	if len(items) == 0 {
+		d.errAt(e.v, e.path, "command is empty", "write the argv as a list: [/path/to/program, arg1, arg2]")
+		return nil, false
+	}
+	out := make([]string, 0, len(items))
+	for i, n := range items {
+		p := index(e.path, i)
+		w, wok := d.text(n, p, "each argument is a string")
+		if !wok {
+			ok = false
+			continue
+		}
+		if i == 0 {
+			if pr := checkHostPath("command[0]", w); pr != nil {
+				d.probAt(n, p, pr)
+				ok = false
+			}
+		} else if c := controlIn(w); c != "" {
+			d.errAt(n, p, fmt.Sprintf("argument %q contains %s", w, c), "arguments cannot contain control characters; pass such data in a secret")
+			ok = false
+		}
+		out = append(out, w)
+	}
+	return out, ok
+}
+
+func (d *fileDecoder) domains(e *entry) ([]domainAt, bool) {
+	items, ok := d.list(e.v, e.path, listHint(e.v, "write a list: [example.com, www.example.com]"))
+	if !ok {
+		return nil, false
+	}
+	var out []domainAt
+	seen := map[string]*yaml.Node{}
+	for i, n := range items {
+		p := index(e.path, i)
+		s, sok := d.text(n, p, "each domain is a string")
+		if !sok {
+			ok = false
+			continue
+		}
+		norm, pr := normalizeDomain(s)
+		if pr != nil {
+			d.probAt(n, p, pr)
+			ok = false
+			continue
+		}
+		if first, dup := seen[norm]; dup {
+			d.errAt(n, p, fmt.Sprintf("domain %q is listed twice (first at line %d:%d)", norm, first.Line, first.Column), "remove one of them")
+			ok = false
+			continue
+		}
+		seen[norm] = n
+		out = append(out, domainAt{norm, d.pos(n, p)})
+	}
+	return out, ok
+}
+
+// listHint suggests the list form of a scalar written where a list is
+// expected.
+func listHint(n *yaml.Node, def string) string {
+	if n.Kind == yaml.ScalarNode && !isNull(n) && n.Value != "" {
+		return fmt.Sprintf("write a list, e.g. [%s]", n.Value)
+	}
+	return def
+}
+
+// env: values are taken as written when they are scalars (numbers and
+// booleans included: FOO: 1.0 is "1.0"); mappings, lists and null are
+// refused. Control characters are refused (a unit file cannot carry a
+// newline in Environment=); "%" and "$" are fine, the unit writer escapes
+// them.
+func (d *fileDecoder) env(e *entry) (map[string]envVal, bool) {
+	es, ok := d.mapping(e.v, e.path, "a mapping of variable names to values", "write env: {NAME: value}")
+	if !ok {
+		return nil, false
+	}
+	out := map[string]envVal{}
+	for _, x := range es {
+		if p := checkEnvKey(x.key); p != nil {
+			d.probAt(x.k, x.path, p)
+			ok = false
+			continue
+		}
+		hint := "environment values are single strings"
+		if isNull(x.v) {
+			hint = fmt.Sprintf("write %s: \"\" for an empty value", x.key)
+		}
+		v, vok := d.text(x.v, x.path, hint)
+		if !vok {
+			ok = false
+			continue
+		}
+		if c := controlIn(v); c != "" {
+			d.errAt(x.v, x.path, fmt.Sprintf("value of %s contains %s", x.key, c), "environment values are single lines; pass multi-line data in a secret")
+			ok = false
+			continue
+		}
+		out[x.key] = envVal{v, d.pos(x.k, x.path)}
+	}
+	return out, ok
+}
+
+func (d *fileDecoder) secrets(e *entry) ([]string, bool) {
+	items, ok := d.list(e.v, e.path, listHint(e.v, "write a list: [stripe_key]"))
+	if !ok {
+		return nil, false
+	}
+	var out []string
+	for i, n := range items {
+		p := index(e.path, i)
+		s, sok := d.text(n, p, "each secret is a file name")
+		if !sok {
+			ok = false
+			continue
+		}
+		if pr := checkSecretName(s); pr != nil {
+			d.probAt(n, p, pr)
+			ok = false
+			continue
+		}
+		if slices.Contains(out, s) {
+			d.errAt(n, p, fmt.Sprintf("secret %q is listed twice", s), "remove one of them")
+			ok = false
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, ok
+}
+
+func (d *fileDecoder) readOnly(e *entry) ([]string, bool) {
+	items, ok := d.list(e.v, e.path, listHint(e.v, "write a list: [/srv/shop]"))
+	if !ok {
+		return nil, false
+	}
+	var out []string
+	for i, n := range items {
+		p := index(e.path, i)
+		s, sok := d.text(n, p, "each entry is an absolute path")
+		if !sok {
+			ok = false
+			continue
+		}
+		if pr := checkReadOnly(s); pr != nil {
+			d.probAt(n, p, pr)
+			ok = false
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, ok
+}
+
+// egress: "none" (nil) or a non-empty list of CIDRs/addresses. "any" and
+// "all" are refused with the explicit list as hint, so that opening the
+// network is always spelled out. An empty list is refused: "none" says it.
+func (d *fileDecoder) egress(e *entry) ([]netip.Prefix, bool) {
+	const hint = "write egress: none, or a list such as [10.0.0.5/32, 0.0.0.0/0]"
+	if e.v.Kind == yaml.ScalarNode && !isNull(e.v) {
+		switch v := e.v.Value; strings.ToLower(v) {
+		case "none":
+			if v != "none" {
+				d.errAt(e.v, e.path, fmt.Sprintf("egress %q must be written in lower case", v), "write egress: none")
+				return nil, false
+			}
+			return nil, true
+		case "any", "all", "*":
+			d.errAt(e.v, e.path, fmt.Sprintf("egress %q is not supported; open destinations are listed explicitly", v), "to allow every destination write egress: [0.0.0.0/0, \"::/0\"]")
+			return nil, false
+		default:
+			h := hint
+			if _, pr := parseEgressEntry(v); pr == nil {
+				h = fmt.Sprintf("write a list: [%s]", v)
+			}
+			d.errAt(e.v, e.path, fmt.Sprintf("egress %q is neither none nor a list", v), h)
+			return nil, false
+		}
+	}
+	items, ok := d.list(e.v, e.path, hint)
+	if !ok {
+		return nil, false
+	}
+	if len(items) == 0 {
+		d.errAt(e.v, e.path, "egress list is empty", "write egress: none for no network access")
+		return nil, false
+	}
+	out := []netip.Prefix{}
+	for i, n := range items {
+		p := index(e.path, i)
+		s, sok := d.text(n, p, "each entry is an address or CIDR")
+		if !sok {
+			ok = false
+			continue
+		}
+		pf, pr := parseEgressEntry(s)
+		if pr != nil {
+			d.probAt(n, p, pr)
+			ok = false
+			continue
+		}
+		out = append(out, pf)
+	}
+	return out, ok
+}
+
+func (d *fileDecoder) idleTimeout(e *entry) (time.Duration, bool) {
+	s, ok := d.scalarText(e, "write a duration such as 15m, or 0 to never stop")
+	if !ok {
+		return 0, false
+	}
+	v, p := parseDuration(s)
+	if p != nil {
+		d.probAt(e.v, e.path, p)
+		return 0, false
+	}
+	if v != 0 && v < MinIdleTimeout {
+		d.errAt(e.v, e.path, fmt.Sprintf("idle_timeout %q is below 1s; the app would be stopped and started faster than systemd's start limit allows", s),
+			"use 1s or more, or 0 to never stop")
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *fileDecoder) size(e *entry) (int64, bool) {
+	s, ok := d.scalarText(e, "write a size such as 512M or 1G")
+	if !ok {
+		return 0, false
+	}
+	v, p := parseSize(s)
+	if p != nil {
+		d.probAt(e.v, e.path, p)
+		return 0, false
+	}
+	if v == 0 {
+		d.errAt(e.v, e.path, "size must be more than 0", "write a size such as 512M, or remove the key for no limit")
+		return 0, false
+	}
+	return v, true
+}
+
+// scalarText is text() for fields that take a number or a string
+// (memory: 1073741824 or 1G; idle_timeout: 0 or 15m).
+func (d *fileDecoder) scalarText(e *entry, hint string) (string, bool) {
+	return d.text(e.v, e.path, hint)
+}
+
+// merge applies a tenant's app fields over its kit's: every field the
+// tenant sets replaces the kit's (lists are replaced whole, not
+// appended); env merges key by key, the tenant's value winning. listen and
+// port are one choice: if the tenant sets either, the kit's choice is
+// dropped. kit may be nil.
+func merge(app, kit *rawApp) *rawApp {
+	if kit == nil {
+		return app
+	}
+	m := *app
+	if !m.command.set {
+		m.command = kit.command
+	}
+	if !m.listen.set && !m.port.set {
+		m.listen, m.port = kit.listen, kit.port
+	}
+	if !m.domains.set {
+		m.domains = kit.domains
+	}
+	if !m.path.set {
+		m.path = kit.path
+	}
+	if kit.env.set {
+		env := map[string]envVal{}
+		for k, v := range kit.env.val {
+			env[k] = v
+		}
+		for k, v := range app.env.val {
+			env[k] = v
+		}
+		m.env = field[map[string]envVal]{set: true, ok: kit.env.ok && (!app.env.set || app.env.ok), val: env, at: kit.env.at}
+		if app.env.set {
+			m.env.at = app.env.at
+		}
+	}
+	if !m.secrets.set {
+		m.secrets = kit.secrets
+	}
+	if !m.state.set {
+		m.state = kit.state
+	}
+	if !m.readOnly.set {
+		m.readOnly = kit.readOnly
+	}
+	if !m.egress.set {
+		m.egress = kit.egress
+	}
+	if !m.workers.set {
+		m.workers = kit.workers
+	}
+	if !m.idle.set {
+		m.idle = kit.idle
+	}
+	if !m.memory.set {
+		m.memory = kit.memory
+	}
+	if !m.restart.set {
+		m.restart = kit.restart
+	}
+	if !m.health.set {
+		m.health = kit.health
+	}
+	return &m
+}
+
+// build returns the final App with defaults filled in. It is called only
+// when the directory has no errors, so every set field is ok.
+func (a *rawApp) build(tenant, file string) *App {
+	out := &App{
+		Tenant:      tenant,
+		Name:        a.name,
+		File:        file,
+		Kit:         a.kit.val,
+		Command:     a.command.val,
+		Path:        DefaultPath,
+		Secrets:     a.secrets.val,
+		State:       a.state.val,
+		ReadOnly:    a.readOnly.val,
+		Egress:      a.egress.val,
+		Workers:     DefaultWorkers,
+		IdleTimeout: DefaultIdleTimeout,
+		Memory:      a.memory.val,
+		Restart:     DefaultRestart,
+		Health:      a.health.val,
+	}
+	if a.port.set {
+		out.Listen, out.Port = ListenPort, a.port.val
+	} else {
+		out.Listen = ListenActivation
+	}
+	for _, d := range a.domains.val {
+		out.Domains = append(out.Domains, d.name)
+	}
+	if a.path.set {
+		out.Path = a.path.val
+	}
+	if len(a.env.val) > 0 {
+		out.Env = map[string]string{}
+		for k, v := range a.env.val {
+			out.Env[k] = v.val
+		}
+	}
+	if a.workers.set {
+		out.Workers = a.workers.val
+	}
+	if a.idle.set {
+		out.IdleTimeout = a.idle.val
+	}
+	if a.restart.set {
+		out.Restart = a.restart.val
+	}
+	return out
+}

@@ -1,0 +1,529 @@
+package manifest
+
+// Loading a manifest directory: listing tenants/ and kits/, parsing every
+// file, merging kits, and the rules that span files (domain ownership,
+// host-wide ports).
+//
+// Directory decisions:
+//   - tenants/ must exist; it may be empty (zero tenants: apply removes
+//     every tenant). kits/ is optional.
+//   - Only files named *.yaml directly in tenants/ and kits/ are read.
+//     "*.yml" (any case of either extension other than ".yaml") is an
+//     error with a hint to rename: silently skipping a tenant that the
+//     user meant to deploy would remove it on apply. Other files and
+//     subdirectories are warnings (ignored). Names starting with "." are
+//     ignored silently (.gitkeep, editor swap files), which also makes
+//     ".acme.yaml" a way to park a file.
+//   - Symbolic links are followed; non-regular files (FIFOs, devices) are
+//     errors and never opened.
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads DIR/tenants/*.yaml and DIR/kits/*.yaml and validates them.
+// The Set is non-nil only when the report has no errors; the report is
+// never nil and lists every finding of every file.
+func Load(dir string) (*Set, *Report) {
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		msg := fmt.Sprintf("manifest directory %q is not a directory", dir)
+		if err != nil {
+			msg = fmt.Sprintf("cannot read manifest directory %q: %s", dir, errText(err))
+		}
+		return nil, &Report{Findings: []Finding{{Message: msg,
+			Hint: "give the directory that contains tenants/ (default /etc/ehecoatl)"}}}
+	}
+	return LoadFS(os.DirFS(dir), dir)
+}
+
+// LoadFS is Load over any fs.FS rooted at the manifest directory (tests and
+// fuzzing use fstest.MapFS). dirLabel becomes Set.Dir.
+func LoadFS(fsys fs.FS, dirLabel string) (*Set, *Report) {
+	l := &loader{fsys: fsys, kits: map[string]*rawKit{}}
+	tenantFiles, _ := l.listDir("tenants", true)
+	kitFiles, ymlKits := l.listDir("kits", false)
+	l.ymlKits = ymlKits
+	for _, f := range kitFiles {
+		l.loadKit(f)
+	}
+	for _, f := range tenantFiles {
+		l.loadTenant(f)
+	}
+	l.crossCheck()
+	r := &l.c.report
+	r.sort()
+	if r.HasErrors() {
+		return nil, r
+	}
+	return l.build(dirLabel), r
+}
+
+type loader struct {
+	fsys    fs.FS
+	c       collector
+	tenants []*rawTenant // sorted by file name
+	kits    map[string]*rawKit
+	ymlKits map[string]string // stem -> "kits/x.yml", for hints
+}
+
+type rawTenant struct {
+	name   string // from the file name
+	file   string
+	limits Limits
+	apps   []*rawApp // sorted by name
+	merged []*rawApp // same order, kits applied
+}
+
+type rawKit struct {
+	name   string
+	file   string
+	parsed bool // the YAML parsed; fields are known even if some are invalid
+	app    *rawApp
+}
+
+// listDir returns the manifest files of dir, sorted, reporting everything
+// else in it. yml maps stems of misnamed *.yml files to their path.
+func (l *loader) listDir(dir string, required bool) (files []string, yml map[string]string) {
+	yml = map[string]string{}
+	st, err := fs.Stat(l.fsys, dir)
+	switch {
+	case err != nil && errorsIsNotExist(err):
+		if required {
+			l.c.add(Finding{File: dir, Message: "missing tenants/ directory",
+				Hint: "create it; an empty tenants/ directory is valid and means no tenants"})
+		}
+		return nil, yml
+	case err != nil:
+		l.c.add(Finding{File: dir, Message: "cannot read directory: " + errText(err), Hint: "check its permissions"})
+		return nil, yml
+	case !st.IsDir():
+		l.c.add(Finding{File: dir, Message: dir + " is not a directory", Hint: "replace it with a directory of *.yaml files"})
+		return nil, yml
+	}
+	ents, err := fs.ReadDir(l.fsys, dir)
+	if err != nil {
+		l.c.add(Finding{File: dir, Message: "cannot read directory: " + errText(err), Hint: "check its permissions"})
+		return nil, yml
+	}
+	for _, e := range ents {
+		name := e.Name()
+		p := dir + "/" + name
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		isDir := e.IsDir()
+		if e.Type()&fs.ModeSymlink != 0 {
+			if st, err := fs.Stat(l.fsys, p); err == nil {
+				isDir = st.IsDir()
+			}
+		}
+		ext := path.Ext(name)
+		stem := strings.TrimSuffix(name, ext)
+		switch {
+		case isDir:
+			l.c.add(Finding{Severity: Warning, File: p, Message: "directory ignored; only *.yaml files directly in " + dir + "/ are read",
+				Hint: "move its manifests up into " + dir + "/, or move the directory elsewhere"})
+		case ext == ".yaml":
+			files = append(files, p)
+		case strings.EqualFold(ext, ".yml") || strings.EqualFold(ext, ".yaml"):
+			yml[stem] = p
+			l.c.add(Finding{File: p, Message: "manifest files must end in .yaml",
+				Hint: fmt.Sprintf("rename it to %s/%s.yaml", dir, stem)})
+		default:
+			l.c.add(Finding{Severity: Warning, File: p, Message: "not a manifest; only *.yaml files are read",
+				Hint: "move it out of " + dir + "/ (names starting with \".\" are ignored silently)"})
+		}
+	}
+	slices.Sort(files)
+	return files, yml
+}
+
+func errorsIsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// open reads and parses one file into its root mapping, or nil.
+func (l *loader) open(d *fileDecoder) *yaml.Node {
+	data, p := readFile(l.fsys, d.file)
+	if p != nil {
+		d.fileErr(p.msg, p.hint)
+		return nil
+	}
+	return parseFile(d, data)
+}
+
+func stemOf(file string) string {
+	return strings.TrimSuffix(path.Base(file), ".yaml")
+}
+
+// ---- kits --------------------------------------------------------------
+
+// loadKit parses kits/NAME.yaml: kit: NAME plus app fields. A kit cannot
+// start from another kit (its "kit" key is its own name); keeping kits one
+// level deep keeps "where does this value come from" a two-file question.
+func (l *loader) loadKit(file string) {
+	d := &fileDecoder{c: &l.c, file: file, kind: "kit"}
+	k := &rawKit{name: stemOf(file), file: file}
+	l.kits[k.name] = k
+	root := l.open(d)
+	if root == nil {
+		return
+	}
+	es, ok := d.mapping(root, "", "a mapping", "")
+	if !ok {
+		return
+	}
+	k.parsed = true
+	k.app = &rawApp{name: k.name, at: d.pos(root, ""), incomplete: hasMergeKey(root)}
+	d.parseAppFields(k.app, es, true)
+	d.checkOwnName(root, es, "kit", k.name)
+}
+
+// checkOwnName checks the tenant:/kit: key of a file against the file
+// name.
+func (d *fileDecoder) checkOwnName(root *yaml.Node, es []entry, key, stem string) {
+	i := slices.IndexFunc(es, func(e entry) bool { return e.key == key })
+	if i < 0 {
+		ex := stem
+		if !validName(ex) {
+			ex = "NAME"
+		}
+		d.errAt(root, "", fmt.Sprintf("missing %q key", key), fmt.Sprintf("add %s: %s as the first line", key, ex))
+		return
+	}
+	e := es[i]
+	name, ok := d.text(e.v, e.path, fmt.Sprintf("write %s: %s", key, stem))
+	if !ok {
+		return
+	}
+	if p := checkName(key+" name", name); p != nil {
+		if sug := suggestName(name); name == stem && sug != "" {
+			p.hint += fmt.Sprintf(" and rename the file to %ss/%s.yaml", key, sug)
+		}
+		d.probAt(e.v, e.path, p)
+		return
+	}
+	if name != stem {
+		dir := key + "s"
+		hint := fmt.Sprintf("rename the file to %s/%s.yaml", dir, name)
+		if validName(stem) {
+			hint += fmt.Sprintf(", or write %s: %s", key, stem)
+		}
+		d.errAt(e.v, e.path, fmt.Sprintf("%s %q does not match the file name %q", key, name, path.Base(d.file)), hint)
+	}
+}
+
+// ---- tenants -----------------------------------------------------------
+
+var tenantKeys = []string{"tenant", "limits", "apps"}
+var limitKeys = []string{"cpu", "memory", "tasks", "io_weight"}
+
+func (l *loader) loadTenant(file string) {
+	d := &fileDecoder{c: &l.c, file: file, kind: "tenant"}
+	t := &rawTenant{name: stemOf(file), file: file}
+	l.tenants = append(l.tenants, t)
+	root := l.open(d)
+	if root == nil {
+		return
+	}
+	es, ok := d.mapping(root, "", "a mapping", "")
+	if !ok {
+		return
+	}
+	d.checkOwnName(root, es, "tenant", t.name)
+	for _, e := range es {
+		switch e.key {
+		case "tenant":
+		case "limits":
+			d.limits(t, e)
+		case "apps":
+			d.apps(t, e)
+		default:
+			extra := map[string]string{}
+			if slices.Contains(appKeys, e.key) {
+				extra[e.key] = "app fields go under apps.NAME, e.g. apps: {web: {" + e.key + ": ...}}"
+			}
+			d.unknownKey(e, tenantKeys, extra)
+		}
+	}
+}
+
+// limits: every key optional; a zero Limits field means "not set".
+func (d *fileDecoder) limits(t *rawTenant, e entry) {
+	es, ok := d.mapping(e.v, e.path, "a mapping", "write limits: {cpu: 150%, memory: 1G, tasks: 512, io_weight: 100}")
+	if !ok {
+		return
+	}
+	for _, x := range es {
+		switch x.key {
+		case "cpu":
+			s, ok := d.text(x.v, x.path, "write cpu: 150%")
+			if !ok {
+				continue
+			}
+			v, p := parsePercent("cpu", s)
+			if p != nil {
+				d.probAt(x.v, x.path, p)
+				continue
+			}
+			if v < 1 || v > 100000 {
+				d.errAt(x.v, x.path, fmt.Sprintf("cpu %q is out of range", s), "write 1% to 100000% (100% = one CPU)")
+				continue
+			}
+			t.limits.CPUQuotaPercent = v
+		case "memory":
+			v, ok := d.size(&x)
+			if ok {
+				t.limits.MemoryMax = v
+			}
+		case "tasks":
+			if v, ok := d.integer(x.v, x.path, 1, 1000000); ok {
+				t.limits.Tasks = int(v)
+			}
+		case "io_weight":
+			if v, ok := d.integer(x.v, x.path, 1, 10000); ok {
+				t.limits.IOWeight = int(v)
+			}
+		default:
+			d.unknownKey(x, limitKeys, map[string]string{"cpus": "did you mean \"cpu\"? e.g. cpu: 150%"})
+		}
+	}
+}
+
+func (d *fileDecoder) apps(t *rawTenant, e entry) {
+	es, ok := d.mapping(e.v, e.path, "a mapping of app names to apps", "write apps: {web: {command: [...], listen: activation}}")
+	if !ok {
+		return
+	}
+	for _, x := range es {
+		nameOK := true
+		if p := checkName("app name", x.key); p != nil {
+			d.probAt(x.k, x.path, p)
+			nameOK = false
+		}
+		fields, ok := d.mapping(x.v, x.path, "a mapping of app fields", "write {command: [...], listen: activation}")
+		if !ok {
+			continue
+		}
+		a := &rawApp{name: x.key, at: d.pos(x.k, x.path), incomplete: hasMergeKey(x.v)}
+		// The fields of a misnamed app are still checked, so that one
+		// run reports everything; the app itself takes no part in the
+		// rules across apps.
+		d.parseAppFields(a, fields, false)
+		if nameOK {
+			t.apps = append(t.apps, a)
+		}
+	}
+	slices.SortFunc(t.apps, func(a, b *rawApp) int { return strings.Compare(a.name, b.name) })
+}
+
+// ---- rules across files ------------------------------------------------
+
+// Ownership decisions:
+//   - A domain belongs to one tenant. Within that tenant several apps may
+//     share it at different path: prefixes, but a (domain, path) has one
+//     app. Across tenants a domain is refused even at another path, so a
+//     tenant can never take over a path under another tenant's domain.
+//   - "*.x" and "a.x" are different domains: the router prefers exact
+//     names, so a wildcard of one tenant and an exact name of another can
+//     coexist.
+//   - The first claim is the one of the tenant file that sorts first; the
+//     finding is placed at the second claim and names the first one's
+//     file:line:col.
+//   - A port app with an egress list shares the host's network namespace,
+//     so its port must be unique among such apps of all tenants, and it
+//     cannot have more than one worker (they would compete for the port).
+func (l *loader) crossCheck() {
+	type claim struct {
+		tenant, app string
+		where       string // "tenants/a.yaml:7:9" (+ " via kits/shop.yaml:4:12")
+	}
+	domainOwner := map[string]claim{}
+	routeOwner := map[[2]string]claim{}
+	hostPorts := map[int]claim{}
+
+	for _, t := range l.tenants {
+		d := &fileDecoder{c: &l.c, file: t.file, kind: "tenant"}
+		// Claims are judged in file order, so the "first" claim is the
+		// one written first; t.apps and t.merged stay sorted by name.
+		order := make([]int, len(t.apps))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(i, j int) int {
+			return cmp.Or(cmp.Compare(t.apps[i].at.line, t.apps[j].at.line), cmp.Compare(t.apps[i].at.col, t.apps[j].at.col))
+		})
+		t.merged = make([]*rawApp, len(t.apps))
+		for _, i := range order {
+			a := t.apps[i]
+			m, complete := l.resolveKit(d, t, a)
+			t.merged[i] = m
+			if !complete {
+				continue
+			}
+			l.checkApp(d, t, a, m)
+
+			// locate turns a value's position into one in the tenant's
+			// file: values from a kit are reported at the app's kit: key.
+			locate := func(at pos) (pos, string) {
+				if at.file == t.file {
+					return at, at.String()
+				}
+				return a.kit.at, a.kit.at.String() + " via " + at.String()
+			}
+			if m.port.set && m.port.ok && m.egress.set && m.egress.ok && m.egress.val != nil {
+				at, where := locate(m.port.at)
+				if c, dup := hostPorts[m.port.val]; dup {
+					d.c.add(Finding{File: at.file, Line: at.line, Col: at.col, Path: at.path,
+						Message: fmt.Sprintf("port %d is already used by tenant %q app %q (%s); apps with an egress list share the host network",
+							m.port.val, c.tenant, c.app, c.where),
+						Hint: "choose another port, or set egress: none to give the app its own network namespace"})
+				} else {
+					hostPorts[m.port.val] = claim{t.name, a.name, where}
+				}
+			}
+			if m.path.set && !m.path.ok {
+				continue
+			}
+			routePath := DefaultPath
+			if m.path.set {
+				routePath = m.path.val
+			}
+			for _, dom := range m.domains.val {
+				at, where := locate(dom.at)
+				if c, ok := domainOwner[dom.name]; ok && c.tenant != t.name {
+					d.c.add(Finding{File: at.file, Line: at.line, Col: at.col, Path: at.path,
+						Message: fmt.Sprintf("domain %q is already claimed by tenant %q app %q (%s)", dom.name, c.tenant, c.app, c.where),
+						Hint:    "a domain belongs to one tenant; remove it from one of the two files"})
+					continue
+				}
+				key := [2]string{dom.name, routePath}
+				if c, ok := routeOwner[key]; ok {
+					d.c.add(Finding{File: at.file, Line: at.line, Col: at.col, Path: at.path,
+						Message: fmt.Sprintf("domain %q with path %q is already routed to app %q (%s)", dom.name, routePath, c.app, c.where),
+						Hint:    "give one of the apps another path:, or remove the domain from one of them"})
+					continue
+				}
+				if _, ok := domainOwner[dom.name]; !ok {
+					domainOwner[dom.name] = claim{t.name, a.name, where}
+				}
+				routeOwner[key] = claim{t.name, a.name, where}
+			}
+		}
+	}
+}
+
+// resolveKit merges the app's kit. complete is false when the merged app
+// cannot be judged as a whole (unknown or unreadable kit), so that one
+// mistake does not cascade into "missing command" and the like.
+func (l *loader) resolveKit(d *fileDecoder, t *rawTenant, a *rawApp) (m *rawApp, complete bool) {
+	if !a.kit.set {
+		return a, !a.incomplete
+	}
+	if !a.kit.ok {
+		return a, false
+	}
+	k := l.kits[a.kit.val]
+	if k == nil {
+		want := "kits/" + a.kit.val + ".yaml"
+		hint := "create " + want + ", or correct the kit name"
+		if yml := l.ymlKits[a.kit.val]; yml != "" {
+			hint = "rename " + yml + " to " + want
+		}
+		d.c.add(Finding{File: t.file, Line: a.kit.at.line, Col: a.kit.at.col, Path: a.kit.at.path,
+			Message: fmt.Sprintf("unknown kit %q: %s does not exist", a.kit.val, want), Hint: hint})
+		return a, false
+	}
+	if !k.parsed {
+		return a, false
+	}
+	return merge(a, k.app), !a.incomplete && !k.app.incomplete
+}
+
+// checkApp applies the rules that need the merged app. Two findings are
+// warnings, not errors: an app without domains (valid, e.g. while a
+// domain is being moved, but the router never starts it) and an app memory
+// above the tenant's limits.memory (valid: the tenant's slice caps it
+// anyway).
+func (l *loader) checkApp(d *fileDecoder, t *rawTenant, a, m *rawApp) {
+	at := a.at
+	inKit := ""
+	if a.kit.set {
+		inKit = fmt.Sprintf(" nor its kit %q", a.kit.val)
+	}
+	add := func(sev Severity, msg, hint string) {
+		d.c.add(Finding{Severity: sev, File: at.file, Line: at.line, Col: at.col, Path: at.path, Message: msg, Hint: hint})
+	}
+	if !m.command.set {
+		who := "app has no command"
+		if inKit != "" {
+			who = "neither the app" + inKit + " sets command"
+		}
+		add(Error, who, "add command: [/absolute/path/to/program, args...]")
+	}
+	if !m.listen.set && !m.port.set {
+		who := "app has neither listen nor port"
+		if inKit != "" {
+			who = "neither the app" + inKit + " sets listen or port"
+		}
+		add(Error, who, "add listen: activation (the app takes its socket from systemd) or port: 8080 (the app binds 127.0.0.1:8080 itself)")
+	}
+	if !m.domains.set || (m.domains.ok && len(m.domains.val) == 0) {
+		add(Warning, "app has no domains; the router will send it no requests", "add domains: [example.com]")
+	}
+	hostNet := m.egress.set && m.egress.ok && m.egress.val != nil
+	if m.port.set && hostNet && m.workers.set && m.workers.ok && m.workers.val > 1 {
+		w := m.workers.at
+		if w.file != t.file {
+			w = a.kit.at
+		}
+		d.c.add(Finding{File: w.file, Line: w.line, Col: w.col, Path: w.path,
+			Message: fmt.Sprintf("workers %d needs a private network namespace, but a port app with an egress list shares the host network (its workers would compete for port %d)", m.workers.val, m.port.val),
+			Hint:    "set workers: 1, or egress: none, or use listen: activation"})
+	}
+	if m.memory.set && m.memory.ok && t.limits.MemoryMax > 0 && m.memory.val > t.limits.MemoryMax {
+		w := m.memory.at
+		if w.file != t.file {
+			w = a.kit.at
+		}
+		d.c.add(Finding{Severity: Warning, File: w.file, Line: w.line, Col: w.col, Path: w.path,
+			Message: fmt.Sprintf("app memory %d bytes exceeds the tenant's limits.memory %d bytes; the tenant's limit applies first", m.memory.val, t.limits.MemoryMax),
+			Hint:    "lower the app's memory or raise limits.memory"})
+	}
+}
+
+// ---- result ------------------------------------------------------------
+
+func (l *loader) build(dir string) *Set {
+	s := &Set{Dir: dir, Tenants: []*Tenant{}, Kits: []*Kit{}, Routes: []Route{}}
+	for _, name := range sortedKeys(l.kits) {
+		k := l.kits[name]
+		s.Kits = append(s.Kits, &Kit{Name: k.name, File: k.file})
+	}
+	for _, t := range l.tenants {
+		out := &Tenant{Name: t.name, File: t.file, Limits: t.limits, Apps: []*App{}}
+		for _, m := range t.merged {
+			a := m.build(t.name, t.file)
+			out.Apps = append(out.Apps, a)
+			for _, dom := range a.Domains {
+				s.Routes = append(s.Routes, Route{Domain: dom, Path: a.Path, Tenant: t.name, App: a.Name, File: t.file})
+			}
+		}
+		s.Tenants = append(s.Tenants, out)
+	}
+	slices.SortFunc(s.Routes, func(a, b Route) int {
+		if c := strings.Compare(a.Domain, b.Domain); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Path, b.Path)
+	})
+	return s
+}

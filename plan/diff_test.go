@@ -1,0 +1,92 @@
+package plan
+
+import (
+	"reflect"
+	"testing"
+)
+
+func app(units map[string]string, sockets, services []string) *AppState {
+	return &AppState{Units: units, Sockets: sockets, Services: services, Routes: "r"}
+}
+
+func state(apps map[string]*AppState) *State {
+	return &State{
+		Units:   map[string]string{"ehecoatl.slice": "s"},
+		Tenants: map[string]*TenantState{"acme": {Manifest: "m", Units: map[string]string{"ehecoatl-acme.slice": "a"}, Apps: apps}},
+		Routes:  "routes",
+	}
+}
+
+var web = app(map[string]string{"ehecoatl-acme-web.socket": "1", "ehecoatl-acme-web.service": "2"},
+	[]string{"ehecoatl-acme-web.socket"}, []string{"ehecoatl-acme-web.service"})
+
+func TestDiff(t *testing.T) {
+	changedSvc := app(map[string]string{"ehecoatl-acme-web.socket": "1", "ehecoatl-acme-web.service": "3"},
+		[]string{"ehecoatl-acme-web.socket"}, []string{"ehecoatl-acme-web.service"})
+	changedSock := app(map[string]string{"ehecoatl-acme-web.socket": "9", "ehecoatl-acme-web.service": "2"},
+		[]string{"ehecoatl-acme-web.socket"}, []string{"ehecoatl-acme-web.service"})
+	workers2 := app(map[string]string{"ehecoatl-acme-web@.socket": "1", "ehecoatl-acme-web@.service": "2"},
+		[]string{"ehecoatl-acme-web@1.socket", "ehecoatl-acme-web@2.socket"}, []string{"ehecoatl-acme-web@1.service", "ehecoatl-acme-web@2.service"})
+	workers3 := app(map[string]string{"ehecoatl-acme-web@.socket": "1", "ehecoatl-acme-web@.service": "2"},
+		[]string{"ehecoatl-acme-web@1.socket", "ehecoatl-acme-web@2.socket", "ehecoatl-acme-web@3.socket"},
+		[]string{"ehecoatl-acme-web@1.service", "ehecoatl-acme-web@2.service", "ehecoatl-acme-web@3.service"})
+	for _, tc := range []struct {
+		name           string
+		old, new       *State
+		start, restart []string
+		stop           []string
+		appsChanged    []string
+		empty, reload  bool
+	}{
+		{name: "first apply", old: nil, new: state(map[string]*AppState{"web": web}),
+			start: []string{"ehecoatl-acme-web.socket"}, reload: true},
+		{name: "same state", old: state(map[string]*AppState{"web": web}), new: state(map[string]*AppState{"web": web}), empty: true},
+		{name: "service changed", old: state(map[string]*AppState{"web": web}), new: state(map[string]*AppState{"web": changedSvc}),
+			restart: []string{"ehecoatl-acme-web.service"}, appsChanged: []string{"acme/web"}, reload: true},
+		{name: "socket changed restarts both", old: state(map[string]*AppState{"web": web}), new: state(map[string]*AppState{"web": changedSock}),
+			restart: []string{"ehecoatl-acme-web.service", "ehecoatl-acme-web.socket"}, appsChanged: []string{"acme/web"}, reload: true},
+		{name: "app removed", old: state(map[string]*AppState{"web": web}), new: state(map[string]*AppState{}),
+			stop: []string{"ehecoatl-acme-web.service", "ehecoatl-acme-web.socket"}, reload: true},
+		{name: "more workers start instances only", old: state(map[string]*AppState{"web": workers2}), new: state(map[string]*AppState{"web": workers3}),
+			start: []string{"ehecoatl-acme-web@3.socket"}, appsChanged: []string{"acme/web"}},
+		{name: "fewer workers stop instances", old: state(map[string]*AppState{"web": workers3}), new: state(map[string]*AppState{"web": workers2}),
+			stop: []string{"ehecoatl-acme-web@3.service", "ehecoatl-acme-web@3.socket"}, appsChanged: []string{"acme/web"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Diff(tc.old, tc.new)
+			if p.Empty() != tc.empty {
+				t.Errorf("Empty() = %v, want %v: %+v", p.Empty(), tc.empty, p)
+			}
+			if p.UnitFilesChanged() != tc.reload {
+				t.Errorf("UnitFilesChanged() = %v, want %v", p.UnitFilesChanged(), tc.reload)
+			}
+			for _, c := range []struct {
+				what      string
+				got, want []string
+			}{{"start", p.Start, tc.start}, {"restart", p.Restart, tc.restart}, {"stop", p.Stop, tc.stop}, {"apps changed", p.AppsChanged, tc.appsChanged}} {
+				if c.want == nil {
+					c.want = []string{}
+				}
+				if !reflect.DeepEqual(c.got, c.want) {
+					t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
+				}
+			}
+		})
+	}
+}
+
+func TestOwner(t *testing.T) {
+	for unit, want := range map[string][2]string{
+		"ehecoatl.slice":                    {"", ""},
+		"ehecoatl-acme.slice":               {"acme", ""},
+		"ehecoatl-acme-web.socket":          {"acme", "web"},
+		"ehecoatl-acme-web@.service":        {"acme", "web"},
+		"ehecoatl-acme-web-bridge@.service": {"acme", "web"},
+		"ehecoatl-a_b-c_d-bridge.service":   {"a_b", "c_d"},
+	} {
+		tn, an := Owner(unit)
+		if [2]string{tn, an} != want {
+			t.Errorf("Owner(%s) = %s, %s; want %v", unit, tn, an, want)
+		}
+	}
+}

@@ -1,0 +1,51 @@
+package router
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+
+	"github.com/coreos/go-systemd/v22/activation"
+)
+
+// Listeners are the sockets the router serves.
+type Listeners struct {
+	// HTTP are plain HTTP listeners (FileDescriptorName=http, or unnamed).
+	HTTP []net.Listener
+	// Unsupported are listeners of a kind not implemented yet ("https"
+	// until TLS lands); Serve accepts and closes their connections.
+	Unsupported []net.Listener
+}
+
+// ActivationListeners takes the sockets systemd passed (LISTEN_FDS,
+// sd_listen_fds(3)) and sorts them by FileDescriptorName=: "http" and
+// unnamed ones serve plain HTTP, "https" is logged as not yet supported.
+// ok is false when systemd passed no socket.
+func ActivationListeners(log *slog.Logger) (ls Listeners, ok bool, err error) {
+	named, err := activation.ListenersWithNames()
+	if err != nil {
+		return ls, false, fmt.Errorf("router: socket activation: %w", err)
+	}
+	names := make([]string, 0, len(named))
+	for n := range named {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for _, l := range named[name] {
+			ok = true
+			switch {
+			case name == "https":
+				log.Warn("TLS is not supported yet: connections to the https socket are closed at once", "addr", l.Addr().String())
+				ls.Unsupported = append(ls.Unsupported, l)
+			default:
+				if name != "http" {
+					log.Info("serving plain HTTP on an activated socket without the name http", "name", name, "addr", l.Addr().String())
+				}
+				ls.HTTP = append(ls.HTTP, l)
+			}
+		}
+	}
+	return ls, ok, nil
+}

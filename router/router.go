@@ -1,0 +1,378 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/ehecoatl/ehecoatl/manifest"
+)
+
+// Defaults of Config.
+const (
+	DefaultManifestDir       = "/etc/ehecoatl"
+	DefaultRunDir            = "/run/ehecoatl"
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 32 << 10
+	DefaultMaxBodyBytes      = 100 << 20
+	DefaultTenantMaxInFlight = 256
+	DefaultTenantMaxUpgraded = 1024
+	DefaultStartTimeout      = 30 * time.Second
+	DefaultMaxIdlePerSocket  = 128
+	DefaultIdleConnTimeout   = 90 * time.Second
+	DefaultDialTimeout       = 5 * time.Second
+	DefaultShutdownTimeout   = 30 * time.Second
+)
+
+// Config configures a Router. Zero values take the defaults above.
+type Config struct {
+	// ManifestDir is the installed manifest directory (/etc/ehecoatl).
+	ManifestDir string
+	// RunDir holds the app sockets: RunDir/<tenant>/<app>.sock
+	// (/run/ehecoatl).
+	RunDir string
+	// Load reads and validates ManifestDir. An error (a set with errors)
+	// keeps the current table. Nil means every host answers 404 until
+	// SetManifests is called.
+	Load func(dir string) (*manifest.Set, error)
+
+	// ReadHeaderTimeout bounds the time to read a request head (slowloris).
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes client keep-alive connections idle this long.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps a request head; larger ones get 431.
+	MaxHeaderBytes int
+	// MaxBodyBytes caps a request body; larger ones get 413. <0: no limit.
+	MaxBodyBytes int64
+	// TenantMaxInFlight caps the requests of one tenant being forwarded at
+	// once; over it the router answers 503 with Retry-After at once.
+	// <0: no cap.
+	TenantMaxInFlight int
+	// TenantMaxUpgraded caps one tenant's open WebSocket (upgraded)
+	// connections, which do not count against TenantMaxInFlight. <0: no cap.
+	TenantMaxUpgraded int
+	// StartTimeout is how long a request on a new connection waits for the
+	// app's response head: a stopped app is started by systemd meanwhile.
+	// Past it the answer is 503 with Retry-After. <0: wait forever.
+	StartTimeout time.Duration
+	// MaxIdleConnsPerUpstream caps the kept-alive connections per socket.
+	MaxIdleConnsPerUpstream int
+	// IdleConnTimeout closes kept-alive app connections unused this long
+	// (and at the latest after half the app's idle_timeout).
+	IdleConnTimeout time.Duration
+	// DialTimeout bounds connecting to an app socket.
+	DialTimeout time.Duration
+	// ShutdownTimeout is the grace period for requests in flight at stop.
+	ShutdownTimeout time.Duration
+	// IdleCheckInterval is how often idle apps are looked for (1s).
+	IdleCheckInterval time.Duration
+
+	// Stopper stops idle activation apps; nil disables idle stop.
+	Stopper IdleStopper
+	// AccessLog receives one entry per request; nil: the journal when
+	// available, stderr otherwise.
+	AccessLog AccessLogger
+	// Logger is for the router's own messages; nil: slog to stderr.
+	Logger *slog.Logger
+	// Notify sends sd_notify(3) states; nil: daemon.SdNotify.
+	Notify func(state string)
+}
+
+func (c Config) withDefaults() Config {
+	setDefault(&c.ManifestDir, DefaultManifestDir)
+	setDefault(&c.RunDir, DefaultRunDir)
+	setDefault(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDefault(&c.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setDefault(&c.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&c.TenantMaxInFlight, DefaultTenantMaxInFlight)
+	setDefault(&c.TenantMaxUpgraded, DefaultTenantMaxUpgraded)
+	setDefault(&c.StartTimeout, DefaultStartTimeout)
+	setDefault(&c.MaxIdleConnsPerUpstream, DefaultMaxIdlePerSocket)
+	setDefault(&c.IdleConnTimeout, DefaultIdleConnTimeout)
+	setDefault(&c.DialTimeout, DefaultDialTimeout)
+	setDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setDefault(&c.IdleCheckInterval, time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if c.Notify == nil {
+		c.Notify = func(state string) { daemon.SdNotify(false, state) }
+	}
+	return c
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// Router is the HTTP front door. It is an http.Handler; Serve runs it on
+// listeners with the configured limits.
+type Router struct {
+	cfg    Config
+	reg    *registry
+	table  atomic.Pointer[Table]
+	mu     sync.Mutex // serialises reloads
+	access AccessLogger
+	// ownAccess: the access logger was created here and is closed by Close.
+	ownAccess bool
+
+	tunnelsMu sync.Mutex
+	tunnels   map[net.Conn]struct{}
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+var _ http.Handler = (*Router)(nil)
+
+// New creates a router and loads its first table with cfg.Load. A manifest
+// set with errors at start is logged and leaves the table empty (every
+// host 404) rather than failing: a reload with fixed manifests recovers
+// without a restart, and one broken tenant file cannot keep the router
+// (and every other tenant) down after a reboot.
+func New(cfg Config) (*Router, error) {
+	cfg = cfg.withDefaults()
+	rt := &Router{cfg: cfg, reg: newRegistry(cfg), tunnels: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	rt.table.Store(&Table{exact: map[string]*hostRoutes{}, wild: map[string]*hostRoutes{}})
+	rt.access = cfg.AccessLog
+	if rt.access == nil {
+		rt.access = NewAccessLog(nil)
+		rt.ownAccess = true
+	}
+	if cfg.Load != nil {
+		if err := rt.load(); err != nil {
+			cfg.Logger.Error("initial manifests rejected; serving no routes until a reload succeeds", "err", err)
+		}
+	}
+	go rt.idleLoop()
+	return rt, nil
+}
+
+// Table returns the current routing table.
+func (rt *Router) Table() *Table { return rt.table.Load() }
+
+// Reload re-reads the manifests and swaps the table atomically, telling
+// systemd RELOADING=1 then READY=1. On error the old table stays in use.
+// Requests in flight keep the state they started with and complete.
+func (rt *Router) Reload() error {
+	rt.cfg.Notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
+	defer rt.cfg.Notify("READY=1")
+	if rt.cfg.Load == nil {
+		return errors.New("router: no manifest loader configured")
+	}
+	err := rt.load()
+	if err != nil {
+		rt.cfg.Logger.Error("reload failed; keeping the previous routing table", "err", err)
+	}
+	return err
+}
+
+func (rt *Router) load() error {
+	set, err := rt.cfg.Load(rt.cfg.ManifestDir)
+	if err != nil {
+		return err
+	}
+	return rt.SetManifests(set)
+}
+
+// SetManifests builds a table from set and makes it current. State of apps
+// whose sockets are unchanged (pools, counters, idle tracking) carries
+// over; pools of removed apps are closed.
+func (rt *Router) SetManifests(set *manifest.Set) error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	t, err := buildTable(set, rt.cfg.RunDir, rt.reg)
+	if err != nil {
+		rt.reg.abort()
+		return err
+	}
+	for _, a := range t.apps {
+		limit := rt.cfg.IdleConnTimeout
+		if it := time.Duration(a.idleTimeout.Load()); it > 0 && it/2 < limit {
+			limit = it / 2
+		}
+		for _, u := range a.ups {
+			u.idleTimeout.Store(int64(limit))
+		}
+	}
+	rt.table.Store(t)
+	rt.reg.commit()
+	rt.cfg.Logger.Info("routing table loaded", "routes", len(t.routes), "apps", len(t.apps))
+	return nil
+}
+
+// ServeHTTP routes and forwards one request.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rte := rt.table.Load().lookup(normalizeHost(r.Host), r.URL.Path)
+	if rte == nil {
+		res := rt.errorResponse(w, http.StatusNotFound, "404 Not Found\n", "")
+		rt.logAccess(nil, r, res.status, start)
+		return
+	}
+	a := rte.app
+	res := rt.serveApp(w, r, a, start)
+	rt.logAccess(a, r, res.status, start)
+	if res.abort {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func (rt *Router) serveApp(w http.ResponseWriter, r *http.Request, a *appState, start time.Time) result {
+	t := a.tenant
+	upgrade := isUpgrade(r)
+	if upgrade {
+		n := t.upgraded.Add(1)
+		defer t.upgraded.Add(-1)
+		if m := t.maxUpgraded.Load(); m > 0 && n > m {
+			return rt.errorResponse(w, http.StatusServiceUnavailable, "503 Service Unavailable\n", "1")
+		}
+	} else {
+		if !t.tryAcquire() {
+			return rt.errorResponse(w, http.StatusServiceUnavailable, "503 Service Unavailable\n", "1")
+		}
+		defer t.release()
+	}
+	if m := rt.cfg.MaxBodyBytes; m > 0 && r.ContentLength > m {
+		return rt.errorResponse(w, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large\n", "")
+	}
+	a.begin(start.UnixNano())
+	defer func() { a.end(time.Now().UnixNano()) }()
+	return rt.forward(w, r, a, upgrade)
+}
+
+// isUpgrade: the request asks for a protocol switch (WebSocket).
+func isUpgrade(r *http.Request) bool {
+	if len(r.Header["Upgrade"]) == 0 {
+		return false
+	}
+	for _, v := range r.Header["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (rt *Router) logf(format string, args ...any) {
+	rt.cfg.Logger.Warn(fmt.Sprintf(format, args...))
+}
+
+// Serve serves HTTP on every listener in httpLns, tells systemd READY=1,
+// and runs until ctx is done (or a listener fails), then
+// shuts down gracefully (requests in flight get ShutdownTimeout). Each
+// listener in unsupported (an "https" socket while TLS is not implemented)
+// accepts and closes connections so that clients fail fast instead of
+// hanging in the backlog.
+func (rt *Router) Serve(ctx context.Context, httpLns, unsupported []net.Listener) error {
+	if len(httpLns) == 0 {
+		return errors.New("router: no http listener")
+	}
+	srv := rt.Server()
+	errc := make(chan error, len(httpLns))
+	for _, l := range httpLns {
+		go func() { errc <- srv.Serve(l) }()
+	}
+	for _, l := range unsupported {
+		go rejectAll(l)
+	}
+	rt.cfg.Notify("READY=1")
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	rt.cfg.Notify("STOPPING=1")
+	sctx, cancel := context.WithTimeout(context.Background(), rt.cfg.ShutdownTimeout)
+	defer cancel()
+	srv.Shutdown(sctx)
+	for _, l := range unsupported {
+		l.Close()
+	}
+	rt.closeTunnels()
+	rt.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Server returns an http.Server with the router's limits and handler.
+func (rt *Router) Server() *http.Server {
+	return &http.Server{
+		Handler:           rt,
+		ReadHeaderTimeout: rt.cfg.ReadHeaderTimeout,
+		IdleTimeout:       rt.cfg.IdleTimeout,
+		MaxHeaderBytes:    rt.cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(rt.cfg.Logger.Handler(), slog.LevelDebug),
+	}
+}
+
+func rejectAll(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		c.Close()
+	}
+}
+
+func (rt *Router) closeTunnels() {
+	rt.tunnelsMu.Lock()
+	defer rt.tunnelsMu.Unlock()
+	for c := range rt.tunnels {
+		c.Close()
+	}
+}
+
+// Close stops the idle loop, closes every pooled connection and flushes
+// the access log. The router must not serve afterwards.
+func (rt *Router) Close() {
+	rt.closeOnce.Do(func() {
+		close(rt.done)
+		rt.mu.Lock()
+		for _, a := range rt.reg.apps {
+			a.close()
+		}
+		rt.mu.Unlock()
+		if rt.ownAccess {
+			if c, ok := rt.access.(interface{ Close() }); ok {
+				c.Close()
+			}
+		}
+	})
+}
+
+// monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants
+// with RELOADING=1 (Type=notify-reload, systemd >= 253).
+func monotonicUsec() int64 {
+	var ts syscall.Timespec
+	const clockMonotonic = 1
+	if _, _, e := syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+		return 0
+	}
+	return ts.Sec*1e6 + ts.Nsec/1e3
+}
