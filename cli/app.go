@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -52,6 +53,11 @@ func report(err error, stderr io.Writer) int {
 	var ue *usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "ehecoatl: %s\n", ue.msg)
+		return ExitUsage
+	}
+	// urfave/cli reports missing required flags with an unexported type.
+	if strings.HasPrefix(err.Error(), "Required flag") {
+		fmt.Fprintf(stderr, "ehecoatl: %s (see 'ehecoatl COMMAND --help')\n", err)
 		return ExitUsage
 	}
 	var se *silentError
