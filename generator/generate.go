@@ -264,7 +264,7 @@ func (r *renderer) tenantUnits(out *Output, t *manifest.Tenant, src string) erro
 	if l := t.Limits; l != (manifest.Limits{}) {
 		s := u.Section("Slice")
 		if l.CPUQuotaPercent > 0 {
-			addPercent(s, "CPUQuota", l.CPUQuotaPercent)
+			s.AddPercent("CPUQuota", l.CPUQuotaPercent)
 		}
 		if l.MemoryMax > 0 {
 			s.Add("MemoryMax", strconv.FormatInt(l.MemoryMax, 10))
@@ -527,16 +527,6 @@ func (r *renderer) bridgeService(p appParts) *units.Unit {
 	s.AddList("InaccessiblePaths", r.hidden())
 	u.Merge(r.hardening)
 	return u
-}
-
-// addPercent writes KEY=N%. systemd's CPUQuota= parser resolves no
-// specifiers, so the "%%" that units.Add writes for every '%' would be an
-// invalid quota (systemd-analyze verify: "Invalid CPU quota '150%%'").
-// The value is digits and '%' only, so it needs no other encoding; the
-// option is appended to the section directly (units.Unit.Bytes still
-// checks the line).
-func addPercent(s *units.Section, key string, n int) {
-	s.Options = append(s.Options, units.Option{Key: key, Value: strconv.Itoa(n) + "%"})
 }
 
 // logFields tags everything the service logs, so that

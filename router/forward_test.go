@@ -402,7 +402,10 @@ func TestWebSocketEcho(t *testing.T) {
 		!strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") || !strings.EqualFold(resp.Header.Get("Connection"), "upgrade") {
 		t.Fatalf("handshake: %d %v", resp.StatusCode, resp.Header)
 	}
-	for _, msg := range []string{"hello", strings.Repeat("x", 300), strings.Repeat("y", 70000)} {
+	for i, msg := range []string{"hello", strings.Repeat("x", 300), strings.Repeat("y", 70000)} {
+		if i == 1 {
+			time.Sleep(300 * time.Millisecond) // a quiet tunnel stays open
+		}
 		if err := wsWrite(c, 1, []byte(msg), true); err != nil {
 			t.Fatal(err)
 		}
@@ -623,5 +626,66 @@ func TestAccessLogEntries(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[0], " tenant=acme app=web method=GET host=acme.test path=/some/path status=200 duration_ms=") ||
 		!strings.Contains(lines[1], ` method=GET host="x\ny" path="/a b" status=404 duration_ms=1.500`) {
 		t.Fatalf("text log:\n%s", buf.String())
+	}
+}
+
+// Slow answers (past the router's short first wait) on fresh and pooled
+// connections, and a stream with pauses, all arrive.
+func TestSlowResponsesAndPauses(t *testing.T) {
+	f := newFixture(t, Config{StartTimeout: 2 * time.Second}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/slow":
+			time.Sleep(250 * time.Millisecond)
+			io.WriteString(w, "slow")
+		case "/pauses":
+			for i := 0; i < 3; i++ {
+				fmt.Fprintf(w, "part %d\n", i)
+				w.(http.Flusher).Flush()
+				time.Sleep(250 * time.Millisecond)
+			}
+		}
+	}))
+	c := f.client()
+	for i := 0; i < 2; i++ { // fresh, then pooled
+		if code, body, _ := f.get(c, "http://acme.test/slow"); code != 200 || body != "slow" {
+			t.Fatalf("slow %d: %d %q", i, code, body)
+		}
+	}
+	if code, body, _ := f.get(c, "http://acme.test/pauses"); code != 200 || body != "part 0\npart 1\npart 2\n" {
+		t.Fatalf("pauses: %d %q", code, body)
+	}
+}
+
+// A client that leaves while the app works makes the router drop the
+// upstream request (the app sees its request canceled).
+func TestClientGoneAbortsUpstream(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	canceled := make(chan time.Duration, 1)
+	f.backend("acme", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		select {
+		case <-r.Context().Done():
+			canceled <- time.Since(start)
+		case <-time.After(5 * time.Second):
+			canceled <- -1
+		}
+	}))
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+	time.Sleep(300 * time.Millisecond)
+	c.Close()
+	if d := <-canceled; d < 0 || d > 2*time.Second {
+		t.Fatalf("the app's request was not canceled (%s)", d)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for len(f.log.all()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if es := f.log.all(); len(es) != 1 || es[0].Status != 499 {
+		t.Fatalf("access log: %+v", es)
 	}
 }

@@ -79,14 +79,20 @@ func (rt *Router) forward(w http.ResponseWriter, r *http.Request, a *appState, u
 // pooled connection that failed before anything was read from it.
 func (rt *Router) exchange(w http.ResponseWriter, r *http.Request, a *appState, c *uconn, hasBody, upgrade bool) (res result, retry bool) {
 	ctx := r.Context()
+	fresh := !c.reused
+	c.ctx, c.stop, c.startDeadline = ctx, nil, time.Time{}
+	now := time.Now()
+	deadline := now.Add(watchAfter)
+	if fresh && rt.cfg.StartTimeout > 0 {
+		c.startDeadline = now.Add(rt.cfg.StartTimeout)
+		if c.startDeadline.Before(deadline) {
+			deadline = c.startDeadline
+		}
+	}
+	c.c.SetReadDeadline(deadline)
 	writeRequestHead(c.bw, r, upgrade)
 
-	// Abort the upstream I/O when the client goes away.
-	stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(aLongTimeAgo) })
-	poisoned := func() bool { return !stop() }
-
-	var bodyDone chan error
-	var bodyEOF atomic.Bool
+	var body *bodySender
 	var werr error
 	switch {
 	case !hasBody:
@@ -94,25 +100,21 @@ func (rt *Router) exchange(w http.ResponseWriter, r *http.Request, a *appState, 
 	case r.ContentLength > 0 && r.ContentLength <= inlineBody:
 		werr = sendBody(c.bw, r.Body, false, r.ContentLength, nil)
 		if isClientBodyError(werr) {
-			poisoned()
+			c.disarm()
 			c.c.Close()
 			return rt.clientBodyError(w, r, werr), false
 		}
 	default:
+		if err := c.beforeBlock(); err != nil {
+			c.disarm()
+			c.c.Close()
+			return result{status: statusClientGone}, false
+		}
 		http.NewResponseController(w).EnableFullDuplex()
-		bodyDone = make(chan error, 1)
-		chunked := r.ContentLength < 0
-		limit := rt.cfg.MaxBodyBytes
-		go func() {
-			err := sendBody(c.bw, r.Body, chunked, limit, &bodyEOF)
-			if isClientBodyError(err) {
-				c.c.Close() // unblock the response read
-			}
-			bodyDone <- err
-		}()
+		body = startBody(c, r, rt.cfg.MaxBodyBytes)
 	}
 	if werr != nil && !hasBody {
-		poisoned()
+		c.disarm()
 		c.c.Close()
 		if c.reused {
 			return result{}, true
@@ -121,28 +123,18 @@ func (rt *Router) exchange(w http.ResponseWriter, r *http.Request, a *appState, 
 	}
 	// With a failed body write, still read: the app may have answered early.
 
-	fresh := !c.reused
-	if fresh && rt.cfg.StartTimeout > 0 {
-		c.c.SetReadDeadline(time.Now().Add(rt.cfg.StartTimeout))
-	}
 	h := w.Header()
-	rh, err := readResponseHead(c.br, h, r.Method == "HEAD")
-	if err == nil && fresh && rt.cfg.StartTimeout > 0 && !poisoned() {
-		// Re-arm the client watch only if it did not fire: clearing the
-		// deadline would otherwise undo it.
-		c.c.SetReadDeadline(time.Time{})
-		stop = context.AfterFunc(ctx, func() { c.c.SetDeadline(aLongTimeAgo) })
-	}
+	rh, err := readResponseHead(c, h, r.Method == "HEAD")
 	if err != nil {
-		gone := poisoned()
+		gone := c.disarm()
 		c.c.Close()
-		if bodyDone != nil {
-			if berr := <-bodyDone; isClientBodyError(berr) {
+		if body != nil {
+			if berr := <-body.done; isClientBodyError(berr) {
 				clear(h)
 				return rt.clientBodyError(w, r, berr), false
 			}
 		}
-		if gone && ctx.Err() != nil {
+		if (gone || errors.Is(err, context.Canceled)) && ctx.Err() != nil {
 			return result{status: statusClientGone}, false
 		}
 		if c.reused && rh.nothingRead && !hasBody {
@@ -153,30 +145,28 @@ func (rt *Router) exchange(w http.ResponseWriter, r *http.Request, a *appState, 
 	}
 
 	if rh.status == http.StatusSwitchingProtocols {
-		if !upgrade {
-			poisoned()
+		if c.disarm() || !upgrade {
 			c.c.Close()
 			clear(h)
+			if ctx.Err() != nil {
+				return result{status: statusClientGone}, false
+			}
 			return rt.upstreamError(w, r, a, errBadResponse, false), false
-		}
-		if poisoned() {
-			c.c.Close()
-			return result{status: statusClientGone}, false
 		}
 		return rt.tunnel(w, r, a, c, rh), false
 	}
 
 	w.WriteHeader(rh.status)
-	complete, cerr := copyResponseBody(w, c.br, rh)
+	complete, cerr := copyResponseBody(w, c, rh)
 	reusable := complete && !rh.close && !upgrade
-	if bodyDone != nil {
+	if body != nil {
 		select {
-		case berr := <-bodyDone:
+		case berr := <-body.done:
 			reusable = reusable && berr == nil
 		default:
-			if bodyEOF.Load() {
+			if body.eof.Load() {
 				// Only the final flush to the app is left.
-				reusable = reusable && <-bodyDone == nil
+				reusable = reusable && <-body.done == nil
 			} else {
 				// The app answered before the client sent the whole body:
 				// stop reading it (the client connection is closed after
@@ -184,23 +174,91 @@ func (rt *Router) exchange(w http.ResponseWriter, r *http.Request, a *appState, 
 				reusable = false
 				c.c.Close()
 				http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
-				<-bodyDone
+				<-body.done
 			}
 		}
 	}
-	if poisoned() || !reusable {
+	if c.disarm() || !reusable {
 		c.c.Close()
 	} else {
+		c.ctx = nil
 		c.up.put(c)
 	}
 	if cerr != nil {
-		if ctx.Err() != nil {
-			return result{status: rh.status, abort: true}, false
+		if ctx.Err() == nil {
+			rt.logf("%s: %s: response body: %v", a.key, c.up.path, cerr)
 		}
-		rt.logf("%s: %s: response body: %v", a.key, c.up.path, cerr)
 		return result{status: rh.status, abort: true}, false
 	}
 	return result{status: rh.status}, false
+}
+
+// watchAfter: a response that keeps the router waiting longer than this
+// arms a watch that aborts the upstream I/O when the client goes away.
+// Fast responses (nearly all) never pay for the watch: they are read
+// under a read deadline that merely wakes the router after watchAfter.
+const watchAfter = 100 * time.Millisecond
+
+// beforeBlock is called before a read from the app that may block for
+// long: it arms the client watch once and replaces the short deadline by
+// the start deadline (fresh connection before the first byte) or none.
+func (c *uconn) beforeBlock() error {
+	if c.stop != nil {
+		return nil
+	}
+	c.stop = context.AfterFunc(c.ctx, c.abort)
+	c.c.SetReadDeadline(c.startDeadline)
+	// Checked after setting the deadline: a cancellation before this point
+	// is seen here, one after it runs abort after the deadline was set.
+	return c.ctx.Err()
+}
+
+// arrived is called once the first byte of the response is in: the start
+// deadline no longer applies.
+func (c *uconn) arrived() error {
+	if c.startDeadline.IsZero() {
+		return nil
+	}
+	c.startDeadline = time.Time{}
+	if c.stop == nil {
+		return nil // the short deadline is still in force
+	}
+	c.c.SetReadDeadline(time.Time{})
+	return c.ctx.Err()
+}
+
+// abort poisons the connection's deadlines (the client went away).
+func (c *uconn) abort() { c.c.SetDeadline(aLongTimeAgo) }
+
+// disarm removes the watch; true when it fired, so the connection's
+// deadlines are poisoned and it must be closed.
+func (c *uconn) disarm() bool {
+	if c.stop == nil {
+		return false
+	}
+	fired := !c.stop()
+	c.stop = nil
+	return fired
+}
+
+// bodySender streams a request body to the app while the response is read.
+type bodySender struct {
+	done chan error
+	// eof: the whole body was read from the client.
+	eof atomic.Bool
+}
+
+func startBody(c *uconn, r *http.Request, limit int64) *bodySender {
+	b := &bodySender{done: make(chan error, 1)}
+	chunked := r.ContentLength < 0
+	go func() {
+		err := sendBody(c.bw, r.Body, chunked, limit, &b.eof)
+		if isClientBodyError(err) {
+			c.c.Close() // unblock the response read
+		}
+		b.done <- err
+	}()
+	return b
 }
 
 // writeRequestHead writes the request line and headers for the app: the
@@ -404,13 +462,28 @@ type respHead struct {
 	nothingRead bool
 }
 
-// readResponseHead reads a response head from br into h, skipping interim
+// readResponseHead reads a response head from c into h, skipping interim
 // 1xx responses. The whole head is copied into one string that every key
 // and value slices, so a response costs one allocation for its strings
 // and one for its value slices.
-func readResponseHead(br *bufio.Reader, h http.Header, head bool) (rh respHead, err error) {
-	if _, err = br.Peek(1); err != nil {
-		rh.nothingRead = true
+func readResponseHead(c *uconn, h http.Header, head bool) (rh respHead, err error) {
+	br := c.br
+	for {
+		if _, err = br.Peek(1); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) || c.stop != nil {
+				rh.nothingRead = true
+				return rh, err
+			}
+			// No answer within watchAfter: wait on, watching the client.
+			if err = c.beforeBlock(); err != nil {
+				rh.nothingRead = true
+				return rh, err
+			}
+			continue
+		}
+		break
+	}
+	if err = c.arrived(); err != nil {
 		return rh, err
 	}
 	for {
@@ -423,6 +496,9 @@ func readResponseHead(br *bufio.Reader, h http.Header, head bool) (rh respHead, 
 			}
 			if len(b) >= br.Size() {
 				return rh, errHeaderTooBig
+			}
+			if err = c.beforeBlock(); err != nil {
+				return rh, err
 			}
 			if _, err = br.Peek(len(b) + 1); err != nil {
 				if err == io.EOF {
@@ -625,10 +701,11 @@ func isTokenChar(c byte) bool {
 // downloads) reach it as they are produced while a small response still
 // leaves in a single write. complete reports that the body was read to
 // its end with the connection still in a state to be reused.
-func copyResponseBody(w http.ResponseWriter, br *bufio.Reader, rh respHead) (complete bool, err error) {
+func copyResponseBody(w http.ResponseWriter, c *uconn, rh respHead) (complete bool, err error) {
 	if rh.noBody {
 		return true, nil
 	}
+	br := c.br
 	fl, _ := w.(http.Flusher)
 	pending := true // the header is not flushed yet
 	flush := func() {
@@ -647,10 +724,17 @@ func copyResponseBody(w http.ResponseWriter, br *bufio.Reader, rh respHead) (com
 	remaining := rh.length // -1: unknown
 	if rh.chunked {
 		src = httputil.NewChunkedReader(br)
+		// The chunked reader may block anywhere: watch from the start.
+		if err := c.beforeBlock(); err != nil {
+			return false, err
+		}
 	}
 	for remaining != 0 {
 		if br.Buffered() == 0 {
 			flush()
+			if err := c.beforeBlock(); err != nil {
+				return false, err
+			}
 		}
 		var n int
 		if !rh.chunked && br.Buffered() > 0 {
@@ -768,6 +852,7 @@ func (rt *Router) tunnel(w http.ResponseWriter, r *http.Request, a *appState, c 
 	rt.trackTunnel(cc, true)
 	defer rt.trackTunnel(cc, false)
 	cc.SetDeadline(time.Time{})
+	c.c.SetDeadline(time.Time{}) // the watch is disarmed; no short deadline either
 
 	bw := cbrw.Writer
 	bw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")

@@ -45,6 +45,11 @@ type uconn struct {
 	// reused is true when the connection came from the pool (it may have
 	// been closed by the app meanwhile: a failed first read can be retried).
 	reused bool
+
+	// Per-exchange state of the client watch (see beforeBlock).
+	ctx           context.Context
+	stop          func() bool
+	startDeadline time.Time
 }
 
 const (

@@ -2,6 +2,7 @@ package units
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -74,4 +75,16 @@ func (sp Specifiers) UnescapeValue(encoded string) (string, error) {
 		return "", fmt.Errorf("units: value %q: %w", encoded, err)
 	}
 	return v, nil
+}
+
+// AddPercent writes KEY=N% for options whose parser resolves no specifiers
+// (CPUQuota=, and percentages of MemoryMax= or TasksMax=): there "%%" would
+// be an invalid value ("Invalid CPU quota '150%%'"), so the one '%' is
+// written as is. N must not be negative.
+func (s *Section) AddPercent(key string, n int) {
+	var err error
+	if n < 0 {
+		err = fmt.Errorf("negative percentage %d", n)
+	}
+	s.add(key, strconv.Itoa(n)+"%", err)
 }
