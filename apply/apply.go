@@ -221,8 +221,24 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		}
 	}
 	if len(start) > 0 {
-		if err := sd.StartMany(ctx, start); err != nil {
+		// One job for all of them: ehecoatl.target wants every app socket.
+		// Starting sockets one D-Bus call at a time costs seconds per
+		// thousand on a busy host.
+		if err := sd.StartMany(ctx, []string{generator.RootTarget}); err != nil {
 			return res, fmt.Errorf("apply: start: %w", err)
+		}
+		active, err := sd.ActiveUnits(ctx, "ehecoatl-*.socket")
+		if err != nil {
+			return res, fmt.Errorf("apply: list sockets: %w", err)
+		}
+		var failed []string
+		for _, s := range start {
+			if !active[s] {
+				failed = append(failed, s)
+			}
+		}
+		if len(failed) > 0 {
+			return res, fmt.Errorf("apply: %d socket(s) did not start: %s (see: systemctl status %s; journalctl -u %s)", len(failed), brief(failed), failed[0], failed[0])
 		}
 		res.Started = start
 		fmt.Fprintf(out, "started %d socket(s): %s\n", len(start), brief(start))
@@ -281,13 +297,22 @@ func generatedEqual(dir string, o *generator.Output) bool {
 		return false
 	}
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "ehecoatl") && !want[e.Name()] {
+		if !e.IsDir() && strings.HasPrefix(e.Name(), "ehecoatl") && !want[e.Name()] {
 			return false
 		}
 	}
+	links := map[string]bool{}
 	for _, l := range o.Links {
 		t, err := os.Readlink(filepath.Join(dir, l.Dir, l.Name))
 		if err != nil || t != l.Target {
+			return false
+		}
+		links[l.Name] = true
+	}
+	// A stale link of a removed app would keep its socket wanted.
+	stale, _ := os.ReadDir(filepath.Join(dir, generator.SocketsWants))
+	for _, e := range stale {
+		if !links[e.Name()] {
 			return false
 		}
 	}

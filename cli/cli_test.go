@@ -97,7 +97,7 @@ func TestGenerateWrites(t *testing.T) {
 			t.Errorf("generated service lacks %q", want)
 		}
 	}
-	if _, err := os.Readlink(filepath.Join(out, "sockets.target.wants", "ehecoatl-acme-web.socket")); err != nil {
+	if _, err := os.Readlink(filepath.Join(out, "ehecoatl.target.wants", "ehecoatl-acme-web.socket")); err != nil {
 		t.Errorf("no wants link for the socket: %v", err)
 	}
 }

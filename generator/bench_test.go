@@ -184,7 +184,7 @@ func TestBenchFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.set.Tenants) != benchTenants || f.files != 1+benchTenants*6 {
+	if len(f.set.Tenants) != benchTenants || f.files != 2+benchTenants*6 {
 		t.Fatalf("%d tenants, %d files", len(f.set.Tenants), f.files)
 	}
 }

@@ -140,12 +140,10 @@ func Generate(set *manifest.Set, opts Options) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Output{}
-	root, err := r.rootSlice()
+	out, err := r.root()
 	if err != nil {
 		return nil, err
 	}
-	out.Files = append(out.Files, root)
 	for _, t := range set.Tenants {
 		if err := r.tenant(out, t); err != nil {
 			return nil, err
@@ -171,13 +169,39 @@ func RenderTenant(t *manifest.Tenant, opts Options) (*Output, error) {
 	return out, nil
 }
 
-// RootSliceFile renders ehecoatl.slice alone.
-func RootSliceFile(opts Options) (File, error) {
+// RootFiles renders the units shared by all tenants: ehecoatl.slice and
+// ehecoatl.target with its link.
+func RootFiles(opts Options) (*Output, error) {
 	r, err := newRenderer(opts.withDefaults(""))
 	if err != nil {
-		return File{}, err
+		return nil, err
 	}
-	return r.rootSlice()
+	return r.root()
+}
+
+// root renders the shared units: the root slice, and ehecoatl.target,
+// which wants every app socket. apply starts that one target instead of
+// thousands of sockets one D-Bus call at a time: one job, one transaction.
+// sockets.target wants it, so the sockets also come up at boot.
+func (r *renderer) root() (*Output, error) {
+	slice, err := r.rootSlice()
+	if err != nil {
+		return nil, err
+	}
+	u := units.New(RootTarget)
+	s := u.Section("Unit")
+	s.Add("Description", "Ehecoatl app sockets")
+	s.Add("SourcePath", path.Join(r.opts.SourceDir, "tenants"))
+	target, err := file(u, RootTarget)
+	if err != nil {
+		return nil, fmt.Errorf("generator: %w", err)
+	}
+	out := &Output{
+		Files: []File{slice, target},
+		Links: []Link{{Dir: "sockets.target.wants", Name: RootTarget, Target: "../" + RootTarget}},
+	}
+	out.sort()
+	return out, nil
 }
 
 // Merge appends the files and links of other outputs and sorts the result.

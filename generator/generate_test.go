@@ -82,12 +82,14 @@ func TestAppUnits(t *testing.T) {
 					t.Errorf("%s not generated", f)
 				}
 			}
-			if len(files) != len(got.Files)+2 { // + root and tenant slices
+			if len(files) != len(got.Files)+3 { // + root slice, root target, tenant slice
 				t.Errorf("generated %d files, AppUnits lists %d", len(files), len(got.Files))
 			}
 			var links []string
 			for _, l := range out.Links {
-				links = append(links, l.Name)
+				if l.Dir == SocketsWants {
+					links = append(links, l.Name)
+				}
 			}
 			if !reflect.DeepEqual(links, got.Sockets) {
 				t.Errorf("links %v, sockets %v", links, got.Sockets)
@@ -142,11 +144,10 @@ func TestRenderTenant(t *testing.T) {
 	c := goldenCase{name: "examples", dir: "testdata/examples", manifest: "../examples"}
 	set := c.load(t)
 	all := c.generate(t)
-	root, err := RootSliceFile(goldenOptions)
+	joined, err := RootFiles(goldenOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	joined := &Output{Files: []File{root}}
 	for _, tn := range set.Tenants {
 		o, err := RenderTenant(tn, goldenOptions)
 		if err != nil {

@@ -15,9 +15,12 @@ import (
 // RootSlice is the slice every tenant slice nests under.
 const RootSlice = "ehecoatl.slice"
 
+// RootTarget wants every app socket; sockets.target wants it.
+const RootTarget = "ehecoatl.target"
+
 // SocketsWants is the directory of the wants links that start app sockets
 // (generated units cannot be enabled).
-const SocketsWants = "sockets.target.wants"
+const SocketsWants = RootTarget + ".wants"
 
 // TenantSlice returns the slice of a tenant: "ehecoatl-acme.slice".
 func TenantSlice(tenant string) string { return "ehecoatl-" + tenant + ".slice" }

@@ -118,12 +118,11 @@ func (g SystemdGenerator) render(set *manifest.Set) (*Output, error) {
 	if err == nil {
 		return out, nil
 	}
-	root, rerr := RootSliceFile(opts)
+	out, rerr := RootFiles(opts)
 	if rerr != nil {
 		// Bad options: nothing can be rendered.
 		return nil, fmt.Errorf("ehecoatl-generator: %w", rerr)
 	}
-	out = &Output{Files: []File{root}}
 	for _, t := range set.Tenants {
 		to, err := RenderTenant(t, opts)
 		if err != nil {

@@ -250,7 +250,8 @@ func TestSystemdGeneratorSkipsBadTenants(t *testing.T) {
 }
 
 // TestSystemdGeneratorAllBad: when no tenant can be loaded, the root slice
-// is still written (so units that name it keep loading) and nothing else.
+// and target are still written (so units that name them keep loading) and
+// nothing else.
 func TestSystemdGeneratorAllBad(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, "etc", "ehecoatl", "tenants", "acme.yaml"), "tenant: wrong_name\n")
@@ -260,8 +261,8 @@ func TestSystemdGeneratorAllBad(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := tree(t, dirs[0])
-	if len(got) != 1 || got[RootSlice] == "" {
-		t.Errorf("got %v, want only %s", got, RootSlice)
+	if len(got) != 4 || got[RootSlice] == "" || got[RootTarget] == "" {
+		t.Errorf("got %v, want only %s, %s and its link", got, RootSlice, RootTarget)
 	}
 	if !l.contains("skipped tenants/acme.yaml") {
 		t.Errorf("log: %v", l.lines)

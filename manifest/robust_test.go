@@ -77,6 +77,9 @@ func TestAliasBomb(t *testing.T) {
 
 // TestLargeInputs: the worst a 1 MiB file can do stays bounded.
 func TestLargeInputs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: parses three inputs of about 1 MiB (a few seconds)")
+	}
 	n := MaxFileSize/2 - 64
 	cases := map[string][]byte{
 		"long flow list": []byte("tenant: acme\nx: [" + strings.Repeat("0,", n-8) + "0]\n"),
@@ -98,7 +101,9 @@ func TestLargeInputs(t *testing.T) {
 			if len(rep.Findings) > maxFindingsPerFile+1 {
 				t.Errorf("%d findings; the per-file cap is %d", len(rep.Findings), maxFindingsPerFile)
 			}
-			if took > 5*time.Second {
+			// Generous: the bound catches super-linear behaviour, not a
+			// slow or loaded machine (about 2 s here for the flow list).
+			if took > 30*time.Second {
 				t.Errorf("took %v", took)
 			}
 			if bytes > 1<<30 {

@@ -53,7 +53,9 @@ type Limits struct {
 
 // Kit is one kits/<name>.yaml file: app fields shared by many tenants.
 type Kit struct {
+	// Name of the kit; equals the file name without .yaml.
 	Name string
+	// File is the kit's path relative to Set.Dir ("kits/shop.yaml").
 	File string
 }
 
@@ -81,21 +83,26 @@ type App struct {
 	Command []string
 	// Listen is ListenActivation or ListenPort.
 	Listen string
-	// Port is the 127.0.0.1 port of a ListenPort app, 0 otherwise.
+	// Port is the 127.0.0.1 port of a ListenPort app (1024..65535), 0
+	// otherwise.
 	Port int
 	// Domains the app serves, normalised (lower case, no port, no trailing
 	// dot), in manifest order. "*.x" is a wildcard for subdomains of x.
 	Domains []string
 	// Path is the URL path prefix on those domains; "/" by default.
 	Path string
-	// Env is passed as Environment=. Keys match [A-Za-z_][A-Za-z0-9_]*.
+	// Env is passed as Environment=. Keys match [A-Za-z_][A-Za-z0-9_]*;
+	// values hold no control characters (but may hold "%" and "$", which
+	// the unit writer escapes). nil when empty.
 	Env map[string]string
-	// Secrets are file names under /etc/ehecoatl/secrets/<tenant>/, passed
+	// Secrets are file names under /etc/ehecoatl/secrets/<tenant>/ (no "/",
+	// no "..", not starting with "." or "-"), passed
 	// with LoadCredential= and readable in $CREDENTIALS_DIRECTORY.
 	Secrets []string
 	// State gives the app a persistent private directory ($STATE_DIRECTORY).
 	State bool
-	// ReadOnly are absolute host paths the app may read.
+	// ReadOnly are absolute, clean host paths the app may read; never
+	// /etc/ehecoatl or /run/ehecoatl, below or above them.
 	ReadOnly []string
 	// Egress: nil means none (PrivateNetwork=yes); otherwise the prefixes
 	// the app may reach (IPAddressAllow=, with IPAddressDeny=any).
@@ -117,7 +124,9 @@ type Route struct {
 	// Domain is normalised; "*.example.com" for a wildcard.
 	Domain string
 	// Path prefix, "/" at least.
-	Path   string
+	Path string
+	// Tenant and App own the route; one tenant owns all routes of a
+	// domain (see the ownership rules in load.go).
 	Tenant string
 	App    string
 	// File that declared the route, for error messages.

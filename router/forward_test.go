@@ -147,6 +147,9 @@ func TestBodiesAndMethods(t *testing.T) {
 			w.Write(big) // > buffer: chunked from the app
 		case "/empty":
 			w.WriteHeader(204)
+		case "/untyped":
+			w.Header()["Content-Type"] = nil
+			io.WriteString(w, "<html>not sniffed</html>")
 		case "/early":
 			http.Error(w, "no thanks", 403) // does not read the body
 		default:
@@ -187,6 +190,10 @@ func TestBodiesAndMethods(t *testing.T) {
 		t.Fatalf("HEAD: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	code, body, hdr := f.get(c, "http://acme.test/untyped")
+	if code != 200 || body != "<html>not sniffed</html>" || hdr["Content-Type"] != nil {
+		t.Fatalf("untyped: %d %q %v", code, body, hdr)
+	}
 	code, body, _ = f.get(c, "http://acme.test/empty")
 	if code != 204 || body != "" {
 		t.Fatalf("204: %d %q", code, body)

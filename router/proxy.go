@@ -156,6 +156,9 @@ func (rt *Router) exchange(w http.ResponseWriter, r *http.Request, a *appState, 
 		return rt.tunnel(w, r, a, c, rh), false
 	}
 
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil // no content sniffing: pass the app's answer as it is
+	}
 	w.WriteHeader(rh.status)
 	complete, cerr := copyResponseBody(w, c, rh)
 	reusable := complete && !rh.close && !upgrade

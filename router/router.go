@@ -322,7 +322,7 @@ func (rt *Router) Server() *http.Server {
 		ReadHeaderTimeout: rt.cfg.ReadHeaderTimeout,
 		IdleTimeout:       rt.cfg.IdleTimeout,
 		MaxHeaderBytes:    rt.cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(rt.cfg.Logger.Handler(), slog.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(rt.cfg.Logger.Handler(), slog.LevelWarn),
 	}
 }
 

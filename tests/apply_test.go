@@ -204,10 +204,12 @@ func TestApply(t *testing.T) {
 
 	t.Run("logs", func(t *testing.T) {
 		h := h.on(t)
-		out := h.run("ehecoatl", "logs", "probe", "-n", "5")
-		if !strings.Contains(out, "probe:") {
-			t.Errorf("ehecoatl logs probe -n 5 shows no app line:\n%s", out)
-		}
+		h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/logs-test")
+		var out string
+		h.waitFor("the request's log line", 10*time.Second, func() bool {
+			out = h.run("ehecoatl", "logs", "probe", "-n", "5")
+			return strings.Contains(out, "/logs-test")
+		})
 		if n := len(strings.Split(strings.TrimSpace(out), "\n")); n > 6 {
 			t.Errorf("-n 5 printed %d lines", n)
 		}

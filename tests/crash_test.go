@@ -55,7 +55,7 @@ func (h *host) checkConverged(t *testing.T, dir string) {
 	if out := h.run("ehecoatl", "apply", dir); !strings.Contains(out, "nothing changed") {
 		t.Errorf("apply %s after convergence still changed something:\n%s", dir, out)
 	}
-	want := h.sh(fmt.Sprintf("rm -rf /tmp/g && ehecoatl generate %s /tmp/g >/dev/null && ls /tmp/g/sockets.target.wants | sort", dir))
+	want := h.sh(fmt.Sprintf("rm -rf /tmp/g && ehecoatl generate %s /tmp/g >/dev/null && ls /tmp/g/ehecoatl.target.wants | sort", dir))
 	listening := h.sh("systemctl list-units --plain --no-legend --state=active 'ehecoatl-*.socket' | awk '{print $1}' | sort")
 	if want != listening {
 		t.Errorf("after apply %s, listening sockets:\n%s\nwant:\n%s", dir, listening, want)
