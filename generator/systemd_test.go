@@ -261,8 +261,8 @@ func TestSystemdGeneratorAllBad(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := tree(t, dirs[0])
-	if len(got) != 4 || got[RootSlice] == "" || got[RootTarget] == "" {
-		t.Errorf("got %v, want only %s, %s and its link", got, RootSlice, RootTarget)
+	if len(got) != 5 || got[RootSlice] == "" || got[RootTarget] == "" || got[DigestFile] == "" {
+		t.Errorf("got %v, want only %s, %s, its link and the digest", got, RootSlice, RootTarget)
 	}
 	if !l.contains("skipped tenants/acme.yaml") {
 		t.Errorf("log: %v", l.lines)

@@ -54,6 +54,10 @@ func (o *Output) WriteDir(dir string) error {
 			return fmt.Errorf("generator: %w", err)
 		}
 	}
+	// Last, so that a digest on disk always describes units on disk.
+	if err := os.WriteFile(filepath.Join(dir, DigestFile), []byte(o.Digest()+"\n"), 0o644); err != nil {
+		return fmt.Errorf("generator: %w", err)
+	}
 	return nil
 }
 

@@ -3,7 +3,6 @@ package router
 import (
 	"bufio"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -28,14 +27,6 @@ type AccessEntry struct {
 // request path and must not block.
 type AccessLogger interface {
 	Log(e AccessEntry)
-}
-
-func (rt *Router) logAccess(a *appState, r *http.Request, status int, start time.Time) {
-	e := AccessEntry{Time: start, Method: r.Method, Host: r.Host, Path: r.URL.Path, Status: status, Duration: time.Since(start)}
-	if a != nil {
-		e.Tenant, e.App = a.tenant.name, a.name
-	}
-	rt.access.Log(e)
 }
 
 // AsyncAccessLog hands entries to a goroutine through a buffered channel,

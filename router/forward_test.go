@@ -53,7 +53,7 @@ func TestUnknownHost404(t *testing.T) {
 		}
 	}
 	// HTTP/1.0 without Host
-	if got := f.raw("GET / HTTP/1.0\r\n\r\n"); got != "HTTP/1.0 404 Not Found" {
+	if got := f.raw("GET / HTTP/1.0\r\n\r\n"); got != "HTTP/1.1 404 Not Found" {
 		t.Fatalf("no Host: %q", got)
 	}
 	es := f.log.all()

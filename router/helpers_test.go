@@ -86,7 +86,7 @@ type fixture struct {
 	runDir string
 	rt     *Router
 	addr   string
-	srv    *http.Server
+	srv    *Server
 	log    *captureLog
 }
 
@@ -121,13 +121,12 @@ func newFixture(t testing.TB, cfg Config, set *manifest.Set) *fixture {
 		t.Fatal(err)
 	}
 	f.addr = l.Addr().String()
-	f.srv = rt.Server()
+	f.srv = rt.NewServer()
 	go f.srv.Serve(l)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		f.srv.Shutdown(ctx)
-		rt.closeTunnels()
 		rt.Close()
 	})
 	return f

@@ -3,11 +3,9 @@ package router
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
-	"net/http"
 	"net/http/httputil"
 	"os"
 	"strconv"
@@ -22,65 +20,65 @@ import (
 var copyBufPool = sync.Pool{New: func() any { return new([32 << 10]byte) }}
 
 // inlineBody: request bodies of known length up to this size are written
-// before the response is read, on the handler's goroutine (they fit the
+// before the response is read, on the connection's goroutine (they fit the
 // socket buffer). Larger and chunked bodies are sent from a goroutine while
 // the response is read, so an app may answer (or stream) before it has
 // consumed the whole body.
 const inlineBody = 64 << 10
 
 var (
-	errBodyTooLarge  = errors.New("request body too large")
-	errBadResponse   = errors.New("malformed response from app")
-	errHeaderTooBig  = errors.New("response header from app too large")
-	aLongTimeAgo     = time.Unix(1, 0)
-	statusClientGone = 499 // logged when the client left before the response
+	errBodyTooLarge = errors.New("request body too large")
+	errBadResponse  = errors.New("malformed response from app")
+	errHeaderTooBig = errors.New("response head from app too large")
+	errClientGone   = errors.New("client went away")
+	aLongTimeAgo    = time.Unix(1, 0)
 )
 
-// result of one forward, for the access log and the handler.
+// statusClientGone is logged when the client left before the response.
+const statusClientGone = 499
+
+// result of one request, for the access log and the connection loop.
 type result struct {
 	status int
-	// abort: the response was started and could not be completed; the
-	// handler panics with http.ErrAbortHandler so the client connection is
-	// closed rather than ending a truncated body as if it were complete.
-	abort bool
+	// close: the client connection must be closed (a response could not
+	// be completed, a body was left unread, or the client asked).
+	close bool
 }
 
-// forward sends r to one worker of a and copies the response to w.
-func (rt *Router) forward(w http.ResponseWriter, r *http.Request, a *appState, upgrade bool) result {
+// forward sends req to one worker of a and relays the response.
+func (rt *Router) forward(cc *clientConn, req *request, a *appState) result {
 	up := a.pick()
 	up.active.Add(1)
 	defer up.active.Add(-1)
 
-	ctx := r.Context()
-	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
-	replayable := !hasBody && !upgrade && (r.Method == "GET" || r.Method == "HEAD" || r.Method == "OPTIONS" || r.Method == "TRACE")
-
-	c, err := up.get(ctx)
+	hasBody := req.contentLength != 0
+	replayable := !hasBody && req.upgrade == "" &&
+		(req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS" || req.method == "TRACE")
+	c, err := up.get()
 	if err != nil {
-		return rt.upstreamError(w, r, a, err, false)
+		return rt.upstreamError(cc, req, a, err, false)
 	}
 	for attempt := 0; ; attempt++ {
-		res, retry := rt.exchange(w, r, a, c, hasBody, upgrade)
+		res, retry := rt.exchange(cc, req, a, c, hasBody)
 		if !retry {
 			return res
 		}
 		if !replayable || attempt > 0 {
-			return rt.upstreamError(w, r, a, errBadResponse, false)
+			return rt.upstreamError(cc, req, a, errBadResponse, false)
 		}
 		// A pooled connection the app had closed: the request was not
 		// processed, send it again on a fresh connection.
-		if c, err = up.dial(ctx); err != nil {
-			return rt.upstreamError(w, r, a, err, false)
+		if c, err = up.dial(); err != nil {
+			return rt.upstreamError(cc, req, a, err, false)
 		}
 	}
 }
 
 // exchange runs one request/response on c. retry is true when c was a
 // pooled connection that failed before anything was read from it.
-func (rt *Router) exchange(w http.ResponseWriter, r *http.Request, a *appState, c *uconn, hasBody, upgrade bool) (res result, retry bool) {
-	ctx := r.Context()
+func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, hasBody bool) (res result, retry bool) {
 	fresh := !c.reused
-	c.ctx, c.stop, c.startDeadline = ctx, nil, time.Time{}
+	c.begin(cc, hasBody)
 	now := time.Now()
 	deadline := now.Add(watchAfter)
 	if fresh && rt.cfg.StartTimeout > 0 {
@@ -90,28 +88,29 @@ func (rt *Router) exchange(w http.ResponseWriter, r *http.Request, a *appState, 
 		}
 	}
 	c.c.SetReadDeadline(deadline)
-	writeRequestHead(c.bw, r, upgrade)
+	writeRequestHead(c.bw, req, cc)
 
 	var body *bodySender
 	var werr error
-	switch {
-	case !hasBody:
+	if !hasBody {
 		werr = c.bw.Flush()
-	case r.ContentLength > 0 && r.ContentLength <= inlineBody:
-		werr = sendBody(c.bw, r.Body, false, r.ContentLength, nil)
-		if isClientBodyError(werr) {
-			c.disarm()
-			c.c.Close()
-			return rt.clientBodyError(w, r, werr), false
+	} else {
+		cc.c.SetReadDeadline(time.Time{}) // bodies may take their time
+		if req.expectContinue {
+			cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			cc.bw.Flush()
 		}
-	default:
-		if err := c.beforeBlock(); err != nil {
-			c.disarm()
-			c.c.Close()
-			return result{status: statusClientGone}, false
+		if req.contentLength > 0 && req.contentLength <= inlineBody {
+			br := &bodyReader{br: cc.br, remaining: req.contentLength}
+			werr = sendBody(c.bw, br, false, 0, nil)
+			if isClientBodyError(werr) {
+				c.disarm()
+				c.c.Close()
+				return rt.clientBodyError(cc, req, werr), false
+			}
+		} else {
+			body = startBody(c, newBodyReader(cc.br, req.contentLength), req.contentLength < 0, rt.cfg.MaxBodyBytes)
 		}
-		http.NewResponseController(w).EnableFullDuplex()
-		body = startBody(c, r, rt.cfg.MaxBodyBytes)
 	}
 	if werr != nil && !hasBody {
 		c.disarm()
@@ -119,49 +118,53 @@ func (rt *Router) exchange(w http.ResponseWriter, r *http.Request, a *appState, 
 		if c.reused {
 			return result{}, true
 		}
-		return rt.upstreamError(w, r, a, werr, false), false
+		return rt.upstreamError(cc, req, a, werr, false), false
 	}
 	// With a failed body write, still read: the app may have answered early.
 
-	h := w.Header()
-	rh, err := readResponseHead(c, h, r.Method == "HEAD")
+	block, rh, err := readResponseHead(c, req.method == "HEAD")
 	if err != nil {
 		gone := c.disarm()
 		c.c.Close()
 		if body != nil {
 			if berr := <-body.done; isClientBodyError(berr) {
-				clear(h)
-				return rt.clientBodyError(w, r, berr), false
+				return rt.clientBodyError(cc, req, berr), false
 			}
 		}
-		if (gone || errors.Is(err, context.Canceled)) && ctx.Err() != nil {
-			return result{status: statusClientGone}, false
+		if gone || errors.Is(err, errClientGone) {
+			return result{status: statusClientGone, close: true}, false
 		}
 		if c.reused && rh.nothingRead && !hasBody {
 			return result{}, true
 		}
-		clear(h)
-		return rt.upstreamError(w, r, a, err, fresh && rh.nothingRead), false
+		return rt.upstreamError(cc, req, a, err, fresh && rh.nothingRead), false
 	}
 
-	if rh.status == http.StatusSwitchingProtocols {
-		if c.disarm() || !upgrade {
+	if rh.status == 101 {
+		if c.disarm() || req.upgrade == "" {
 			c.c.Close()
-			clear(h)
-			if ctx.Err() != nil {
-				return result{status: statusClientGone}, false
-			}
-			return rt.upstreamError(w, r, a, errBadResponse, false), false
+			return rt.upstreamError(cc, req, a, errBadResponse, false), false
 		}
-		return rt.tunnel(w, r, a, c, rh), false
+		cc.c.SetWriteDeadline(time.Now().Add(sendTimeout))
+		writeClientHead(cc.bw, block, &rh, c, false, false, false)
+		c.br.Discard(len(block))
+		return rt.tunnel(cc, c), false
 	}
 
-	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = nil // no content sniffing: pass the app's answer as it is
+	closeClient := req.close || cc.srv.shutdown.Load() || body != nil && !body.eof.Load()
+	chunkOut := false
+	if !rh.noBody && rh.length < 0 {
+		if req.http10 {
+			closeClient = true // the body ends with the connection
+		} else {
+			chunkOut = true
+		}
 	}
-	w.WriteHeader(rh.status)
-	complete, cerr := copyResponseBody(w, c, rh)
-	reusable := complete && !rh.close && !upgrade
+	cc.c.SetWriteDeadline(time.Now().Add(sendTimeout))
+	writeClientHead(cc.bw, block, &rh, c, closeClient, req.http10 && !closeClient, chunkOut)
+	c.br.Discard(len(block))
+	complete, cerr := copyBody(cc, c, &rh, chunkOut)
+	reusable := complete && !rh.close
 	if body != nil {
 		select {
 		case berr := <-body.done:
@@ -172,11 +175,11 @@ func (rt *Router) exchange(w http.ResponseWriter, r *http.Request, a *appState, 
 				reusable = reusable && <-body.done == nil
 			} else {
 				// The app answered before the client sent the whole body:
-				// stop reading it (the client connection is closed after
-				// this response, as net/http does) and drop the upstream.
+				// stop reading it; the client connection is closed.
 				reusable = false
+				closeClient = true
 				c.c.Close()
-				http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
+				cc.c.SetReadDeadline(aLongTimeAgo)
 				<-body.done
 			}
 		}
@@ -184,36 +187,48 @@ func (rt *Router) exchange(w http.ResponseWriter, r *http.Request, a *appState, 
 	if c.disarm() || !reusable {
 		c.c.Close()
 	} else {
-		c.ctx = nil
 		c.up.put(c)
 	}
 	if cerr != nil {
-		if ctx.Err() == nil {
+		if !errors.Is(cerr, errClientGone) {
 			rt.logf("%s: %s: response body: %v", a.key, c.up.path, cerr)
 		}
-		return result{status: rh.status, abort: true}, false
+		return result{status: rh.status, close: true}, false
 	}
-	return result{status: rh.status}, false
+	return result{status: rh.status, close: closeClient}, false
 }
 
 // watchAfter: a response that keeps the router waiting longer than this
-// arms a watch that aborts the upstream I/O when the client goes away.
-// Fast responses (nearly all) never pay for the watch: they are read
-// under a read deadline that merely wakes the router after watchAfter.
+// starts a watch of the client connection that aborts the upstream I/O
+// when the client goes away. Fast responses (nearly all) never pay for
+// it: they are read under a read deadline that merely wakes the router
+// after watchAfter.
 const watchAfter = 100 * time.Millisecond
 
+// begin resets the per-exchange state of c.
+func (c *uconn) begin(cc *clientConn, hasBody bool) {
+	c.cc, c.armed, c.noWatch, c.w, c.startDeadline = cc, false, hasBody, nil, time.Time{}
+}
+
 // beforeBlock is called before a read from the app that may block for
-// long: it arms the client watch once and replaces the short deadline by
-// the start deadline (fresh connection before the first byte) or none.
+// long: once per exchange it replaces the short deadline by the start
+// deadline (fresh connection before the first byte) or none, and starts
+// watching the client. A request with a body is not watched: its body is
+// being read from the client connection, and a client that goes away
+// fails that read instead.
 func (c *uconn) beforeBlock() error {
-	if c.stop != nil {
+	if c.armed {
 		return nil
 	}
-	c.stop = context.AfterFunc(c.ctx, c.abort)
+	c.armed = true
 	c.c.SetReadDeadline(c.startDeadline)
-	// Checked after setting the deadline: a cancellation before this point
-	// is seen here, one after it runs abort after the deadline was set.
-	return c.ctx.Err()
+	if c.noWatch {
+		return nil
+	}
+	w := &clientWatch{done: make(chan struct{})}
+	c.w = w
+	go w.run(c.cc.br, c)
+	return nil
 }
 
 // arrived is called once the first byte of the response is in: the start
@@ -223,25 +238,47 @@ func (c *uconn) arrived() error {
 		return nil
 	}
 	c.startDeadline = time.Time{}
-	if c.stop == nil {
+	if !c.armed {
 		return nil // the short deadline is still in force
 	}
 	c.c.SetReadDeadline(time.Time{})
-	return c.ctx.Err()
+	// Checked after clearing: a watch that fired before is seen here, one
+	// that fires later poisons the deadline after it was cleared.
+	if c.w != nil && c.w.gone.Load() {
+		return errClientGone
+	}
+	return nil
 }
 
-// abort poisons the connection's deadlines (the client went away).
-func (c *uconn) abort() { c.c.SetDeadline(aLongTimeAgo) }
-
-// disarm removes the watch; true when it fired, so the connection's
-// deadlines are poisoned and it must be closed.
+// disarm stops the client watch; true when it saw the client go (the
+// connection's deadlines are poisoned and it must be closed).
 func (c *uconn) disarm() bool {
-	if c.stop == nil {
+	w, cc := c.w, c.cc
+	c.w, c.cc = nil, nil
+	if w == nil {
 		return false
 	}
-	fired := !c.stop()
-	c.stop = nil
-	return fired
+	w.stopping.Store(true)
+	cc.c.SetReadDeadline(aLongTimeAgo)
+	<-w.done
+	return w.gone.Load()
+}
+
+// clientWatch waits for the client to close while the router waits on the
+// app. It peeks at the client connection, which nothing else reads
+// meanwhile; a pipelined request just ends the watch.
+type clientWatch struct {
+	done     chan struct{}
+	gone     atomic.Bool
+	stopping atomic.Bool
+}
+
+func (w *clientWatch) run(br *bufio.Reader, c *uconn) {
+	defer close(w.done)
+	if _, err := br.Peek(1); err != nil && !w.stopping.Load() {
+		w.gone.Store(true)
+		c.c.SetDeadline(aLongTimeAgo)
+	}
 }
 
 // bodySender streams a request body to the app while the response is read.
@@ -251,11 +288,10 @@ type bodySender struct {
 	eof atomic.Bool
 }
 
-func startBody(c *uconn, r *http.Request, limit int64) *bodySender {
+func startBody(c *uconn, body io.Reader, chunked bool, limit int64) *bodySender {
 	b := &bodySender{done: make(chan error, 1)}
-	chunked := r.ContentLength < 0
 	go func() {
-		err := sendBody(c.bw, r.Body, chunked, limit, &b.eof)
+		err := sendBody(c.bw, body, chunked, limit, &b.eof)
 		if isClientBodyError(err) {
 			c.c.Close() // unblock the response read
 		}
@@ -264,110 +300,94 @@ func startBody(c *uconn, r *http.Request, limit int64) *bodySender {
 	return b
 }
 
-// writeRequestHead writes the request line and headers for the app: the
-// client's headers minus hop-by-hop ones, the original Host, the
-// X-Forwarded-* set and the body framing.
-func writeRequestHead(bw *bufio.Writer, r *http.Request, upgrade bool) {
-	bw.WriteString(r.Method)
+// bodyReader reads a request body of known length, or a chunked one, from
+// the client connection.
+type bodyReader struct {
+	br        *bufio.Reader
+	remaining int64
+	chunked   io.Reader
+}
+
+func newBodyReader(br *bufio.Reader, n int64) *bodyReader {
+	b := &bodyReader{br: br, remaining: n}
+	if n < 0 {
+		b.chunked = httputil.NewChunkedReader(br)
+	}
+	return b
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.chunked != nil {
+		n, err := b.chunked.Read(p)
+		if err == io.EOF && !skipTrailer(b.br) {
+			return n, io.ErrUnexpectedEOF
+		}
+		return n, err
+	}
+	if b.remaining <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.br.Read(p)
+	b.remaining -= int64(n)
+	if err == io.EOF && b.remaining > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// writeRequestHead writes the request line and header for the app: the
+// client's end-to-end fields, the original Host, the X-Forwarded-* set
+// (X-Forwarded-For appended to, -Proto and -Host replaced) and the body
+// framing, which the router always sets itself.
+func writeRequestHead(bw *bufio.Writer, req *request, cc *clientConn) {
+	bw.WriteString(req.method)
 	bw.WriteByte(' ')
-	uri := r.RequestURI
-	if uri == "" || (uri[0] != '/' && uri != "*") {
-		uri = r.URL.RequestURI() // absolute-form request
-	}
-	bw.WriteString(uri)
+	bw.WriteString(req.target)
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(r.Host)
+	bw.WriteString(req.host)
 	bw.WriteString("\r\n")
-
-	var connTokens []string
-	if cv := r.Header["Connection"]; len(cv) > 0 {
-		connTokens = connectionTokens(cv)
+	for _, h := range req.headers {
+		bw.WriteString(h.name)
+		bw.WriteString(": ")
+		bw.WriteString(h.value)
+		bw.WriteString("\r\n")
 	}
-	for k, vv := range r.Header {
-		if skipRequestHeader(k) || (connTokens != nil && listed(connTokens, k)) {
-			continue
-		}
-		for _, v := range vv {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
-		}
-	}
-
 	bw.WriteString("X-Forwarded-For: ")
-	for _, v := range r.Header["X-Forwarded-For"] {
+	for _, v := range req.xff {
 		bw.WriteString(v)
 		bw.WriteString(", ")
 	}
-	bw.WriteString(clientIP(r.RemoteAddr))
-	if r.TLS != nil {
+	bw.WriteString(cc.ip)
+	if cc.tls {
 		bw.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ")
 	} else {
 		bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ")
 	}
-	bw.WriteString(r.Host)
+	bw.WriteString(req.host)
 	bw.WriteString("\r\n")
-
-	switch {
-	case upgrade:
+	if req.upgrade != "" {
 		bw.WriteString("Connection: Upgrade\r\nUpgrade: ")
-		bw.WriteString(r.Header.Get("Upgrade"))
+		bw.WriteString(req.upgrade)
 		bw.WriteString("\r\n")
 	}
 	switch {
-	case r.ContentLength > 0:
+	case req.contentLength > 0:
 		bw.WriteString("Content-Length: ")
 		var nb [20]byte
-		bw.Write(strconv.AppendInt(nb[:0], r.ContentLength, 10))
+		bw.Write(strconv.AppendInt(nb[:0], req.contentLength, 10))
 		bw.WriteString("\r\n")
-	case r.ContentLength < 0:
+	case req.contentLength < 0:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
-	case r.Header["Content-Length"] != nil:
+	case req.hasCL:
 		bw.WriteString("Content-Length: 0\r\n")
 	}
 	bw.WriteString("\r\n")
 }
 
-// skipRequestHeader: headers that are hop-by-hop (RFC 9110 §7.6.1) or that
-// the router writes itself.
-func skipRequestHeader(k string) bool {
-	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length", "Expect",
-		"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host":
-		return true
-	}
-	return false
-}
-
-// connectionTokens returns the canonical header names a Connection header
-// lists (they are hop-by-hop too).
-func connectionTokens(vv []string) []string {
-	var t []string
-	for _, v := range vv {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				t = append(t, http.CanonicalHeaderKey(f))
-			}
-		}
-	}
-	if t == nil {
-		t = []string{}
-	}
-	return t
-}
-
-func listed(tokens []string, k string) bool {
-	for _, t := range tokens {
-		if t == k {
-			return true
-		}
-	}
-	return false
-}
-
-// clientIP is the address part of RemoteAddr, without allocation.
+// clientIP is the address part of a RemoteAddr, without allocation.
 func clientIP(addr string) string {
 	if i := strings.LastIndexByte(addr, ':'); i > 0 {
 		addr = addr[:i]
@@ -409,10 +429,6 @@ func sendBody(bw *bufio.Writer, body io.Reader, chunked bool, limit int64, eof *
 			break
 		}
 		if rerr != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(rerr, &mbe) {
-				return errBodyTooLarge
-			}
 			return &clientBodyError{rerr}
 		}
 	}
@@ -439,14 +455,15 @@ func isClientBodyError(err error) bool {
 
 // clientBodyError answers a request whose body could not be read: 413
 // over the size limit, 400 otherwise (nothing when the client is gone).
-func (rt *Router) clientBodyError(w http.ResponseWriter, r *http.Request, err error) result {
+func (rt *Router) clientBodyError(cc *clientConn, req *request, err error) result {
 	if err == errBodyTooLarge {
-		return rt.errorResponse(w, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large\n", "")
+		return cc.simple(req, 413, "413 Request Entity Too Large\n", "")
 	}
-	if r.Context().Err() != nil {
-		return result{status: statusClientGone}
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) {
+		return result{status: statusClientGone, close: true}
 	}
-	return rt.errorResponse(w, http.StatusBadRequest, "400 Bad Request\n", "")
+	return cc.simple(req, 400, "400 Bad Request: malformed body\n", "")
 }
 
 // respHead is what the router needs to know about a response's framing.
@@ -457,40 +474,35 @@ type respHead struct {
 	chunked bool
 	// noBody: HEAD, 1xx, 204, 304.
 	noBody bool
-	// close: the app will close the connection after this response.
+	// close: the app closes the connection after this response.
 	close bool
-	// upgrade is the Upgrade header of a 101 response.
-	upgrade string
 	// nothingRead: the read failed before the first byte arrived.
 	nothingRead bool
+	// clPassed: a Content-Length line was written to the client.
+	clPassed bool
 }
 
-// readResponseHead reads a response head from c into h, skipping interim
-// 1xx responses. The whole head is copied into one string that every key
-// and value slices, so a response costs one allocation for its strings
-// and one for its value slices.
-func readResponseHead(c *uconn, h http.Header, head bool) (rh respHead, err error) {
+// readResponseHead waits for a response head from the app and scans it,
+// skipping interim 1xx responses (not 101). block is the head as it sits
+// in c's read buffer (valid until the next read); the caller discards it.
+func readResponseHead(c *uconn, head bool) (block []byte, rh respHead, err error) {
 	br := c.br
 	for {
 		if _, err = br.Peek(1); err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) || c.stop != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) || c.armed {
 				rh.nothingRead = true
-				return rh, err
+				return nil, rh, err
 			}
 			// No answer within watchAfter: wait on, watching the client.
 			if err = c.beforeBlock(); err != nil {
 				rh.nothingRead = true
-				return rh, err
+				return nil, rh, err
 			}
 			continue
 		}
-		break
-	}
-	if err = c.arrived(); err != nil {
-		return rh, err
-	}
-	for {
-		var block []byte
+		if err = c.arrived(); err != nil {
+			return nil, rh, err
+		}
 		for {
 			b, _ := br.Peek(br.Buffered())
 			if end := headEnd(b); end > 0 {
@@ -498,28 +510,26 @@ func readResponseHead(c *uconn, h http.Header, head bool) (rh respHead, err erro
 				break
 			}
 			if len(b) >= br.Size() {
-				return rh, errHeaderTooBig
+				return nil, rh, errHeaderTooBig
 			}
 			if err = c.beforeBlock(); err != nil {
-				return rh, err
+				return nil, rh, err
 			}
 			if _, err = br.Peek(len(b) + 1); err != nil {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
-				return rh, err
+				return nil, rh, err
 			}
 		}
-		s := string(block)
-		br.Discard(len(block))
-		rh, err = parseHead(s, h, head)
+		rh, err = scanResponseHead(block, head, c)
 		if err != nil {
-			return rh, err
+			return nil, rh, err
 		}
-		if rh.status >= 200 || rh.status == http.StatusSwitchingProtocols {
-			return rh, nil
+		if rh.status >= 200 || rh.status == 101 {
+			return block, rh, nil
 		}
-		clear(h) // interim response (100 Continue, 103 Early Hints): skip
+		br.Discard(len(block)) // 100 Continue, 103 Early Hints: skip
 	}
 }
 
@@ -538,118 +548,6 @@ func headEnd(b []byte) int {
 	}
 }
 
-// parseHead parses a complete response head.
-func parseHead(s string, h http.Header, head bool) (rh respHead, err error) {
-	line, rest := cutLine(s)
-	// HTTP/1.x SSS reason
-	if len(line) < 12 || !strings.HasPrefix(line, "HTTP/1.") || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
-		return rh, errBadResponse
-	}
-	code := 0
-	for _, c := range line[9:12] {
-		if c < '0' || c > '9' {
-			return rh, errBadResponse
-		}
-		code = code*10 + int(c-'0')
-	}
-	if code < 100 {
-		return rh, errBadResponse
-	}
-	rh.status = code
-	rh.length = -1
-	http10 := line[7] == '0'
-	keepAlive := false
-	// One backing array for every value slice of this response.
-	vals := make([]string, 0, strings.Count(rest, "\n"))
-	var connTokens []string
-	var cl string
-	for {
-		line, rest = cutLine(rest)
-		if line == "" {
-			break
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return rh, errBadResponse // obsolete line folding
-		}
-		colon := strings.IndexByte(line, ':')
-		if colon <= 0 {
-			return rh, errBadResponse
-		}
-		k := canonicalKey(line[:colon])
-		if k == "" {
-			return rh, errBadResponse
-		}
-		v := strings.Trim(line[colon+1:], " \t")
-		switch k {
-		case "Connection":
-			for f := range strings.SplitSeq(v, ",") {
-				f = strings.TrimSpace(f)
-				switch {
-				case strings.EqualFold(f, "close"):
-					rh.close = true
-				case strings.EqualFold(f, "keep-alive"):
-					keepAlive = true
-				case strings.EqualFold(f, "upgrade"):
-				case f != "":
-					connTokens = append(connTokens, http.CanonicalHeaderKey(f))
-				}
-			}
-			continue
-		case "Transfer-Encoding":
-			// Any transfer coding makes the length unknown; only chunked
-			// (last) is decodable.
-			if !strings.EqualFold(strings.TrimSpace(v[strings.LastIndexByte(v, ',')+1:]), "chunked") {
-				rh.close = true
-			} else {
-				rh.chunked = true
-			}
-			continue
-		case "Upgrade":
-			rh.upgrade = v
-			continue
-		case "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Proxy-Authenticate":
-			continue
-		case "Content-Length":
-			if cl != "" && cl != v {
-				return rh, errBadResponse
-			}
-			cl = v
-			if len(h["Content-Length"]) > 0 {
-				continue
-			}
-		}
-		vals = append(vals, v)
-		if old := h[k]; old != nil {
-			h[k] = append(old, v)
-		} else {
-			h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
-		}
-	}
-	for _, t := range connTokens {
-		delete(h, t)
-	}
-	if http10 && !keepAlive {
-		rh.close = true
-	}
-	if rh.chunked {
-		delete(h, "Content-Length") // RFC 9112 §6.3: Transfer-Encoding wins
-	} else if cl != "" {
-		n, perr := strconv.ParseInt(cl, 10, 64)
-		if perr != nil || n < 0 {
-			return rh, errBadResponse
-		}
-		rh.length = n
-	}
-	if head || code < 200 || code == 204 || code == 304 {
-		rh.noBody = true
-		rh.chunked = false
-		rh.length = 0
-	} else if !rh.chunked && rh.length < 0 {
-		rh.close = true // body until close
-	}
-	return rh, nil
-}
-
 func cutLine(s string) (line, rest string) {
 	i := strings.IndexByte(s, '\n')
 	if i < 0 {
@@ -662,82 +560,301 @@ func cutLine(s string) (line, rest string) {
 	return line, rest
 }
 
-// commonKeys interns the canonical form of header names that apps often
-// send in lower case (Node, Python), so that they cost no allocation.
-var commonKeys = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{"Content-Type", "Content-Length", "Date", "Server", "Connection",
-		"Transfer-Encoding", "Cache-Control", "Etag", "Last-Modified", "Location", "Set-Cookie",
-		"Vary", "Content-Encoding", "Keep-Alive", "Expires", "Access-Control-Allow-Origin",
-		"X-Powered-By", "Content-Security-Policy", "Strict-Transport-Security", "Upgrade",
-		"Sec-Websocket-Accept", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy",
-		"Accept-Ranges", "Age", "Pragma"} {
-		m[k] = k
-		m[strings.ToLower(k)] = k
+func cutLineB(b []byte) (line, rest []byte) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return b, nil
 	}
-	return m
-}()
+	line, rest = b[:i], b[i+1:]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, rest
+}
 
-// canonicalKey returns the canonical header name, "" for an invalid one.
-func canonicalKey(k string) string {
-	if c, ok := commonKeys[k]; ok {
-		return c
-	}
-	for i := 0; i < len(k); i++ {
-		if !isTokenChar(k[i]) {
-			return ""
+// Response field kinds.
+const (
+	rOther = iota
+	rHop   // hop-by-hop: never passed on
+	rConnection
+	rTransferEncoding
+	rContentLength
+	rUpgrade
+)
+
+func respKind(name []byte) int {
+	switch len(name) {
+	case 2:
+		if eqFold(name, "te") {
+			return rHop
+		}
+	case 7:
+		if eqFold(name, "upgrade") {
+			return rUpgrade
+		}
+		if eqFold(name, "trailer") {
+			return rHop
+		}
+	case 10:
+		if eqFold(name, "connection") {
+			return rConnection
+		}
+		if eqFold(name, "keep-alive") {
+			return rHop
+		}
+	case 14:
+		if eqFold(name, "content-length") {
+			return rContentLength
+		}
+	case 16:
+		if eqFold(name, "proxy-connection") {
+			return rHop
+		}
+	case 17:
+		if eqFold(name, "transfer-encoding") {
+			return rTransferEncoding
+		}
+	case 18:
+		if eqFold(name, "proxy-authenticate") {
+			return rHop
 		}
 	}
-	return http.CanonicalHeaderKey(k)
+	return rOther
 }
 
-func isTokenChar(c byte) bool {
-	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-		return true
+// eqFold compares ASCII case-insensitively; s is lower case.
+func eqFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
 }
 
-// copyResponseBody copies the body of a response to w. Data the app has
-// already sent is written as it is; before every read that would block,
-// what was written is flushed to the client, so streams (SSE, long
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// scanResponseHead validates a complete response head and works out its
+// framing. Connection-listed field names are kept in c for the writer.
+func scanResponseHead(b []byte, head bool, c *uconn) (rh respHead, err error) {
+	line, rest := cutLineB(b)
+	// HTTP/1.x SSS reason
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
+		return rh, errBadResponse
+	}
+	code := 0
+	for _, d := range line[9:12] {
+		if !isDigit(d) {
+			return rh, errBadResponse
+		}
+		code = code*10 + int(d-'0')
+	}
+	if code < 100 {
+		return rh, errBadResponse
+	}
+	rh.status, rh.length = code, -1
+	http10 := line[7] == '0'
+	keepAlive := false
+	haveCL := false
+	c.connTokens = c.connTokens[:0]
+	for {
+		line, rest = cutLineB(rest)
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return rh, errBadResponse // obsolete line folding
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return rh, errBadResponse
+		}
+		name := line[:colon]
+		for _, ch := range name {
+			if !isTokenChar(ch) {
+				return rh, errBadResponse
+			}
+		}
+		v := trimOWS(line[colon+1:])
+		switch respKind(name) {
+		case rConnection:
+			for len(v) > 0 {
+				var f []byte
+				if i := bytes.IndexByte(v, ','); i >= 0 {
+					f, v = v[:i], v[i+1:]
+				} else {
+					f, v = v, nil
+				}
+				f = trimOWS(f)
+				switch {
+				case eqFold(f, "close"):
+					rh.close = true
+				case eqFold(f, "keep-alive"):
+					keepAlive = true
+				case eqFold(f, "upgrade"):
+				case len(f) > 0:
+					c.connTokens = append(c.connTokens, f)
+				}
+			}
+		case rTransferEncoding:
+			// Any transfer coding makes the length unknown; only chunked
+			// (last) is decodable.
+			last := v[bytes.LastIndexByte(v, ',')+1:]
+			if eqFold(trimOWS(last), "chunked") {
+				rh.chunked = true
+			} else {
+				rh.close = true
+			}
+		case rContentLength:
+			n, ok := parseContentLength(string(v))
+			if !ok || haveCL && n != rh.length {
+				return rh, errBadResponse
+			}
+			rh.length, haveCL = n, true
+		}
+	}
+	if http10 && !keepAlive {
+		rh.close = true
+	}
+	if rh.chunked {
+		rh.length = -1 // RFC 9112 §6.3: Transfer-Encoding wins
+	}
+	if head || code < 200 || code == 204 || code == 304 {
+		rh.noBody = true
+		rh.chunked = false
+		if !haveCL {
+			rh.length = 0
+		}
+	} else if !rh.chunked && rh.length < 0 {
+		rh.close = true // body until close
+	}
+	return rh, nil
+}
+
+// writeClientHead writes the client-facing head: the app's status and
+// end-to-end fields, then the router's own framing and connection fields.
+func writeClientHead(bw *bufio.Writer, b []byte, rh *respHead, c *uconn, closeConn, keepAlive10, chunkOut bool) {
+	line, rest := cutLineB(b)
+	bw.WriteString("HTTP/1.1 ")
+	bw.Write(line[9:])
+	bw.WriteString("\r\n")
+	clDone := false
+	for {
+		line, rest = cutLineB(rest)
+		if len(line) == 0 {
+			break
+		}
+		colon := bytes.IndexByte(line, ':')
+		name := line[:colon]
+		switch respKind(name) {
+		case rOther:
+			if c.listed(name) {
+				continue
+			}
+		case rContentLength:
+			if rh.chunked || clDone {
+				continue
+			}
+			clDone = true
+		case rUpgrade:
+			if rh.status != 101 {
+				continue
+			}
+		default:
+			continue
+		}
+		bw.Write(name)
+		bw.WriteString(": ")
+		bw.Write(trimOWS(line[colon+1:]))
+		bw.WriteString("\r\n")
+	}
+	rh.clPassed = clDone
+	switch {
+	case rh.status == 101:
+		bw.WriteString("Connection: Upgrade\r\n")
+	case closeConn:
+		bw.WriteString("Connection: close\r\n")
+	case keepAlive10:
+		bw.WriteString("Connection: keep-alive\r\n")
+	}
+	if chunkOut {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	bw.WriteString("\r\n")
+}
+
+// listed reports whether the app's Connection header named this field.
+func (c *uconn) listed(name []byte) bool {
+	for _, t := range c.connTokens {
+		if len(t) == len(name) && eqFold(name, strings.ToLower(string(t))) {
+			return true
+		}
+	}
+	return false
+}
+
+// copyBody relays a response body from the app to the client. Data the
+// app has already sent is written as it is; before every read that would
+// block, what was written is flushed to the client, so streams (SSE, long
 // downloads) reach it as they are produced while a small response still
-// leaves in a single write. complete reports that the body was read to
-// its end with the connection still in a state to be reused.
-func copyResponseBody(w http.ResponseWriter, c *uconn, rh respHead) (complete bool, err error) {
+// leaves in a single write. chunkOut chunk-encodes a body of unknown
+// length. complete: read to its end with the app connection reusable.
+func copyBody(cc *clientConn, c *uconn, rh *respHead, chunkOut bool) (complete bool, err error) {
 	if rh.noBody {
 		return true, nil
 	}
-	br := c.br
-	fl, _ := w.(http.Flusher)
-	pending := true // the header is not flushed yet
-	flush := func() {
-		if pending && fl != nil {
-			fl.Flush()
-		}
-		pending = false
-	}
+	br, bw := c.br, cc.bw
+	pending := true // the head is not flushed yet
 	var buf *[32 << 10]byte
 	defer func() {
 		if buf != nil {
 			copyBufPool.Put(buf)
 		}
 	}()
+	write := func(p []byte) error {
+		if chunkOut {
+			var hb [20]byte
+			bw.Write(strconv.AppendInt(hb[:0], int64(len(p)), 16))
+			bw.WriteString("\r\n")
+			bw.Write(p)
+			_, err := bw.WriteString("\r\n")
+			return err
+		}
+		_, err := bw.Write(p)
+		return err
+	}
 	var src io.Reader = br
 	remaining := rh.length // -1: unknown
 	if rh.chunked {
 		src = httputil.NewChunkedReader(br)
 		// The chunked reader may block anywhere: watch from the start.
-		if err := c.beforeBlock(); err != nil {
-			return false, err
-		}
+		c.beforeBlock()
 	}
 	for remaining != 0 {
 		if br.Buffered() == 0 {
-			flush()
-			if err := c.beforeBlock(); err != nil {
-				return false, err
+			if pending {
+				cc.c.SetWriteDeadline(time.Now().Add(sendTimeout))
+				if bw.Flush() != nil {
+					return false, errClientGone
+				}
+				pending = false
 			}
+			c.beforeBlock()
 		}
 		var n int
 		if !rh.chunked && br.Buffered() > 0 {
@@ -747,8 +864,8 @@ func copyResponseBody(w http.ResponseWriter, c *uconn, rh respHead) (complete bo
 				n = int(remaining)
 			}
 			b, _ := br.Peek(n)
-			if _, werr := w.Write(b); werr != nil {
-				return false, werr
+			if write(b) != nil {
+				return false, errClientGone
 			}
 			br.Discard(n)
 		} else {
@@ -761,23 +878,28 @@ func copyResponseBody(w http.ResponseWriter, c *uconn, rh respHead) (complete bo
 			}
 			var rerr error
 			n, rerr = src.Read(p)
-			if n > 0 {
-				if _, werr := w.Write(p[:n]); werr != nil {
-					return false, werr
-				}
+			if n > 0 && write(p[:n]) != nil {
+				return false, errClientGone
 			}
 			if rerr == io.EOF {
-				if rh.chunked {
+				complete := false
+				switch {
+				case rh.chunked:
 					// Trailer fields are dropped (HTTP/1.1 clients rarely
 					// ask for them); read through the final empty line.
-					return skipTrailer(br), nil
+					complete = skipTrailer(br)
+				case remaining > 0:
+					return false, io.ErrUnexpectedEOF
 				}
-				if remaining < 0 {
-					return false, nil // body until close: complete, not reusable
+				if chunkOut {
+					bw.WriteString("0\r\n\r\n")
 				}
-				return false, io.ErrUnexpectedEOF
+				return complete, nil
 			}
 			if rerr != nil {
+				if c.w != nil && c.w.gone.Load() {
+					return false, errClientGone
+				}
 				return false, rerr
 			}
 		}
@@ -789,123 +911,66 @@ func copyResponseBody(w http.ResponseWriter, c *uconn, rh respHead) (complete bo
 	return true, nil
 }
 
+// skipTrailer reads a chunked body's trailer section through its empty
+// line; false when it is malformed or too long.
 func skipTrailer(br *bufio.Reader) bool {
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 64; i++ {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
 			return false
 		}
-		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
+		if len(line) == 1 || len(line) == 2 && line[0] == '\r' {
 			return true
 		}
 	}
 	return false
 }
 
+func isTokenChar(c byte) bool {
+	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
 // upstreamError answers a request the app did not answer: 503 with
 // Retry-After when it is starting (start timeout) or overloaded (its socket
 // backlog is full), 502 when it is absent or broken.
-func (rt *Router) upstreamError(w http.ResponseWriter, r *http.Request, a *appState, err error, startTimeout bool) result {
-	if r.Context().Err() != nil {
-		return result{status: statusClientGone}
-	}
+func (rt *Router) upstreamError(cc *clientConn, req *request, a *appState, err error, startTimeout bool) result {
 	var de *errDial
 	switch {
 	case startTimeout && errors.Is(err, os.ErrDeadlineExceeded):
 		rt.logf("%s: no response within the start timeout %s", a.key, rt.cfg.StartTimeout)
-		return rt.errorResponse(w, http.StatusServiceUnavailable, "503 Service Unavailable: the app is starting\n", "5")
+		return cc.simple(req, 503, "503 Service Unavailable: the app is starting\n", "5")
 	case errors.As(err, &de) && errors.Is(err, syscall.EAGAIN):
-		return rt.errorResponse(w, http.StatusServiceUnavailable, "503 Service Unavailable\n", "1")
+		return cc.simple(req, 503, "503 Service Unavailable\n", "1")
 	}
 	rt.logf("%s: %v", a.key, err)
-	return rt.errorResponse(w, http.StatusBadGateway, "502 Bad Gateway\n", "")
+	return cc.simple(req, 502, "502 Bad Gateway\n", "")
 }
 
-// errorResponse writes one of the router's own short, neutral answers.
-func (rt *Router) errorResponse(w http.ResponseWriter, code int, body, retryAfter string) result {
-	h := w.Header()
-	h["Content-Type"] = textPlain
-	h["X-Content-Type-Options"] = nosniff
-	if retryAfter != "" {
-		h["Retry-After"] = []string{retryAfter}
-	}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
-	w.WriteHeader(code)
-	io.WriteString(w, body)
-	return result{status: code}
-}
-
-var (
-	textPlain = []string{"text/plain; charset=utf-8"}
-	nosniff   = []string{"nosniff"}
-)
-
-// tunnel completes an upgrade (WebSocket): it takes over the client
-// connection, relays the 101 response and then copies bytes both ways
-// until both sides are done. The tunnel counts as in flight for the app.
-func (rt *Router) tunnel(w http.ResponseWriter, r *http.Request, a *appState, c *uconn, rh respHead) result {
-	cc, cbrw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		c.c.Close()
-		rt.logf("%s: upgrade: %v", a.key, err)
-		return rt.errorResponse(w, http.StatusInternalServerError, "500 Internal Server Error\n", "")
-	}
-	defer cc.Close()
+// tunnel completes an upgrade (WebSocket): after the 101 head it copies
+// bytes both ways until the app closes, or the client closes and the app
+// finishes. The tunnel counts as in flight for the app. The client
+// connection ends with it.
+func (rt *Router) tunnel(cc *clientConn, c *uconn) result {
 	defer c.c.Close()
-	rt.trackTunnel(cc, true)
-	defer rt.trackTunnel(cc, false)
-	cc.SetDeadline(time.Time{})
-	c.c.SetDeadline(time.Time{}) // the watch is disarmed; no short deadline either
-
-	bw := cbrw.Writer
-	bw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
-	for k, vv := range w.Header() {
-		for _, v := range vv {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
-		}
+	if cc.bw.Flush() != nil {
+		return result{status: 101, close: true}
 	}
-	bw.WriteString("Connection: Upgrade\r\nUpgrade: ")
-	bw.WriteString(rh.upgrade)
-	bw.WriteString("\r\n\r\n")
-	if n := c.br.Buffered(); n > 0 {
-		b, _ := c.br.Peek(n)
-		bw.Write(b)
-	}
-	if err := bw.Flush(); err != nil {
-		return result{status: http.StatusSwitchingProtocols}
-	}
-	if n := cbrw.Reader.Buffered(); n > 0 {
-		b, _ := cbrw.Reader.Peek(n)
-		if _, err := c.c.Write(b); err != nil {
-			return result{status: http.StatusSwitchingProtocols}
-		}
-	}
-	// A client that half-closes may still receive; an app that closes is
-	// done with the connection, so that ends the tunnel (as nginx does)
-	// instead of leaving it open until the client notices.
+	cc.c.SetDeadline(time.Time{})
+	c.c.SetDeadline(time.Time{})
+	// An app that closes is done with the connection, so that ends the
+	// tunnel (as nginx does); a client that half-closes may still receive.
 	done := make(chan struct{})
 	go func() {
-		io.Copy(c.c, cc)
+		io.Copy(c.c, cc.br) // what the client already sent, then the rest
 		c.c.CloseWrite()
 		close(done)
 	}()
-	io.Copy(cc, c.c)
-	cc.Close()
+	io.Copy(cc.c, c.br)
+	cc.c.Close()
 	c.c.Close()
 	<-done
-	return result{status: http.StatusSwitchingProtocols}
-}
-
-// trackTunnel records open tunnels so that shutdown can close them.
-func (rt *Router) trackTunnel(c net.Conn, add bool) {
-	rt.tunnelsMu.Lock()
-	defer rt.tunnelsMu.Unlock()
-	if add {
-		rt.tunnels[c] = struct{}{}
-	} else {
-		delete(rt.tunnels, c)
-	}
+	return result{status: 101, close: true}
 }

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -121,8 +119,8 @@ func setDefault[T comparable](p *T, v T) {
 	}
 }
 
-// Router is the HTTP front door. It is an http.Handler; Serve runs it on
-// listeners with the configured limits.
+// Router is the HTTP front door: the routing table, the app state and the
+// limits. Serve (or a Server from NewServer) runs it on listeners.
 type Router struct {
 	cfg    Config
 	reg    *registry
@@ -132,14 +130,9 @@ type Router struct {
 	// ownAccess: the access logger was created here and is closed by Close.
 	ownAccess bool
 
-	tunnelsMu sync.Mutex
-	tunnels   map[net.Conn]struct{}
-
 	closeOnce sync.Once
 	done      chan struct{}
 }
-
-var _ http.Handler = (*Router)(nil)
 
 // New creates a router and loads its first table with cfg.Load. A manifest
 // set with errors at start is logged and leaves the table empty (every
@@ -148,7 +141,7 @@ var _ http.Handler = (*Router)(nil)
 // (and every other tenant) down after a reboot.
 func New(cfg Config) (*Router, error) {
 	cfg = cfg.withDefaults()
-	rt := &Router{cfg: cfg, reg: newRegistry(cfg), tunnels: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	rt := &Router{cfg: cfg, reg: newRegistry(cfg), done: make(chan struct{})}
 	rt.table.Store(&Table{exact: map[string]*hostRoutes{}, wild: map[string]*hostRoutes{}})
 	rt.access = cfg.AccessLog
 	if rt.access == nil {
@@ -217,61 +210,6 @@ func (rt *Router) SetManifests(set *manifest.Set) error {
 	return nil
 }
 
-// ServeHTTP routes and forwards one request.
-func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	rte := rt.table.Load().lookup(normalizeHost(r.Host), r.URL.Path)
-	if rte == nil {
-		res := rt.errorResponse(w, http.StatusNotFound, "404 Not Found\n", "")
-		rt.logAccess(nil, r, res.status, start)
-		return
-	}
-	a := rte.app
-	res := rt.serveApp(w, r, a, start)
-	rt.logAccess(a, r, res.status, start)
-	if res.abort {
-		panic(http.ErrAbortHandler)
-	}
-}
-
-func (rt *Router) serveApp(w http.ResponseWriter, r *http.Request, a *appState, start time.Time) result {
-	t := a.tenant
-	upgrade := isUpgrade(r)
-	if upgrade {
-		n := t.upgraded.Add(1)
-		defer t.upgraded.Add(-1)
-		if m := t.maxUpgraded.Load(); m > 0 && n > m {
-			return rt.errorResponse(w, http.StatusServiceUnavailable, "503 Service Unavailable\n", "1")
-		}
-	} else {
-		if !t.tryAcquire() {
-			return rt.errorResponse(w, http.StatusServiceUnavailable, "503 Service Unavailable\n", "1")
-		}
-		defer t.release()
-	}
-	if m := rt.cfg.MaxBodyBytes; m > 0 && r.ContentLength > m {
-		return rt.errorResponse(w, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large\n", "")
-	}
-	a.begin(start.UnixNano())
-	defer func() { a.end(time.Now().UnixNano()) }()
-	return rt.forward(w, r, a, upgrade)
-}
-
-// isUpgrade: the request asks for a protocol switch (WebSocket).
-func isUpgrade(r *http.Request) bool {
-	if len(r.Header["Upgrade"]) == 0 {
-		return false
-	}
-	for _, v := range r.Header["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), "upgrade") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func (rt *Router) logf(format string, args ...any) {
 	rt.cfg.Logger.Warn(fmt.Sprintf(format, args...))
 }
@@ -286,7 +224,7 @@ func (rt *Router) Serve(ctx context.Context, httpLns, unsupported []net.Listener
 	if len(httpLns) == 0 {
 		return errors.New("router: no http listener")
 	}
-	srv := rt.Server()
+	srv := rt.NewServer()
 	errc := make(chan error, len(httpLns))
 	for _, l := range httpLns {
 		go func() { errc <- srv.Serve(l) }()
@@ -307,23 +245,11 @@ func (rt *Router) Serve(ctx context.Context, httpLns, unsupported []net.Listener
 	for _, l := range unsupported {
 		l.Close()
 	}
-	rt.closeTunnels()
 	rt.Close()
-	if errors.Is(err, http.ErrServerClosed) {
+	if errors.Is(err, ErrServerClosed) {
 		err = nil
 	}
 	return err
-}
-
-// Server returns an http.Server with the router's limits and handler.
-func (rt *Router) Server() *http.Server {
-	return &http.Server{
-		Handler:           rt,
-		ReadHeaderTimeout: rt.cfg.ReadHeaderTimeout,
-		IdleTimeout:       rt.cfg.IdleTimeout,
-		MaxHeaderBytes:    rt.cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(rt.cfg.Logger.Handler(), slog.LevelWarn),
-	}
 }
 
 func rejectAll(l net.Listener) {
@@ -336,14 +262,6 @@ func rejectAll(l net.Listener) {
 			}
 			return
 		}
-		c.Close()
-	}
-}
-
-func (rt *Router) closeTunnels() {
-	rt.tunnelsMu.Lock()
-	defer rt.tunnelsMu.Unlock()
-	for c := range rt.tunnels {
 		c.Close()
 	}
 }

@@ -2,7 +2,6 @@ package router
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"net"
 	"sync"
@@ -46,10 +45,16 @@ type uconn struct {
 	// been closed by the app meanwhile: a failed first read can be retried).
 	reused bool
 
-	// Per-exchange state of the client watch (see beforeBlock).
-	ctx           context.Context
-	stop          func() bool
+	// Per-exchange state (see beforeBlock): the client, whether the short
+	// first deadline was replaced, whether the client may be watched, the
+	// watch, the start deadline of a fresh connection, and the field names
+	// the app's Connection header listed.
+	cc            *clientConn
+	armed         bool
+	noWatch       bool
+	w             *clientWatch
 	startDeadline time.Time
+	connTokens    [][]byte
 }
 
 const (
@@ -73,7 +78,7 @@ func (e *errDial) Error() string { return "dial: " + e.err.Error() }
 func (e *errDial) Unwrap() error { return e.err }
 
 // get returns a pooled connection or dials a new one.
-func (u *upstream) get(ctx context.Context) (*uconn, error) {
+func (u *upstream) get() (*uconn, error) {
 	now := time.Now().UnixNano()
 	for {
 		u.mu.Lock()
@@ -94,12 +99,11 @@ func (u *upstream) get(ctx context.Context) (*uconn, error) {
 		c.reused = true
 		return c, nil
 	}
-	return u.dial(ctx)
+	return u.dial()
 }
 
-func (u *upstream) dial(ctx context.Context) (*uconn, error) {
-	d := net.Dialer{Timeout: u.dialTimeout}
-	nc, err := d.DialContext(ctx, "unix", u.path)
+func (u *upstream) dial() (*uconn, error) {
+	nc, err := net.DialTimeout("unix", u.path, u.dialTimeout)
 	if err != nil {
 		return nil, &errDial{err}
 	}
