@@ -76,3 +76,14 @@ func TestNoopPhases(t *testing.T) {
 		t.Logf("%-32s %s", p.name, time.Since(start).Round(time.Millisecond))
 	}
 }
+
+func BenchmarkDesired1000(b *testing.B) {
+	dir := bigDir(b, 1000)
+	gen := generator.Options{SourceDir: layout.EtcDir}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, _, err := Desired(dir, gen); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -211,6 +211,11 @@ func (d *fileDecoder) checkOwnName(root *yaml.Node, es []entry, key, stem string
 		d.probAt(e.v, e.path, p)
 		return
 	}
+	if key == "tenant" && reservedTenants[name] {
+		d.errAt(e.v, e.path, fmt.Sprintf("tenant name %q is reserved: ehecoatl-%s.* are Ehecoatl's own units", name, name),
+			fmt.Sprintf("choose another name, e.g. %q", name+"_site"))
+		return
+	}
 	if name != stem {
 		dir := key + "s"
 		hint := fmt.Sprintf("rename the file to %s/%s.yaml", dir, name)

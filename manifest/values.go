@@ -417,9 +417,28 @@ func joinAnd(q []string) string {
 	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
 }
 
+// reservedTenants would name units of Ehecoatl itself
+// (ehecoatl-router.service, ehecoatl-router.socket).
+var reservedTenants = map[string]bool{"router": true}
+
+// reservedEnv are variables systemd or Ehecoatl set for the app; a manifest
+// value would be overridden, or would lie to the app (LISTEN_FDS).
+func reservedEnv(k string) bool {
+	switch k {
+	case "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC",
+		"CREDENTIALS_DIRECTORY", "STATE_DIRECTORY", "RUNTIME_DIRECTORY", "CACHE_DIRECTORY", "LOGS_DIRECTORY",
+		"CONFIGURATION_DIRECTORY", "INVOCATION_ID", "JOURNAL_STREAM", "SYSTEMD_EXEC_PID":
+		return true
+	}
+	return strings.HasPrefix(k, "EHECOATL_")
+}
+
 // checkEnvKey: environment variable names are [A-Za-z_][A-Za-z0-9_]*, the
 // portable shell subset, which systemd's Environment= also accepts.
 func checkEnvKey(k string) *problem {
+	if reservedEnv(k) {
+		return bad("choose another name; systemd and Ehecoatl set this one for the app", "environment variable %q is reserved", k)
+	}
 	ok := k != ""
 	for i := 0; i < len(k) && ok; i++ {
 		c := k[i]

@@ -696,3 +696,36 @@ func TestClientGoneAbortsUpstream(t *testing.T) {
 		t.Fatalf("access log: %+v", es)
 	}
 }
+
+// A pooled connection idle for longer than the probe threshold is checked
+// and reused, not replaced; one the app closed is replaced.
+func TestPooledConnectionProbe(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	var conns atomic.Int64
+	var mu sync.Mutex
+	var last net.Conn
+	serveUnixServer(t, filepath.Join(f.runDir, "acme", "web.sock"), &http.Server{
+		Handler: hello("acme"),
+		ConnState: func(c net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+				mu.Lock()
+				last = c
+				mu.Unlock()
+			}
+		},
+	})
+	c := f.client()
+	f.get(c, "http://acme.test/")
+	time.Sleep(1200 * time.Millisecond)
+	if code, _, _ := f.get(c, "http://acme.test/"); code != 200 || conns.Load() != 1 {
+		t.Fatalf("after idling: %d, %d app connections", code, conns.Load())
+	}
+	mu.Lock()
+	last.Close() // the app drops the kept-alive connection
+	mu.Unlock()
+	time.Sleep(1200 * time.Millisecond)
+	if code, _, _ := f.get(c, "http://acme.test/"); code != 200 || conns.Load() != 2 {
+		t.Fatalf("after the app closed: %d, %d app connections", code, conns.Load())
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -165,6 +167,14 @@ func (cc *clientConn) close() {
 
 func (cc *clientConn) serve() {
 	defer cc.close()
+	defer func() {
+		// A bug must cost one connection, not every tenant's traffic.
+		if v := recover(); v != nil {
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			cc.rt.cfg.Logger.Error("panic serving a connection", "remote", cc.ip, "panic", fmt.Sprint(v), "stack", string(buf))
+		}
+	}()
 	cfg := &cc.rt.cfg
 	wait := cfg.ReadHeaderTimeout // the first request must come quickly
 	for {

@@ -167,6 +167,8 @@ func (u *upstream) close() {
 
 // alive peeks at the socket without blocking: a pooled connection must
 // have nothing to read; EOF or data means the app closed it or misbehaved.
+// It uses Control, not Read: the poller would refuse the read because of
+// the connection's expired deadline from its last exchange.
 func (c *uconn) alive() bool {
 	rc, err := c.c.SyscallConn()
 	if err != nil {
@@ -174,10 +176,9 @@ func (c *uconn) alive() bool {
 	}
 	ok := false
 	var b [1]byte
-	rc.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ok = n < 0 && errors.Is(err, syscall.EAGAIN)
-		return true
+	rc.Control(func(fd uintptr) {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = errors.Is(err, syscall.EAGAIN)
 	})
 	return ok
 }

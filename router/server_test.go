@@ -1,0 +1,242 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// conn is a raw client connection to the fixture's router.
+type rawConn struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func (f *fixture) dialRaw(t *testing.T) *rawConn {
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{t, c, bufio.NewReader(c)}
+}
+
+func (r *rawConn) send(s string) { io.WriteString(r.c, s) }
+
+// response reads one response (method is the request's, for HEAD).
+func (r *rawConn) response(method string) (*http.Response, string) {
+	r.t.Helper()
+	resp, err := http.ReadResponse(r.br, &http.Request{Method: method})
+	if err != nil {
+		r.t.Fatalf("reading response: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		r.t.Fatalf("reading body: %v", err)
+	}
+	return resp, string(b)
+}
+
+func (r *rawConn) closed() bool {
+	r.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, err := r.br.ReadByte()
+	return err == io.EOF
+}
+
+func echoApp() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/chunked":
+			w.Write([]byte("part1,"))
+			w.(http.Flusher).Flush()
+			w.Write([]byte("part2"))
+		case "/garbage", "/bighead":
+			c, brw, _ := http.NewResponseController(w).Hijack()
+			defer c.Close()
+			if r.URL.Path == "/garbage" {
+				brw.WriteString("NOT HTTP AT ALL\r\n\r\n")
+			} else {
+				brw.WriteString("HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("x", 10000) + "\r\nContent-Length: 0\r\n\r\n")
+			}
+			brw.Flush()
+		default:
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "%s %s %s body=%s", r.Method, r.Host, r.RequestURI, b)
+		}
+	})
+}
+
+func TestPipelining(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, echoApp())
+	r := f.dialRaw(t)
+	r.send("GET /1 HTTP/1.1\r\nHost: acme.test\r\n\r\nPOST /2 HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 3\r\n\r\nabcGET /3 HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+	for _, want := range []string{"GET acme.test /1 body=", "POST acme.test /2 body=abc", "GET acme.test /3 body="} {
+		if _, body := r.response("GET"); body != want {
+			t.Fatalf("got %q, want %q", body, want)
+		}
+	}
+}
+
+func TestHTTP10(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, echoApp())
+	r := f.dialRaw(t)
+	r.send("GET /ka HTTP/1.0\r\nHost: acme.test\r\nConnection: keep-alive\r\n\r\n")
+	resp, body := r.response("GET")
+	if body != "GET acme.test /ka body=" || resp.Header.Get("Connection") != "keep-alive" {
+		t.Fatalf("keep-alive: %q %v", body, resp.Header)
+	}
+	// chunked from the app: raw until close for a 1.0 client
+	r.send("GET /chunked HTTP/1.0\r\nHost: acme.test\r\nConnection: keep-alive\r\n\r\n")
+	resp, body = r.response("GET")
+	if body != "part1,part2" || len(resp.TransferEncoding) != 0 || !r.closed() {
+		t.Fatalf("1.0 chunked: %q %v %v", body, resp.TransferEncoding, resp.Header)
+	}
+	r = f.dialRaw(t)
+	r.send("GET /close HTTP/1.0\r\nHost: acme.test\r\n\r\n")
+	if _, body := r.response("GET"); body != "GET acme.test /close body=" || !r.closed() {
+		t.Fatalf("1.0 without keep-alive: %q", body)
+	}
+}
+
+func TestChunkedResponseTo11Client(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, echoApp())
+	r := f.dialRaw(t)
+	for i := 0; i < 2; i++ {
+		r.send("GET /chunked HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+		resp, body := r.response("GET")
+		if body != "part1,part2" || len(resp.TransferEncoding) != 1 {
+			t.Fatalf("chunked: %q %v", body, resp.TransferEncoding)
+		}
+	}
+}
+
+// Requests whose framing could be read two ways are refused.
+func TestSmugglingAndStrictParsing(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, echoApp())
+	for req, want := range map[string]string{
+		"POST / HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n": "400",
+		"POST / HTTP/1.1\r\nHost: acme.test\r\nTransfer-Encoding: chunked, identity\r\n\r\n":                     "501",
+		"POST / HTTP/1.1\r\nHost: acme.test\r\nTransfer-Encoding: xchunked\r\n\r\n":                              "501",
+		"POST / HTTP/1.1\r\nHost: acme.test\r\nContent-Length: +3\r\n\r\nabc":                                    "400",
+		"POST / HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 3, 3\r\n\r\nabc":                                  "400",
+		"POST / HTTP/1.0\r\nHost: acme.test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n":                      "400",
+		"GET / HTTP/1.1\r\nHost : acme.test\r\n\r\n":                                                             "400",
+		"GET / HTTP/1.1\r\nHost: acme.test\r\nX: a\x00b\r\n\r\n":                                                 "400",
+		"GET / HTTP/1.1\r\nHost: acme.test\r\nX: a\r\n b\r\n\r\n":                                                "400",
+		"GET / HTTP/1.1\r\nHost: acme test\r\n\r\n":                                                              "400",
+		"GET /a b HTTP/1.1\r\nHost: acme.test\r\n\r\n":                                                           "400",
+		"GET /%zz HTTP/1.1\r\nHost: acme.test\r\n\r\n":                                                           "400",
+		"G(T / HTTP/1.1\r\nHost: acme.test\r\n\r\n":                                                              "400",
+		"GET x HTTP/1.1\r\nHost: acme.test\r\n\r\n":                                                              "400",
+		"CONNECT acme.test:443 HTTP/1.1\r\nHost: acme.test\r\n\r\n":                                              "405",
+		"GET / HTTP/1.1\r\nHost: acme.test\r\nExpect: magic\r\n\r\n":                                             "417",
+		"GET / HTTP/2.0\r\nHost: acme.test\r\n\r\n":                                                              "505",
+		"\r\nGET /ok HTTP/1.1\r\nHost: acme.test\r\n\r\n":                                                        "200",
+		"GET http://ACME.test/abs?x=1 HTTP/1.1\r\nHost: other.test\r\n\r\n":                                      "200",
+		"GET /ok HTTP/1.1\nHost: acme.test\n\n":                                                                  "200",
+	} {
+		got := f.raw(req)
+		if !strings.HasPrefix(got, "HTTP/1.1 "+want) {
+			t.Errorf("%q: got %q, want %s", req, got, want)
+		}
+	}
+	// the absolute form is routed by its authority and sent in origin form
+	r := f.dialRaw(t)
+	r.send("GET http://acme.test/abs?x=1 HTTP/1.1\r\nHost: other.test\r\n\r\n")
+	if _, body := r.response("GET"); body != "GET acme.test /abs?x=1 body=" {
+		t.Fatalf("absolute-form: %q", body)
+	}
+}
+
+func TestExpectContinue(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, echoApp())
+	r := f.dialRaw(t)
+	r.send("POST /up HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	line, err := r.br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("interim: %q %v", line, err)
+	}
+	r.br.ReadString('\n')
+	r.send("hello")
+	if _, body := r.response("POST"); body != "POST acme.test /up body=hello" {
+		t.Fatalf("%q", body)
+	}
+}
+
+func TestBadAppResponses(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, echoApp())
+	c := f.client()
+	for _, p := range []string{"/garbage", "/bighead"} {
+		if code, _, _ := f.get(c, "http://acme.test"+p); code != 502 {
+			t.Errorf("%s: %d, want 502", p, code)
+		}
+	}
+	if code, _, _ := f.get(c, "http://acme.test/fine"); code != 200 {
+		t.Fatalf("after: %d", code)
+	}
+}
+
+// Idle keep-alive connections are closed after the idle timeout.
+func TestClientIdleTimeout(t *testing.T) {
+	f := newFixture(t, Config{IdleTimeout: 300 * time.Millisecond}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, echoApp())
+	r := f.dialRaw(t)
+	r.send("GET / HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+	r.response("GET")
+	start := time.Now()
+	if !r.closed() {
+		t.Fatal("idle connection not closed")
+	}
+	if d := time.Since(start); d < 200*time.Millisecond || d > 1500*time.Millisecond {
+		t.Fatalf("closed after %s", d)
+	}
+}
+
+// Shutdown lets a request in flight finish, closes idle connections at
+// once, and refuses new connections.
+func TestGracefulShutdown(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(w, "finished")
+	}))
+	idle := f.dialRaw(t)
+	busy := f.dialRaw(t)
+	busy.send("GET / HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- f.srv.Shutdown(context.Background()) }()
+	if !idle.closed() {
+		t.Fatal("idle connection still open")
+	}
+	resp, body := busy.response("GET")
+	if body != "finished" || !resp.Close {
+		t.Fatalf("in flight: %q %v", body, resp.Header)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+	if c, err := net.DialTimeout("tcp", f.addr, time.Second); err == nil {
+		c.Close()
+		t.Fatal("still accepting")
+	}
+}
