@@ -130,6 +130,11 @@ func Install(etc string, set *manifest.Set) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		// MkdirTemp makes 0700; the router (its own user) reads manifests.
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			os.RemoveAll(tmp)
+			return false, err
+		}
 		if err := writeGeneration(tmp, want); err != nil {
 			os.RemoveAll(tmp)
 			return false, err

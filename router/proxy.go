@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http/httputil"
@@ -191,7 +192,7 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 	}
 	if cerr != nil {
 		if !errors.Is(cerr, errClientGone) {
-			rt.logf("%s: %s: response body: %v", a.key, c.up.path, cerr)
+			rt.appLogf(a, "%s: response body: %v", c.up.path, cerr)
 		}
 		return result{status: rh.status, close: true}, false
 	}
@@ -846,20 +847,9 @@ func copyBody(cc *clientConn, c *uconn, rh *respHead, chunkOut bool) (complete b
 		c.beforeBlock()
 	}
 	for remaining != 0 {
-		if br.Buffered() == 0 {
-			if pending {
-				cc.c.SetWriteDeadline(time.Now().Add(sendTimeout))
-				if bw.Flush() != nil {
-					return false, errClientGone
-				}
-				pending = false
-			}
-			c.beforeBlock()
-		}
-		var n int
 		if !rh.chunked && br.Buffered() > 0 {
 			// Write straight from the read buffer.
-			n = br.Buffered()
+			n := br.Buffered()
 			if remaining > 0 && int64(n) > remaining {
 				n = int(remaining)
 			}
@@ -868,47 +858,91 @@ func copyBody(cc *clientConn, c *uconn, rh *respHead, chunkOut bool) (complete b
 				return false, errClientGone
 			}
 			br.Discard(n)
-		} else {
-			if buf == nil {
-				buf = copyBufPool.Get().(*[32 << 10]byte)
+			pending = true
+			if remaining > 0 {
+				remaining -= int64(n)
 			}
-			p := buf[:]
-			if remaining > 0 && int64(len(p)) > remaining {
-				p = p[:remaining]
-			}
-			var rerr error
+			continue
+		}
+		if buf == nil {
+			buf = copyBufPool.Get().(*[32 << 10]byte)
+		}
+		p := buf[:]
+		if remaining > 0 && int64(len(p)) > remaining {
+			p = p[:remaining]
+		}
+		// Take what the app has already sent without waiting; only when
+		// nothing is there does the client get what it has so far.
+		n, rerr := -1, error(nil)
+		switch {
+		case !rh.chunked:
+			n, rerr = c.tryRead(p)
+		case br.Buffered() > 0:
 			n, rerr = src.Read(p)
-			if n > 0 && write(p[:n]) != nil {
-				return false, errClientGone
-			}
-			if rerr == io.EOF {
-				complete := false
-				switch {
-				case rh.chunked:
-					// Trailer fields are dropped (HTTP/1.1 clients rarely
-					// ask for them); read through the final empty line.
-					complete = skipTrailer(br)
-				case remaining > 0:
-					return false, io.ErrUnexpectedEOF
-				}
-				if chunkOut {
-					bw.WriteString("0\r\n\r\n")
-				}
-				return complete, nil
-			}
-			if rerr != nil {
-				if c.w != nil && c.w.gone.Load() {
+		}
+		if n < 0 {
+			if pending {
+				cc.c.SetWriteDeadline(time.Now().Add(sendTimeout))
+				if bw.Flush() != nil {
 					return false, errClientGone
 				}
-				return false, rerr
+				pending = false
 			}
+			c.beforeBlock()
+			n, rerr = src.Read(p)
 		}
-		pending = true
+		if n > 0 {
+			if write(p[:n]) != nil {
+				return false, errClientGone
+			}
+			pending = true
+		}
+		if rerr == io.EOF {
+			complete := false
+			switch {
+			case rh.chunked:
+				// Trailer fields are dropped (HTTP/1.1 clients rarely ask
+				// for them); read through the final empty line.
+				complete = skipTrailer(br)
+			case remaining > 0 && int64(n) < remaining:
+				return false, io.ErrUnexpectedEOF
+			}
+			if chunkOut {
+				bw.WriteString("0\r\n\r\n")
+			}
+			return complete, nil
+		}
+		if rerr != nil {
+			if c.w != nil && c.w.gone.Load() {
+				return false, errClientGone
+			}
+			return false, rerr
+		}
 		if remaining > 0 {
 			remaining -= int64(n)
 		}
 	}
 	return true, nil
+}
+
+// tryRead reads from the app's connection without waiting: -1 when
+// nothing is there (or on any error, which the blocking read that follows
+// will report), 0 and io.EOF at the end.
+func (c *uconn) tryRead(p []byte) (int, error) {
+	n := -1
+	err := c.rc.Read(func(fd uintptr) bool {
+		if m, e := syscall.Read(int(fd), p); e == nil {
+			n = m
+		}
+		return true // never wait here
+	})
+	switch {
+	case err != nil || n < 0:
+		return -1, nil
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // skipTrailer reads a chunked body's trailer section through its empty
@@ -940,13 +974,30 @@ func (rt *Router) upstreamError(cc *clientConn, req *request, a *appState, err e
 	var de *errDial
 	switch {
 	case startTimeout && errors.Is(err, os.ErrDeadlineExceeded):
-		rt.logf("%s: no response within the start timeout %s", a.key, rt.cfg.StartTimeout)
+		rt.appLogf(a, "no response within the start timeout %s", rt.cfg.StartTimeout)
 		return cc.simple(req, 503, "503 Service Unavailable: the app is starting\n", "5")
 	case errors.As(err, &de) && errors.Is(err, syscall.EAGAIN):
 		return cc.simple(req, 503, "503 Service Unavailable\n", "1")
 	}
-	rt.logf("%s: %v", a.key, err)
+	rt.appLogf(a, "%v", err)
 	return cc.simple(req, 502, "502 Bad Gateway\n", "")
+}
+
+// appLogf logs an app's upstream error, at most once per 10 s per app
+// (with the number of errors not logged), so that a broken app under load
+// cannot flood the journal.
+func (rt *Router) appLogf(a *appState, format string, args ...any) {
+	now := time.Now().UnixNano()
+	last := a.errLoggedAt.Load()
+	if now-last < int64(10*time.Second) || !a.errLoggedAt.CompareAndSwap(last, now) {
+		a.errSuppressed.Add(1)
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if n := a.errSuppressed.Swap(0); n > 0 {
+		msg += fmt.Sprintf(" (and %d more errors since the last message)", n)
+	}
+	rt.cfg.Logger.Warn(msg, "tenant", a.tenant.name, "app", a.name)
 }
 
 // tunnel completes an upgrade (WebSocket): after the 101 head it copies

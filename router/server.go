@@ -147,17 +147,39 @@ type clientConn struct {
 
 const (
 	clientReadBuf  = 4 << 10
-	clientWriteBuf = 4 << 10
+	clientWriteBuf = 32 << 10
 )
 
+// writerPool holds the client write buffers. A connection takes one for
+// each response and gives it back when the response is flushed, so idle
+// keep-alive connections hold none, while a response of up to 32 KiB
+// (head and body) leaves in a single write.
+var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, clientWriteBuf) }}
+
+func (cc *clientConn) takeWriter() {
+	if cc.bw == nil {
+		cc.bw = writerPool.Get().(*bufio.Writer)
+		cc.bw.Reset(cc.c)
+	}
+}
+
+func (cc *clientConn) releaseWriter() {
+	if cc.bw != nil {
+		cc.bw.Reset(nil)
+		writerPool.Put(cc.bw)
+		cc.bw = nil
+	}
+}
+
 func (s *Server) newConn(c net.Conn) *clientConn {
-	cc := &clientConn{srv: s, rt: s.rt, c: c, br: bufio.NewReaderSize(c, clientReadBuf), bw: bufio.NewWriterSize(c, clientWriteBuf)}
+	cc := &clientConn{srv: s, rt: s.rt, c: c, br: bufio.NewReaderSize(c, clientReadBuf)}
 	cc.ip = clientIP(c.RemoteAddr().String())
 	return cc
 }
 
 func (cc *clientConn) close() {
 	cc.c.Close()
+	cc.releaseWriter()
 	s := cc.srv
 	s.mu.Lock()
 	delete(s.conns, cc)
@@ -213,6 +235,7 @@ func (cc *clientConn) serve() {
 
 // refuse answers a request that could not be parsed and closes.
 func (cc *clientConn) refuse(re *requestError, start time.Time) {
+	cc.takeWriter()
 	cc.writeSimple(re.status, statusText(re.status)+": "+re.msg+"\n", "", true)
 	cc.lingerClose()
 	cc.rt.access.Log(AccessEntry{Time: start, Status: re.status, Duration: time.Since(start)})
@@ -235,6 +258,8 @@ func (cc *clientConn) lingerClose() {
 // handle routes and forwards one request; false closes the connection.
 func (cc *clientConn) handle(req *request, start time.Time) bool {
 	rt := cc.rt
+	cc.takeWriter()
+	defer cc.releaseWriter()
 	rte := rt.table.Load().lookup(normalizeHost(req.host), req.path)
 	var a *appState
 	var res result

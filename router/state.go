@@ -55,6 +55,9 @@ type appState struct {
 	lastActive atomic.Int64
 	stopped    atomic.Bool
 	stopping   atomic.Bool
+
+	// errLoggedAt and errSuppressed rate-limit upstream error messages.
+	errLoggedAt, errSuppressed atomic.Int64
 }
 
 // pick chooses the worker upstream with the fewest requests in flight,

@@ -36,6 +36,7 @@ type upstream struct {
 // allocates none.
 type uconn struct {
 	c  *net.UnixConn
+	rc syscall.RawConn
 	br *bufio.Reader
 	bw *bufio.Writer
 	up *upstream
@@ -107,7 +108,13 @@ func (u *upstream) dial() (*uconn, error) {
 	if err != nil {
 		return nil, &errDial{err}
 	}
-	return &uconn{c: nc.(*net.UnixConn), br: bufio.NewReaderSize(nc, upstreamReadBuf), bw: bufio.NewWriterSize(nc, upstreamWriteBuf), up: u}, nil
+	uc := nc.(*net.UnixConn)
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		uc.Close()
+		return nil, &errDial{err}
+	}
+	return &uconn{c: uc, rc: rc, br: bufio.NewReaderSize(nc, upstreamReadBuf), bw: bufio.NewWriterSize(nc, upstreamWriteBuf), up: u}, nil
 }
 
 // put returns a connection whose last response was read completely.
@@ -170,13 +177,9 @@ func (u *upstream) close() {
 // It uses Control, not Read: the poller would refuse the read because of
 // the connection's expired deadline from its last exchange.
 func (c *uconn) alive() bool {
-	rc, err := c.c.SyscallConn()
-	if err != nil {
-		return false
-	}
 	ok := false
 	var b [1]byte
-	rc.Control(func(fd uintptr) {
+	c.rc.Control(func(fd uintptr) {
 		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		ok = errors.Is(err, syscall.EAGAIN)
 	})
