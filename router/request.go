@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"net/url"
+	"path"
 	"strings"
 )
 
@@ -250,6 +251,15 @@ func parseRequest(req *request, head string, hdrs []hdr) error {
 			return badRequest("malformed percent-encoding in the path")
 		}
 		p = d
+	}
+	// Route on the path the app will see once it removes dot segments
+	// (RFC 3986 §5.2.4), so "/api/../admin" is routed as "/admin".
+	if strings.Contains(p, "/.") && p[0] == '/' {
+		c := path.Clean(p)
+		if strings.HasSuffix(p, "/") && c != "/" {
+			c += "/"
+		}
+		p = c
 	}
 	req.path = p
 	return nil

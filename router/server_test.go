@@ -240,3 +240,56 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("still accepting")
 	}
 }
+
+// Bodies of every size around the buffer sizes arrive intact, with a
+// known length and chunked, and the connection stays usable.
+func TestResponseSizes(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	data := make([]byte, 300000)
+	for i := range data {
+		data[i] = byte('a' + i%26)
+	}
+	f.backend("acme", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n int
+		fmt.Sscan(r.URL.Query().Get("n"), &n)
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", fmt.Sprint(n))
+		}
+		for off := 0; off < n; off += 7000 { // several writes
+			w.Write(data[off:min(n, off+7000)])
+		}
+	}))
+	c := f.client()
+	for _, n := range []int{0, 1, 4095, 4096, 8191, 8192, 8193, 32767, 32768, 32769, 100000, 300000} {
+		for _, ch := range []string{"", "1"} {
+			code, body, _ := f.get(c, fmt.Sprintf("http://acme.test/?n=%d&chunked=%s", n, ch))
+			if code != 200 || body != string(data[:n]) {
+				t.Fatalf("n=%d chunked=%q: %d, %d bytes", n, ch, code, len(body))
+			}
+		}
+	}
+}
+
+// Routing uses the path with dot segments removed and percent-decoding
+// applied; the app receives the target as sent.
+func TestRoutingPathNormalisation(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test"), app("acme", "api", "/api", "acme.test")))
+	f.backend("acme", "web", 0, hello("web"))
+	f.backend("acme", "api", 0, hello("api"))
+	for target, want := range map[string]string{
+		"/api/x":          "hello from api",
+		"/api/../admin":   "hello from web",
+		"/x/../api/y":     "hello from api",
+		"/%61pi/x":        "hello from api",
+		"/api%2F..%2Fx":   "hello from web",
+		"/api/./x":        "hello from api",
+		"/./api":          "hello from api",
+		"/apix/../api/..": "hello from web",
+	} {
+		r := f.dialRaw(t)
+		r.send("GET " + target + " HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+		if _, body := r.response("GET"); body != want {
+			t.Errorf("%s: %q, want %q", target, body, want)
+		}
+	}
+}

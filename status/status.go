@@ -91,10 +91,13 @@ func Collect(ctx context.Context, set *manifest.Set, src Source, tenant string, 
 		n := generator.AppUnits(a)
 		row := summarize(a, n, byName)
 		if row.State == Failed && last != nil {
-			for _, u := range row.Units {
-				if u.ActiveState == "failed" {
-					row.LastError = last(ctx, u.Name)
-					break
+			// The app's own last words are in its service's journal; a
+			// failed socket has none of its own.
+			for _, u := range append(append([]string{}, n.Services...), n.Sockets...) {
+				if byName[u] != nil && byName[u].ActiveState == "failed" {
+					if row.LastError = last(ctx, u); row.LastError != "" {
+						break
+					}
 				}
 			}
 		}

@@ -30,6 +30,10 @@ func installed() map[string]string {
 		"/usr/lib/sysusers.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/sysusers.d/ehecoatl.conf"),
 		"/usr/lib/tmpfiles.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/tmpfiles.d/ehecoatl.conf"),
 		"/usr/share/ehecoatl/www":                               filepath.Join(repo, "examples/www"),
+		"/usr/lib/systemd/system/ehecoatl-router.socket":        filepath.Join(repo, "packaging/systemd/ehecoatl-router.socket"),
+		"/usr/lib/systemd/system/ehecoatl-router.service":       filepath.Join(repo, "packaging/systemd/ehecoatl-router.service"),
+		"/usr/share/polkit-1/rules.d/50-ehecoatl-router.rules":  filepath.Join(repo, "packaging/polkit/50-ehecoatl-router.rules"),
+		"/usr/local/lib/ehecoatl-test/hello":                    filepath.Join(binDir, "hello"),
 		"/srv/examples":                                         filepath.Join(repo, "examples"),
 		"/srv/testdata":                                         filepath.Join(repo, "tests/testdata"),
 	}

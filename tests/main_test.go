@@ -32,8 +32,8 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binDir = dir
-	for _, b := range []string{"ehecoatl", "ehecoatl-router", "ehecoatl-generator"} {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, b), "./cmd/"+b)
+	for _, b := range []string{"cmd/ehecoatl", "cmd/ehecoatl-router", "cmd/ehecoatl-generator", "tests/apps/hello"} {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, filepath.Base(b)), "./"+b)
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -39,6 +39,7 @@ func main() {
 	flag.Int64Var(&o.epoch, "epoch", 0, "SOURCE_DATE_EPOCH: date of the man pages and of the changelog's first entry")
 	flag.StringVar(&o.routerBin, "router-bin", "", "the built ehecoatl-router, run with -h for its options")
 	flag.StringVar(&o.maintainer, "maintainer", "", "Name <address> of the changelog's first entry")
+	flag.StringVar(&o.rpmRelease, "rpm-release", "1", "the rpm's Release (nfpm's default), appended to versions in the rpm changelog")
 	flag.Parse()
 	if o.out == "" || o.version == "" || o.epoch == 0 || o.routerBin == "" || o.maintainer == "" {
 		fmt.Fprintln(os.Stderr, "gendocs: -out, -version, -epoch, -router-bin and -maintainer are required")
@@ -51,8 +52,8 @@ func main() {
 }
 
 type options struct {
-	out, repo, version, routerBin, maintainer string
-	epoch                                     int64
+	out, repo, version, routerBin, maintainer, rpmRelease string
+	epoch                                                 int64
 }
 
 func (o options) date() time.Time { return time.Unix(o.epoch, 0).UTC() }
@@ -432,11 +433,18 @@ func debianChangelog(o options) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// rpmChangelog writes the chglog file nfpm turns into %changelog.
+// rpmChangelog writes the chglog file nfpm turns into %changelog. rpm
+// entries name version-release (rpmlint compares the first with the
+// package's).
 func rpmChangelog(o options) ([]byte, error) {
 	es, err := changelog(o)
 	if err != nil {
 		return nil, err
+	}
+	for i := range es {
+		if !strings.Contains(es[i].Semver, "-") {
+			es[i].Semver += "-" + o.rpmRelease
+		}
 	}
 	return yaml.Marshal(es)
 }

@@ -52,8 +52,8 @@ func run(ctx context.Context, keep, useHost bool) error {
 	}
 	bin := filepath.Join(repo, "bin")
 	files := map[string]string{
-		"/usr/bin/ehecoatl":        filepath.Join(bin, "ehecoatl"),
-		"/usr/bin/ehecoatl-router": filepath.Join(bin, "ehecoatl-router"),
+		"/usr/bin/ehecoatl":                                     filepath.Join(bin, "ehecoatl"),
+		"/usr/bin/ehecoatl-router":                              filepath.Join(bin, "ehecoatl-router"),
 		"/usr/lib/systemd/system-generators/ehecoatl-generator": filepath.Join(bin, "ehecoatl-generator"),
 		"/usr/lib/sysusers.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/sysusers.d/ehecoatl.conf"),
 		"/usr/lib/tmpfiles.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/tmpfiles.d/ehecoatl.conf"),
@@ -221,7 +221,7 @@ func (t *machineTarget) run(ctx context.Context, argv ...string) (string, error)
 	return out, err
 }
 func (t *machineTarget) install(map[string]string) error { return nil }
-func (t *machineTarget) close() error                   { return t.m.Close() }
+func (t *machineTarget) close() error                    { return t.m.Close() }
 
 type hostTarget struct{}
 

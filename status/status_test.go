@@ -1,0 +1,79 @@
+package status
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ehecoatl/ehecoatl/dbus"
+	"github.com/ehecoatl/ehecoatl/manifest"
+)
+
+type fakeSource map[string]*dbus.UnitInfo
+
+func (f fakeSource) Units(_ context.Context, names []string) ([]*dbus.UnitInfo, error) {
+	out := make([]*dbus.UnitInfo, len(names))
+	for i, n := range names {
+		out[i] = f[n]
+	}
+	return out, nil
+}
+
+func u64(v uint64) *uint64 { return &v }
+
+func TestCollect(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
+	set := &manifest.Set{Tenants: []*manifest.Tenant{{Name: "acme", Apps: []*manifest.App{
+		{Tenant: "acme", Name: "idle", Listen: manifest.ListenActivation, Workers: 1, Domains: []string{"a.test"}},
+		{Tenant: "acme", Name: "run", Listen: manifest.ListenActivation, Workers: 1},
+		{Tenant: "acme", Name: "bad", Listen: manifest.ListenActivation, Workers: 1},
+		{Tenant: "acme", Name: "off", Listen: manifest.ListenActivation, Workers: 1},
+		{Tenant: "acme", Name: "two", Listen: manifest.ListenActivation, Workers: 2},
+	}}}}
+	src := fakeSource{
+		"ehecoatl-acme-idle.socket":   {Name: "ehecoatl-acme-idle.socket", ActiveState: "active", SubState: "listening", Since: t0},
+		"ehecoatl-acme-run.socket":    {Name: "ehecoatl-acme-run.socket", ActiveState: "active", SubState: "running"},
+		"ehecoatl-acme-run.service":   {Name: "ehecoatl-acme-run.service", ActiveState: "active", SubState: "running", Since: t0, MainPID: 42, NRestarts: 2, MemoryCurrent: u64(1 << 20), TasksCurrent: u64(3)},
+		"ehecoatl-acme-bad.socket":    {Name: "ehecoatl-acme-bad.socket", ActiveState: "failed", Result: "service-start-limit-hit"},
+		"ehecoatl-acme-bad.service":   {Name: "ehecoatl-acme-bad.service", ActiveState: "failed", Result: "exit-code"},
+		"ehecoatl-acme-two@1.socket":  {Name: "ehecoatl-acme-two@1.socket", ActiveState: "active"},
+		"ehecoatl-acme-two@2.socket":  {Name: "ehecoatl-acme-two@2.socket", ActiveState: "active"},
+		"ehecoatl-acme-two@2.service": {Name: "ehecoatl-acme-two@2.service", ActiveState: "active", MemoryCurrent: u64(10), TasksCurrent: u64(1)},
+	}
+	last := func(_ context.Context, unit string) string {
+		if unit == "ehecoatl-acme-bad.service" {
+			return "panic: boom"
+		}
+		return ""
+	}
+	rows, err := Collect(context.Background(), set, src, "", last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]App{}
+	for _, r := range rows {
+		got[r.App] = r
+	}
+	for app, want := range map[string]string{"idle": Idle, "run": Running, "bad": Failed, "off": Stopped, "two": Running} {
+		if got[app].State != want {
+			t.Errorf("%s: state %s, want %s", app, got[app].State, want)
+		}
+	}
+	if r := got["run"]; r.Restarts != 2 || r.MemoryBytes == nil || *r.MemoryBytes != 1<<20 || r.Since == nil || !r.Since.Equal(t0) {
+		t.Errorf("run: %+v", r)
+	}
+	if r := got["bad"]; r.LastError != "panic: boom" {
+		t.Errorf("bad: last error %q", r.LastError)
+	}
+	if r := got["two"]; len(r.Units) != 4 || r.Tasks == nil || *r.Tasks != 1 {
+		t.Errorf("two: %+v", r)
+	}
+	var b strings.Builder
+	Print(&b, rows, t0.Add(90*time.Second))
+	for _, want := range []string{"acme    run   running  1m ago  1.0MiB", "acme/bad failed:", "last line: panic: boom"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}

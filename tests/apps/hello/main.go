@@ -1,0 +1,138 @@
+// Command hello is the small Go app of the integration tests and the
+// router benchmark: socket-activated (LISTEN_FDS) or on --port, it answers
+// who it is, echoes WebSocket messages, streams, and crashes on request.
+package main
+
+import (
+	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+)
+
+func main() {
+	port := flag.Int("port", 0, "listen on 127.0.0.1:PORT instead of the socket from systemd")
+	crashAtStart := flag.Bool("crash-at-start", false, "exit 1 at once (a broken app)")
+	flag.Parse()
+	if *crashAtStart {
+		fmt.Fprintln(os.Stderr, "hello: crashing at start as asked")
+		os.Exit(1)
+	}
+	var l net.Listener
+	var err error
+	if *port != 0 {
+		l, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
+	} else {
+		l, err = activated()
+	}
+	if err != nil {
+		log.Fatalf("hello: %v", err)
+	}
+	fmt.Fprintf(os.Stderr, "hello: serving %s/%s on %s\n", os.Getenv("EHECOATL_TENANT"), os.Getenv("EHECOATL_APP"), l.Addr())
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %s/%s pid %d path %s xff %s\n", os.Getenv("EHECOATL_TENANT"), os.Getenv("EHECOATL_APP"), os.Getpid(), r.URL.Path, r.Header.Get("X-Forwarded-For"))
+	})
+	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { os.Exit(3) })
+	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(w, "chunk %d\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	mux.HandleFunc("/ws", wsEcho)
+	log.Fatal(http.Serve(l, mux))
+}
+
+// activated returns the listening socket systemd passed as fd 3.
+func activated() (net.Listener, error) {
+	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) || os.Getenv("LISTEN_FDS") != "1" {
+		return nil, fmt.Errorf("no socket from systemd (LISTEN_FDS=%q) and no --port", os.Getenv("LISTEN_FDS"))
+	}
+	f := os.NewFile(3, "activated")
+	defer f.Close()
+	return net.FileListener(f)
+}
+
+// wsEcho is a minimal RFC 6455 server: it echoes text and binary frames
+// of up to 64 KiB until the client closes.
+func wsEcho(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("Sec-WebSocket-Key")
+	if r.Header.Get("Upgrade") != "websocket" || key == "" {
+		http.Error(w, "websocket only", http.StatusBadRequest)
+		return
+	}
+	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	conn, rw, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", base64.StdEncoding.EncodeToString(h[:]))
+	rw.Flush()
+	for {
+		op, payload, err := readFrame(rw.Reader)
+		if err != nil || op == 8 {
+			return
+		}
+		if err := writeFrame(rw.Writer, op, payload); err != nil {
+			return
+		}
+		rw.Flush()
+	}
+}
+
+func readFrame(r *bufio.Reader) (byte, []byte, error) {
+	var hdr [2]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	op, n := hdr[0]&0x0f, uint64(hdr[1]&0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		return 0, nil, fmt.Errorf("frame too large")
+	}
+	var mask [4]byte
+	if hdr[1]&0x80 != 0 {
+		if _, err := io.ReadFull(r, mask[:]); err != nil {
+			return 0, nil, err
+		}
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(r, p); err != nil {
+		return 0, nil, err
+	}
+	for i := range p {
+		p[i] ^= mask[i%4]
+	}
+	return op, p, nil
+}
+
+func writeFrame(w *bufio.Writer, op byte, p []byte) error {
+	w.WriteByte(0x80 | op)
+	if len(p) < 126 {
+		w.WriteByte(byte(len(p)))
+	} else {
+		w.WriteByte(126)
+		binary.Write(w, binary.BigEndian, uint16(len(p)))
+	}
+	_, err := w.Write(p)
+	return err
+}
