@@ -29,6 +29,12 @@ type AccessLogger interface {
 	Log(e AccessEntry)
 }
 
+// DiscardAccessLog drops every entry (`ehecoatl-router --access-log off`).
+type DiscardAccessLog struct{}
+
+// Log does nothing.
+func (DiscardAccessLog) Log(AccessEntry) {}
+
 // AsyncAccessLog hands entries to a goroutine through a buffered channel,
 // so the request path never waits for the journal or a pipe. When the
 // buffer is full (the journal cannot keep up) entries are dropped and

@@ -96,21 +96,19 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 	if !hasBody {
 		werr = c.bw.Flush()
 	} else {
-		cc.c.SetReadDeadline(time.Time{}) // bodies may take their time
 		if req.expectContinue {
 			cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			cc.bw.Flush()
 		}
 		if req.contentLength > 0 && req.contentLength <= inlineBody {
-			br := &bodyReader{br: cc.br, remaining: req.contentLength}
-			werr = sendBody(c.bw, br, false, 0, nil)
+			werr = sendBody(c.bw, newBodyReader(cc, req.contentLength), false, 0, nil)
 			if isClientBodyError(werr) {
 				c.disarm()
 				c.c.Close()
 				return rt.clientBodyError(cc, req, werr), false
 			}
 		} else {
-			body = startBody(c, newBodyReader(cc.br, req.contentLength), req.contentLength < 0, rt.cfg.MaxBodyBytes)
+			body = startBody(c, newBodyReader(cc, req.contentLength), req.contentLength < 0, rt.cfg.MaxBodyBytes)
 		}
 	}
 	if werr != nil && !hasBody {
@@ -146,7 +144,7 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 			c.c.Close()
 			return rt.upstreamError(cc, req, a, errBadResponse, false), false
 		}
-		cc.c.SetWriteDeadline(time.Now().Add(sendTimeout))
+		cc.armWrite()
 		writeClientHead(cc.bw, block, &rh, c, false, false, false)
 		c.br.Discard(len(block))
 		return rt.tunnel(cc, c), false
@@ -161,7 +159,7 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 			chunkOut = true
 		}
 	}
-	cc.c.SetWriteDeadline(time.Now().Add(sendTimeout))
+	cc.armWrite()
 	writeClientHead(cc.bw, block, &rh, c, closeClient, req.http10 && !closeClient, chunkOut)
 	c.br.Discard(len(block))
 	complete, cerr := copyBody(cc, c, &rh, chunkOut)
@@ -228,6 +226,9 @@ func (c *uconn) beforeBlock() error {
 	}
 	w := &clientWatch{done: make(chan struct{})}
 	c.w = w
+	// The client's read deadline (idle or read-header timeout) is for the
+	// client's requests, not for how long the app may take.
+	c.cc.c.SetReadDeadline(time.Time{})
 	go w.run(c.cc.br, c)
 	return nil
 }
@@ -276,7 +277,9 @@ type clientWatch struct {
 
 func (w *clientWatch) run(br *bufio.Reader, c *uconn) {
 	defer close(w.done)
-	if _, err := br.Peek(1); err != nil && !w.stopping.Load() {
+	_, err := br.Peek(1)
+	var ne net.Error
+	if err != nil && !w.stopping.Load() && !(errors.As(err, &ne) && ne.Timeout()) {
 		w.gone.Store(true)
 		c.c.SetDeadline(aLongTimeAgo)
 	}
@@ -302,25 +305,42 @@ func startBody(c *uconn, body io.Reader, chunked bool, limit int64) *bodySender 
 }
 
 // bodyReader reads a request body of known length, or a chunked one, from
-// the client connection.
+// the client connection. A client must keep sending: each wait for more
+// of the body is bounded by bodyTimeout (nginx's client_body_timeout).
 type bodyReader struct {
-	br        *bufio.Reader
+	cc        *clientConn
 	remaining int64
 	chunked   io.Reader
+	rdl       time.Time
 }
 
-func newBodyReader(br *bufio.Reader, n int64) *bodyReader {
-	b := &bodyReader{br: br, remaining: n}
+// bodyTimeout bounds each wait for more of a request body.
+const bodyTimeout = 60 * time.Second
+
+func newBodyReader(cc *clientConn, n int64) *bodyReader {
+	b := &bodyReader{cc: cc, remaining: n}
+	b.arm() // replaces the idle or read-header deadline
 	if n < 0 {
-		b.chunked = httputil.NewChunkedReader(br)
+		b.chunked = httputil.NewChunkedReader(cc.br)
 	}
 	return b
 }
 
+func (b *bodyReader) arm() {
+	if now := time.Now(); b.rdl.Sub(now) < bodyTimeout/2 {
+		b.rdl = now.Add(bodyTimeout)
+		b.cc.c.SetReadDeadline(b.rdl)
+	}
+}
+
 func (b *bodyReader) Read(p []byte) (int, error) {
+	br := b.cc.br
+	if br.Buffered() == 0 {
+		b.arm()
+	}
 	if b.chunked != nil {
 		n, err := b.chunked.Read(p)
-		if err == io.EOF && !skipTrailer(b.br) {
+		if err == io.EOF && !skipTrailer(br) {
 			return n, io.ErrUnexpectedEOF
 		}
 		return n, err
@@ -331,7 +351,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	if int64(len(p)) > b.remaining {
 		p = p[:b.remaining]
 	}
-	n, err := b.br.Read(p)
+	n, err := br.Read(p)
 	b.remaining -= int64(n)
 	if err == io.EOF && b.remaining > 0 {
 		err = io.ErrUnexpectedEOF
@@ -882,7 +902,7 @@ func copyBody(cc *clientConn, c *uconn, rh *respHead, chunkOut bool) (complete b
 		}
 		if n < 0 {
 			if pending {
-				cc.c.SetWriteDeadline(time.Now().Add(sendTimeout))
+				cc.armWrite()
 				if bw.Flush() != nil {
 					return false, errClientGone
 				}

@@ -2,7 +2,6 @@ package router
 
 import (
 	"bufio"
-	"errors"
 	"net/url"
 	"path"
 	"strings"
@@ -323,12 +322,6 @@ const (
 	// hDrop: hop-by-hop fields and forwarding headers the router sets
 	// itself (X-Forwarded-Proto/-Host: a client's claim is not passed on).
 	hDrop
-	hKeepAlive
-	hProxyConnection
-	hTrailer
-	hTE
-	hProxyAuthenticate
-	hContentType
 )
 
 // headerKind classifies a request field name (case-insensitive).
@@ -390,5 +383,3 @@ func headerKind(name string) int {
 	}
 	return hOther
 }
-
-var errClientClosed = errors.New("client closed the connection")

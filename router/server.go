@@ -139,6 +139,9 @@ type clientConn struct {
 	tls   bool
 	state atomic.Int32
 
+	// wdl is the write deadline in force.
+	wdl time.Time
+
 	// Reused between requests.
 	headBuf []byte
 	hdrs    []hdr
@@ -204,13 +207,21 @@ func (cc *clientConn) serve() {
 		if cc.srv.shutdown.Load() {
 			return
 		}
-		cc.c.SetReadDeadline(time.Now().Add(wait))
+		// One deadline for both directions: reading waits for the next
+		// request; writing the response is bounded by it too (armWrite
+		// extends it when it is close).
+		cc.wdl = time.Now().Add(wait)
+		cc.c.SetDeadline(cc.wdl)
 		if _, err := cc.br.Peek(1); err != nil {
 			return
 		}
 		cc.state.Store(stateActive)
 		start := time.Now()
-		cc.c.SetReadDeadline(start.Add(cfg.ReadHeaderTimeout))
+		// A head that arrived whole needs no read-header deadline: reading
+		// it will not block. Only a partial one gets the deadline.
+		if b, _ := cc.br.Peek(cc.br.Buffered()); headEnd(b) < 0 {
+			cc.c.SetReadDeadline(start.Add(cfg.ReadHeaderTimeout))
+		}
 		head, err := readHead(cc.br, cc.headBuf, cfg.MaxHeaderBytes)
 		cc.headBuf = head[:0]
 		if err != nil {
@@ -318,9 +329,19 @@ func (cc *clientConn) simple(req *request, code int, body, retryAfter string) re
 	return result{status: code, close: closeConn}
 }
 
+// armWrite makes sure the client has at least half of sendTimeout to
+// take what the router writes next; most requests need no call.
+func (cc *clientConn) armWrite() {
+	now := time.Now()
+	if cc.wdl.Sub(now) < sendTimeout/2 {
+		cc.wdl = now.Add(sendTimeout)
+		cc.c.SetWriteDeadline(cc.wdl)
+	}
+}
+
 func (cc *clientConn) writeSimple(code int, body, retryAfter string, closeConn bool) {
 	bw := cc.bw
-	cc.c.SetWriteDeadline(time.Now().Add(sendTimeout))
+	cc.armWrite()
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(strconv.Itoa(code))
 	bw.WriteByte(' ')

@@ -293,3 +293,21 @@ func TestRoutingPathNormalisation(t *testing.T) {
 		}
 	}
 }
+
+// An app slower than the client timeouts (read-header, idle) still gets
+// its answer through: those limits are for the client, not for the app.
+func TestSlowAppBeyondClientTimeouts(t *testing.T) {
+	f := newFixture(t, Config{ReadHeaderTimeout: 200 * time.Millisecond, IdleTimeout: 300 * time.Millisecond},
+		mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(700 * time.Millisecond)
+		io.WriteString(w, "late")
+	}))
+	r := f.dialRaw(t)
+	for i := 0; i < 2; i++ { // the first request and a kept-alive one
+		r.send("GET / HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+		if resp, body := r.response("GET"); resp.StatusCode != 200 || body != "late" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+}

@@ -39,6 +39,7 @@ func run(args []string) int {
 	fs.IntVar(&cfg.TenantMaxInFlight, "tenant-max-inflight", router.DefaultTenantMaxInFlight, "concurrent requests per tenant (503 beyond); -1 for no cap")
 	fs.IntVar(&cfg.TenantMaxUpgraded, "tenant-max-websockets", router.DefaultTenantMaxUpgraded, "open WebSocket connections per tenant; -1 for no cap")
 	fs.IntVar(&cfg.MaxIdleConnsPerUpstream, "max-idle-per-socket", router.DefaultMaxIdlePerSocket, "kept-alive connections per app socket")
+	accessLog := fs.String("access-log", "auto", "where access log lines go: auto (the journal when there is one, else stderr), stderr, off")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -51,6 +52,16 @@ func run(args []string) int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = log
+	switch *accessLog {
+	case "auto":
+	case "stderr":
+		cfg.AccessLog = router.NewAccessLog(os.Stderr)
+	case "off":
+		cfg.AccessLog = router.DiscardAccessLog{}
+	default:
+		fmt.Fprintf(os.Stderr, "ehecoatl-router: --access-log must be auto, stderr or off, not %q\n", *accessLog)
+		return 2
+	}
 	cfg.Load = loadManifests(log)
 	// Idle stop (router.IdleStopper over D-Bus) is wired by the lead once
 	// the dbus package and the polkit decision land; without it apps are
