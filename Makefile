@@ -80,6 +80,7 @@ test-packages: deps package
 	command -v lintian >/dev/null || missing="$$missing lintian"; \
 	command -v rpmlint >/dev/null || missing="$$missing rpmlint"; \
 	command -v rpm >/dev/null || missing="$$missing rpm"; \
+	command -v cpio >/dev/null || missing="$$missing cpio"; \
 	command -v man >/dev/null || missing="$$missing man-db"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \

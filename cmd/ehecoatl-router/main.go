@@ -28,6 +28,8 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("ehecoatl-router", flag.ContinueOnError)
 	var cfg router.Config
+	reload := fs.String("reload", "", "signal the router with this `PID` to reload and wait until it has (ExecReload=)")
+	noIdleStop := fs.Bool("no-idle-stop", false, "never stop idle apps over D-Bus")
 	listen := fs.String("listen", "", "listen on this address (e.g. 127.0.0.1:8080) instead of systemd's sockets")
 	fs.StringVar(&cfg.ManifestDir, "manifests", router.DefaultManifestDir, "installed manifest directory")
 	fs.StringVar(&cfg.RunDir, "run-dir", router.DefaultRunDir, "directory of the app sockets (<tenant>/<app>.sock)")
@@ -63,9 +65,12 @@ func run(args []string) int {
 		return 2
 	}
 	cfg.Load = loadManifests(log)
-	// Idle stop (router.IdleStopper over D-Bus) is wired by the lead once
-	// the dbus package and the polkit decision land; without it apps are
-	// only stopped by their own means (port apps: the bridge's idle exit).
+	if *reload != "" {
+		return signalReload(*reload, cfg.StartTimeout)
+	}
+	if !*noIdleStop {
+		cfg.Stopper = &busStopper{}
+	}
 
 	var ls router.Listeners
 	if *listen != "" {
@@ -98,9 +103,13 @@ func run(args []string) int {
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	loads := 1
+	recordReload(loads, nil)
 	go func() {
 		for range hup {
-			rt.Reload() // logs and keeps the old table on error
+			err := rt.Reload() // logs and keeps the old table on error
+			loads++
+			recordReload(loads, err)
 		}
 	}()
 	errc := make(chan error, 1)
