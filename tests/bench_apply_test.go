@@ -53,6 +53,7 @@ done`)
 
 	reloads = h.reloads()
 	noop, out := timed("no-op re-apply", "ehecoatl", "apply", "--timings", "/srv/big")
+	t.Logf("no-op phases:\n%s", grepLines(out, "timing:"))
 	if !strings.Contains(out, "nothing changed") {
 		t.Errorf("no-op apply changed something:\n%s", out)
 	}
