@@ -17,7 +17,18 @@ func (u *Unit) Bytes() ([]byte, error) {
 	if err := u.Err(); err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
+	// Size the buffer once: the generator serializes thousands of units.
+	n := 0
+	for _, s := range u.Sections {
+		if s == nil {
+			continue
+		}
+		n += len(s.Name) + 4
+		for _, o := range s.Options {
+			n += len(o.Key) + len(o.Value) + 2
+		}
+	}
+	b := bytes.NewBuffer(make([]byte, 0, n))
 	first := true
 	for _, s := range u.Sections {
 		if s == nil {
@@ -30,12 +41,17 @@ func (u *Unit) Bytes() ([]byte, error) {
 			b.WriteByte('\n')
 		}
 		first = false
-		b.WriteString("[" + s.Name + "]\n")
+		b.WriteByte('[')
+		b.WriteString(s.Name)
+		b.WriteString("]\n")
 		for _, o := range s.Options {
 			if err := checkLine(o.Key, o.Value); err != nil {
 				return nil, &Error{Unit: u.Name, Section: s.Name, Key: o.Key, Err: err}
 			}
-			b.WriteString(o.Key + "=" + o.Value + "\n")
+			b.WriteString(o.Key)
+			b.WriteByte('=')
+			b.WriteString(o.Value)
+			b.WriteByte('\n')
 		}
 	}
 	return b.Bytes(), nil
