@@ -56,6 +56,7 @@ func LoadFS(fsys fs.FS, dirLabel string) (*Set, *Report) {
 	for _, f := range kitFiles {
 		l.loadKit(f)
 	}
+	l.parsed = prefetch(fsys, tenantFiles, "tenant")
 	for _, f := range tenantFiles {
 		l.loadTenant(f)
 	}
@@ -74,6 +75,7 @@ type loader struct {
 	tenants []*rawTenant // sorted by file name
 	kits    map[string]*rawKit
 	ymlKits map[string]string // stem -> "kits/x.yml", for hints
+	parsed  map[string]*parsed
 }
 
 type rawTenant struct {
@@ -152,6 +154,12 @@ func errorsIsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 
 // open reads and parses one file into its root mapping, or nil.
 func (l *loader) open(d *fileDecoder) *yaml.Node {
+	if pf := l.parsed[d.file]; pf != nil {
+		for _, f := range pf.findings {
+			d.c.add(f)
+		}
+		return pf.root
+	}
 	data, p := readFile(l.fsys, d.file)
 	if p != nil {
 		d.fileErr(p.msg, p.hint)
