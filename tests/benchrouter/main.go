@@ -1,0 +1,225 @@
+// Command benchrouter is `make bench-router`: the Benchmark section of the
+// router issue, in one run on this machine.
+//
+//  1. throughput: wrk with keep-alive against the backend directly, nginx
+//     reverse-proxying to it, and ehecoatl-router, in interleaved rounds
+//     (throughput.go);
+//  2. cold start: 50 socket-activated starts of a tenant app through the
+//     router in a real systemd 252 booted with tests/harness, against warm
+//     requests and raw activation without the router (coldstart.go);
+//  3. memory: the router's RSS with 10,000 routes, its load and SIGHUP
+//     reload times (memory.go);
+//
+// then a summary with every figure, its target and PASS/MISS.
+//
+// Everything it starts (backend, routers, nginx, wrk, the guest systemd)
+// runs in process groups it kills at the end, on failure, and on SIGINT,
+// SIGTERM or SIGHUP; a run killed with SIGKILL leaves a record that the next
+// run sweeps (procs.go). Only 127.0.0.1 is used.
+//
+// `benchrouter backend ...` is the benchmark's backend (backend.go), run by
+// benchrouter itself.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command-line flags; the defaults keep a full run within
+// about five minutes on a 2-core machine.
+type options struct {
+	rounds   int           // wrk rounds per target
+	secs     int           // seconds per wrk run
+	conns    int           // wrk connections
+	body     int           // backend response body in bytes
+	cold     int           // cold starts (and as many warm requests)
+	tenants  int           // tenants of the memory section (2 routes each)
+	sections string        // comma-separated subset of throughput,coldstart,memory
+	timeout  time.Duration // bound of the whole run
+	keepTmp  bool          // keep the work directory (logs) for inspection
+	hold     bool          // keep the cold-start machine until interrupted
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "backend" {
+		os.Exit(backendMain(os.Args[2:]))
+	}
+	var o options
+	flag.IntVar(&o.rounds, "rounds", 5, "wrk rounds per target (interleaved)")
+	flag.IntVar(&o.secs, "secs", 3, "seconds per wrk run")
+	flag.IntVar(&o.conns, "conns", 64, "wrk keep-alive connections")
+	flag.IntVar(&o.body, "body", 13, "backend response body in bytes")
+	flag.IntVar(&o.cold, "cold", 50, "cold starts (and warm requests) in the cold-start section")
+	flag.IntVar(&o.tenants, "tenants", 5000, "tenants of the memory section (1 app, 2 domains each)")
+	flag.StringVar(&o.sections, "sections", "throughput,coldstart,memory", "sections to run, comma-separated")
+	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
+	flag.BoolVar(&o.keepTmp, "keep", false, "keep the work directory (logs, configs) and print its path")
+	flag.BoolVar(&o.hold, "hold", false, "after the cold-start section, keep its machine running until Ctrl-C (to inspect it with nsenter)")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "benchrouter: unexpected arguments: %s\n", strings.Join(flag.Args(), " "))
+		os.Exit(2)
+	}
+	os.Exit(run(o))
+}
+
+// bench is the state shared by the sections.
+type bench struct {
+	opts  options
+	repo  string // repository root
+	work  string // temporary work directory, removed at the end
+	bin   string // freshly built binaries
+	procs *procs
+	sum   *summary
+}
+
+func run(o options) int {
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	// SIGINT/SIGTERM/SIGHUP cancel the run; the deferred cleanups below do
+	// the rest. The harness also tears its machine down on these signals
+	// (and re-raises them, which this handler swallows).
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			if ctx.Err() == nil {
+				fmt.Fprintf(os.Stderr, "\nbenchrouter: %v: stopping and cleaning up\n", s)
+			}
+			cancel()
+		}
+	}()
+
+	sweepStale()
+	repo, err := repoRoot()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "benchrouter: %v\n", err)
+		return 1
+	}
+	work, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", workPrefix, os.Getpid()))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "benchrouter: %v\n", err)
+		return 1
+	}
+	b := &bench{opts: o, repo: repo, work: work, bin: filepath.Join(work, "bin"), sum: &summary{}}
+	b.procs = &procs{record: filepath.Join(work, "procs")}
+	defer func() {
+		b.procs.stopAll()
+		if o.keepTmp {
+			fmt.Printf("\nwork directory kept: %s\n", work)
+		} else {
+			os.RemoveAll(work)
+		}
+	}()
+
+	began := time.Now()
+	fmt.Printf("ehecoatl router benchmark — %s, %d CPUs, %s\n", time.Now().Format(time.RFC3339), runtime.NumCPU(), loadavg())
+	if err := b.build(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "benchrouter: %v\n", err)
+		return 1
+	}
+
+	sections := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"throughput", b.throughput},
+		{"coldstart", b.coldStart},
+		{"memory", b.memory},
+	}
+	want := map[string]bool{}
+	for _, s := range strings.Split(o.sections, ",") {
+		want[strings.TrimSpace(s)] = true
+	}
+	failed := 0
+	for _, s := range sections {
+		if !want[s.name] {
+			continue
+		}
+		if ctx.Err() != nil {
+			b.sum.errorf(s.name, "not run: %v", context.Cause(ctx))
+			failed++
+			continue
+		}
+		t0 := time.Now()
+		err := s.fn(ctx)
+		b.procs.stopAll() // whatever the section left, even on error
+		if err != nil {
+			fmt.Printf("\n%s: ERROR: %v\n", s.name, err)
+			b.sum.errorf(s.name, "%v", err)
+			failed++
+		}
+		fmt.Printf("(%s took %s)\n", s.name, time.Since(t0).Round(100*time.Millisecond))
+	}
+
+	b.sum.print(os.Stdout)
+	fmt.Printf("\ntotal %s\n", time.Since(began).Round(time.Second))
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+// build compiles the binaries under test into b.bin, as the package ships
+// them (static, stripped).
+func (b *bench) build(ctx context.Context) error {
+	fmt.Printf("building ehecoatl, ehecoatl-router, ehecoatl-generator, hello into %s\n", b.bin)
+	for _, pkg := range []string{"cmd/ehecoatl", "cmd/ehecoatl-router", "cmd/ehecoatl-generator", "tests/apps/hello"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w",
+			"-o", filepath.Join(b.bin, filepath.Base(pkg)), "./"+pkg)
+		cmd.Dir = b.repo
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./%s: %v\n%s", pkg, err, out)
+		}
+	}
+	return nil
+}
+
+// repoRoot finds the module root from the working directory upwards.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if f, err := os.Open(filepath.Join(dir, "go.mod")); err == nil {
+			sc := bufio.NewScanner(f)
+			sc.Scan()
+			f.Close()
+			if strings.TrimSpace(sc.Text()) == "module github.com/ehecoatl/ehecoatl" {
+				return dir, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the ehecoatl repository (run it from the repository: make bench-router)")
+		}
+		dir = parent
+	}
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "load average unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "load average unknown"
+	}
+	return "load average " + strings.Join(f[:3], " ")
+}

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// target is one endpoint wrk measures.
+type target struct {
+	key   string // direct, nginx1, router1, nginx2, router2
+	label string
+	cpus  string // the CPU configuration it belongs to
+	port  int
+	pids  func() []int // processes whose CPU time is charged to it
+}
+
+// wrkResult is one wrk run.
+type wrkResult struct {
+	rps, p50, p99 float64 // requests/s, latencies in ms
+	requests      int64
+	bad           int64   // non-2xx answers and socket errors
+	cpuPerReq     float64 // µs of CPU of the target's processes per request
+}
+
+// throughput is section 1: wrk with keep-alive against the backend
+// directly, nginx and the router, both reverse-proxying to the backend's
+// unix socket, in two CPU configurations, interleaved round by round.
+func (b *bench) throughput(ctx context.Context) error {
+	o := b.opts
+	fmt.Printf("\n=== 1. throughput and latency (wrk -t2 -c%d -d%ds, keep-alive, %d rounds, %d-byte body) ===\n", o.conns, o.secs, o.rounds, o.body)
+	if err := ensureTools(ctx); err != nil {
+		return err
+	}
+	dir := filepath.Join(b.work, "throughput")
+	runDir := filepath.Join(dir, "run")
+	for _, d := range []string{filepath.Join(dir, "etc/tenants"), filepath.Join(runDir, "acme")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	// nginx's workers run as nobody: they need to traverse to the socket.
+	for _, d := range []string{b.work, dir, runDir, filepath.Join(runDir, "acme")} {
+		os.Chmod(d, 0o755)
+	}
+	manifest := "tenant: acme\napps:\n  web:\n    command: [/bin/true]\n    listen: activation\n    domains: [acme.test]\n"
+	if err := os.WriteFile(filepath.Join(dir, "etc/tenants/acme.yaml"), []byte(manifest), 0o644); err != nil {
+		return err
+	}
+	ports, err := freePorts(5)
+	if err != nil {
+		return err
+	}
+	sock := filepath.Join(runDir, "acme/web.sock")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	backend, err := b.procs.start("backend", filepath.Join(dir, "backend.log"), nil,
+		self, "backend", "-body", strconv.Itoa(o.body), "-tcp", fmt.Sprintf("127.0.0.1:%d", ports[0]), "-unix", sock)
+	if err != nil {
+		return err
+	}
+	routers := map[string]*proc{}
+	for _, c := range []struct {
+		key, gomaxprocs string
+		port            int
+	}{{"router1", "1", ports[2]}, {"router2", "", ports[4]}} {
+		var env []string
+		if c.gomaxprocs != "" {
+			env = []string{"GOMAXPROCS=" + c.gomaxprocs}
+		}
+		p, err := b.procs.start(c.key, filepath.Join(dir, c.key+".log"), env,
+			filepath.Join(b.bin, "ehecoatl-router"), "--listen", fmt.Sprintf("127.0.0.1:%d", c.port),
+			"--manifests", filepath.Join(dir, "etc"), "--run-dir", runDir, "--access-log", "off", "--no-idle-stop")
+		if err != nil {
+			return err
+		}
+		routers[c.key] = p
+	}
+	nginxes := map[string]*proc{}
+	for _, c := range []struct {
+		key     string
+		workers int
+		port    int
+	}{{"nginx1", 1, ports[1]}, {"nginx2", 2, ports[3]}} {
+		p, err := b.startNginx(dir, c.key, c.workers, c.port, sock)
+		if err != nil {
+			return err
+		}
+		nginxes[c.key] = p
+	}
+
+	one := func(p *proc) func() []int { return func() []int { return []int{p.pid} } }
+	withKids := func(p *proc) func() []int {
+		return func() []int { return append([]int{p.pid}, childPIDs(p.pid)...) }
+	}
+	targets := []target{
+		{"direct", "backend directly (TCP)", "-", ports[0], one(backend)},
+		{"nginx1", "nginx, worker_processes 1", "1 CPU", ports[1], withKids(nginxes["nginx1"])},
+		{"router1", "router, GOMAXPROCS=1", "1 CPU", ports[2], one(routers["router1"])},
+		{"nginx2", "nginx, worker_processes 2", "2 CPUs", ports[3], withKids(nginxes["nginx2"])},
+		{"router2", "router, GOMAXPROCS=2 (default)", "2 CPUs", ports[4], one(routers["router2"])},
+	}
+	want := strings.Repeat("a", o.body)
+	for _, t := range targets {
+		if err := waitBody(ctx, t.port, "acme.test", want, 10*time.Second); err != nil {
+			for _, p := range []*proc{backend, routers["router1"], routers["router2"], nginxes["nginx1"], nginxes["nginx2"]} {
+				if e := p.exited(); e != nil {
+					err = fmt.Errorf("%w; %v", err, e)
+				}
+			}
+			return fmt.Errorf("%s on 127.0.0.1:%d: %w", t.label, t.port, err)
+		}
+	}
+	fmt.Printf("backend: one process (router/testdata/bench/backend's handler) on %s and on 127.0.0.1:%d for the direct runs (wrk speaks only TCP)\n", sock, ports[0])
+	fmt.Printf("nginx: upstream keepalive 128 to the unix socket, X-Forwarded-* set, access_log off; router: --access-log off, defaults otherwise\n")
+	fmt.Printf("all share the machine's %d CPUs with wrk (2 threads) and the backend (GOMAXPROCS default)\n", runtime.NumCPU())
+
+	// Warm-up, discarded: connections, pools, page cache.
+	for _, t := range targets {
+		if _, err := runWrk(ctx, t, 1, o.conns); err != nil {
+			return err
+		}
+	}
+	res := map[string][]wrkResult{}
+	fmt.Printf("%-6s %-32s %10s %9s %9s %11s %5s\n", "round", "target", "req/s", "p50", "p99", "CPU µs/req", "bad")
+	for r := 1; r <= o.rounds; r++ {
+		for _, t := range targets {
+			w, err := runWrk(ctx, t, o.secs, o.conns)
+			if err != nil {
+				return err
+			}
+			res[t.key] = append(res[t.key], w)
+			fmt.Printf("%-6d %-32s %10.0f %9s %9s %11.1f %5d\n", r, t.label, w.rps, fmtMS(w.p50), fmtMS(w.p99), w.cpuPerReq, w.bad)
+		}
+	}
+
+	type med struct{ rps, p50, p99, cpu float64 }
+	meds := map[string]med{}
+	fmt.Printf("\nmedians of %d rounds:\n", o.rounds)
+	for _, t := range targets {
+		var rps, p50, p99, cpu []float64
+		var bad int64
+		for _, w := range res[t.key] {
+			rps, p50, p99, cpu = append(rps, w.rps), append(p50, w.p50), append(p99, w.p99), append(cpu, w.cpuPerReq)
+			bad += w.bad
+		}
+		m := med{median(rps), median(p50), median(p99), median(cpu)}
+		meds[t.key] = m
+		fmt.Printf("  %-32s %10.0f req/s  p50 %9s  p99 %9s  %6.1f µs CPU/req\n", t.label, m.rps, fmtMS(m.p50), fmtMS(m.p99), m.cpu)
+		b.sum.info("throughput", t.label, fmt.Sprintf("%.0f req/s, p50 %.2f / p99 %.2f ms, %.1f µs CPU/req", m.rps, m.p50, m.p99, m.cpu))
+		if bad > 0 {
+			b.sum.check("throughput", t.key+": errors + non-2xx answers", strconv.FormatInt(bad, 10), "0", false)
+		}
+	}
+	d := meds["direct"]
+	for _, c := range []struct{ n, r, cpus string }{{"nginx1", "router1", "1 CPU"}, {"nginx2", "router2", "2 CPUs"}} {
+		n, r := meds[c.n], meds[c.r]
+		tr, pr := r.rps/n.rps, r.p99/n.p99
+		fmt.Printf("%s: router/nginx throughput %s, p99 %s, p50 %s, CPU/req %s; nginx/direct %s; router/direct %s (throughput)\n",
+			c.cpus, fmtRatio(tr), fmtRatio(pr), fmtRatio(r.p50/n.p50), fmtRatio(r.cpu/n.cpu), fmtRatio(n.rps/d.rps), fmtRatio(r.rps/d.rps))
+		b.sum.check("throughput", c.cpus+": router/nginx req/s", fmtRatio(tr), ">= 1.00x", tr >= 1.0)
+		b.sum.check("throughput", c.cpus+": router/nginx p99", fmtRatio(pr), "<= 1.20x", pr <= 1.2)
+		b.sum.info("throughput", c.cpus+": router/nginx CPU/req", fmtRatio(r.cpu/n.cpu))
+		b.sum.info("throughput", c.cpus+": nginx/direct req/s, p99", fmtRatio(n.rps/d.rps)+", "+fmtRatio(n.p99/d.p99))
+		b.sum.info("throughput", c.cpus+": router/direct req/s, p99", fmtRatio(r.rps/d.rps)+", "+fmtRatio(r.p99/d.p99))
+	}
+	for _, p := range []*proc{backend, routers["router1"], routers["router2"], nginxes["nginx1"], nginxes["nginx2"]} {
+		if err := p.exited(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startNginx runs nginx in the foreground (daemon off, so it is our child
+// and its group ours to kill) with a config of its own under dir.
+func (b *bench) startNginx(dir, name string, workers, port int, sock string) (*proc, error) {
+	prefix := filepath.Join(dir, name)
+	if err := os.MkdirAll(prefix, 0o755); err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`daemon off;
+master_process on;
+worker_processes %d;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[2]s/body;
+  proxy_temp_path %[2]s/proxy;
+  upstream app { server unix:%[3]s; keepalive 128; }
+  server {
+    listen 127.0.0.1:%[4]d;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+    }
+  }
+}
+`, workers, prefix, sock, port)
+	cf := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	return b.procs.start(name, filepath.Join(prefix, "stderr.log"), nil,
+		"nginx", "-p", prefix+"/", "-e", filepath.Join(prefix, "error.log"), "-c", cf)
+}
+
+var (
+	reRPS     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reReqs    = regexp.MustCompile(`(\d+) requests in`)
+	reLat     = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+	reNon2xx  = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+	reSockErr = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+// runWrk runs wrk -t2 against t for secs seconds and parses its report.
+func runWrk(ctx context.Context, t target, secs, conns int) (wrkResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs+20)*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "wrk", "-t2", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", secs),
+		"--timeout", "5s", "--latency", "-H", "Host: acme.test", fmt.Sprintf("http://127.0.0.1:%d/", t.port))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	before := cpuTicks(t.pids())
+	out, err := cmd.CombinedOutput()
+	after := cpuTicks(t.pids())
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk %s: %v\n%s", t.label, err, out)
+	}
+	s := string(out)
+	var w wrkResult
+	m := reRPS.FindStringSubmatch(s)
+	n := reReqs.FindStringSubmatch(s)
+	if m == nil || n == nil {
+		return w, fmt.Errorf("wrk %s: unexpected output:\n%s", t.label, s)
+	}
+	w.rps, _ = strconv.ParseFloat(m[1], 64)
+	w.requests, _ = strconv.ParseInt(n[1], 10, 64)
+	for _, l := range reLat.FindAllStringSubmatch(s, -1) {
+		v, _ := strconv.ParseFloat(l[2], 64)
+		switch l[3] {
+		case "us":
+			v /= 1000
+		case "s":
+			v *= 1000
+		}
+		if l[1] == "50" {
+			w.p50 = v
+		} else {
+			w.p99 = v
+		}
+	}
+	if x := reNon2xx.FindStringSubmatch(s); x != nil {
+		v, _ := strconv.ParseInt(x[1], 10, 64)
+		w.bad += v
+	}
+	if x := reSockErr.FindStringSubmatch(s); x != nil {
+		for _, f := range x[1:] {
+			v, _ := strconv.ParseInt(f, 10, 64)
+			w.bad += v
+		}
+	}
+	if w.requests > 0 {
+		// Linux's USER_HZ is 100 on every architecture Go supports here.
+		w.cpuPerReq = float64(after-before) * 1e4 / float64(w.requests)
+	}
+	return w, nil
+}
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var out []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
+
+// waitBody polls GET http://127.0.0.1:port/ with Host host until it
+// answers 200 with body want.
+func waitBody(ctx context.Context, port int, host, want string, timeout time.Duration) error {
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
+		req.Host = host
+		resp, err := c.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 && string(body) == want {
+				return nil
+			}
+			last = fmt.Sprintf("%d %.100q", resp.StatusCode, body)
+		} else {
+			last = err.Error()
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no 200 %q within %s (last: %s)", want, timeout, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
