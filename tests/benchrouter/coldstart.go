@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +13,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/tests/harness"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -120,6 +123,7 @@ systemctl start ehecoatl-router.socket`, port[0])); err != nil {
 		return nil
 	}
 	var coldR, warmR, coldRaw, warmRaw []float64
+	var connects []int64 // CLOCK_MONOTONIC µs before each cold connect
 	pids := map[string]bool{}
 	for i := 0; i < n; i++ {
 		for _, via := range []struct {
@@ -130,6 +134,7 @@ systemctl start ehecoatl-router.socket`, port[0])); err != nil {
 			if err := stop(); err != nil {
 				return fail(fmt.Errorf("iteration %d: %w", i+1, err))
 			}
+			connects = append(connects, monotonicUsec())
 			c, pid, err := ttfb(ctx, via.dial, coldHost)
 			if err != nil {
 				return fail(fmt.Errorf("iteration %d: cold GET (%s): %w", i+1, via.name, err))
@@ -163,6 +168,17 @@ systemctl start ehecoatl-router.socket`, port[0])); err != nil {
 		}
 	}
 
+	// Where a cold start's time goes, from the guest's journal: the guest
+	// shares the host's CLOCK_MONOTONIC (no time namespace), so the client's
+	// connect time compares with journald's receive timestamps.
+	jctx, jcancel := context.WithTimeout(ctx, time.Minute)
+	jout, _, jerr := m.Run(jctx, "journalctl", "-b", "-u", coldUnit, "-o", "json", "--output-fields=MESSAGE", "--no-pager")
+	jcancel()
+	var bd breakdown
+	if jerr == nil {
+		bd = coldBreakdown(jout, connects)
+	}
+
 	if b.opts.hold {
 		fmt.Printf("machine kept (-hold): nsenter -t %d -a systemctl status %s; Ctrl-C to go on\n", m.PID(), coldUnit)
 		<-ctx.Done()
@@ -182,6 +198,20 @@ systemctl start ehecoatl-router.socket`, port[0])); err != nil {
 		{"router cost on cold (cold - raw cold)", stat{cr.p50 - cw.p50, cr.p99 - cw.p99}}} {
 		fmt.Printf("  %-28s %9s %9s\n", l.name, fmtMS(l.s.p50), fmtMS(l.s.p99))
 	}
+	if len(bd.trigger) > 0 {
+		fmt.Printf("\nwhere a cold start goes (%d of %d cold starts matched in the guest's journal; stamped when journald reads them, a few ms late under load):\n", len(bd.trigger), len(connects))
+		fmt.Printf("  %-44s %9s %9s\n", "", "p50", "p99")
+		for _, l := range []struct {
+			name string
+			xs   []float64
+		}{{"connect -> systemd \"Starting\" (trigger, job)", bd.trigger},
+			{"\"Starting\" -> \"Started\" (fork, sandbox, exec)", bd.exec},
+			{"\"Started\" -> app logs \"serving\" (app init)", bd.app}} {
+			fmt.Printf("  %-44s %9s %9s\n", l.name, fmtMS(percentile(l.xs, 50)), fmtMS(percentile(l.xs, 99)))
+		}
+	} else if jerr != nil {
+		fmt.Printf("no breakdown: %v\n", jerr)
+	}
 	b.sum.info("coldstart", "cold TTFB via router p50 / p99", fmtMS(cr.p50)+" / "+fmtMS(cr.p99))
 	b.sum.info("coldstart", "warm TTFB via router p50 / p99", fmtMS(wr.p50)+" / "+fmtMS(wr.p99))
 	b.sum.check("coldstart", "cold overhead p50 (cold - warm)", fmtMS(or.p50), "<= 30 ms", or.p50 <= 30)
@@ -189,6 +219,9 @@ systemctl start ehecoatl-router.socket`, port[0])); err != nil {
 	b.sum.info("coldstart", "raw activation cold p50 / p99", fmtMS(cw.p50)+" / "+fmtMS(cw.p99))
 	b.sum.info("coldstart", "raw socket warm p50 / p99", fmtMS(ww.p50)+" / "+fmtMS(ww.p99))
 	b.sum.info("coldstart", "raw overhead p50 / p99", fmtMS(ow.p50)+" / "+fmtMS(ow.p99))
+	if len(bd.exec) > 0 {
+		b.sum.info("coldstart", "systemd Starting->Started p50 / p99", fmtMS(percentile(bd.exec, 50))+" / "+fmtMS(percentile(bd.exec, 99)))
+	}
 	return nil
 }
 
@@ -241,4 +274,65 @@ func ttfb(ctx context.Context, dial func() (net.Conn, error), host string) (time
 		return 0, "", fmt.Errorf("no pid in %.200q", s)
 	}
 	return first, m[1], nil
+}
+
+// breakdown splits cold starts into phases, in ms.
+type breakdown struct{ trigger, exec, app []float64 }
+
+// coldBreakdown matches each connect time (µs, CLOCK_MONOTONIC) with the
+// next "Starting", "Started" and "hello: serving" entries of the unit's
+// journal (journalctl -o json).
+func coldBreakdown(journal string, connects []int64) breakdown {
+	type entry struct {
+		t    int64
+		kind byte // 'S' Starting, 'D' Started, 'H' hello serving
+	}
+	var es []entry
+	for _, line := range strings.Split(journal, "\n") {
+		var e struct {
+			Mono string `json:"__MONOTONIC_TIMESTAMP"`
+			Msg  any    `json:"MESSAGE"`
+		}
+		if json.Unmarshal([]byte(line), &e) != nil {
+			continue
+		}
+		msg, _ := e.Msg.(string)
+		t, err := strconv.ParseInt(e.Mono, 10, 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(msg, "Starting "+coldUnit):
+			es = append(es, entry{t, 'S'})
+		case strings.HasPrefix(msg, "Started "+coldUnit):
+			es = append(es, entry{t, 'D'})
+		case strings.HasPrefix(msg, "hello: serving"):
+			es = append(es, entry{t, 'H'})
+		}
+	}
+	var bd breakdown
+	j := 0
+	for _, c := range connects {
+		for j < len(es) && !(es[j].kind == 'S' && es[j].t >= c) {
+			j++
+		}
+		if j+2 >= len(es) || es[j+1].kind != 'D' || es[j+2].kind != 'H' {
+			continue
+		}
+		bd.trigger = append(bd.trigger, float64(es[j].t-c)/1000)
+		bd.exec = append(bd.exec, float64(es[j+1].t-es[j].t)/1000)
+		bd.app = append(bd.app, float64(es[j+2].t-es[j+1].t)/1000)
+		j += 3
+	}
+	return bd
+}
+
+// monotonicUsec reads CLOCK_MONOTONIC in µs, the clock of the journal's
+// __MONOTONIC_TIMESTAMP.
+func monotonicUsec() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return 0
+	}
+	return ts.Sec*1e6 + ts.Nsec/1e3
 }

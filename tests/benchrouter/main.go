@@ -57,7 +57,7 @@ func main() {
 		os.Exit(backendMain(os.Args[2:]))
 	}
 	var o options
-	flag.IntVar(&o.rounds, "rounds", 5, "wrk rounds per target (interleaved)")
+	flag.IntVar(&o.rounds, "rounds", 7, "wrk rounds per target (interleaved)")
 	flag.IntVar(&o.secs, "secs", 3, "seconds per wrk run")
 	flag.IntVar(&o.conns, "conns", 64, "wrk keep-alive connections")
 	flag.IntVar(&o.body, "body", 13, "backend response body in bytes")
@@ -94,6 +94,9 @@ func run(o options) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	// Output piped into a reader that quits (| head) must not kill the run
+	// before its cleanup: with SIGPIPE notified, such writes just fail.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	go func() {
 		for s := range sigs {
 			if ctx.Err() == nil {
@@ -116,6 +119,9 @@ func run(o options) int {
 	}
 	b := &bench{opts: o, repo: repo, work: work, bin: filepath.Join(work, "bin"), sum: &summary{}}
 	b.procs = &procs{record: filepath.Join(work, "procs")}
+	if err := b.procs.writeOwner(); err != nil {
+		fmt.Fprintf(os.Stderr, "benchrouter: %v\n", err)
+	}
 	defer func() {
 		b.procs.stopAll()
 		if o.keepTmp {

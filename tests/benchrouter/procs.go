@@ -125,11 +125,15 @@ func sweepStale() {
 	for _, d := range dirs {
 		rest := strings.TrimPrefix(filepath.Base(d), workPrefix)
 		owner, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
-		if err != nil || owner == os.Getpid() || syscall.Kill(owner, 0) == nil {
+		if err != nil || owner == os.Getpid() {
 			continue
 		}
 		b, _ := os.ReadFile(filepath.Join(d, "procs"))
-		for _, line := range strings.Split(string(b), "\n") {
+		lines := strings.Split(string(b), "\n")
+		if ownerAlive(owner, lines[0]) {
+			continue
+		}
+		for _, line := range lines[1:] {
 			f := strings.Fields(line)
 			if len(f) < 3 {
 				continue
@@ -149,6 +153,30 @@ func sweepStale() {
 		fmt.Printf("sweep: removing %s of a killed earlier run\n", d)
 		os.RemoveAll(d)
 	}
+}
+
+// ownerAlive reports whether the run that made a work directory still
+// runs: its PID names a live (not zombie) process with the starttime of the
+// record's first line ("owner STARTTIME"). Without a record (a run killed
+// before it started anything) the PID alone decides.
+func ownerAlive(pid int, first string) bool {
+	f := statFields(pid)
+	if len(f) < 20 || f[0] == "Z" {
+		return false
+	}
+	if rec, ok := strings.CutPrefix(first, "owner "); ok {
+		return strings.TrimSpace(rec) == f[19]
+	}
+	return true
+}
+
+// writeOwner starts the record of this run.
+func (ps *procs) writeOwner() error {
+	st, err := starttime(os.Getpid())
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(ps.record, []byte(fmt.Sprintf("owner %d\n", st)), 0o600)
 }
 
 // groupMembers lists the processes whose process group is pgid.

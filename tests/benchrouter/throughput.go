@@ -244,6 +244,9 @@ func runWrk(ctx context.Context, t target, secs, conns int) (wrkResult, error) {
 	out, err := cmd.CombinedOutput()
 	after := cpuTicks(t.pids())
 	if err != nil {
+		if ctx.Err() != nil {
+			return wrkResult{}, fmt.Errorf("wrk %s: %w", t.label, context.Cause(ctx))
+		}
 		return wrkResult{}, fmt.Errorf("wrk %s: %v\n%s", t.label, err, out)
 	}
 	s := string(out)
