@@ -499,9 +499,12 @@ func (r *renderer) appService(p appParts) *units.Unit {
 // installed manifests of every tenant (their env, commands and domains;
 // ProtectSystem=strict leaves /etc readable) and the secrets, which the
 // app receives through LoadCredential= (read by systemd, before the
-// sandbox) instead.
+// sandbox) instead. The rendered units of every tenant
+// (/run/systemd/generator, world-readable) and the system bus (through
+// which systemd answers anyone's property queries, Environment= included)
+// would show another tenant's env and commands just the same.
 func (r *renderer) hidden() []string {
-	h := []string{"-" + r.opts.RunDir, "-" + ManifestDir}
+	h := []string{"-" + r.opts.RunDir, "-" + ManifestDir, "-/run/systemd/generator", "-/run/dbus"}
 	if s := r.opts.SecretsDir; s != ManifestDir && !strings.HasPrefix(s, ManifestDir+"/") {
 		h = append(h, "-"+s)
 	}

@@ -38,6 +38,8 @@ def facts():
         "list_secrets": probe(lambda: os.listdir("/etc/ehecoatl/secrets")),
         "connect_tcp": probe(lambda: socket.create_connection(("127.0.0.1", 5432), timeout=2).close()),
         "connect_other_app": probe(lambda: socket.socket(socket.AF_UNIX).connect("/run/ehecoatl/acme/web.sock")),
+        "read_generated_units": probe(lambda: os.listdir("/run/systemd/generator")),
+        "connect_system_bus": probe(lambda: socket.socket(socket.AF_UNIX).connect("/run/dbus/system_bus_socket")),
     }
 
 
