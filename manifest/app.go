@@ -335,48 +335,35 @@ func (d *fileDecoder) env(e *entry) (map[string]envVal, bool) {
 }
 
 func (d *fileDecoder) secrets(e *entry) ([]string, bool) {
-	items, ok := d.list(e.v, e.path, listHint(e.v, "write a list: [stripe_key]"))
-	if !ok {
-		return nil, false
-	}
-	var out []string
-	for i, n := range items {
-		p := index(e.path, i)
-		s, sok := d.text(n, p, "each secret is a file name")
-		if !sok {
-			ok = false
-			continue
-		}
-		if pr := checkSecretName(s); pr != nil {
-			d.probAt(n, p, pr)
-			ok = false
-			continue
-		}
-		if slices.Contains(out, s) {
-			d.errAt(n, p, fmt.Sprintf("secret %q is listed twice", s), "remove one of them")
-			ok = false
-			continue
-		}
-		out = append(out, s)
-	}
-	return out, ok
+	return d.textList(e, "write a list: [stripe_key]", "each secret is a file name", checkSecretName, "secret")
 }
 
 func (d *fileDecoder) readOnly(e *entry) ([]string, bool) {
-	items, ok := d.list(e.v, e.path, listHint(e.v, "write a list: [/srv/shop]"))
+	return d.textList(e, "write a list: [/srv/shop]", "each entry is an absolute path", checkReadOnly, "")
+}
+
+// textList decodes a list of strings, each checked by check. With a
+// non-empty noun, an item listed twice is an error naming it.
+func (d *fileDecoder) textList(e *entry, listExample, itemHint string, check func(string) *problem, noun string) ([]string, bool) {
+	items, ok := d.list(e.v, e.path, listHint(e.v, listExample))
 	if !ok {
 		return nil, false
 	}
 	var out []string
 	for i, n := range items {
 		p := index(e.path, i)
-		s, sok := d.text(n, p, "each entry is an absolute path")
+		s, sok := d.text(n, p, itemHint)
 		if !sok {
 			ok = false
 			continue
 		}
-		if pr := checkReadOnly(s); pr != nil {
+		if pr := check(s); pr != nil {
 			d.probAt(n, p, pr)
+			ok = false
+			continue
+		}
+		if noun != "" && slices.Contains(out, s) {
+			d.errAt(n, p, fmt.Sprintf("%s %q is listed twice", noun, s), "remove one of them")
 			ok = false
 			continue
 		}
@@ -385,9 +372,6 @@ func (d *fileDecoder) readOnly(e *entry) ([]string, bool) {
 	return out, ok
 }
 
-// egress: "none" (nil) or a non-empty list of CIDRs/addresses. "any" and
-// "all" are refused with the explicit list as hint, so that opening the
-// network is always spelled out. An empty list is refused: "none" says it.
 func (d *fileDecoder) egress(e *entry) ([]netip.Prefix, bool) {
 	const hint = "write egress: none, or a list such as [10.0.0.5/32, 0.0.0.0/0]"
 	if e.v.Kind == yaml.ScalarNode && !isNull(e.v) {
