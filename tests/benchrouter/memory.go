@@ -147,9 +147,15 @@ func (b *bench) memory(ctx context.Context) error {
 			}
 		}
 	}
-	rss, _ := vmStatus(router.pid, "VmRSS")
+	// Right after the requests, and once the Go runtime has settled (its
+	// scavenger returns part of the heap the load grew, a second or two
+	// later); the target applies to the larger.
+	rss, err := settledRSS(ctx, router.pid, get, hosts[1])
+	if err != nil {
+		return err
+	}
 	hwm, _ := vmStatus(router.pid, "VmHWM")
-	fmt.Printf("after %d requests: VmRSS %s, VmHWM (peak) %s\n", 20*len(hosts), mib(rss), mib(hwm))
+	fmt.Printf("after %d requests: VmRSS %s, %s %s later (VmHWM, the peak: %s)\n", 20*len(hosts), mib(rss[0]), mib(rss[1]), settle, mib(hwm))
 
 	// Reload with one tenant more: SIGHUP, then wait for the load count.
 	if err := write(n + 1); err != nil {
@@ -180,17 +186,21 @@ func (b *bench) memory(ctx context.Context) error {
 		return fmt.Errorf("tenant added by the reload: %d %v, want 200", code, err)
 	}
 	routes2, _ := tableSize(log, 2)
-	rss2, _ := vmStatus(router.pid, "VmRSS")
+	rss2, err := settledRSS(ctx, router.pid, get, hosts[1])
+	if err != nil {
+		return err
+	}
 	hwm2, _ := vmStatus(router.pid, "VmHWM")
-	fmt.Printf("SIGHUP reload to %d routes: %s; then VmRSS %s, VmHWM %s\n", routes2, reloadTime.Round(time.Millisecond), mib(rss2), mib(hwm2))
+	fmt.Printf("SIGHUP reload to %d routes: %s; then VmRSS %s, %s %s later (VmHWM %s)\n", routes2, reloadTime.Round(time.Millisecond), mib(rss2[0]), mib(rss2[1]), settle, mib(hwm2))
 	if err := router.exited(); err != nil {
 		return err
 	}
 
 	const targetKB = 50 * 1024
-	b.sum.check("memory", fmt.Sprintf("router VmRSS, %d routes", routes), mib(rss), "<= 50 MiB", rss > 0 && rss <= targetKB)
-	b.sum.info("memory", "router VmHWM (peak) before reload", mib(hwm))
-	b.sum.info("memory", "router VmRSS / VmHWM after reload", mib(rss2)+" / "+mib(hwm2))
+	r1, r2 := max(rss[0], rss[1]), max(rss2[0], rss2[1])
+	b.sum.check("memory", fmt.Sprintf("router VmRSS, %d routes, after start", routes), mib(r1), "<= 50 MiB", r1 > 0 && r1 <= targetKB)
+	b.sum.check("memory", fmt.Sprintf("router VmRSS, %d routes, after a reload", routes2), mib(r2), "<= 50 MiB", r2 > 0 && r2 <= targetKB)
+	b.sum.info("memory", "router VmHWM (peak) after start / reload", mib(hwm)+" / "+mib(hwm2))
 	b.sum.info("memory", "start to first answer (load)", loadTime.Round(time.Millisecond).String())
 	b.sum.info("memory", "SIGHUP reload time", reloadTime.Round(time.Millisecond).String())
 	return nil
@@ -222,3 +232,29 @@ func reloadCount(dir string) (int, string) {
 }
 
 func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
+
+// settle is how long settledRSS waits for the second reading.
+const settle = 3 * time.Second
+
+// settledRSS reads VmRSS now and after settle, with a request every 250 ms
+// in between (a router in service, not an idle one).
+func settledRSS(ctx context.Context, pid int, get func(string) (int, error), host string) ([2]int64, error) {
+	var out [2]int64
+	var err error
+	if out[0], err = vmStatus(pid, "VmRSS"); err != nil {
+		return out, err
+	}
+	end := time.Now().Add(settle)
+	for time.Now().Before(end) {
+		if code, err := get(host); err != nil || code != 200 {
+			return out, fmt.Errorf("GET %s: %d %v", host, code, err)
+		}
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	out[1], err = vmStatus(pid, "VmRSS")
+	return out, err
+}

@@ -1,0 +1,53 @@
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestRouterUnitsAnalyze checks the packaged router units as systemd reads
+// them: `systemd-analyze verify` with empty output, and an exposure of at
+// most 2.0 in `systemd-analyze security` (issue: the router runs
+// unprivileged and sandboxed).
+func TestRouterUnitsAnalyze(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("systemd-analyze not installed (apt-get install -y systemd)")
+	}
+	dir := t.TempDir()
+	for _, u := range []string{"ehecoatl-router.socket", "ehecoatl-router.service"} {
+		b, err := os.ReadFile(filepath.Join(repo, "packaging/systemd", u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// verify requires the executables to exist: point them at the
+		// binaries built for this test run.
+		s := strings.ReplaceAll(string(b), "/usr/bin/ehecoatl-router", filepath.Join(binDir, "ehecoatl-router"))
+		if err := os.WriteFile(filepath.Join(dir, u), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("systemd-analyze", "verify", "--man=no", filepath.Join(dir, "ehecoatl-router.socket"), filepath.Join(dir, "ehecoatl-router.service"))
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":")
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	out, err = exec.Command("systemd-analyze", "security", "--offline=true", "--no-pager", filepath.Join(dir, "ehecoatl-router.service")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Overall exposure level for ehecoatl-router.service: ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	score, _ := strconv.ParseFloat(string(m[1]), 64)
+	t.Logf("ehecoatl-router.service exposure: %.1f", score)
+	if score > 2.0 {
+		t.Errorf("router exposure %.1f, want at most 2.0", score)
+	}
+}
