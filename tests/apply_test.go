@@ -22,6 +22,18 @@ func TestApply(t *testing.T) {
 		t.Fatalf("expected a socket per example app, got %v", sockets)
 	}
 
+	t.Run("the systemd generator wrote what ehecoatl generate writes", func(t *testing.T) {
+		h := h.on(t)
+		// Only ehecoatl's files: other generators write into the same dir.
+		out, errOut, code := h.try("sh", "-c", `set -e
+rm -rf /tmp/g /tmp/sys && ehecoatl generate /etc/ehecoatl /tmp/g >/dev/null
+mkdir /tmp/sys && cd /run/systemd/generator && cp -a ehecoatl* /tmp/sys/ && mkdir /tmp/sys/sockets.target.wants && cp -a sockets.target.wants/ehecoatl* /tmp/sys/sockets.target.wants/
+diff -r --no-dereference /tmp/g /tmp/sys`)
+		if code != 0 {
+			t.Errorf("generator output differs from ehecoatl generate:\n%s%s", out, errOut)
+		}
+	})
+
 	t.Run("every socket listens", func(t *testing.T) {
 		h := h.on(t)
 		for _, s := range sockets {

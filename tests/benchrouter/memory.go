@@ -198,8 +198,10 @@ func (b *bench) memory(ctx context.Context) error {
 
 	const targetKB = 50 * 1024
 	r1, r2 := max(rss[0], rss[1]), max(rss2[0], rss2[1])
-	b.sum.check("memory", fmt.Sprintf("router VmRSS, %d routes, after start", routes), mib(r1), "<= 50 MiB", r1 > 0 && r1 <= targetKB)
-	b.sum.check("memory", fmt.Sprintf("router VmRSS, %d routes, after a reload", routes2), mib(r2), "<= 50 MiB", r2 > 0 && r2 <= targetKB)
+	// The target is read as 50 MiB; the value shows decimal MB too, since
+	// a figure between 47.7 and 50 MiB meets one reading and not the other.
+	b.sum.check("memory", fmt.Sprintf("router VmRSS, %d routes, after start", routes), mibMB(r1), "<= 50 MiB", r1 > 0 && r1 <= targetKB)
+	b.sum.check("memory", fmt.Sprintf("router VmRSS, %d routes, after a reload", routes2), mibMB(r2), "<= 50 MiB", r2 > 0 && r2 <= targetKB)
 	b.sum.info("memory", "router VmHWM (peak) after start / reload", mib(hwm)+" / "+mib(hwm2))
 	b.sum.info("memory", "start to first answer (load)", loadTime.Round(time.Millisecond).String())
 	b.sum.info("memory", "SIGHUP reload time", reloadTime.Round(time.Millisecond).String())
@@ -232,6 +234,8 @@ func reloadCount(dir string) (int, string) {
 }
 
 func mib(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
+
+func mibMB(kb int64) string { return fmt.Sprintf("%s (%.1f MB)", mib(kb), float64(kb)*1024/1e6) }
 
 // settle is how long settledRSS waits for the second reading.
 const settle = 3 * time.Second

@@ -126,7 +126,8 @@ func (b *bench) throughput(ctx context.Context) error {
 	}
 	fmt.Printf("backend: one process (router/testdata/bench/backend's handler) on %s and on 127.0.0.1:%d for the direct runs (wrk speaks only TCP)\n", sock, ports[0])
 	fmt.Printf("nginx: upstream keepalive 128 to the unix socket, X-Forwarded-* set, access_log off; router: --access-log off, defaults otherwise\n")
-	fmt.Printf("all share the machine's %d CPUs with wrk (2 threads) and the backend (GOMAXPROCS default)\n", runtime.NumCPU())
+	fmt.Printf("CPU match: nginx worker_processes 1 vs router GOMAXPROCS=1, and 2 vs 2 (the default here); all share the machine's %d CPUs with wrk (2 threads) and the backend (GOMAXPROCS default)\n", runtime.NumCPU())
+	fmt.Printf("CPU µs/req: user+system time of the measured process(es) during the run (router; nginx master+workers; backend for direct) / requests\n")
 
 	// Warm-up, discarded: connections, pools, page cache.
 	for _, t := range targets {
