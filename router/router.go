@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -181,7 +182,13 @@ func (rt *Router) load() error {
 	if err != nil {
 		return err
 	}
-	return rt.SetManifests(set)
+	err = rt.SetManifests(set)
+	// Parsing thousands of manifests grows the heap far beyond the table
+	// it leaves (about 9 MB live for 10,000 routes against 50-65 MB of
+	// RSS measured): give that memory back now rather than whenever the
+	// scavenger gets to it. Loads are rare (start, reload).
+	debug.FreeOSMemory()
+	return err
 }
 
 // SetManifests builds a table from set and makes it current. State of apps
