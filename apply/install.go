@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
@@ -47,7 +48,37 @@ func manifestFiles(set *manifest.Set) (map[string][]byte, error) {
 			return nil, err
 		}
 	}
+	for _, t := range set.Tenants {
+		for _, a := range t.Apps {
+			b, err := generator.EnvFile(a)
+			if err != nil {
+				return nil, err
+			}
+			if b != nil {
+				files[generator.EnvFileRel(a)] = b
+			}
+		}
+	}
 	return files, nil
+}
+
+// subdirs of a generation, each visible as etc/<sub> through a symlink.
+// env holds the apps' env files: root only, unlike the manifests, which
+// the router reads.
+var subdirs = []string{"tenants", "kits", "env"}
+
+func dirMode(sub string) os.FileMode {
+	if sub == "env" {
+		return 0o700
+	}
+	return 0o755
+}
+
+func fileMode(rel string) os.FileMode {
+	if strings.HasPrefix(rel, "env/") {
+		return 0o600
+	}
+	return 0o644
 }
 
 // installedFiles reads tenants/*.yaml and kits/*.yaml under etc as they are
@@ -55,24 +86,35 @@ func manifestFiles(set *manifest.Set) (map[string][]byte, error) {
 // install).
 func installedFiles(etc string) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	for _, sub := range []string{"tenants", "kits"} {
-		ents, err := os.ReadDir(filepath.Join(etc, sub))
+	for _, sub := range subdirs {
+		// WalkDir does not follow a symlink at its root: resolve it.
+		root, err := filepath.EvalSymlinks(filepath.Join(etc, sub))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range ents {
-			if e.IsDir() || !strings.HasSuffix(e.Name(), ".yaml") {
-				continue
-			}
-			rel := sub + "/" + e.Name()
-			b, err := os.ReadFile(filepath.Join(etc, rel))
+		err = filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 			if err != nil {
-				return nil, err
+				return err
 			}
-			files[rel] = b
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".yaml") && !strings.HasSuffix(e.Name(), ".env") {
+				return nil
+			}
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			files[filepath.ToSlash(filepath.Join(sub, rel))] = b
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return files, nil
@@ -147,7 +189,7 @@ func Install(etc string, set *manifest.Set) (bool, error) {
 	if err := replaceSymlink(filepath.Join(etc, currentLink), filepath.Join(generationsDir, gen)); err != nil {
 		return false, err
 	}
-	for _, sub := range []string{"tenants", "kits"} {
+	for _, sub := range subdirs {
 		if err := ensureLink(etc, sub); err != nil {
 			return false, err
 		}
@@ -160,13 +202,16 @@ func Install(etc string, set *manifest.Set) (bool, error) {
 }
 
 func writeGeneration(dir string, files map[string][]byte) error {
-	for _, sub := range []string{"tenants", "kits"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+	for _, sub := range subdirs {
+		if err := os.Mkdir(filepath.Join(dir, sub), dirMode(sub)); err != nil {
 			return err
 		}
 	}
 	for rel, b := range files {
-		f, err := os.OpenFile(filepath.Join(dir, rel), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o700); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(filepath.Join(dir, rel), os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode(rel))
 		if err != nil {
 			return err
 		}
@@ -182,7 +227,7 @@ func writeGeneration(dir string, files map[string][]byte) error {
 			return err
 		}
 	}
-	for _, sub := range []string{"tenants", "kits", "."} {
+	for _, sub := range append(append([]string{}, subdirs...), ".") {
 		if err := syncDir(filepath.Join(dir, sub)); err != nil {
 			return err
 		}
@@ -235,7 +280,7 @@ func ensureLink(etc, sub string) error {
 }
 
 func linksInPlace(etc string) bool {
-	for _, sub := range []string{"tenants", "kits"} {
+	for _, sub := range subdirs {
 		if t, err := os.Readlink(filepath.Join(etc, sub)); err != nil || t != filepath.Join(currentLink, sub) {
 			return false
 		}

@@ -3,6 +3,7 @@ package apply
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
@@ -52,6 +53,18 @@ func TestInstall(t *testing.T) {
 		if err != nil || fi.Mode().Perm()&0o005 != 0o005 && fi.IsDir() || fi.Mode().Perm()&0o004 == 0 {
 			t.Errorf("%s (%s) mode %v: not readable by others", p, real, fi.Mode())
 		}
+	}
+	// The env of an app is a root-only file beside the manifests.
+	env := filepath.Join(etc, "env", "acme", "web.env")
+	b, err := os.ReadFile(env)
+	if err != nil || !strings.Contains(string(b), `GREETING="Hello, 100% \"quoted\" \$world"`) {
+		t.Errorf("env file %s: %v\n%s", env, err, b)
+	}
+	if fi, err := os.Stat(env); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("env file mode: %v %v", fi.Mode(), err)
+	}
+	if fi, err := os.Stat(filepath.Join(etc, "env")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("env dir mode: %v %v", fi.Mode(), err)
 	}
 	if changed, err := Install(etc, set); err != nil || changed {
 		t.Errorf("second install: changed=%v err=%v, want no change", changed, err)

@@ -272,6 +272,13 @@ func (r *renderer) rootSlice() (File, error) {
 
 // tenant renders a tenant's slice and apps into out.
 func (r *renderer) tenant(out *Output, t *manifest.Tenant) error {
+	// The env files are written by apply, not here, but a set whose env
+	// cannot be written must not render either.
+	for _, a := range t.Apps {
+		if _, err := EnvFile(a); err != nil {
+			return fmt.Errorf("generator: %s: app %s: %w", t.File, a.Name, err)
+		}
+	}
 	src := path.Join(r.opts.SourceDir, filepath.ToSlash(t.File))
 	if err := r.tenantUnits(out, t, src); err != nil {
 		return fmt.Errorf("generator: %s: %w", t.File, err)
@@ -441,11 +448,13 @@ func (r *renderer) appService(p appParts) *units.Unit {
 	s.Add("Slice", p.slice)
 	s.AddExec("ExecStart", a.Command)
 	// The app learns who it serves (white-label kits run one program for
-	// many tenants); manifest env comes after and may override.
+	// many tenants).
 	s.AddEnv("EHECOATL_TENANT", a.Tenant)
 	s.AddEnv("EHECOATL_APP", a.Name)
-	for _, k := range sortedKeys(a.Env) {
-		s.AddEnv(k, a.Env[k])
+	if len(a.Env) > 0 {
+		// The manifest's env is in a root-only file installed by apply
+		// (see EnvFileRel), not in this world-readable unit.
+		s.Add("EnvironmentFile", path.Join(r.opts.SourceDir, EnvFileRel(a)))
 	}
 	if a.Restart != "" {
 		s.Add("Restart", a.Restart)

@@ -119,7 +119,7 @@ func TestGenerateErrors(t *testing.T) {
 		}), Options{}, "own network namespace"},
 		{"colon in read_only", app(func(a *manifest.App) { a.ReadOnly = []string{"/srv/a:b"} }), Options{}, `read_only "/srv/a:b"`},
 		{"space in read_only", app(func(a *manifest.App) { a.ReadOnly = []string{"/srv/a b"} }), Options{}, "BindReadOnlyPaths"},
-		{"newline in env", app(func(a *manifest.App) { a.Env = map[string]string{"A": "x\ny"} }), Options{}, "Environment"},
+		{"newline in env", app(func(a *manifest.App) { a.Env = map[string]string{"A": "x\ny"} }), Options{}, "environment file"},
 		{"newline in argv", app(func(a *manifest.App) { a.Command = []string{"/bin/echo", "a\nb"} }), Options{}, "ExecStart"},
 		{"bad secret", app(func(a *manifest.App) { a.Secrets = []string{"../x"} }), Options{}, `secrets "../x"`},
 		{"relative run dir", app(nil), Options{RunDir: "run"}, "option RunDir"},

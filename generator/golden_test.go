@@ -113,6 +113,19 @@ func TestGolden(t *testing.T) {
 			for _, f := range out.Files {
 				got[f.Name] = f.Data
 			}
+			// The env files apply installs beside the manifests, flattened:
+			// env/acme/web.env is expected/env_acme_web.env.
+			for _, tn := range c.load(t).Tenants {
+				for _, a := range tn.Apps {
+					b, err := EnvFile(a)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if b != nil {
+						got[strings.ReplaceAll(EnvFileRel(a), "/", "_")] = b
+					}
+				}
+			}
 			if *update {
 				if err := os.RemoveAll(want); err != nil {
 					t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/units"
 )
 
 // Unit names and paths (docs/DESIGN.md "Names and paths"). Tenant and app
@@ -117,4 +118,19 @@ func socketPath(o Options, a *manifest.App, instance string) string {
 		file += "@" + instance
 	}
 	return path.Join(o.RunDir, a.Tenant, file+".sock")
+}
+
+// EnvFileRel is where an app's env lives relative to the installed
+// manifest directory: "env/acme/web.env". `ehecoatl apply` writes it (root
+// only) into the same generation as the manifests; the service reads it
+// with EnvironmentFile=, so an env change needs a restart but no
+// daemon-reload, and the values are in no world-readable unit file.
+func EnvFileRel(a *manifest.App) string { return path.Join("env", a.Tenant, a.Name+".env") }
+
+// EnvFile renders an app's env for EnvironmentFile=; nil when it has none.
+func EnvFile(a *manifest.App) ([]byte, error) {
+	if len(a.Env) == 0 {
+		return nil, nil
+	}
+	return units.EnvFile(a.Env)
 }

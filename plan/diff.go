@@ -137,7 +137,7 @@ func diffApp(p *Plan, oa, na *AppState) bool {
 			changed = true
 		}
 	}
-	if !sameMap(oa.Units, na.Units) {
+	if !sameMap(oa.Units, na.Units) || oa.Env != na.Env {
 		// Restart every surviving instance of a changed template: which
 		// file changed does not matter to the app, it sees one sandbox.
 		for _, s := range na.Sockets {
@@ -152,7 +152,7 @@ func diffApp(p *Plan, oa, na *AppState) bool {
 			}
 		}
 	}
-	return changed || oa.Routes != na.Routes
+	return changed || oa.Routes != na.Routes || oa.Env != na.Env
 }
 
 func socketChanged(oa, na *AppState) bool {

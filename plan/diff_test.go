@@ -45,6 +45,8 @@ func TestDiff(t *testing.T) {
 			restart: []string{"ehecoatl-acme-web.service"}, appsChanged: []string{"acme/web"}, reload: true},
 		{name: "socket changed restarts both", old: state(map[string]*AppState{"web": web}), new: state(map[string]*AppState{"web": changedSock}),
 			restart: []string{"ehecoatl-acme-web.service", "ehecoatl-acme-web.socket"}, appsChanged: []string{"acme/web"}, reload: true},
+		{name: "env changed restarts without a reload", old: state(map[string]*AppState{"web": web}), new: state(map[string]*AppState{"web": withEnv(web, "e2")}),
+			restart: []string{"ehecoatl-acme-web.service"}, appsChanged: []string{"acme/web"}},
 		{name: "app removed", old: state(map[string]*AppState{"web": web}), new: state(map[string]*AppState{}),
 			stop: []string{"ehecoatl-acme-web.service", "ehecoatl-acme-web.socket"}, reload: true},
 		{name: "more workers start instances only", old: state(map[string]*AppState{"web": workers2}), new: state(map[string]*AppState{"web": workers3}),
@@ -89,4 +91,10 @@ func TestOwner(t *testing.T) {
 			t.Errorf("Owner(%s) = %s, %s; want %v", unit, tn, an, want)
 		}
 	}
+}
+
+func withEnv(a *AppState, env string) *AppState {
+	c := *a
+	c.Env = env
+	return &c
 }

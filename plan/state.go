@@ -50,6 +50,9 @@ type AppState struct {
 	Services []string `json:"services"`
 	// Routes is a hash of the app's routes.
 	Routes string `json:"routes"`
+	// Env is a hash of the app's env file ("" without env): a change
+	// restarts the app without a daemon-reload.
+	Env string `json:"env,omitempty"`
 }
 
 func hash(b []byte) string {
@@ -70,11 +73,19 @@ func Render(set *manifest.Set, out *generator.Output) (*State, error) {
 		ts := &TenantState{Manifest: hash(b), Units: map[string]string{}, Apps: map[string]*AppState{}}
 		for _, a := range t.Apps {
 			names := generator.AppUnits(a)
-			ts.Apps[a.Name] = &AppState{
+			env, err := generator.EnvFile(a)
+			if err != nil {
+				return nil, fmt.Errorf("plan: %s: %w", t.File, err)
+			}
+			as := &AppState{
 				Units:    map[string]string{},
 				Sockets:  append([]string(nil), names.Sockets...),
 				Services: append([]string(nil), names.Services...),
 			}
+			if env != nil {
+				as.Env = hash(env)
+			}
+			ts.Apps[a.Name] = as
 		}
 		st.Tenants[t.Name] = ts
 	}

@@ -148,12 +148,24 @@ diff -r --no-dereference /tmp/g /tmp/sys`)
 		if len(running) < 2 {
 			t.Fatalf("expected several running apps to compare, got %v", running)
 		}
-		h.sh("sed -i 's/PROBE_ENV: one/PROBE_ENV: two/' /srv/m/tenants/probe.yaml")
+		// A value systemd would mangle if it were not escaped: quotes,
+		// $, a backslash, %. Env lives in a root-only EnvironmentFile=,
+		// so changing it needs a restart but no daemon-reload.
+		const value = `two "q" 'x' $HOME ${PATH} \n 100% %i`
+		h.sh(`sed -i 's/PROBE_ENV: one/PROBE_ENV: "two \\"q\\" '"'"'x'"'"' $HOME ${PATH} \\\\n 100% %i"/' /srv/m/tenants/probe.yaml`)
+		reloads := h.reloads()
 		out := h.run("ehecoatl", "apply", "/srv/m")
 		t.Logf("apply after env change:\n%s", out)
+		if n := h.reloads(); n != reloads {
+			t.Errorf("an env change reloaded systemd (%d reloads)", n-reloads)
+		}
 		_, body := h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/")
-		if !strings.Contains(body, `"env": "two"`) {
-			t.Errorf("probe does not see the new env: %s", body)
+		var f map[string]any
+		if err := json.Unmarshal([]byte(body), &f); err != nil || f["env"] != value {
+			t.Errorf("probe sees env %q, want %q (%v)", f["env"], value, err)
+		}
+		if mode := h.sh("stat -c %a /etc/ehecoatl/env/probe/web.env"); strings.TrimSpace(mode) != "600" {
+			t.Errorf("env file mode %s, want 600", mode)
 		}
 		for svc, pid := range running {
 			now := h.prop(svc, "MainPID")
@@ -169,7 +181,7 @@ diff -r --no-dereference /tmp/g /tmp/sys`)
 
 	t.Run("invalid directory changes nothing", func(t *testing.T) {
 		h := h.on(t)
-		h.sh("rm -rf /srv/bad && cp -r /srv/m /srv/bad && printf 'tenant: broken\napps:\n  web:\n    comand: [/bin/true]\n' > /srv/bad/tenants/broken.yaml && sed -i 's/PROBE_ENV: two/PROBE_ENV: three/' /srv/bad/tenants/probe.yaml")
+		h.sh("rm -rf /srv/bad && cp -r /srv/m /srv/bad && printf 'tenant: broken\napps:\n  web:\n    comand: [/bin/true]\n' > /srv/bad/tenants/broken.yaml && sed -i 's/PROBE_ENV: .*/PROBE_ENV: three/' /srv/bad/tenants/probe.yaml")
 		before := h.sh("cd /etc/ehecoatl && find . -type f -print0 | sort -z | xargs -0 sha256sum; systemctl list-units --plain --no-legend --all 'ehecoatl*' | awk '{print $1, $3, $4}'")
 		pid := h.prop("ehecoatl-probe-web.service", "MainPID")
 		out, errOut, code := h.try("ehecoatl", "apply", "/srv/bad")
