@@ -2,23 +2,68 @@ package apply
 
 import (
 	"context"
+	"sync"
 
 	"github.com/ehecoatl/ehecoatl/dbus"
 )
 
-// Adapter drives a real systemd over D-Bus.
-type Adapter struct{ Conn *dbus.Conn }
+// Adapter drives a real systemd over D-Bus. It connects on first use, so
+// that validating a directory (which fails before any systemd call when it
+// is invalid) needs no systemd and costs no connection.
+type Adapter struct {
+	mu   sync.Mutex
+	conn *dbus.Conn
+}
 
-var _ Systemd = Adapter{}
+var _ Systemd = (*Adapter)(nil)
 
-func (a Adapter) Reload(ctx context.Context) error { return a.Conn.Reload(ctx) }
+func (a *Adapter) c(ctx context.Context) (*dbus.Conn, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.conn == nil {
+		c, err := dbus.Connect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		a.conn = c
+	}
+	return a.conn, nil
+}
 
-func (a Adapter) StartMany(ctx context.Context, u []string) error { return a.Conn.StartMany(ctx, u) }
+// Close closes the connection, if one was made.
+func (a *Adapter) Close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.conn != nil {
+		a.conn.Close()
+		a.conn = nil
+	}
+}
 
-// StopMany ignores units systemd no longer knows: stopping what is gone is
-// what apply wanted anyway.
-func (a Adapter) StopMany(ctx context.Context, u []string) error {
-	loaded, err := a.Conn.ListUnits(ctx, u...)
+func (a *Adapter) Reload(ctx context.Context) error {
+	c, err := a.c(ctx)
+	if err != nil {
+		return err
+	}
+	return c.Reload(ctx)
+}
+
+func (a *Adapter) StartMany(ctx context.Context, u []string) error {
+	c, err := a.c(ctx)
+	if err != nil {
+		return err
+	}
+	return c.StartMany(ctx, u)
+}
+
+// StopMany ignores units systemd no longer knows or that are already
+// stopped: stopping what is gone is what apply wanted anyway.
+func (a *Adapter) StopMany(ctx context.Context, u []string) error {
+	c, err := a.c(ctx)
+	if err != nil {
+		return err
+	}
+	loaded, err := c.ListUnits(ctx, u...)
 	if err != nil {
 		return err
 	}
@@ -28,15 +73,23 @@ func (a Adapter) StopMany(ctx context.Context, u []string) error {
 			stop = append(stop, s.Name)
 		}
 	}
-	return a.Conn.StopMany(ctx, stop)
+	return c.StopMany(ctx, stop)
 }
 
-func (a Adapter) TryRestartMany(ctx context.Context, u []string) error {
-	return a.Conn.TryRestartMany(ctx, u)
+func (a *Adapter) TryRestartMany(ctx context.Context, u []string) error {
+	c, err := a.c(ctx)
+	if err != nil {
+		return err
+	}
+	return c.TryRestartMany(ctx, u)
 }
 
-func (a Adapter) ActiveUnits(ctx context.Context, patterns ...string) (map[string]bool, error) {
-	l, err := a.Conn.ListUnits(ctx, patterns...)
+func (a *Adapter) ActiveUnits(ctx context.Context, patterns ...string) (map[string]bool, error) {
+	c, err := a.c(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, err := c.ListUnits(ctx, patterns...)
 	if err != nil {
 		return nil, err
 	}
@@ -50,10 +103,14 @@ func (a Adapter) ActiveUnits(ctx context.Context, patterns ...string) (map[strin
 	return m, nil
 }
 
-func (a Adapter) ReloadIfActive(ctx context.Context, unit string) (bool, error) {
+func (a *Adapter) ReloadIfActive(ctx context.Context, unit string) (bool, error) {
 	active, err := a.ActiveUnits(ctx, unit)
 	if err != nil || !active[unit] {
 		return false, err
 	}
-	return true, a.Conn.ReloadUnit(ctx, unit)
+	c, err := a.c(ctx)
+	if err != nil {
+		return false, err
+	}
+	return true, c.ReloadUnit(ctx, unit)
 }

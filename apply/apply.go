@@ -180,6 +180,11 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	res.took("validate+render+plan", t0)
 	defer res.took("total", t0)
 
+	// Reach systemd before changing anything: without it, nothing must be
+	// installed either.
+	if _, err := sd.ActiveUnits(ctx, generator.RootTarget); err != nil {
+		return res, fmt.Errorf("apply: systemd: %w (nothing was changed)", err)
+	}
 	if res.Installed, err = Install(opts.Layout.Etc(), set); err != nil {
 		return res, fmt.Errorf("apply: install manifests into %s: %w", opts.Layout.Etc(), err)
 	}

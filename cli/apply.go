@@ -7,7 +7,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ehecoatl/ehecoatl/apply"
-	"github.com/ehecoatl/ehecoatl/dbus"
 )
 
 func applyCommand() *ucli.Command {
@@ -33,17 +32,11 @@ func applyCommand() *ucli.Command {
 				p.Print(c.App.Writer)
 				return nil
 			}
-			// Validate before touching D-Bus: an invalid DIR must fail the
+			// The adapter connects on first use: an invalid DIR fails the
 			// same way on a host without systemd.
-			if _, _, _, err := apply.Desired(dir, opts.Generator); err != nil {
-				return printInvalid(c, err)
-			}
-			conn, err := dbus.Connect(c.Context)
-			if err != nil {
-				return fmt.Errorf("apply: %w", err)
-			}
-			defer conn.Close()
-			res, err := apply.Apply(c.Context, dir, apply.Adapter{Conn: conn}, opts)
+			sd := &apply.Adapter{}
+			defer sd.Close()
+			res, err := apply.Apply(c.Context, dir, sd, opts)
 			if err != nil {
 				return printInvalid(c, err)
 			}

@@ -68,10 +68,15 @@ done`)
 	h.sh("sed -i 's/PROBE_ENV: one/PROBE_ENV: two/' /srv/big/tenants/t0500.yaml")
 	one, out := timed("one-tenant change among 1000", "ehecoatl", "apply", "--timings", "/srv/big")
 	t.Logf("one-tenant change phases:\n%s", grepLines(out, "timing:"))
+	// A change of the unit itself (here the command line) still needs a
+	// daemon-reload, whose cost grows with the sockets systemd holds.
+	h.sh(`sed -i 's#/srv/testdata/probe.py]#/srv/testdata/probe.py, --v2]#' /srv/big/tenants/t0501.yaml`)
+	unitChange, out := timed("one-tenant unit change (command) among 1000", "ehecoatl", "apply", "--timings", "/srv/big")
+	t.Logf("one-tenant unit change phases:\n%s", grepLines(out, "timing:"))
 	t.Logf("for reference, inside the guest with 2,000 sockets listening:\n%s", h.sh(`a=$(date +%s%N); systemctl daemon-reload; b=$(date +%s%N); echo "plain daemon-reload: $(( (b-a)/1000000 )) ms"
 mkdir -p /tmp/g1 /tmp/g2 /tmp/g3; a=$(date +%s%N); /usr/lib/systemd/system-generators/ehecoatl-generator /tmp/g1 /tmp/g2 /tmp/g3; b=$(date +%s%N); echo "ehecoatl-generator alone: $(( (b-a)/1000000 )) ms"`))
-	t.Logf("RESULT first=%s (reload %s) noop=%s (target <0.5s) one-change=%s (target <3s)",
-		first.Round(time.Millisecond), reloadShare.Round(time.Millisecond), noop.Round(time.Millisecond), one.Round(time.Millisecond))
+	t.Logf("RESULT first=%s (reload %s) noop=%s (target <0.5s) one-change(env)=%s (target <3s) one-change(command)=%s",
+		first.Round(time.Millisecond), reloadShare.Round(time.Millisecond), noop.Round(time.Millisecond), one.Round(time.Millisecond), unitChange.Round(time.Millisecond))
 	if noop > 500*time.Millisecond {
 		t.Logf("MISS: no-op re-apply took %s, target 0.5 s", noop)
 	}
