@@ -164,6 +164,16 @@ func TestRouter(t *testing.T) {
 		}
 	})
 
+	t.Run("access log lines in the journal by tenant", func(t *testing.T) {
+		r := r.on(t)
+		r.fetch("alpha.test", "/access-log-probe")
+		r.waitFor("the router's access log line", 10*time.Second, func() bool {
+			out, _, _ := r.try("journalctl", "--no-pager", "-o", "json", "EHECOATL_TENANT=alpha", "_SYSTEMD_UNIT=ehecoatl-router.service")
+			return strings.Contains(out, `"STATUS":"200"`) && strings.Contains(out, `"PATH":"/access-log-probe"`) &&
+				strings.Contains(out, `"EHECOATL_APP":"web"`) && strings.Contains(out, `"DURATION_MS":`)
+		})
+	})
+
 	t.Run("websocket echo", func(t *testing.T) {
 		r := r.on(t)
 		if err := wsEcho(r.port, "alpha.test", "ping through the router"); err != nil {
