@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -42,6 +43,7 @@ func run(args []string) int {
 	fs.IntVar(&cfg.TenantMaxUpgraded, "tenant-max-websockets", router.DefaultTenantMaxUpgraded, "open WebSocket connections per tenant; -1 for no cap")
 	fs.IntVar(&cfg.MaxIdleConnsPerUpstream, "max-idle-per-socket", router.DefaultMaxIdlePerSocket, "kept-alive connections per app socket")
 	accessLog := fs.String("access-log", "auto", "where access log lines go: auto (the journal when there is one, else stderr), stderr, off")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until the router stops (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -94,6 +96,15 @@ func run(args []string) int {
 		}
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Error("cpuprofile", "err", err)
+			return 1
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	rt, err := router.New(cfg)
 	if err != nil {
 		log.Error("start", "err", err)
