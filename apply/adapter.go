@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/ehecoatl/ehecoatl/dbus"
@@ -101,6 +102,38 @@ func (a *Adapter) ActiveUnits(ctx context.Context, patterns ...string) (map[stri
 		}
 	}
 	return m, nil
+}
+
+func (a *Adapter) FailedUnits(ctx context.Context, patterns ...string) ([]string, error) {
+	c, err := a.c(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, err := c.ListUnits(ctx, patterns...)
+	if err != nil {
+		return nil, err
+	}
+	var failed []string
+	for _, s := range l {
+		if s.ActiveState == "failed" {
+			failed = append(failed, s.Name)
+		}
+	}
+	return failed, nil
+}
+
+func (a *Adapter) ResetFailed(ctx context.Context, units []string) error {
+	c, err := a.c(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, u := range units {
+		if err := c.ResetFailed(ctx, u); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (a *Adapter) ReloadIfActive(ctx context.Context, unit string) (bool, error) {

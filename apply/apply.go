@@ -37,6 +37,10 @@ type Systemd interface {
 	// ActiveUnits returns which of the named units are active (or
 	// activating/reloading) right now.
 	ActiveUnits(ctx context.Context, patterns ...string) (map[string]bool, error)
+	// FailedUnits returns the loaded units in the failed state.
+	FailedUnits(ctx context.Context, patterns ...string) ([]string, error)
+	// ResetFailed clears the failed state and start-rate counters.
+	ResetFailed(ctx context.Context, units []string) error
 	// ReloadIfActive reloads a unit (the router) when it runs.
 	ReloadIfActive(ctx context.Context, unit string) (bool, error)
 }
@@ -59,6 +63,7 @@ type Result struct {
 	Started        []string
 	Restarted      []string
 	Stopped        []string
+	Reset          []string
 	RouterReloaded bool
 	// Timings of the phases, for --timings and the benchmarks.
 	Timings []Timing
@@ -76,7 +81,7 @@ func (r *Result) took(phase string, since time.Time) {
 
 // Changed reports whether the apply changed anything on the host.
 func (r *Result) Changed() bool {
-	return r.Installed || r.Reloaded || len(r.Started)+len(r.Restarted)+len(r.Stopped) > 0 || r.RouterReloaded
+	return r.Installed || r.Reloaded || len(r.Started)+len(r.Restarted)+len(r.Stopped)+len(r.Reset) > 0 || r.RouterReloaded
 }
 
 // InvalidError carries the validation report of a rejected directory.
@@ -212,6 +217,20 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		}
 		res.Stopped = p.Stop
 		fmt.Fprintf(out, "stopped %d unit(s): %s\n", len(p.Stop), brief(p.Stop))
+	}
+	// An apply means "run this": failed units get a fresh start (a fixed
+	// manifest must not stay behind start-limit-hit), and failed units of
+	// removed apps disappear.
+	failed, err := sd.FailedUnits(ctx, "ehecoatl-*")
+	if err != nil {
+		return res, fmt.Errorf("apply: list failed units: %w", err)
+	}
+	if len(failed) > 0 {
+		if err := sd.ResetFailed(ctx, failed); err != nil {
+			return res, fmt.Errorf("apply: reset-failed: %w", err)
+		}
+		res.Reset = failed
+		fmt.Fprintf(out, "reset %d failed unit(s): %s\n", len(failed), brief(failed))
 	}
 	// Every desired socket must listen, not only the new ones: that is
 	// what makes an apply after a crash converge.

@@ -42,6 +42,15 @@ func controlCommand(verb, usage string) *ucli.Command {
 			}
 			defer conn.Close()
 			ctx := c.Context
+			if verb != "stop" {
+				// A unit that hit its start limit refuses to start until
+				// its failure is reset: start and restart mean "try again".
+				for _, u := range append(append([]string{}, sockets...), services...) {
+					if err := conn.ResetFailed(ctx, u); err != nil {
+						return fmt.Errorf("%s %s: %w", verb, c.Args().First(), err)
+					}
+				}
+			}
 			switch verb {
 			case "start":
 				if err = conn.StartMany(ctx, sockets); err == nil {

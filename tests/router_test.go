@@ -254,6 +254,16 @@ func TestRouter(t *testing.T) {
 		if !strings.Contains(st, "failed") || !strings.Contains(st, "crashing at start") {
 			t.Errorf("status does not report the failure and its last line:\n%s", st)
 		}
+		// The operator fixes the manifest and applies: the app serves
+		// again, start limit or not.
+		r.sh("sed -i 's/, --crash-at-start//' /srv/m/tenants/broken.yaml")
+		out := r.run("ehecoatl", "apply", "/srv/m")
+		if !strings.Contains(out, "reset") {
+			t.Errorf("apply did not reset the failed units:\n%s", out)
+		}
+		if code, body, err := r.fetch("broken.test", "/"); err != nil || code != 200 || !strings.Contains(body, "broken/web") {
+			t.Errorf("fixed app: %d %v %q", code, err, body)
+		}
 	})
 }
 
