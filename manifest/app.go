@@ -467,23 +467,24 @@ func (d *fileDecoder) scalarText(e *entry, hint string) (string, bool) {
 // appended); env merges key by key, the tenant's value winning. listen and
 // port are one choice: if the tenant sets either, the kit's choice is
 // dropped. kit may be nil.
+// inherit takes the kit's field when the app does not write the key.
+func inherit[T any](dst *field[T], kit field[T]) {
+	if !dst.set {
+		*dst = kit
+	}
+}
+
 func merge(app, kit *rawApp) *rawApp {
 	if kit == nil {
 		return app
 	}
 	m := *app
-	if !m.command.set {
-		m.command = kit.command
-	}
+	inherit(&m.command, kit.command)
 	if !m.listen.set && !m.port.set {
 		m.listen, m.port = kit.listen, kit.port
 	}
-	if !m.domains.set {
-		m.domains = kit.domains
-	}
-	if !m.path.set {
-		m.path = kit.path
-	}
+	inherit(&m.domains, kit.domains)
+	inherit(&m.path, kit.path)
 	if kit.env.set {
 		env := map[string]envVal{}
 		for k, v := range kit.env.val {
@@ -497,33 +498,15 @@ func merge(app, kit *rawApp) *rawApp {
 			m.env.at = app.env.at
 		}
 	}
-	if !m.secrets.set {
-		m.secrets = kit.secrets
-	}
-	if !m.state.set {
-		m.state = kit.state
-	}
-	if !m.readOnly.set {
-		m.readOnly = kit.readOnly
-	}
-	if !m.egress.set {
-		m.egress = kit.egress
-	}
-	if !m.workers.set {
-		m.workers = kit.workers
-	}
-	if !m.idle.set {
-		m.idle = kit.idle
-	}
-	if !m.memory.set {
-		m.memory = kit.memory
-	}
-	if !m.restart.set {
-		m.restart = kit.restart
-	}
-	if !m.health.set {
-		m.health = kit.health
-	}
+	inherit(&m.secrets, kit.secrets)
+	inherit(&m.state, kit.state)
+	inherit(&m.readOnly, kit.readOnly)
+	inherit(&m.egress, kit.egress)
+	inherit(&m.workers, kit.workers)
+	inherit(&m.idle, kit.idle)
+	inherit(&m.memory, kit.memory)
+	inherit(&m.restart, kit.restart)
+	inherit(&m.health, kit.health)
 	return &m
 }
 
