@@ -73,6 +73,8 @@ done`)
 	h.sh(`sed -i 's#/srv/testdata/probe.py]#/srv/testdata/probe.py, --v2]#' /srv/big/tenants/t0501.yaml`)
 	unitChange, out := timed("one-tenant unit change (command) among 1000", "ehecoatl", "apply", "--timings", "/srv/big")
 	t.Logf("one-tenant unit change phases:\n%s", grepLines(out, "timing:"))
+	status, _ := timed("ehecoatl status of 2,000 apps", "ehecoatl", "status", ">/dev/null")
+	t.Logf("status of 2,000 apps: %s", status.Round(time.Millisecond))
 	t.Logf("for reference, inside the guest with 2,000 sockets listening:\n%s", h.sh(`a=$(date +%s%N); systemctl daemon-reload; b=$(date +%s%N); echo "plain daemon-reload: $(( (b-a)/1000000 )) ms"
 mkdir -p /tmp/g1 /tmp/g2 /tmp/g3; a=$(date +%s%N); /usr/lib/systemd/system-generators/ehecoatl-generator /tmp/g1 /tmp/g2 /tmp/g3; b=$(date +%s%N); echo "ehecoatl-generator alone: $(( (b-a)/1000000 )) ms"`))
 	t.Logf("RESULT first=%s (reload %s) noop=%s (target <0.5s) one-change(env)=%s (target <3s) one-change(command)=%s",
