@@ -171,3 +171,31 @@ func unitPath(name string) godbus.ObjectPath {
 	}
 	return godbus.ObjectPath(b.String())
 }
+
+// StateSince reads only StateChangeTimestamp of many units, concurrently:
+// for a status listing of thousands of idle units this is far cheaper than
+// Units (one small property instead of one or two GetAll calls each). The
+// result has one entry per name, zero when unknown.
+func (c *Conn) StateSince(ctx context.Context, names []string) ([]time.Time, error) {
+	out := make([]time.Time, len(names))
+	errs := make([]error, len(names))
+	sem := make(chan struct{}, unitsInFlight)
+	var wg sync.WaitGroup
+	for i, name := range names {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var v godbus.Variant
+			err := c.bus.Object(systemdDest, unitPath(name)).CallWithContext(ctx, propsGet, 0, unitIface, "StateChangeTimestamp").Store(&v)
+			if err != nil {
+				errs[i] = opError("read properties of", name, err)
+				return
+			}
+			out[i] = props(map[string]godbus.Variant{"t": v}).timestamp("t")
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}

@@ -12,10 +12,29 @@ import (
 
 type fakeSource map[string]*dbus.UnitInfo
 
+func (f fakeSource) ListUnits(_ context.Context, _ ...string) ([]dbus.UnitStatus, error) {
+	var out []dbus.UnitStatus
+	for _, u := range f {
+		out = append(out, dbus.UnitStatus{Name: u.Name, LoadState: "loaded", ActiveState: u.ActiveState, SubState: u.SubState})
+	}
+	return out, nil
+}
+
 func (f fakeSource) Units(_ context.Context, names []string) ([]*dbus.UnitInfo, error) {
 	out := make([]*dbus.UnitInfo, len(names))
 	for i, n := range names {
+		if f[n].ActiveState == "inactive" {
+			panic("full properties read for an inactive unit: " + n)
+		}
 		out[i] = f[n]
+	}
+	return out, nil
+}
+
+func (f fakeSource) StateSince(_ context.Context, names []string) ([]time.Time, error) {
+	out := make([]time.Time, len(names))
+	for i, n := range names {
+		out[i] = f[n].Since
 	}
 	return out, nil
 }
