@@ -152,6 +152,9 @@ func run(ctx context.Context, keep, useHost bool) error {
 	if err != nil {
 		return err
 	}
+	if _, ok := t.(*machineTarget); ok {
+		fmt.Println("   (MEMORY, CPU and TASKS show \"-\" here: this container's hybrid cgroup layout does no accounting; a host with cgroup v2 shows them)")
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d tenant(s) did not answer 200", failed)
 	}
