@@ -42,8 +42,8 @@
 // Permissions: the router runs as the static user ehecoatl-router, which
 // may connect to the app sockets (SocketGroup=ehecoatl-router). Stopping an
 // idle activation app calls an IdleStopper, in production a D-Bus
-// StopUnit of ehecoatl-<tenant>-<app>.service; an unprivileged router needs
-// a polkit rule that allows org.freedesktop.systemd1.manage-units for
-// ehecoatl-*.service units to the ehecoatl-router user (the lead decides
-// whether to ship one or to leave idle stop to the units themselves).
+// StopUnit of ehecoatl-<tenant>-<app>.service, which the polkit rule
+// packaging/polkit/50-ehecoatl-router.rules allows the ehecoatl-router user
+// (stop only, app services only). Socket paths and unit names come from
+// the generator, the one place that names them.
 package router

@@ -2,12 +2,11 @@ package router
 
 import (
 	"fmt"
-	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
@@ -45,33 +44,6 @@ type RouteInfo struct {
 	App    string
 	// Sockets the route forwards to: one, or one per worker.
 	Sockets []string
-}
-
-// AppSockets returns the unix socket paths of an app under runDir
-// (/run/ehecoatl by default): runDir/<tenant>/<app>.sock, or
-// runDir/<tenant>/<app>@<i>.sock for i=1..workers when workers > 1.
-func AppSockets(runDir, tenant, app string, workers int) []string {
-	if workers <= 1 {
-		return []string{filepath.Join(runDir, tenant, app+".sock")}
-	}
-	s := make([]string, workers)
-	for i := range s {
-		s[i] = filepath.Join(runDir, tenant, app+"@"+strconv.Itoa(i+1)+".sock")
-	}
-	return s
-}
-
-// AppUnits returns the service units that run an app: ehecoatl-t-a.service,
-// or ehecoatl-t-a@<i>.service for i=1..workers.
-func AppUnits(tenant, app string, workers int) []string {
-	if workers <= 1 {
-		return []string{"ehecoatl-" + tenant + "-" + app + ".service"}
-	}
-	u := make([]string, workers)
-	for i := range u {
-		u[i] = "ehecoatl-" + tenant + "-" + app + "@" + strconv.Itoa(i+1) + ".service"
-	}
-	return u
 }
 
 // NewTable builds a table from a validated manifest set without any
@@ -181,8 +153,11 @@ func buildTable(set *manifest.Set, runDir string, reg *registry) (*Table, error)
 		key := r.Tenant + "/" + r.App
 		st := used[key]
 		if st == nil {
-			st = reg.app(r.Tenant, r.App, AppSockets(runDir, r.Tenant, r.App, a.Workers), appOptions{
-				units:       AppUnits(r.Tenant, r.App, a.Workers),
+			// The generator names the sockets and units; the router only
+			// follows (one naming scheme, in one place).
+			n := generator.Options{RunDir: runDir}.AppUnits(a)
+			st = reg.app(r.Tenant, r.App, n.SocketPaths, appOptions{
+				units:       n.Services,
 				idleTimeout: a.IdleTimeout,
 				activation:  a.Listen == manifest.ListenActivation,
 			})

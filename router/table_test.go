@@ -100,17 +100,22 @@ func TestNormalizeHost(t *testing.T) {
 	}
 }
 
+// TestAppSocketsAndUnits: the table forwards to the sockets the generator
+// names, one per worker, and would stop the matching services.
 func TestAppSocketsAndUnits(t *testing.T) {
-	if got := AppSockets("/run/ehecoatl", "acme", "web", 1); strings.Join(got, " ") != "/run/ehecoatl/acme/web.sock" {
+	workers := app("acme", "api", "/api", "a.test")
+	workers.Workers = 3
+	tbl, err := NewTable(mkSet(workers), "/run/ehecoatl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(tbl.Routes()[0].Sockets, " "); got != "/run/ehecoatl/acme/api@1.sock /run/ehecoatl/acme/api@2.sock /run/ehecoatl/acme/api@3.sock" {
 		t.Fatal(got)
 	}
-	if got := AppSockets("/run/ehecoatl", "acme", "web", 3); strings.Join(got, " ") != "/run/ehecoatl/acme/web@1.sock /run/ehecoatl/acme/web@2.sock /run/ehecoatl/acme/web@3.sock" {
+	if got := strings.Join(tbl.apps[0].units, " "); got != "ehecoatl-acme-api@1.service ehecoatl-acme-api@2.service ehecoatl-acme-api@3.service" {
 		t.Fatal(got)
 	}
-	if got := AppUnits("acme", "web", 2); strings.Join(got, " ") != "ehecoatl-acme-web@1.service ehecoatl-acme-web@2.service" {
-		t.Fatal(got)
-	}
-	tbl, err := NewTable(mkSet(app("acme", "web", "/", "a.test", "*.b.test")), "/run/ehecoatl")
+	tbl, err = NewTable(mkSet(app("acme", "web", "/", "a.test", "*.b.test")), "/run/ehecoatl")
 	if err != nil {
 		t.Fatal(err)
 	}
