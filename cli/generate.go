@@ -7,7 +7,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ehecoatl/ehecoatl/generator"
-	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
 func generateCommand() *ucli.Command {
@@ -23,12 +22,9 @@ func generateCommand() *ucli.Command {
 				return usagef("generate needs DIR and OUTDIR")
 			}
 			dir, outDir := c.Args().Get(0), c.Args().Get(1)
-			set, rep := manifest.Load(dir)
-			for _, f := range rep.Findings {
-				fmt.Fprintln(c.App.ErrWriter, f.String())
-			}
-			if rep.HasErrors() {
-				return &silentError{fmt.Errorf("%s is invalid", dir)}
+			set, err := load(c, dir, true)
+			if err != nil {
+				return err
 			}
 			opts := genOptions()
 			opts.SourceDir = c.String("source-dir")

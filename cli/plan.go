@@ -42,9 +42,7 @@ func planCommand() *ucli.Command {
 func printInvalid(c *ucli.Context, err error) error {
 	var inv *apply.InvalidError
 	if errors.As(err, &inv) {
-		for _, f := range inv.Report.Findings {
-			fmt.Fprintln(c.App.ErrWriter, f.String())
-		}
+		fmt.Fprint(c.App.ErrWriter, inv.Report.String())
 		fmt.Fprintln(c.App.ErrWriter, inv.Error())
 		return &silentError{err}
 	}

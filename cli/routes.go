@@ -64,15 +64,3 @@ func routesCommand() *ucli.Command {
 		},
 	}
 }
-
-// loadInstalled loads a manifest directory that must be valid.
-func loadInstalled(c *ucli.Context, dir string) (*manifest.Set, error) {
-	set, rep := manifest.Load(dir)
-	if rep.HasErrors() {
-		for _, f := range rep.Findings {
-			fmt.Fprintln(c.App.ErrWriter, f.String())
-		}
-		return nil, &silentError{fmt.Errorf("%s is invalid", dir)}
-	}
-	return set, nil
-}

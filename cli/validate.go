@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	ucli "github.com/urfave/cli/v2"
-
-	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
 func validateCommand() *ucli.Command {
@@ -18,12 +16,9 @@ func validateCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			set, rep := manifest.Load(dir)
-			for _, f := range rep.Findings {
-				fmt.Fprintln(c.App.ErrWriter, f.String())
-			}
-			if rep.HasErrors() {
-				return &silentError{fmt.Errorf("%s is invalid", dir)}
+			set, err := load(c, dir, true)
+			if err != nil {
+				return err
 			}
 			apps := 0
 			for _, t := range set.Tenants {

@@ -131,6 +131,16 @@ const unitsInFlight = 16
 // joins one error per such unit.
 func (c *Conn) Units(ctx context.Context, names []string) ([]*UnitInfo, error) {
 	infos := make([]*UnitInfo, len(names))
+	err := eachUnit(names, func(i int, name string) (err error) {
+		infos[i], err = c.Unit(ctx, name)
+		return err
+	})
+	return infos, err
+}
+
+// eachUnit calls read for every name, at most unitsInFlight at a time, and
+// joins the errors in name order.
+func eachUnit(names []string, read func(i int, name string) error) error {
 	errs := make([]error, len(names))
 	sem := make(chan struct{}, unitsInFlight)
 	var wg sync.WaitGroup
@@ -140,11 +150,11 @@ func (c *Conn) Units(ctx context.Context, names []string) ([]*UnitInfo, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			infos[i], errs[i] = c.Unit(ctx, name)
+			errs[i] = read(i, name)
 		}()
 	}
 	wg.Wait()
-	return infos, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // unitType is the suffix of a unit name: "service" for "a-b.service".
@@ -178,24 +188,14 @@ func unitPath(name string) godbus.ObjectPath {
 // result has one entry per name, zero when unknown.
 func (c *Conn) StateSince(ctx context.Context, names []string) ([]time.Time, error) {
 	out := make([]time.Time, len(names))
-	errs := make([]error, len(names))
-	sem := make(chan struct{}, unitsInFlight)
-	var wg sync.WaitGroup
-	for i, name := range names {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			var v godbus.Variant
-			err := c.bus.Object(systemdDest, unitPath(name)).CallWithContext(ctx, propsGet, 0, unitIface, "StateChangeTimestamp").Store(&v)
-			if err != nil {
-				errs[i] = opError("read properties of", name, err)
-				return
-			}
-			out[i] = props(map[string]godbus.Variant{"t": v}).timestamp("t")
-		}()
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
+	err := eachUnit(names, func(i int, name string) error {
+		var v godbus.Variant
+		err := c.bus.Object(systemdDest, unitPath(name)).CallWithContext(ctx, propsGet, 0, unitIface, "StateChangeTimestamp").Store(&v)
+		if err != nil {
+			return opError("read properties of", name, err)
+		}
+		out[i] = props(map[string]godbus.Variant{"t": v}).timestamp("t")
+		return nil
+	})
+	return out, err
 }

@@ -56,7 +56,7 @@ func Diff(old, new *State) *Plan {
 		*l = []string{}
 	}
 	diffUnits(p, old.Units, new.Units)
-	for _, tn := range union(keysOf(old.Tenants), keysOf(new.Tenants)) {
+	for _, tn := range union(sortedKeys(old.Tenants), sortedKeys(new.Tenants)) {
 		ot, nt := old.Tenants[tn], new.Tenants[tn]
 		switch {
 		case ot == nil:
@@ -68,7 +68,7 @@ func Diff(old, new *State) *Plan {
 		}
 		diffUnits(p, ot.Units, nt.Units)
 		tenantChanged := ot.Manifest != nt.Manifest || !sameMap(ot.Units, nt.Units)
-		for _, an := range union(keysOf(ot.Apps), keysOf(nt.Apps)) {
+		for _, an := range union(sortedKeys(ot.Apps), sortedKeys(nt.Apps)) {
 			id := tn + "/" + an
 			oa, na := ot.Apps[an], nt.Apps[an]
 			switch {
@@ -166,7 +166,7 @@ func socketChanged(oa, na *AppState) bool {
 
 func diffUnits(p *Plan, old, new map[string]string) bool {
 	changed := false
-	for _, n := range union(keysOf(old), keysOf(new)) {
+	for _, n := range union(sortedKeys(old), sortedKeys(new)) {
 		o, okO := old[n]
 		nw, okN := new[n]
 		switch {
