@@ -49,8 +49,6 @@ type Systemd interface {
 type Options struct {
 	Layout    layout.Layout
 	Generator generator.Options
-	// DryRun computes and prints the plan, changing nothing.
-	DryRun bool
 	// Out receives the human report; nil discards it.
 	Out io.Writer
 }
@@ -163,13 +161,6 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	set, rendered, want, err := Desired(dir, opts.Generator)
 	if err != nil {
 		return nil, err
-	}
-	if opts.DryRun {
-		have, err := Current(opts.Layout, opts.Generator)
-		if err != nil {
-			return nil, err
-		}
-		return &Result{Plan: plan.Diff(have, want)}, nil
 	}
 	unlock, err := lock(opts.Layout)
 	if err != nil {

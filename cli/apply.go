@@ -23,8 +23,8 @@ func applyCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Out: c.App.Writer, DryRun: c.Bool("dry-run")}
-			if opts.DryRun {
+			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Out: c.App.Writer}
+			if c.Bool("dry-run") {
 				p, err := apply.Plan(dir, opts)
 				if err != nil {
 					return printInvalid(c, err)
