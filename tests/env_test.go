@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/tests/harness"
+	"github.com/ehecoatl/ehecoatl/tests/install"
 )
 
 // host is one booted systemd with Ehecoatl installed as the package would.
@@ -21,22 +22,14 @@ type host struct {
 	m *harness.Machine
 }
 
-// installed maps guest paths to the repository files that the .deb installs there.
+// installed is the package's layout plus what the tests bring: the test
+// app, the examples and the test manifests where the tests expect them.
 func installed() map[string]string {
-	return map[string]string{
-		"/usr/bin/ehecoatl":                                     filepath.Join(binDir, "ehecoatl"),
-		"/usr/bin/ehecoatl-router":                              filepath.Join(binDir, "ehecoatl-router"),
-		"/usr/lib/systemd/system-generators/ehecoatl-generator": filepath.Join(binDir, "ehecoatl-generator"),
-		"/usr/lib/sysusers.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/sysusers.d/ehecoatl.conf"),
-		"/usr/lib/tmpfiles.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/tmpfiles.d/ehecoatl.conf"),
-		"/usr/share/ehecoatl/www":                               filepath.Join(repo, "examples/www"),
-		"/usr/lib/systemd/system/ehecoatl-router.socket":        filepath.Join(repo, "packaging/systemd/ehecoatl-router.socket"),
-		"/usr/lib/systemd/system/ehecoatl-router.service":       filepath.Join(repo, "packaging/systemd/ehecoatl-router.service"),
-		"/usr/share/polkit-1/rules.d/50-ehecoatl-router.rules":  filepath.Join(repo, "packaging/polkit/50-ehecoatl-router.rules"),
-		"/usr/local/lib/ehecoatl-test/hello":                    filepath.Join(binDir, "hello"),
-		"/srv/examples":                                         filepath.Join(repo, "examples"),
-		"/srv/testdata":                                         filepath.Join(repo, "tests/testdata"),
-	}
+	f := install.Files(repo, binDir)
+	f["/usr/local/lib/ehecoatl-test/hello"] = filepath.Join(binDir, "hello")
+	f["/srv/examples"] = filepath.Join(repo, "examples")
+	f["/srv/testdata"] = filepath.Join(repo, "tests/testdata")
+	return f
 }
 
 // on returns h for a subtest, so that its failures stop the subtest only.

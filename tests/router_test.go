@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ehecoatl/ehecoatl/tests/install"
 )
 
 // routed is a booted host whose router listens on 127.0.0.1:port (the
@@ -28,7 +30,7 @@ type routed struct {
 func bootRouted(t *testing.T, dirs ...string) *routed {
 	t.Helper()
 	h := boot(t)
-	port, err := freePort()
+	port, err := install.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,15 +61,6 @@ func (r *routed) fetch(host, path string) (int, string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // load sends GETs to host from n goroutines until stop is closed and

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/tests/harness"
+	"github.com/ehecoatl/ehecoatl/tests/install"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,18 +52,9 @@ apps:
 	if err := os.WriteFile(filepath.Join(mdir, "tenants", coldTenant+".yaml"), []byte(manifest), 0o644); err != nil {
 		return err
 	}
-	files := map[string]string{
-		"/usr/bin/ehecoatl":                                     filepath.Join(b.bin, "ehecoatl"),
-		"/usr/bin/ehecoatl-router":                              filepath.Join(b.bin, "ehecoatl-router"),
-		"/usr/lib/systemd/system-generators/ehecoatl-generator": filepath.Join(b.bin, "ehecoatl-generator"),
-		"/usr/local/lib/ehecoatl-test/hello":                    filepath.Join(b.bin, "hello"),
-		"/usr/lib/sysusers.d/ehecoatl.conf":                     filepath.Join(b.repo, "packaging/sysusers.d/ehecoatl.conf"),
-		"/usr/lib/tmpfiles.d/ehecoatl.conf":                     filepath.Join(b.repo, "packaging/tmpfiles.d/ehecoatl.conf"),
-		"/usr/lib/systemd/system/ehecoatl-router.socket":        filepath.Join(b.repo, "packaging/systemd/ehecoatl-router.socket"),
-		"/usr/lib/systemd/system/ehecoatl-router.service":       filepath.Join(b.repo, "packaging/systemd/ehecoatl-router.service"),
-		"/usr/share/polkit-1/rules.d/50-ehecoatl-router.rules":  filepath.Join(b.repo, "packaging/polkit/50-ehecoatl-router.rules"),
-		"/srv/m": mdir,
-	}
+	files := install.Files(b.repo, b.bin)
+	files["/usr/local/lib/ehecoatl-test/hello"] = filepath.Join(b.bin, "hello")
+	files["/srv/m"] = mdir
 	bootCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	m, err := harness.Boot(bootCtx, harness.Options{Name: fmt.Sprintf("ehecoatl-bench-%d", os.Getpid()), Files: files, Stdout: os.Stdout})

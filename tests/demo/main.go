@@ -11,7 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/tests/harness"
+	"github.com/ehecoatl/ehecoatl/tests/install"
 )
 
 func main() {
@@ -51,17 +51,7 @@ func run(ctx context.Context, keep, useHost bool) error {
 		return err
 	}
 	bin := filepath.Join(repo, "bin")
-	files := map[string]string{
-		"/usr/bin/ehecoatl":                                     filepath.Join(bin, "ehecoatl"),
-		"/usr/bin/ehecoatl-router":                              filepath.Join(bin, "ehecoatl-router"),
-		"/usr/lib/systemd/system-generators/ehecoatl-generator": filepath.Join(bin, "ehecoatl-generator"),
-		"/usr/lib/sysusers.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/sysusers.d/ehecoatl.conf"),
-		"/usr/lib/tmpfiles.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/tmpfiles.d/ehecoatl.conf"),
-		"/usr/lib/systemd/system/ehecoatl-router.socket":        filepath.Join(repo, "packaging/systemd/ehecoatl-router.socket"),
-		"/usr/lib/systemd/system/ehecoatl-router.service":       filepath.Join(repo, "packaging/systemd/ehecoatl-router.service"),
-		"/usr/share/ehecoatl/www":                               filepath.Join(repo, "examples/www"),
-		"/usr/share/doc/ehecoatl/examples":                      filepath.Join(repo, "examples"),
-	}
+	files := install.Files(repo, bin)
 	for _, host := range files {
 		if _, err := os.Stat(host); err != nil {
 			return fmt.Errorf("%w (run 'make build' first)", err)
@@ -87,7 +77,7 @@ func run(ctx context.Context, keep, useHost bool) error {
 	}
 	defer t.close()
 
-	port, err := freePort()
+	port, err := install.FreePort()
 	if err != nil {
 		return err
 	}
@@ -185,15 +175,6 @@ func firstLine(b []byte) string {
 		s = s[:90] + "..."
 	}
 	return s
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func hostHasSystemd() bool {
