@@ -341,16 +341,21 @@ func (d *fileDecoder) apps(t *rawTenant, e entry) {
 // ---- rules across files ------------------------------------------------
 
 // Ownership decisions:
-//   - A domain belongs to one tenant. Within that tenant several apps may
-//     share it at different path: prefixes, but a (domain, path) has one
-//     app. Across tenants a domain is refused even at another path, so a
-//     tenant can never take over a path under another tenant's domain.
-//   - "*.x" and "a.x" are different domains: the router prefers exact
-//     names, so a wildcard of one tenant and an exact name of another can
-//     coexist.
-//   - The first claim is the one of the tenant file that sorts first; the
-//     finding is placed at the second claim and names the first one's
-//     file:line:col.
+//   - A domain and every name below it belong to the tenant that claims
+//     it: "x" owns x and everything under it, "*.x" everything under x. A
+//     second tenant may never claim at or below another tenant's name,
+//     exact or wildcard, and no manifest can delegate a name to another
+//     tenant. Otherwise "*.x" beside another tenant's "x" would answer for
+//     every name the owner does not list, and "a.x" beside another
+//     tenant's "*.x" would win over it (exact names win): cookie tossing
+//     and phishing under the owner's name.
+//   - Within one tenant names may overlap freely, and several apps may
+//     share a domain at different path: prefixes, but a (domain, path) has
+//     one app. Across tenants a domain is refused even at another path, so
+//     a tenant can never take over a path under another tenant's domain.
+//   - Two overlapping claims of different tenants are reported at both,
+//     each naming the other's file:line:col: neither file is the "right"
+//     one, and the operators of both tenants need to see it.
 //   - A port app with an egress list shares the host's network namespace,
 //     so its port must be unique among such apps of all tenants, and it
 //     cannot have more than one worker (they would compete for the port).
@@ -359,9 +364,9 @@ func (l *loader) crossCheck() {
 		tenant, app string
 		where       string // "tenants/a.yaml:7:9" (+ " via kits/shop.yaml:4:12")
 	}
-	domainOwner := map[string]claim{}
-	routeOwner := map[[2]string]claim{}
+	routeOwner := map[[3]string]claim{} // tenant, domain, path
 	hostPorts := map[int]claim{}
+	var claims []domainClaim
 
 	for _, t := range l.tenants {
 		d := &fileDecoder{c: &l.c, file: t.file, kind: "tenant"}
@@ -403,6 +408,12 @@ func (l *loader) crossCheck() {
 					hostPorts[m.port.val] = claim{t.name, a.name, where}
 				}
 			}
+			// Ownership does not depend on the path, so a bad path does
+			// not hide a domain from it.
+			for _, dom := range m.domains.val {
+				at, where := locate(dom.at)
+				claims = append(claims, domainClaim{t.name, a.name, where, dom.name, at})
+			}
 			if m.path.set && !m.path.ok {
 				continue
 			}
@@ -412,26 +423,89 @@ func (l *loader) crossCheck() {
 			}
 			for _, dom := range m.domains.val {
 				at, where := locate(dom.at)
-				if c, ok := domainOwner[dom.name]; ok && c.tenant != t.name {
-					d.c.add(Finding{File: at.file, Line: at.line, Col: at.col, Path: at.path,
-						Message: fmt.Sprintf("domain %q is already claimed by tenant %q app %q (%s)", dom.name, c.tenant, c.app, c.where),
-						Hint:    "a domain belongs to one tenant; remove it from one of the two files"})
-					continue
-				}
-				key := [2]string{dom.name, routePath}
+				key := [3]string{t.name, dom.name, routePath}
 				if c, ok := routeOwner[key]; ok {
 					d.c.add(Finding{File: at.file, Line: at.line, Col: at.col, Path: at.path,
 						Message: fmt.Sprintf("domain %q with path %q is already routed to app %q (%s)", dom.name, routePath, c.app, c.where),
 						Hint:    "give one of the apps another path:, or remove the domain from one of them"})
 					continue
 				}
-				if _, ok := domainOwner[dom.name]; !ok {
-					domainOwner[dom.name] = claim{t.name, a.name, where}
-				}
 				routeOwner[key] = claim{t.name, a.name, where}
 			}
 		}
 	}
+	l.checkDomainOwners(claims)
+}
+
+// domainClaim is one domain of one app, placed in the tenant's file.
+type domainClaim struct {
+	tenant, app string
+	where       string // as in crossCheck's claim
+	name        string // normalised; "*.x" for a wildcard
+	at          pos
+}
+
+// maxOverlapsPerClaim bounds the pairs looked at for one claim: a file
+// shows at most maxFindingsPerFile findings anyway, and a directory in
+// which thousands of tenants claim one name must not take quadratic time.
+const maxOverlapsPerClaim = maxFindingsPerFile
+
+// checkDomainOwners reports every pair of claims of different tenants in
+// which one is at or below the other. Each claim looks up its own base
+// name and every ancestor of it, so a pair is found once: from its lower
+// claim, or from the later one when both have the same base.
+func (l *loader) checkDomainOwners(claims []domainClaim) {
+	byBase := map[string][]int{}
+	for i, c := range claims {
+		b := domainBase(c.name)
+		byBase[b] = append(byBase[b], i)
+	}
+	for i, c := range claims {
+		b := domainBase(c.name)
+		found := 0
+		for n := b; found < maxOverlapsPerClaim; {
+			for _, j := range byBase[n] {
+				if claims[j].tenant == c.tenant || (n == b && j >= i) {
+					continue
+				}
+				l.reportOverlap(claims[j], c)
+				l.reportOverlap(c, claims[j])
+				if found++; found == maxOverlapsPerClaim {
+					break
+				}
+			}
+			dot := strings.IndexByte(n, '.')
+			if dot < 0 {
+				break
+			}
+			n = n[dot+1:]
+		}
+	}
+}
+
+// domainBase is the name a claim owns from: "*.x" and "x" both from x.
+func domainBase(name string) string {
+	return strings.TrimPrefix(name, "*.")
+}
+
+// reportOverlap places the finding of one overlapping pair at c, naming
+// the other claim o.
+func (l *loader) reportOverlap(c, o domainClaim) {
+	if l.c.full(c.at.file) {
+		return
+	}
+	cb, ob := domainBase(c.name), domainBase(o.name)
+	var msg string
+	switch {
+	case c.name == o.name:
+		msg = fmt.Sprintf("domain %q is also claimed by tenant %q app %q (%s)", c.name, o.tenant, o.app, o.where)
+	case strings.HasSuffix(cb, "."+ob) || (cb == ob && c.name != cb): // "*.x" is under "x"
+		msg = fmt.Sprintf("domain %q is under %q, which tenant %q app %q claims (%s)", c.name, o.name, o.tenant, o.app, o.where)
+	default:
+		msg = fmt.Sprintf("domain %q covers %q, which tenant %q app %q claims (%s)", c.name, o.name, o.tenant, o.app, o.where)
+	}
+	l.c.add(Finding{File: c.at.file, Line: c.at.line, Col: c.at.col, Path: c.at.path, Message: msg,
+		Hint: "a domain and every name below it belong to one tenant; remove one of the two claims, or serve both from one tenant"})
 }
 
 // resolveKit merges the app's kit. complete is false when the merged app

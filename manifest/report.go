@@ -195,6 +195,12 @@ type collector struct {
 	perFile map[string]int
 }
 
+// full reports whether file has reached maxFindingsPerFile, so that a
+// caller can skip building findings nobody will see.
+func (c *collector) full(file string) bool {
+	return c.perFile[file] >= maxFindingsPerFile
+}
+
 func (c *collector) add(f Finding) {
 	if c.perFile == nil {
 		c.perFile = map[string]int{}

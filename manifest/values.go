@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/net/publicsuffix"
 )
 
 // problem is a rejected value: what is wrong and how to fix it.
@@ -609,7 +611,10 @@ func checkURLPath(what, s string, prefix bool) (string, *problem) {
 // least two labels after "*." (no "*.com"). Refused: underscores (not valid
 // in host names, and no certificate can be issued for them), non-ASCII
 // (write the xn-- form), schemes, paths, spaces, "%", control characters,
-// IPv6 literals.
+// IP literals and names ending in a numeric label, public suffixes
+// ("com", "co.uk", "github.io", any single label such as "localhost") and
+// wildcards directly below one ("*.co.uk"). Which tenant may claim a valid
+// name is a rule across files (see crossCheck).
 func NormalizeDomain(s string) (string, error) {
 	d, p := normalizeDomain(s)
 	return d, errOrNil(p)
@@ -632,6 +637,9 @@ func normalizeDomain(s string) (string, *problem) {
 	}
 	if i := strings.IndexByte(s, '/'); i >= 0 {
 		return "", bad(fmt.Sprintf("write the host name only (%q) and put the path in path:", s[:i]), "domain %q contains a path", s)
+	}
+	if isIPv6Literal(s) {
+		return "", bad(ipLiteralHint, "domain %q is an IP address", s)
 	}
 	for _, r := range s {
 		switch {
@@ -682,10 +690,62 @@ func normalizeDomain(s string) (string, *problem) {
 			return "", bad("labels may contain \"-\" but not start or end with it", "domain %q has a label %q starting or ending with \"-\"", s, l)
 		}
 	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return "", bad(ipLiteralHint, "domain %q is an IP address", s)
+	}
+	if last := labels[len(labels)-1]; numericLabel(last) {
+		return "", bad("use a host name whose last label is not a number, e.g. shop.example.com",
+			"domain %q ends in the numeric label %q, which clients read as an IPv4 address", s, last)
+	}
 	if wild && len(labels) < 2 {
 		return "", bad("a wildcard needs at least two labels after \"*.\", e.g. *.example.com", "wildcard domain %q covers a whole top-level domain", s)
 	}
+	// A claim owns every name below it (see crossCheck), so a public
+	// suffix, whose subdomains belong to unrelated owners, is never a
+	// tenant's: neither as a name nor as the base of a wildcard.
+	if ps, _ := publicsuffix.PublicSuffix(host); ps == host {
+		if wild {
+			return "", bad(fmt.Sprintf("the names under a public suffix belong to unrelated owners; write a wildcard under a name of your own, e.g. \"*.acme.%s\"", host),
+				"wildcard domain %q covers every name under %q, a public suffix", s, host)
+		}
+		what := "on the Public Suffix List"
+		if len(labels) == 1 {
+			what = "a top-level domain"
+		}
+		return "", bad(fmt.Sprintf("a domain owns every name below it, and the names under a public suffix belong to unrelated owners; claim a name of your own, e.g. \"acme.%s\"", host),
+			"domain %q is %s", s, what)
+	}
 	return d, nil
+}
+
+const ipLiteralHint = "the router routes by host name; a tenant that claimed an address would answer every request sent to this host by address: use a host name, e.g. shop.example.com"
+
+// isIPv6Literal reports "::1", "[::1]" and "[::1]:443", which the checks
+// for characters and ports would otherwise refuse for a less useful reason.
+func isIPv6Literal(s string) bool {
+	h := s
+	if strings.HasPrefix(h, "[") {
+		i := strings.IndexByte(h, ']')
+		if i < 0 {
+			return false
+		}
+		h = h[1:i]
+	} else if strings.Count(h, ":") < 2 {
+		return false
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Is6()
+}
+
+// numericLabel reports a last label that makes a host an IPv4 address to
+// the WHATWG URL parser (browsers, curl): decimal digits or 0x and hex
+// digits. "2130706433", "127.1" and "0x7f.1" all mean a loopback address;
+// no top-level domain is numeric.
+func numericLabel(l string) bool {
+	if h, ok := strings.CutPrefix(l, "0x"); ok {
+		return strings.Trim(h, "0123456789abcdef") == ""
+	}
+	return isDigits(l)
 }
 
 // ---- egress ------------------------------------------------------------

@@ -105,10 +105,15 @@ func TestNormalizeDomain(t *testing.T) {
 		"shop.example.com:8443": "shop.example.com",
 		"*.Shops.Example.com":   "*.shops.example.com",
 		"*.example.com.:443":    "*.example.com",
-		"localhost":             "localhost",
+		"acme.localhost":        "acme.localhost",
+		"acme.co.uk":            "acme.co.uk",
+		"*.acme.co.uk":          "*.acme.co.uk",
+		"*.acme.github.io":      "*.acme.github.io",
+		"*.example.test":        "*.example.test",
+		"1.example.test":        "1.example.test",
+		"a.0xg":                 "a.0xg",
 		"xn--bcher-kva.example": "xn--bcher-kva.example",
 		"a-b.example.com":       "a-b.example.com",
-		"127.0.0.1":             "127.0.0.1",
 	}
 	for in, want := range ok {
 		if got, err := NormalizeDomain(in); err != nil || got != want {
@@ -121,6 +126,11 @@ func TestNormalizeDomain(t *testing.T) {
 		"http://example.com", "example.com/x", "-a.com", "a-.com", "a..com", ".a.com",
 		"example.com:", "example.com:0", "example.com:65536", "example.com:x", "[::1]", "::1",
 		"a.com..", string(make([]byte, 64)) + ".com",
+		// IP literals and what clients read as one (issue 8).
+		"127.0.0.1", "169.254.169.254", "127.0.0.1:8080", "127.0.0.1.", "[::1]:443", "::ffff:127.0.0.1",
+		"2130706433", "127.1", "0x7f.0.0.1", "x.0x7f", "X.0X7F", "*.0.0.1",
+		// Public suffixes and wildcards directly below one.
+		"localhost", "com", "co.uk", "github.io", "*.co.uk", "*.github.io", "*.test",
 	} {
 		if got, err := NormalizeDomain(in); err == nil {
 			t.Errorf("NormalizeDomain(%q) = %q, accepted", in, got)
