@@ -13,8 +13,10 @@ package generator
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -339,7 +341,7 @@ func (r *renderer) app(out *Output, a *manifest.App, src string) error {
 	if a.Listen == manifest.ListenPort {
 		ap.bridge = unitName(a, "-bridge", ".service")
 	}
-	ap.hostNet = len(a.Egress) > 0
+	ap.hostNet = hostNetwork(a)
 	for _, gen := range []struct {
 		name string
 		fn   func(appParts) *units.Unit
@@ -474,19 +476,19 @@ func (r *renderer) appService(p appParts) *units.Unit {
 			s.Add("StateDirectory", st)
 		}
 	}
-	for _, ro := range a.ReadOnly {
-		s.AddList("BindReadOnlyPaths", []string{ro})
-	}
-	s.Add("ProtectHome", protectHome(a.ReadOnly))
+	r.hostView(s, a)
 	if p.hostNet {
-		for _, e := range a.Egress {
-			s.AddList("IPAddressAllow", []string{e.String()})
+		// The host's network namespace (docs/DESIGN.md "Network"): IP
+		// only, no unix sockets (they would reach every abstract socket
+		// on the host; socketpair(2) still works), no listening sockets,
+		// and the host itself out of reach unless the list names it.
+		allow, loopback := egressAllow(a.Egress)
+		s.AddList("IPAddressAllow", prefixStrings(allow))
+		if !loopback {
+			s.Add("RestrictNetworkInterfaces", "~lo")
 		}
-		if a.Listen == manifest.ListenPort {
-			// The bridge connects to the app over 127.0.0.1.
-			s.Add("IPAddressAllow", "localhost")
-		}
-		s.AddList("RestrictAddressFamilies", afInet6)
+		s.Add("SocketBindDeny", "any")
+		s.AddList("RestrictAddressFamilies", []string{"AF_INET", "AF_INET6"})
 	} else {
 		s.Add("PrivateNetwork", "yes")
 		if a.Listen == manifest.ListenPort {
@@ -494,30 +496,67 @@ func (r *renderer) appService(p appParts) *units.Unit {
 			s.AddList("RestrictAddressFamilies", afInet6)
 		} else {
 			// The activated socket is inherited: no socket(2) needed but
-			// AF_UNIX (syslog(3), local helpers).
+			// AF_UNIX (local helpers, and connect: sockets).
 			s.AddList("RestrictAddressFamilies", []string{"AF_UNIX"})
 		}
 	}
-	s.AddList("InaccessiblePaths", r.hidden())
+	r.hideInOS(s)
 	u.Merge(r.hardening)
 	return u
 }
 
-// hidden lists what no app may even see (InaccessiblePaths=; "-": no
-// error when a path does not exist): the sockets of every tenant, the
-// installed manifests of every tenant (their env, commands and domains;
-// ProtectSystem=strict leaves /etc readable) and the secrets, which the
-// app receives through LoadCredential= (read by systemd, before the
-// sandbox) instead. The rendered units of every tenant
-// (/run/systemd/generator, world-readable) and the system bus (through
-// which systemd answers anyone's property queries, Environment= included)
-// would show another tenant's env and commands just the same.
-func (r *renderer) hidden() []string {
-	h := []string{"-" + r.opts.RunDir, "-" + ManifestDir, "-/run/systemd/generator", "-/run/dbus"}
-	if s := r.opts.SecretsDir; s != ManifestDir && !strings.HasPrefix(s, ManifestDir+"/") {
-		h = append(h, "-"+s)
+// hostView adds the host paths an app sees besides the OS (docs/MANIFEST.md
+// "What an app sees"): its read_only paths and connect sockets, bound at
+// the same path into a root that holds nothing else (templates/
+// hardening.conf). A top-level directory that receives such a path is
+// first covered with an empty tmpfs, so that systemd creates the mount
+// points there and never in the root that every app shares; /var and
+// /run always are (state, temporary and credential directories), and
+// ProtectHome=tmpfs does it for /home and /root.
+func (r *renderer) hostView(s *units.Section, a *manifest.App) {
+	paths := append(slices.Clone(a.ReadOnly), a.Connect...)
+	var tops []string
+	for _, p := range paths {
+		top := "/" + strings.SplitN(p[1:], "/", 2)[0]
+		if slices.Contains(tmpfsTops, top) && !slices.Contains(tops, top) {
+			tops = append(tops, top)
+		}
 	}
-	return h
+	sort.Strings(tops)
+	for _, t := range tops {
+		s.Add("TemporaryFileSystem", t+":ro")
+	}
+	for _, p := range paths {
+		s.AddList("BindReadOnlyPaths", []string{p})
+	}
+	s.Add("ProtectHome", protectHome(paths))
+}
+
+// tmpfsTops are the sandbox root's empty directories that get a tmpfs
+// when a read_only or connect path lies below them (manifest limits the
+// paths to these, /usr, /etc, /var, /run, /home and /root).
+var tmpfsTops = []string{"/media", "/mnt", "/opt", "/srv"}
+
+// hideInOS covers what no app may see inside the OS trees it is given:
+// the secrets directory when it is not below /etc/ehecoatl (which the
+// profile always covers), as it is in some test layouts. Elsewhere
+// nothing of the host is visible in the first place.
+func (r *renderer) hideInOS(s *units.Section) {
+	sd := r.opts.SecretsDir
+	if sd == ManifestDir || strings.HasPrefix(sd, ManifestDir+"/") {
+		return
+	}
+	if strings.HasPrefix(sd, "/etc/") || strings.HasPrefix(sd, "/usr/") {
+		s.Add("TemporaryFileSystem", sd+":ro")
+	}
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
 }
 
 // afInet6 are the address families of apps that use IP: unix sockets
@@ -538,10 +577,9 @@ func (r *renderer) bridgeService(p appParts) *units.Unit {
 	// Start the app first and stop with it.
 	p.addRef(s, "BindsTo", p.svc)
 	p.addRef(s, "After", p.svc)
-	if !p.hostNet {
-		// Same network namespace as the app: 127.0.0.1 is the app's.
-		p.addRef(s, "JoinsNamespaceOf", p.svc)
-	}
+	// Same network namespace as the app: 127.0.0.1 is the app's (a port
+	// app never has the host's, see checkApp).
+	p.addRef(s, "JoinsNamespaceOf", p.svc)
 	u.Merge(r.service)
 
 	s = u.Section("Service")
@@ -553,14 +591,10 @@ func (r *renderer) bridgeService(p appParts) *units.Unit {
 	s.AddExec("ExecStart", argv)
 	logFields(s, a)
 	s.Add("ProtectHome", "yes")
-	if p.hostNet {
-		s.Add("IPAddressAllow", "localhost")
-	} else {
-		s.Add("PrivateNetwork", "yes")
-	}
+	s.Add("PrivateNetwork", "yes")
 	// It connects to 127.0.0.1 only.
 	s.AddList("RestrictAddressFamilies", []string{"AF_UNIX", "AF_INET"})
-	s.AddList("InaccessiblePaths", r.hidden())
+	r.hideInOS(s)
 	u.Merge(r.hardening)
 	return u
 }
@@ -599,8 +633,8 @@ func checkApp(a *manifest.App) error {
 		if a.Port < 1 || a.Port > 65535 {
 			return fmt.Errorf("port %d: out of range 1..65535", a.Port)
 		}
-		if a.Workers > 1 && len(a.Egress) > 0 {
-			return errors.New("workers > 1 with port and an egress list: each worker needs its own network namespace (egress lists share the host's)")
+		if len(a.Egress) > 0 {
+			return errors.New("port with an egress list: the app would listen on the host's loopback")
 		}
 	default:
 		return fmt.Errorf("listen %q: want %q or %q", a.Listen, manifest.ListenActivation, manifest.ListenPort)
@@ -608,11 +642,14 @@ func checkApp(a *manifest.App) error {
 	if a.Workers < 1 {
 		return fmt.Errorf("workers %d: at least 1", a.Workers)
 	}
-	for _, p := range a.ReadOnly {
+	if len(a.Connect) > 0 && len(a.Egress) > 0 {
+		return errors.New("connect with an egress list: unix sockets in the host's network namespace reach every abstract socket")
+	}
+	for _, p := range append(slices.Clone(a.ReadOnly), a.Connect...) {
 		// BindReadOnlyPaths= separates source, destination and options
 		// with ":" (spaces and quotes are refused by units.AddList).
 		if !path.IsAbs(p) || strings.ContainsRune(p, ':') {
-			return fmt.Errorf("read_only %q: must be an absolute path without \":\"", p)
+			return fmt.Errorf("read_only/connect %q: must be an absolute path without \":\"", p)
 		}
 	}
 	for _, s := range a.Secrets {

@@ -113,11 +113,16 @@ func TestGenerateErrors(t *testing.T) {
 		{"bad listen", app(func(a *manifest.App) { a.Listen = "udp" }), Options{}, `listen "udp"`},
 		{"bad port", app(func(a *manifest.App) { a.Listen = manifest.ListenPort }), Options{}, "port 0"},
 		{"no workers", app(func(a *manifest.App) { a.Workers = 0 }), Options{}, "workers 0"},
-		{"workers on host network", app(func(a *manifest.App) {
-			a.Listen, a.Port, a.Workers = manifest.ListenPort, 8080, 2
+		{"port on host network", app(func(a *manifest.App) {
+			a.Listen, a.Port = manifest.ListenPort, 8080
 			a.Egress = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
-		}), Options{}, "own network namespace"},
-		{"colon in read_only", app(func(a *manifest.App) { a.ReadOnly = []string{"/srv/a:b"} }), Options{}, `read_only "/srv/a:b"`},
+		}), Options{}, "host's loopback"},
+		{"connect on host network", app(func(a *manifest.App) {
+			a.Connect = []string{"/run/postgresql/.s.PGSQL.5432"}
+			a.Egress = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+		}), Options{}, "abstract socket"},
+		{"colon in read_only", app(func(a *manifest.App) { a.ReadOnly = []string{"/srv/a:b"} }), Options{}, `read_only/connect "/srv/a:b"`},
+		{"colon in connect", app(func(a *manifest.App) { a.Connect = []string{"/run/a:b"} }), Options{}, `read_only/connect "/run/a:b"`},
 		{"space in read_only", app(func(a *manifest.App) { a.ReadOnly = []string{"/srv/a b"} }), Options{}, "BindReadOnlyPaths"},
 		{"newline in env", app(func(a *manifest.App) { a.Env = map[string]string{"A": "x\ny"} }), Options{}, "environment file"},
 		{"newline in argv", app(func(a *manifest.App) { a.Command = []string{"/bin/echo", "a\nb"} }), Options{}, "ExecStart"},

@@ -333,7 +333,7 @@ func TestSystemdGeneratorSkipsUnrenderable(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareTrees(t, tree(t, dirs[0]), expectedTree(t, "../examples"))
-	if !l.contains(`skipped tenants/colon.yaml: generator: tenants/colon.yaml: apps.web: read_only "/srv/a:b"`) {
+	if !l.contains(`skipped tenants/colon.yaml: generator: tenants/colon.yaml: apps.web: read_only/connect "/srv/a:b"`) {
 		t.Errorf("log: %q", l.lines)
 	}
 }

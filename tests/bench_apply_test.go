@@ -28,6 +28,7 @@ apps:
   web:
     command: [/usr/bin/python3, /srv/testdata/probe.py]
     listen: activation
+    read_only: [/srv/testdata]
     domains: [t$i.example.test]
     env: {PROBE_ENV: one}
   api:

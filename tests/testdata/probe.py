@@ -6,16 +6,47 @@ Each GET answers a JSON object: the uid it runs as, and for each probe
 import json
 import os
 import socket
+import socketserver
 import sys
 import http.server
+
+
+class ProbeOK(Exception):
+    pass
+
+
+def print_ok(v):
+    """Makes probe() answer "ok: v", for probes whose value matters."""
+    raise ProbeOK(v)
 
 
 def probe(fn):
     try:
         fn()
         return "ok"
+    except ProbeOK as e:
+        return "ok: %s" % e
     except Exception as e:  # the error is the answer
         return "%s: %s" % (type(e).__name__, e)
+
+
+def unix_connect(path):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.settimeout(2)
+        s.connect(path)
+        return s.recv(64).decode(errors="replace")
+    finally:
+        s.close()
+
+
+def listing(path):
+    return " ".join(sorted(os.listdir(path)))
+
+
+def shm_write():
+    with open("/dev/shm/from-" + os.environ.get("EHECOATL_TENANT", "x"), "w") as f:
+        f.write("planted")
 
 
 def facts():
@@ -40,6 +71,28 @@ def facts():
         "connect_other_app": probe(lambda: socket.socket(socket.AF_UNIX).connect("/run/ehecoatl/acme/web.sock")),
         "read_generated_units": probe(lambda: os.listdir("/run/systemd/generator")),
         "connect_system_bus": probe(lambda: socket.socket(socket.AF_UNIX).connect("/run/dbus/system_bus_socket")),
+        # The deny-by-default file system (docs/MANIFEST.md "What an app
+        # sees"): a listing is "ok" followed by what it saw.
+        "list_root": probe(lambda: print_ok(listing("/"))),
+        "list_srv": probe(lambda: print_ok(listing("/srv"))),
+        "read_other_tenant": probe(lambda: open("/srv/isolation/beta/code/secret.txt").read()),
+        "read_own_code": probe(lambda: print_ok(open("/srv/isolation/alpha/code/page.txt").read().strip())),
+        "read_dpkg_log": probe(lambda: open("/var/log/dpkg.log").read(1)),
+        "list_var_lib": probe(lambda: print_ok(listing("/var/lib"))),
+        "list_opt": probe(lambda: print_ok(listing("/opt"))),
+        "list_home": probe(lambda: print_ok(listing("/home"))),
+        "list_run": probe(lambda: print_ok(listing("/run"))),
+        "list_run_lock": probe(lambda: listing("/run/lock")),
+        "list_dev_shm": probe(lambda: print_ok(listing("/dev/shm"))),
+        "write_dev_shm": probe(shm_write),
+        "list_manifests": probe(lambda: listing("/etc/ehecoatl")),
+        "connect_pg": probe(lambda: print_ok(unix_connect("/run/postgresql/.s.PGSQL.5432"))),
+        "connect_pg_var_run": probe(lambda: unix_connect("/var/run/postgresql/.s.PGSQL.5432")),
+        "connect_journal": probe(lambda: unix_connect("/run/systemd/journal/socket")),
+        "connect_journal_stdout": probe(lambda: unix_connect("/run/systemd/journal/stdout")),
+        "connect_notify": probe(lambda: unix_connect("/run/systemd/notify")),
+        "connect_abstract": probe(lambda: print_ok(unix_connect("\0ehecoatl-test-beta"))),
+        "socketpair": probe(lambda: socket.socketpair()),
     }
 
 
@@ -58,12 +111,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class Server(http.server.HTTPServer):
-    # The sandbox allows AF_UNIX only (egress: none): even the throwaway
-    # socket HTTPServer creates before we swap in fd 3 must be AF_UNIX.
-    address_family = socket.AF_UNIX
+    # Serve the socket systemd passed (fd 3) without creating one: the
+    # sandbox may allow AF_UNIX only (egress: none) or no AF_UNIX at all
+    # (an egress list).
+    def __init__(self, handler):
+        socketserver.BaseServer.__init__(self, ("", 0), handler)
+        self.socket = socket.socket(fileno=3)
+        self.server_name, self.server_port = "probe", 0
 
 
-server = Server("", Handler, bind_and_activate=False)
-server.socket = socket.socket(fileno=3)
+server = Server(Handler)
 print("probe: ready", file=sys.stderr, flush=True)
 server.serve_forever()
