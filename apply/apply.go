@@ -101,6 +101,21 @@ func (e *InvalidError) Error() string {
 // Desired loads and renders a manifest directory.
 func Desired(dir string, gen generator.Options) (*manifest.Set, *generator.Output, *plan.State, error) {
 	set, rep := manifest.Load(dir)
+	return render(dir, set, rep, gen)
+}
+
+// desiredHere is Desired for a directory about to run on this host: its
+// secret files are judged too. strict: a secret that cannot be inspected
+// refuses the directory (apply) instead of being skipped (plan).
+func desiredHere(dir string, opts Options, strict bool) (*manifest.Set, *generator.Output, *plan.State, error) {
+	set, rep := manifest.Load(dir)
+	if !rep.HasErrors() {
+		manifest.CheckSecretFiles(set, rep, manifest.SecretFiles{Dir: opts.Layout.Secrets(), Strict: strict})
+	}
+	return render(dir, set, rep, opts.Generator)
+}
+
+func render(dir string, set *manifest.Set, rep *manifest.Report, gen generator.Options) (*manifest.Set, *generator.Output, *plan.State, error) {
 	if rep.HasErrors() {
 		return nil, nil, nil, &InvalidError{Dir: dir, Report: rep}
 	}
@@ -140,7 +155,7 @@ func Current(l layout.Layout, gen generator.Options) (*plan.State, error) {
 
 // Plan computes what applying dir would do.
 func Plan(dir string, opts Options) (*plan.Plan, error) {
-	_, _, want, err := Desired(dir, opts.Generator)
+	_, _, want, err := desiredHere(dir, opts, false)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +173,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		out = io.Discard
 	}
 	t0 := time.Now()
-	set, rendered, want, err := Desired(dir, opts.Generator)
+	set, rendered, want, err := desiredHere(dir, opts, true)
 	if err != nil {
 		return nil, err
 	}

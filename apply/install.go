@@ -8,12 +8,16 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/generator"
+	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
@@ -63,22 +67,111 @@ func manifestFiles(set *manifest.Set) (map[string][]byte, error) {
 }
 
 // subdirs of a generation, each visible as etc/<sub> through a symlink.
-// env holds the apps' env files: root only, unlike the manifests, which
-// the router reads.
 var subdirs = []string{"tenants", "kits", "env"}
 
-func dirMode(sub string) os.FileMode {
-	if sub == "env" {
-		return 0o700
+// Who reads what is installed. Manifests carry the tenants' env
+// (passwords, keys), so they are root's and the router's, which routes
+// from them: 0640 root:ehecoatl-router in 0750 directories. The env files
+// are read by systemd alone: 0600 root:root in 0700 directories. rel is
+// relative to a generation ("" for the generation itself).
+func modeOf(rel string, dir bool) (os.FileMode, bool) {
+	env := rel == "env" || strings.HasPrefix(rel, "env/")
+	switch {
+	case env && dir:
+		return 0o700, false
+	case env:
+		return 0o600, false
+	case dir:
+		return 0o750, true
 	}
-	return 0o755
+	return 0o640, true
 }
 
-func fileMode(rel string) os.FileMode {
-	if strings.HasPrefix(rel, "env/") {
-		return 0o600
+// routerGID is the group that may read the manifests: the router's, or
+// root's where the router's user does not exist (nothing else needs them).
+func routerGID() int {
+	g, err := user.LookupGroup(layout.RouterGroup)
+	if err != nil {
+		return 0
 	}
-	return 0o644
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return 0
+	}
+	return gid
+}
+
+// setPerm gives p its mode and owner (root, and gid when routerRead),
+// touching only what differs. Ownership needs root; without it (tests,
+// a developer's tree) the modes alone are set.
+func setPerm(p string, fi fs.FileInfo, mode os.FileMode, routerRead bool, gid int) error {
+	if !routerRead {
+		gid = 0
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 && (st.Uid != 0 || int(st.Gid) != gid) {
+		if err := os.Lchown(p, 0, gid); err != nil {
+			return err
+		}
+	}
+	if fi.Mode().Perm() != mode {
+		return os.Chmod(p, mode)
+	}
+	return nil
+}
+
+// tighten gives every file and directory of a generation its mode and
+// owner. Generations written before the manifests were private are 0644
+// under 0755, and apply keeps one of them besides the current one.
+func tighten(genDir string, gid int) error {
+	return filepath.WalkDir(genDir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		rel, err := filepath.Rel(genDir, p)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			rel = ""
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		mode, routerRead := modeOf(filepath.ToSlash(rel), e.IsDir())
+		return setPerm(p, fi, mode, routerRead, gid)
+	})
+}
+
+// tightenAll tightens the generations directory and every generation in
+// it. What an older install moved aside (pre-ehecoatl-*) is left as it
+// was: it is the operator's, and the 0750 generations directory already
+// keeps other users out of it.
+func tightenAll(etc string, gid int) error {
+	dir := filepath.Join(etc, generationsDir)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if err := setPerm(dir, fi, 0o750, true, gid); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), "pre-ehecoatl-") {
+			continue
+		}
+		if err := tighten(filepath.Join(dir, e.Name()), gid); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // installedFiles reads tenants/*.yaml and kits/*.yaml under etc as they are
@@ -147,8 +240,23 @@ func generationName(files map[string][]byte) string {
 }
 
 // Install makes the set's manifest files the installed ones under etc,
-// atomically. It reports whether anything changed.
+// atomically, readable by root and the router only. It reports whether
+// anything changed.
 func Install(etc string, set *manifest.Set) (bool, error) {
+	gid := routerGID()
+	changed, err := install(etc, set, gid)
+	if err != nil {
+		return changed, err
+	}
+	// Also when nothing changed: the first apply after an upgrade from an
+	// install whose manifests were world-readable must close that.
+	if _, err := os.Lstat(filepath.Join(etc, generationsDir)); errors.Is(err, fs.ErrNotExist) {
+		return changed, nil
+	}
+	return changed, tightenAll(etc, gid)
+}
+
+func install(etc string, set *manifest.Set, gid int) (bool, error) {
 	want, err := manifestFiles(set)
 	if err != nil {
 		return false, err
@@ -160,7 +268,7 @@ func Install(etc string, set *manifest.Set) (bool, error) {
 	if sameFiles(want, have) && linksInPlace(etc) {
 		return false, nil
 	}
-	if err := os.MkdirAll(filepath.Join(etc, generationsDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(etc, generationsDir), 0o750); err != nil {
 		return false, err
 	}
 	gen := generationName(want)
@@ -172,12 +280,13 @@ func Install(etc string, set *manifest.Set) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		// MkdirTemp makes 0700; the router (its own user) reads manifests.
-		if err := os.Chmod(tmp, 0o755); err != nil {
+		if err := writeGeneration(tmp, want); err != nil {
 			os.RemoveAll(tmp)
 			return false, err
 		}
-		if err := writeGeneration(tmp, want); err != nil {
+		// Before the rename: a generation is never visible with wider
+		// modes than its own.
+		if err := tighten(tmp, gid); err != nil {
 			os.RemoveAll(tmp)
 			return false, err
 		}
@@ -203,7 +312,8 @@ func Install(etc string, set *manifest.Set) (bool, error) {
 
 func writeGeneration(dir string, files map[string][]byte) error {
 	for _, sub := range subdirs {
-		if err := os.Mkdir(filepath.Join(dir, sub), dirMode(sub)); err != nil {
+		mode, _ := modeOf(sub, true)
+		if err := os.Mkdir(filepath.Join(dir, sub), mode); err != nil {
 			return err
 		}
 	}
@@ -211,7 +321,8 @@ func writeGeneration(dir string, files map[string][]byte) error {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o700); err != nil {
 			return err
 		}
-		f, err := os.OpenFile(filepath.Join(dir, rel), os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode(rel))
+		mode, _ := modeOf(rel, false)
+		f, err := os.OpenFile(filepath.Join(dir, rel), os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 		if err != nil {
 			return err
 		}

@@ -1,11 +1,16 @@
 package apply
 
 import (
+	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
@@ -18,9 +23,9 @@ func loadSet(t *testing.T, dir string) *manifest.Set {
 	return set
 }
 
-// TestInstall: the set becomes visible under etc through symlinks, readable
-// by others (the router runs as its own user), idempotently, and a plain
-// directory from an older install is moved aside, not deleted.
+// TestInstall: the set becomes visible under etc through symlinks,
+// idempotently, and a plain directory from an older install is moved
+// aside, not deleted.
 func TestInstall(t *testing.T) {
 	etc := filepath.Join(t.TempDir(), "etc", "ehecoatl")
 	if err := os.MkdirAll(filepath.Join(etc, "tenants"), 0o755); err != nil {
@@ -46,14 +51,9 @@ func TestInstall(t *testing.T) {
 	if len(aside) != 1 {
 		t.Errorf("the older install's tenants dir was not kept aside")
 	}
-	// Every directory on the way to a manifest is world-readable.
-	for p := filepath.Join(etc, "tenants", "acme.yaml"); p != etc; p = filepath.Dir(p) {
-		real, _ := filepath.EvalSymlinks(p)
-		fi, err := os.Stat(real)
-		if err != nil || fi.Mode().Perm()&0o005 != 0o005 && fi.IsDir() || fi.Mode().Perm()&0o004 == 0 {
-			t.Errorf("%s (%s) mode %v: not readable by others", p, real, fi.Mode())
-		}
-	}
+	// Nothing installed is readable by other users: the manifests carry
+	// the tenants' env. checkPrivate has the details.
+	checkPrivate(t, etc)
 	// The env of an app is a root-only file beside the manifests.
 	env := filepath.Join(etc, "env", "acme", "web.env")
 	b, err := os.ReadFile(env)
@@ -69,4 +69,112 @@ func TestInstall(t *testing.T) {
 	if changed, err := Install(etc, set); err != nil || changed {
 		t.Errorf("second install: changed=%v err=%v, want no change", changed, err)
 	}
+}
+
+// expectedGID is the group the installed manifests must belong to: the
+// router's when this machine has it, else root's.
+func expectedGID(t *testing.T) int {
+	t.Helper()
+	g, err := user.LookupGroup(layout.RouterGroup)
+	if err != nil {
+		return 0
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gid
+}
+
+// checkPrivate: under etc's generations, manifests are 0640 in 0750
+// directories, owned by root and the router's group; env files are 0600
+// in 0700 directories, root's only. Nothing is readable by others.
+func checkPrivate(t *testing.T, etc string) {
+	t.Helper()
+	gid := expectedGID(t)
+	root := os.Geteuid() == 0
+	gens := filepath.Join(etc, generationsDir)
+	n := 0
+	filepath.WalkDir(gens, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			return nil
+		}
+		rel, _ := filepath.Rel(gens, p)
+		if strings.HasPrefix(rel, "pre-ehecoatl-") {
+			return fs.SkipDir
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			return nil
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		env := strings.Contains("/"+filepath.ToSlash(rel)+"/", "/env/")
+		wantMode, wantGID := os.FileMode(0o640), gid
+		switch {
+		case e.IsDir() && env:
+			wantMode, wantGID = 0o700, 0
+		case e.IsDir():
+			wantMode = 0o750
+		case env:
+			wantMode, wantGID = 0o600, 0
+		}
+		n++
+		if fi.Mode().Perm() != wantMode {
+			t.Errorf("%s: mode %v, want %v", rel, fi.Mode().Perm(), wantMode)
+		}
+		if root && (st.Uid != 0 || int(st.Gid) != wantGID) {
+			t.Errorf("%s: owner %d:%d, want 0:%d", rel, st.Uid, st.Gid, wantGID)
+		}
+		return nil
+	})
+	if n < 4 {
+		t.Errorf("only %d paths below %s", n, gens)
+	}
+}
+
+// TestInstallFixesOlderModes: an install made before the manifests were
+// private (0644 files, 0755 directories) is tightened by the next install,
+// whether or not the set changed, in the current generation and in the
+// previous one it keeps.
+func TestInstallFixesOlderModes(t *testing.T) {
+	etc := filepath.Join(t.TempDir(), "etc", "ehecoatl")
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	older := loadSet(t, "../examples")
+	if _, err := Install(etc, older); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../examples")); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "tenants", "acme.yaml")
+	b, _ := os.ReadFile(f)
+	os.WriteFile(f, append(b, "# changed\n"...), 0o644)
+	newer := loadSet(t, dir)
+	if _, err := Install(etc, newer); err != nil {
+		t.Fatal(err)
+	}
+	loosen := func() {
+		filepath.WalkDir(filepath.Join(etc, generationsDir), func(p string, e fs.DirEntry, err error) error {
+			if err == nil && e.IsDir() {
+				os.Chmod(p, 0o755)
+			} else if err == nil {
+				os.Chmod(p, 0o644)
+			}
+			return err
+		})
+	}
+	loosen()
+	if changed, err := Install(etc, newer); err != nil || changed {
+		t.Fatalf("re-install: changed=%v err=%v, want no change", changed, err)
+	}
+	gens, _ := filepath.Glob(filepath.Join(etc, generationsDir, "*"))
+	if len(gens) != 2 {
+		t.Fatalf("generations %v, want the current and one previous", gens)
+	}
+	checkPrivate(t, etc)
 }

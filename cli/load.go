@@ -14,6 +14,11 @@ import (
 // every call would be noise).
 func load(c *ucli.Context, dir string, printAll bool) (*manifest.Set, error) {
 	set, rep := manifest.Load(dir)
+	return reported(c, dir, set, rep, printAll)
+}
+
+// reported prints a load's findings as load does and fails on errors.
+func reported(c *ucli.Context, dir string, set *manifest.Set, rep *manifest.Report, printAll bool) (*manifest.Set, error) {
 	if printAll || rep.HasErrors() {
 		fmt.Fprint(c.App.ErrWriter, rep.String())
 	}

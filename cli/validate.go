@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
 func validateCommand() *ucli.Command {
@@ -16,7 +18,15 @@ func validateCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			set, err := load(c, dir, true)
+			// The secret files are judged as this machine shows them: a
+			// missing one is not an error (it may live only on the host),
+			// one this user cannot see is a warning (apply, as root, always
+			// checks), a link or a foreign file is an error.
+			set, rep := manifest.Load(dir)
+			if !rep.HasErrors() {
+				manifest.CheckSecretFiles(set, rep, manifest.SecretFiles{Dir: lay(c).Secrets()})
+			}
+			set, err = reported(c, dir, set, rep, true)
 			if err != nil {
 				return err
 			}

@@ -64,6 +64,13 @@ type domainAt struct {
 	at   pos
 }
 
+// secretAt keeps where a secret was named: its file is checked on the
+// host after loading, and a finding points at the name.
+type secretAt struct {
+	name string
+	at   pos
+}
+
 type envVal struct {
 	val string
 	at  pos
@@ -85,7 +92,7 @@ type rawApp struct {
 	domains  field[[]domainAt]
 	path     field[string]
 	env      field[map[string]envVal]
-	secrets  field[[]string]
+	secrets  field[[]secretAt]
 	state    field[bool]
 	readOnly field[[]string]
 	egress   field[[]netip.Prefix]
@@ -334,8 +341,17 @@ func (d *fileDecoder) env(e *entry) (map[string]envVal, bool) {
 	return out, ok
 }
 
-func (d *fileDecoder) secrets(e *entry) ([]string, bool) {
-	return d.textList(e, "write a list: [stripe_key]", "each secret is a file name", checkSecretName, "secret")
+func (d *fileDecoder) secrets(e *entry) ([]secretAt, bool) {
+	names, ok := d.textList(e, "write a list: [stripe_key]", "each secret is a file name", checkSecretName, "secret")
+	if !ok {
+		return nil, false
+	}
+	// A valid list has one name per item, in order.
+	out := make([]secretAt, len(names))
+	for i, n := range names {
+		out[i] = secretAt{n, d.pos(e.v.Content[i], index(e.path, i))}
+	}
+	return out, true
 }
 
 func (d *fileDecoder) readOnly(e *entry) ([]string, bool) {
@@ -520,7 +536,6 @@ func (a *rawApp) build(tenant, file string) *App {
 		Kit:         a.kit.val,
 		Command:     a.command.val,
 		Path:        DefaultPath,
-		Secrets:     a.secrets.val,
 		State:       a.state.val,
 		ReadOnly:    a.readOnly.val,
 		Egress:      a.egress.val,
@@ -537,6 +552,10 @@ func (a *rawApp) build(tenant, file string) *App {
 	}
 	for _, d := range a.domains.val {
 		out.Domains = append(out.Domains, d.name)
+	}
+	for _, s := range a.secrets.val {
+		out.Secrets = append(out.Secrets, s.name)
+		out.secretsAt = append(out.secretsAt, s.at)
 	}
 	if a.path.set {
 		out.Path = a.path.val

@@ -99,6 +99,9 @@ type App struct {
 	// no "..", not starting with "." or "-"), passed
 	// with LoadCredential= and readable in $CREDENTIALS_DIRECTORY.
 	Secrets []string
+	// secretsAt is where each of Secrets was written (the tenant file or
+	// the kit), for CheckSecretFiles.
+	secretsAt []pos
 	// State gives the app a persistent private directory ($STATE_DIRECTORY).
 	State bool
 	// ReadOnly are absolute, clean host paths the app may read; never

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 )
@@ -97,4 +99,16 @@ func withEnv(a *AppState, env string) *AppState {
 	c := *a
 	c.Env = env
 	return &c
+}
+
+// TestSaveRootOnly: the record holds hashes of env files; other users
+// must not read it (it was 0600 through os.CreateTemp; now on purpose).
+func TestSaveRootOnly(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "applied.json")
+	if err := Save(p, &State{Tenants: map[string]*TenantState{}}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("record mode %v %v, want 0600", fi.Mode(), err)
+	}
 }

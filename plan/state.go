@@ -162,7 +162,9 @@ func Load(path string) (*State, error) {
 	return &st, nil
 }
 
-// Save writes the record atomically (temp file, fsync, rename).
+// Save writes the record atomically (temp file, fsync, rename), readable
+// by root only: it holds a hash of every app's env file, against which a
+// guessed password could be tried.
 func Save(path string, st *State) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -176,6 +178,10 @@ func Save(path string, st *State) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
 	if _, err := tmp.Write(append(b, '\n')); err != nil {
 		tmp.Close()
 		return err
