@@ -25,7 +25,10 @@ func initCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "domain", Aliases: []string{"d"}, Required: true, Usage: "a domain the tenant's app serves (repeatable)"},
 			&ucli.StringFlag{Name: "dir", Value: ".", Usage: "manifest directory to write into"},
 			&ucli.IntFlag{Name: "port", Usage: "the app listens on 127.0.0.1:`PORT` itself (default: it accepts the socket from systemd)"},
-			&ucli.StringFlag{Name: "command", Value: "/usr/bin/python3 -m http.server --bind 127.0.0.1 8080", Usage: "the app's command line, split on spaces (edit the file for words with spaces)"},
+			// The starter serves Ehecoatl's page from a directory that holds
+			// only it: http.server's default, the current directory, would
+			// list the app's whole root (the OS under /usr and /etc).
+			&ucli.StringFlag{Name: "command", Value: "/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory /usr/share/ehecoatl/www 8080", Usage: "the app's command line, split on spaces (edit the file for words with spaces)"},
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() != 1 {
@@ -81,6 +84,7 @@ apps:
     idle_timeout: 15m   # stopped after 15 minutes without requests; 0 = never
     # state: true       # a persistent private directory in $STATE_DIRECTORY
     # secrets: [api_key] # files in /etc/ehecoatl/secrets/{{.Tenant}}/, read from $CREDENTIALS_DIRECTORY
+    # read_only: [/srv/{{.Tenant}}] # host paths the app may read; it sees nothing else of the host
     # egress: none      # default: no network but the activated socket
 `))
 

@@ -34,7 +34,7 @@ const (
 
 // appKeys are the fields of an app, in the order of SPEC §2.
 var appKeys = []string{"kit", "command", "listen", "port", "domains", "path", "env", "secrets",
-	"state", "read_only", "egress", "workers", "idle_timeout", "memory", "restart", "health"}
+	"state", "read_only", "connect", "egress", "workers", "idle_timeout", "memory", "restart", "health"}
 
 // appKeyHints explain keys that are known elsewhere.
 var appKeyHints = map[string]string{
@@ -95,6 +95,7 @@ type rawApp struct {
 	secrets  field[[]secretAt]
 	state    field[bool]
 	readOnly field[[]string]
+	connect  field[[]string]
 	egress   field[[]netip.Prefix]
 	workers  field[int]
 	idle     field[time.Duration]
@@ -182,6 +183,9 @@ func (d *fileDecoder) parseAppFields(a *rawApp, es []entry, inKit bool) {
 		case "read_only":
 			v, ok := d.readOnly(e)
 			a.readOnly.setTo(v, ok, at)
+		case "connect":
+			v, ok := d.connect(e)
+			a.connect.setTo(v, ok, at)
 		case "egress":
 			v, ok := d.egress(e)
 			a.egress.setTo(v, ok, at)
@@ -358,6 +362,10 @@ func (d *fileDecoder) readOnly(e *entry) ([]string, bool) {
 	return d.textList(e, "write a list: [/srv/shop]", "each entry is an absolute path", checkReadOnly, "")
 }
 
+func (d *fileDecoder) connect(e *entry) ([]string, bool) {
+	return d.textList(e, "write a list: [/run/postgresql/.s.PGSQL.5432]", "each entry is the absolute path of a unix socket", checkConnect, "socket")
+}
+
 // textList decodes a list of strings, each checked by check. With a
 // non-empty noun, an item listed twice is an error naming it.
 func (d *fileDecoder) textList(e *entry, listExample, itemHint string, check func(string) *problem, noun string) ([]string, bool) {
@@ -517,6 +525,7 @@ func merge(app, kit *rawApp) *rawApp {
 	inherit(&m.secrets, kit.secrets)
 	inherit(&m.state, kit.state)
 	inherit(&m.readOnly, kit.readOnly)
+	inherit(&m.connect, kit.connect)
 	inherit(&m.egress, kit.egress)
 	inherit(&m.workers, kit.workers)
 	inherit(&m.idle, kit.idle)
@@ -538,6 +547,7 @@ func (a *rawApp) build(tenant, file string) *App {
 		Path:        DefaultPath,
 		State:       a.state.val,
 		ReadOnly:    a.readOnly.val,
+		Connect:     a.connect.val,
 		Egress:      a.egress.val,
 		Workers:     DefaultWorkers,
 		IdleTimeout: DefaultIdleTimeout,

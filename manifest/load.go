@@ -356,16 +356,12 @@ func (d *fileDecoder) apps(t *rawTenant, e entry) {
 //   - Two overlapping claims of different tenants are reported at both,
 //     each naming the other's file:line:col: neither file is the "right"
 //     one, and the operators of both tenants need to see it.
-//   - A port app with an egress list shares the host's network namespace,
-//     so its port must be unique among such apps of all tenants, and it
-//     cannot have more than one worker (they would compete for the port).
 func (l *loader) crossCheck() {
 	type claim struct {
 		tenant, app string
 		where       string // "tenants/a.yaml:7:9" (+ " via kits/shop.yaml:4:12")
 	}
 	routeOwner := map[[3]string]claim{} // tenant, domain, path
-	hostPorts := map[int]claim{}
 	var claims []domainClaim
 
 	for _, t := range l.tenants {
@@ -396,17 +392,6 @@ func (l *loader) crossCheck() {
 					return at, at.String()
 				}
 				return a.kit.at, a.kit.at.String() + " via " + at.String()
-			}
-			if m.port.set && m.port.ok && m.egress.set && m.egress.ok && m.egress.val != nil {
-				at, where := locate(m.port.at)
-				if c, dup := hostPorts[m.port.val]; dup {
-					d.c.add(Finding{File: at.file, Line: at.line, Col: at.col, Path: at.path,
-						Message: fmt.Sprintf("port %d is already used by tenant %q app %q (%s); apps with an egress list share the host network",
-							m.port.val, c.tenant, c.app, c.where),
-						Hint: "choose another port, or set egress: none to give the app its own network namespace"})
-				} else {
-					hostPorts[m.port.val] = claim{t.name, a.name, where}
-				}
 			}
 			// Ownership does not depend on the path, so a bad path does
 			// not hide a domain from it.
@@ -566,15 +551,31 @@ func (l *loader) checkApp(d *fileDecoder, t *rawTenant, a, m *rawApp) {
 	if !m.domains.set || (m.domains.ok && len(m.domains.val) == 0) {
 		add(Warning, "app has no domains; the router will send it no requests", "add domains: [example.com]")
 	}
+	// An egress list puts the app in the host's network namespace
+	// (docs/DESIGN.md "Network"). A port app's listener would sit on the
+	// host's loopback there, where any local process can reach it or
+	// take its port while the app is stopped, and a unix socket there
+	// reaches every abstract socket on the host: both are refused.
 	hostNet := m.egress.set && m.egress.ok && m.egress.val != nil
-	if m.port.set && hostNet && m.workers.set && m.workers.ok && m.workers.val > 1 {
-		w := m.workers.at
-		if w.file != t.file {
-			w = a.kit.at
+	if hostNet {
+		if m.port.set {
+			w := m.egress.at
+			if w.file != t.file {
+				w = a.kit.at
+			}
+			d.c.add(Finding{File: w.file, Line: w.line, Col: w.col, Path: w.path,
+				Message: fmt.Sprintf("a port app cannot have an egress list: it would listen on the host's loopback, where other local processes could reach port %d or take it while the app is stopped", m.port.val),
+				Hint:    "take the socket from systemd (listen: activation) to reach the network, or keep egress: none"})
 		}
-		d.c.add(Finding{File: w.file, Line: w.line, Col: w.col, Path: w.path,
-			Message: fmt.Sprintf("workers %d needs a private network namespace, but a port app with an egress list shares the host network (its workers would compete for port %d)", m.workers.val, m.port.val),
-			Hint:    "set workers: 1, or egress: none, or use listen: activation"})
+		if m.connect.set && m.connect.ok && len(m.connect.val) > 0 {
+			w := m.connect.at
+			if w.file != t.file {
+				w = a.kit.at
+			}
+			d.c.add(Finding{File: w.file, Line: w.line, Col: w.col, Path: w.path,
+				Message: "connect: needs unix sockets, which an app with an egress list may not have: in the host's network namespace they would reach every abstract socket of the host and of other apps",
+				Hint:    "reach the service over TCP by listing its address in egress (e.g. 127.0.0.1/32), or use connect: with egress: none"})
+		}
 	}
 	if m.memory.set && m.memory.ok && t.limits.MemoryMax > 0 && m.memory.val > t.limits.MemoryMax {
 		w := m.memory.at

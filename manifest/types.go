@@ -104,9 +104,13 @@ type App struct {
 	secretsAt []pos
 	// State gives the app a persistent private directory ($STATE_DIRECTORY).
 	State bool
-	// ReadOnly are absolute, clean host paths the app may read; never
-	// /etc/ehecoatl or /run/ehecoatl, below or above them.
+	// ReadOnly are absolute, clean host paths the app may read, below one
+	// of the sandbox's top-level directories and never inside (or above)
+	// another tenant's data; checked as written and as resolved on the host.
 	ReadOnly []string
+	// Connect are unix sockets of host services (PostgreSQL's, say) bound
+	// into the app's sandbox; nothing else of /run is visible there.
+	Connect []string
 	// Egress: nil means none (PrivateNetwork=yes); otherwise the prefixes
 	// the app may reach (IPAddressAllow=, with IPAddressDeny=any).
 	Egress []netip.Prefix

@@ -6,10 +6,14 @@ package manifest
 // outside the package see the message through error.
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net/netip"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -527,26 +531,159 @@ func checkHostPath(what, s string) *problem {
 	return nil
 }
 
-// forbiddenReadOnly are trees no app may be given read access to: the
-// secrets of every tenant and the sockets of every app. Their ancestors
-// ("/", "/etc", "/run") are refused too, since making them readable would
-// make these trees readable.
-var forbiddenReadOnly = []string{"/etc/ehecoatl", "/run/ehecoatl"}
+// ---- the app's view of the host ----------------------------------------
+//
+// An app's file system is deny-by-default (docs/MANIFEST.md "What an app
+// sees"): its root is an empty directory into which systemd binds the OS
+// (/usr, /etc, /bin, /sbin, /lib*) read-only. read_only: and connect: add
+// host paths to that view, so they are held to the rules below, first as
+// written and then again as the symlinks on this host resolve them (a
+// link under /srv could point at /proc/1/root, the host's whole root).
+
+// sandboxTops are the top-level directories below which a read_only or
+// connect path may lie: each has a mount point in the sandbox's root
+// (packaging/tmpfiles.d/ehecoatl.conf), and where one holds such a path
+// the generator covers it with an empty tmpfs first, so that systemd
+// creates the mount points there and never in the shared root.
+var sandboxTops = []string{"/etc", "/home", "/media", "/mnt", "/opt", "/root", "/srv", "/usr", "/var"}
+
+// forbiddenHostPaths are trees no app may be given: every tenant's
+// manifests, env and secrets; every app's state (DynamicUser keeps it in
+// /var/lib/private); apply's record; and the links into /run. Their
+// ancestors are refused too, since exposing them would expose these.
+var forbiddenHostPaths = []string{"/etc/ehecoatl", "/var/lib/ehecoatl", "/var/lib/private", "/var/lock", "/var/run"}
+
+// forbiddenSocketPaths are the parts of /run that connect: may not reach:
+// every app's socket and the sandbox root, systemd's own sockets (the
+// journal, notify, private: an app could log as another tenant or talk to
+// PID 1), the system bus (it answers property queries about every unit)
+// and users' runtime directories.
+var forbiddenSocketPaths = []string{"/run/dbus", "/run/ehecoatl", "/run/ehecoatl-root", "/run/systemd", "/run/user"}
+
+// evalSymlinks resolves a host path; replaced in tests.
+var evalSymlinks = filepath.EvalSymlinks
+
+// statPath reports the mode of a resolved host path; replaced in tests.
+var statPath = func(p string) (fs.FileMode, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Mode(), nil
+}
 
 func checkReadOnly(s string) *problem {
 	if p := checkHostPath("read_only path", s); p != nil {
 		return p
 	}
-	for _, f := range forbiddenReadOnly {
-		if s == f || strings.HasPrefix(s, f+"/") {
-			return bad("apps get secrets through secrets: and their socket from systemd; remove this path",
-				"read_only path %q is inside %s, which no app may read", s, f)
+	if p := readOnlyRule("read_only path", s, s); p != nil {
+		return p
+	}
+	r, ok := resolved(s)
+	if !ok {
+		return nil
+	}
+	return readOnlyRule("read_only path", s, r)
+}
+
+// readOnlyRule checks r, the path s as written or as resolved.
+func readOnlyRule(what, s, r string) *problem {
+	via := ""
+	if r != s {
+		via = fmt.Sprintf(" (it resolves to %s on this host)", r)
+	}
+	if !underAny(r, sandboxTops) {
+		hint := "keep what the app reads below /srv, /opt, /var, /home, /mnt or /media"
+		if underAny(r, []string{"/proc", "/sys", "/dev", "/run"}) {
+			hint = "the app gets its own /proc, /dev and /run; reach a host service's socket with connect:, never with read_only:"
 		}
-		if s == "/" || strings.HasPrefix(f, s+"/") {
-			return bad("list a narrower path", "read_only path %q would expose %s, which no app may read", s, f)
+		return bad(hint, "%s %q%s is outside the directories an app's sandbox can hold (%s)", what, s, via, strings.Join(sandboxTops, ", "))
+	}
+	for _, f := range forbiddenHostPaths {
+		if (f == "/var/run" || f == "/var/lock") && (r == f || strings.HasPrefix(r, f+"/")) {
+			return bad("write the path below /run: "+f+" is a link into it", "%s %q%s is inside %s", what, s, via, f)
+		}
+		if r == f || strings.HasPrefix(r, f+"/") {
+			return bad("apps get secrets through secrets:, env through env: and their state through state: true; remove this path",
+				"%s %q%s is inside %s, which no app may read", what, s, via, f)
+		}
+		if strings.HasPrefix(f, r+"/") {
+			return bad("list a narrower path", "%s %q%s would expose %s, which no app may read", what, s, via, f)
 		}
 	}
 	return nil
+}
+
+// checkConnect validates a connect: entry: the unix socket of a host
+// service, bound into the sandbox at the same path.
+func checkConnect(s string) *problem {
+	if p := checkHostPath("connect path", s); p != nil {
+		return p
+	}
+	if p := connectRule(s, s); p != nil {
+		return p
+	}
+	r, ok := resolved(s)
+	if !ok {
+		return nil
+	}
+	if p := connectRule(s, r); p != nil {
+		return p
+	}
+	if m, err := statPath(r); err == nil && m.Type() != fs.ModeSocket {
+		return bad("name the socket file itself, e.g. /run/postgresql/.s.PGSQL.5432", "connect path %q is not a unix socket", s)
+	}
+	return nil
+}
+
+func connectRule(s, r string) *problem {
+	via := ""
+	if r != s {
+		via = fmt.Sprintf(" (it resolves to %s on this host)", r)
+	}
+	for _, f := range forbiddenSocketPaths {
+		if r == f || strings.HasPrefix(r, f+"/") {
+			return bad("connect: is for the socket of a host service such as PostgreSQL; the journal is reached through stdout and stderr",
+				"connect path %q%s is inside %s, which no app may reach", s, via, f)
+		}
+		if strings.HasPrefix(f, r+"/") {
+			return bad("name the socket file itself, e.g. /run/postgresql/.s.PGSQL.5432", "connect path %q%s would expose %s, which no app may reach", s, via, f)
+		}
+	}
+	if r == "/run" || strings.HasPrefix(r, "/run/") {
+		return nil
+	}
+	return readOnlyRule("connect path", s, r)
+}
+
+// resolved returns the path s resolves to on this host: its longest
+// existing ancestor resolved, the rest as written (a link may lead to a
+// directory that is created later, such as another app's state). False
+// when nothing of it can be resolved here (this user may not look): then
+// only the written path is judged, and apply, which runs as root on the
+// host, judges it again.
+func resolved(s string) (string, bool) {
+	rest := ""
+	for p := s; p != "/"; p = path.Dir(p) {
+		r, err := evalSymlinks(p)
+		if err == nil {
+			return path.Join(r, rest), true
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", false
+		}
+		rest = path.Join(path.Base(p), rest)
+	}
+	return "", false
+}
+
+func underAny(p string, dirs []string) bool {
+	for _, d := range dirs {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // ---- URL paths ---------------------------------------------------------
