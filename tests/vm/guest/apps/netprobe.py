@@ -1,0 +1,53 @@
+"""A socket-activated app of the VM tier's egress and bind cases: it tries
+what it is asked and answers "ok" or the error it got.
+
+GET /connect/ADDR/PORT  a TCP connect (2 s)
+GET /bind/ADDR/PORT     bind and listen on ADDR:PORT
+GET /unix               create a unix socket
+"""
+import socket
+import socketserver
+import http.server
+
+
+def attempt(path):
+    parts = path.strip("/").split("/")
+    try:
+        if parts[0] == "connect":
+            socket.create_connection((parts[1], int(parts[2])), timeout=2).close()
+        elif parts[0] == "bind":
+            s = socket.socket(socket.AF_INET6 if ":" in parts[1] else socket.AF_INET)
+            s.bind((parts[1], int(parts[2])))
+            s.listen(1)
+            s.close()
+        elif parts[0] == "unix":
+            socket.socket(socket.AF_UNIX).close()
+        else:
+            return "unknown probe"
+        return "ok"
+    except Exception as e:  # the error is the answer
+        return "%s: %s" % (type(e).__name__, e)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = attempt(self.path).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt, *args):
+        pass
+
+
+class Server(http.server.HTTPServer):
+    # Serve fd 3 without creating a socket: an egress list allows no
+    # AF_UNIX, egress none no AF_INET.
+    def __init__(self):
+        socketserver.BaseServer.__init__(self, ("", 0), Handler)
+        self.socket = socket.socket(fileno=3)
+        self.server_name, self.server_port = "netprobe", 0
+
+
+Server().serve_forever()
