@@ -1,0 +1,115 @@
+"""The Python test app of the VM tier: socket-activated (fd 3, a unix
+socket), single-threaded, so a running instance answers with the one task
+it has, even when its tenant's slice is at TasksMax.
+
+  GET /              200 "ok TENANT/APP pid N"
+  GET /alloc?mb=N    allocates N MiB in 8 MiB steps, touching every page
+                     (the memory case: over the tenant's MemoryMax the
+                     kernel OOM-kills it before it answers)
+  GET /bomb?hold=S   forks until fork() fails, children sleep S seconds;
+                     answers {"forked": n, "refused": k, "errno": "EAGAIN"}
+  GET /burn?procs=N  starts N children that spin on the CPU until /unburn
+                     (or 120 s); answers at once
+  GET /unburn        kills them
+"""
+import errno
+import json
+import os
+import signal
+import socket
+import sys
+import time
+import http.server
+from urllib.parse import urlparse, parse_qs
+
+# Children are reaped by the kernel: no zombies counting as tasks.
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+burners = []
+hoard = []
+
+
+def arg(q, name, default):
+    return int(q.get(name, [default])[0])
+
+
+def bomb(hold):
+    forked, refused, err = 0, 0, ""
+    deadline = time.time() + 5
+    while time.time() < deadline and refused < 50:
+        try:
+            pid = os.fork()
+        except OSError as e:
+            refused += 1
+            err = errno.errorcode.get(e.errno, str(e.errno))
+            time.sleep(0.01)
+            continue
+        if pid == 0:
+            time.sleep(hold)
+            os._exit(0)
+        forked += 1
+    return {"forked": forked, "refused": refused, "errno": err}
+
+
+def burn(procs):
+    for _ in range(procs):
+        pid = os.fork()
+        if pid == 0:
+            end = time.time() + 120
+            while time.time() < end:
+                pass
+            os._exit(0)
+        burners.append(pid)
+    return {"burners": list(burners)}
+
+
+def unburn():
+    for pid in burners:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    n = len(burners)
+    burners.clear()
+    return {"killed": n}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        u = urlparse(self.path)
+        q = parse_qs(u.query)
+        if u.path == "/alloc":
+            for _ in range(arg(q, "mb", 200) // 8):
+                hoard.append(b"\x01" * (8 << 20))  # written: resident
+            body = {"allocated_mb": 8 * len(hoard)}
+        elif u.path == "/bomb":
+            body = bomb(arg(q, "hold", 20))
+        elif u.path == "/burn":
+            body = burn(arg(q, "procs", 2))
+        elif u.path == "/unburn":
+            body = unburn()
+        else:
+            body = "ok %s/%s pid %d\n" % (os.environ.get("EHECOATL_TENANT"), os.environ.get("EHECOATL_APP"), os.getpid())
+        b = (body if isinstance(body, str) else json.dumps(body) + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+
+    def log_message(self, fmt, *args):
+        print("vmapp: " + (fmt % args), file=sys.stderr, flush=True)
+
+
+class Server(http.server.HTTPServer):
+    address_family = socket.AF_UNIX
+
+    def server_bind(self):
+        pass
+
+    def server_activate(self):
+        pass
+
+
+srv = Server("", Handler, False)
+srv.socket = socket.socket(fileno=3)
+srv.serve_forever()
