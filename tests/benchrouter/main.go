@@ -6,7 +6,9 @@
 //     (throughput.go);
 //  2. cold start: 50 socket-activated starts of a tenant app through the
 //     router in a real systemd 252 booted with tests/harness, against warm
-//     requests and raw activation without the router (coldstart.go);
+//     requests and raw activation without the router, interleaved with the
+//     same app under the file-system boundary before the deny-by-default
+//     root, for the ratio of the two (coldstart.go);
 //  3. memory: the router's RSS with 10,000 routes, its load and SIGHUP
 //     reload times (memory.go);
 //
@@ -44,7 +46,7 @@ type options struct {
 	secs     int           // seconds per wrk run
 	conns    int           // wrk connections
 	body     int           // backend response body in bytes
-	cold     int           // cold starts (and as many warm requests)
+	cold     int           // cold-start iterations (a cold and a warm GET per app and way each)
 	tenants  int           // tenants of the memory section (2 routes each)
 	sections string        // comma-separated subset of throughput,coldstart,memory
 	timeout  time.Duration // bound of the whole run
@@ -61,7 +63,7 @@ func main() {
 	flag.IntVar(&o.secs, "secs", 3, "seconds per wrk run")
 	flag.IntVar(&o.conns, "conns", 64, "wrk keep-alive connections")
 	flag.IntVar(&o.body, "body", 13, "backend response body in bytes")
-	flag.IntVar(&o.cold, "cold", 50, "cold starts (and warm requests) in the cold-start section")
+	flag.IntVar(&o.cold, "cold", 50, "cold-start iterations: per app (today's sandbox, previous boundary), a cold and a warm GET through the router and as many raw")
 	flag.IntVar(&o.tenants, "tenants", 5000, "tenants of the memory section (1 app, 2 domains each)")
 	flag.StringVar(&o.sections, "sections", "throughput,coldstart,memory", "sections to run, comma-separated")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
