@@ -1,12 +1,15 @@
 package router
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -205,5 +208,75 @@ func TestUpgradeCap(t *testing.T) {
 	defer c2.Close()
 	if l1 != "HTTP/1.1 101" || l2 != "HTTP/1.1 503" {
 		t.Fatalf("first %q, second %q", l1, l2)
+	}
+}
+
+// clientFrom returns an http.Client whose connections to the router come
+// from the loopback address ip (Linux routes all of 127/8 to lo), so a
+// test can play a second client address.
+func (f *fixture) clientFrom(ip string) *http.Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+			return d.DialContext(ctx, "tcp", f.addr)
+		},
+		DisableCompression: true,
+	}
+	f.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 5 * time.Second}
+}
+
+// stallBodies opens n connections from the test's default address, each
+// sending a POST head announcing a 1000-byte body and one byte of it, then
+// nothing: issue 8 point 9's attack on the tenant cap.
+func stallBodies(t *testing.T, f *fixture, n int) []net.Conn {
+	t.Helper()
+	conns := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: acme.test\r\nContent-Length: 1000\r\n\r\nx")
+	}
+	return conns
+}
+
+// Issue 8 point 9: 260 connections from one address with stalled request
+// bodies must not hold the tenant's cap: another client is answered at
+// once, and the stalled bodies are cut (408) or refused (429: the
+// address is over its own limit).
+func TestStalledBodiesDoNotStarveTenant(t *testing.T) {
+	const n = 260
+	f := newFixture(t, Config{BodyTimeout: time.Second, AccessLog: discardLog{}}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	}))
+	conns := stallBodies(t, f, n)
+	time.Sleep(300 * time.Millisecond) // the router has read every head
+	c := f.clientFrom("127.0.0.2")
+	start := time.Now()
+	code, body, _ := f.get(c, "http://acme.test/")
+	if d := time.Since(start); code != 200 || body != "ok" || d > time.Second {
+		t.Fatalf("a request from another address during the attack: %d %q after %s", code, body, d)
+	}
+	answers := map[string]int{}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			line = err.Error()
+		}
+		answers[strings.TrimSpace(line)]++
+	}
+	if answers["HTTP/1.1 408 Request Timeout"] != DefaultClientMaxInFlight || answers["HTTP/1.1 429 Too Many Requests"] != n-DefaultClientMaxInFlight {
+		t.Fatalf("answers to the stalled requests: %v", answers)
 	}
 }

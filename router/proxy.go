@@ -79,7 +79,9 @@ func (rt *Router) forward(cc *clientConn, req *request, a *appState) result {
 // pooled connection that failed before anything was read from it.
 func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, hasBody bool) (res result, retry bool) {
 	fresh := !c.reused
-	c.begin(cc, hasBody)
+	// A body read whole already leaves the client connection free to be
+	// watched, as for a request without one.
+	c.begin(cc, hasBody && !req.bodyDone)
 	now := time.Now()
 	deadline := now.Add(watchAfter)
 	if fresh && rt.cfg.StartTimeout > 0 {
@@ -93,14 +95,21 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 
 	var body *bodySender
 	var werr error
-	if !hasBody {
+	switch {
+	case !hasBody:
 		werr = c.bw.Flush()
-	} else {
+	case req.bodyDone:
+		c.bw.Write(req.body)
+		werr = c.bw.Flush()
+	default:
 		if req.expectContinue {
 			cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			cc.bw.Flush()
 		}
-		if req.contentLength > 0 && req.contentLength <= inlineBody {
+		if req.bodyRest != nil {
+			src := io.MultiReader(bytes.NewReader(req.body), req.bodyRest)
+			body = startBody(c, src, req.contentLength < 0, rt.cfg.MaxBodyBytes)
+		} else if req.contentLength > 0 && req.contentLength <= inlineBody {
 			werr = sendBody(c.bw, newBodyReader(cc, req.contentLength), false, 0, nil)
 			if isClientBodyError(werr) {
 				c.disarm()
@@ -305,20 +314,29 @@ func startBody(c *uconn, body io.Reader, chunked bool, limit int64) *bodySender 
 }
 
 // bodyReader reads a request body of known length, or a chunked one, from
-// the client connection. A client must keep sending: each wait for more
-// of the body is bounded by bodyTimeout (nginx's client_body_timeout).
+// the client connection. A client must keep sending at a pace: a body
+// earns 1/BodyMinRate seconds of time per byte and may fall up to
+// BodyTimeout behind that pace, no more, and bank no more than BodyTimeout
+// ahead of it either, so a pause longer than BodyTimeout is always late.
+// A deadline per read alone (nginx's client_body_timeout) lets a client
+// hold a request open for hours with a byte a minute.
 type bodyReader struct {
 	cc        *clientConn
 	remaining int64
 	chunked   io.Reader
-	rdl       time.Time
+	// due: the body is late past it; rdl is the read deadline in force.
+	due, rdl time.Time
+	timeout  time.Duration
+	// nsPerByte is the time each byte earns; 0 without a minimum rate.
+	nsPerByte int64
 }
 
-// bodyTimeout bounds each wait for more of a request body.
-const bodyTimeout = 60 * time.Second
-
 func newBodyReader(cc *clientConn, n int64) *bodyReader {
-	b := &bodyReader{cc: cc, remaining: n}
+	cfg := &cc.rt.cfg
+	b := &bodyReader{cc: cc, remaining: n, timeout: cfg.BodyTimeout, due: time.Now().Add(cfg.BodyTimeout)}
+	if cfg.BodyMinRate > 0 {
+		b.nsPerByte = max(int64(time.Second)/cfg.BodyMinRate, 1)
+	}
 	b.arm() // replaces the idle or read-header deadline
 	if n < 0 {
 		b.chunked = httputil.NewChunkedReader(cc.br)
@@ -327,15 +345,26 @@ func newBodyReader(cc *clientConn, n int64) *bodyReader {
 }
 
 func (b *bodyReader) arm() {
-	if now := time.Now(); b.rdl.Sub(now) < bodyTimeout/2 {
-		b.rdl = now.Add(bodyTimeout)
+	if limit := time.Now().Add(b.timeout); b.nsPerByte == 0 || b.due.After(limit) {
+		b.due = limit
+	}
+	if !b.due.Equal(b.rdl) {
+		b.rdl = b.due
 		b.cc.c.SetReadDeadline(b.rdl)
 	}
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.read(p)
+	if b.nsPerByte > 0 {
+		b.due = b.due.Add(time.Duration(int64(n) * b.nsPerByte))
+	}
+	return n, err
+}
+
+func (b *bodyReader) read(p []byte) (int, error) {
 	br := b.cc.br
-	if br.Buffered() == 0 {
+	if br.Buffered() == 0 || b.rdl.IsZero() {
 		b.arm()
 	}
 	if b.chunked != nil {
@@ -475,10 +504,14 @@ func isClientBodyError(err error) bool {
 }
 
 // clientBodyError answers a request whose body could not be read: 413
-// over the size limit, 400 otherwise (nothing when the client is gone).
+// over the size limit, 408 when it came too slowly (the deadline of
+// bodyReader), 400 otherwise (nothing when the client is gone).
 func (rt *Router) clientBodyError(cc *clientConn, req *request, err error) result {
 	if err == errBodyTooLarge {
 		return cc.simple(req, 413, "413 Request Entity Too Large\n", "")
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return cc.simple(req, 408, "408 Request Timeout: the request body came too slowly\n", "")
 	}
 	var ne net.Error
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) {

@@ -29,6 +29,14 @@ type request struct {
 	// upgrade is the Upgrade value of a "Connection: upgrade" request.
 	upgrade        string
 	expectContinue bool
+
+	// body is what bufferBody read of the body before the request took a
+	// slot, in bodyBuf; bodyDone: that is all of it, otherwise bodyRest
+	// reads the remainder.
+	body     []byte
+	bodyBuf  *[]byte
+	bodyDone bool
+	bodyRest *bodyReader
 }
 
 type hdr struct{ name, value string }

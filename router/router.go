@@ -28,6 +28,10 @@ const (
 	DefaultMaxBodyBytes      = 100 << 20
 	DefaultTenantMaxInFlight = 256
 	DefaultTenantMaxUpgraded = 1024
+	DefaultClientMaxInFlight = 64
+	DefaultBodyTimeout       = 30 * time.Second
+	DefaultBodyMinRate       = 1 << 10
+	DefaultMaxBufferedBodies = 64 << 20
 	DefaultStartTimeout      = 30 * time.Second
 	DefaultMaxIdlePerSocket  = 128
 	DefaultIdleConnTimeout   = 90 * time.Second
@@ -62,6 +66,25 @@ type Config struct {
 	// TenantMaxUpgraded caps one tenant's open WebSocket (upgraded)
 	// connections, which do not count against TenantMaxInFlight. <0: no cap.
 	TenantMaxUpgraded int
+	// ClientMaxInFlight caps the requests one client address has open to
+	// one tenant, counted from the end of the request head, so that a
+	// single address can never fill TenantMaxInFlight; over it the router
+	// answers 429 with Retry-After. IPv6 addresses count per /64. The
+	// address is the TCP peer's: behind a front proxy every client shares
+	// it, so set -1 there (X-Forwarded-For is not trusted). <0: no cap.
+	ClientMaxInFlight int
+	// BodyTimeout and BodyMinRate bound how slowly a request body may
+	// arrive: it must average BodyMinRate bytes per second and may fall
+	// behind that pace by at most BodyTimeout (so no pause may last longer
+	// either). A body too slow is cut with 408. BodyMinRate <0: only the
+	// pauses are bounded.
+	BodyTimeout time.Duration
+	BodyMinRate int64
+	// MaxBufferedBodyBytes caps the memory, all clients together, of
+	// request bodies read before the request takes a tenant slot (the
+	// first 64 KiB of each body, or all of a smaller one). Past it bodies
+	// stream at once, under the same pace. <0: bodies are never buffered.
+	MaxBufferedBodyBytes int64
 	// StartTimeout is how long a request on a new connection waits for the
 	// app's response head: a stopped app is started by systemd meanwhile.
 	// Past it the answer is 503 with Retry-After. <0: wait forever.
@@ -98,6 +121,10 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxBodyBytes, DefaultMaxBodyBytes)
 	setDefault(&c.TenantMaxInFlight, DefaultTenantMaxInFlight)
 	setDefault(&c.TenantMaxUpgraded, DefaultTenantMaxUpgraded)
+	setDefault(&c.ClientMaxInFlight, DefaultClientMaxInFlight)
+	setDefault(&c.BodyTimeout, DefaultBodyTimeout)
+	setDefault(&c.BodyMinRate, DefaultBodyMinRate)
+	setDefault(&c.MaxBufferedBodyBytes, DefaultMaxBufferedBodies)
 	setDefault(&c.StartTimeout, DefaultStartTimeout)
 	setDefault(&c.MaxIdleConnsPerUpstream, DefaultMaxIdlePerSocket)
 	setDefault(&c.IdleConnTimeout, DefaultIdleConnTimeout)
@@ -128,6 +155,10 @@ type Router struct {
 	table  atomic.Pointer[Table]
 	mu     sync.Mutex // serialises reloads
 	access AccessLogger
+	// clients counts requests per client address and tenant; buffered is
+	// the memory of request bodies being buffered (MaxBufferedBodyBytes).
+	clients  clientLimiter
+	buffered atomic.Int64
 	// ownAccess: the access logger was created here and is closed by Close.
 	ownAccess bool
 
@@ -143,6 +174,7 @@ type Router struct {
 func New(cfg Config) (*Router, error) {
 	cfg = cfg.withDefaults()
 	rt := &Router{cfg: cfg, reg: newRegistry(cfg), done: make(chan struct{})}
+	rt.clients.max = int32(min(cfg.ClientMaxInFlight, 1<<30))
 	rt.table.Store(&Table{exact: map[string]*hostRoutes{}, wild: map[string]*hostRoutes{}})
 	rt.access = cfg.AccessLog
 	if rt.access == nil {

@@ -136,6 +136,7 @@ type clientConn struct {
 	br    *bufio.Reader
 	bw    *bufio.Writer
 	ip    string
+	key   string // clientKey(ip)
 	tls   bool
 	state atomic.Int32
 
@@ -177,6 +178,7 @@ func (cc *clientConn) releaseWriter() {
 func (s *Server) newConn(c net.Conn) *clientConn {
 	cc := &clientConn{srv: s, rt: s.rt, c: c, br: bufio.NewReaderSize(c, clientReadBuf)}
 	cc.ip = clientIP(c.RemoteAddr().String())
+	cc.key = clientKey(cc.ip)
 	return cc
 }
 
@@ -306,14 +308,39 @@ func (cc *clientConn) serveApp(req *request, a *appState, start time.Time) resul
 		if m := t.maxUpgraded.Load(); m > 0 && n > m {
 			return cc.simple(req, 503, "503 Service Unavailable\n", "1")
 		}
+		if m := rt.cfg.MaxBodyBytes; m > 0 && req.contentLength > m {
+			return cc.simple(req, 413, "413 Request Entity Too Large\n", "")
+		}
 	} else {
+		// The client's count comes first and covers the time its body is
+		// read, which bounds what one address can make the router buffer.
+		ok, counted := rt.clients.acquire(t, cc.key)
+		if !ok {
+			return cc.simple(req, 429, "429 Too Many Requests\n", "1")
+		}
+		if counted {
+			defer rt.clients.release(t, cc.key)
+		}
+		if m := rt.cfg.MaxBodyBytes; m > 0 && req.contentLength > m {
+			return cc.simple(req, 413, "413 Request Entity Too Large\n", "")
+		}
+		if req.contentLength != 0 {
+			res, ok := cc.bufferBody(req)
+			defer cc.releaseBody(req)
+			if !ok {
+				return res
+			}
+		}
 		if !t.tryAcquire() {
 			return cc.simple(req, 503, "503 Service Unavailable\n", "1")
 		}
 		defer t.release()
-	}
-	if m := rt.cfg.MaxBodyBytes; m > 0 && req.contentLength > m {
-		return cc.simple(req, 413, "413 Request Entity Too Large\n", "")
+		if req.contentLength != 0 && !req.bodyDone {
+			if !t.tryStream() {
+				return cc.simple(req, 503, "503 Service Unavailable\n", "1")
+			}
+			defer t.endStream()
+		}
 	}
 	a.begin(start.UnixNano())
 	defer func() { a.end(time.Now().UnixNano()) }()
@@ -324,7 +351,7 @@ func (cc *clientConn) serveApp(req *request, a *appState, start time.Time) resul
 // connection is closed after it when the request has a body the router
 // did not read.
 func (cc *clientConn) simple(req *request, code int, body, retryAfter string) result {
-	closeConn := req.contentLength != 0 || req.close || cc.srv.shutdown.Load()
+	closeConn := req.contentLength != 0 && !req.bodyDone || req.close || cc.srv.shutdown.Load()
 	cc.writeSimple(code, body, retryAfter, closeConn)
 	return result{status: code, close: closeConn}
 }
@@ -374,10 +401,14 @@ func statusText(code int) string {
 		return "Not Found"
 	case 405:
 		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
 	case 413:
 		return "Request Entity Too Large"
 	case 417:
 		return "Expectation Failed"
+	case 429:
+		return "Too Many Requests"
 	case 431:
 		return "Request Header Fields Too Large"
 	case 500:

@@ -11,9 +11,13 @@ import (
 // exact while tables are swapped.
 type tenantState struct {
 	name string
+	hash uint32 // tenantHash(name)
 	// inflight counts requests being forwarded; upgraded counts open
 	// WebSocket (or other upgraded) connections.
 	inflight, upgraded atomic.Int64
+	// streaming counts the requests in flight whose body is still being
+	// read from the client (tryStream).
+	streaming atomic.Int64
 	// maxInflight and maxUpgraded are the caps (0 = unlimited).
 	maxInflight, maxUpgraded atomic.Int64
 }
@@ -31,6 +35,21 @@ func (t *tenantState) tryAcquire() bool {
 }
 
 func (t *tenantState) release() { t.inflight.Add(-1) }
+
+// tryStream counts a request that holds a slot while its body still
+// arrives; at most half of the cap may be such requests, so clients that
+// send slowly (however many addresses they use) leave the other half to
+// the tenant's other requests. The pace of bodyReader cuts them.
+func (t *tenantState) tryStream() bool {
+	n := t.streaming.Add(1)
+	if m := t.maxInflight.Load(); m > 0 && n > max(m/2, 1) {
+		t.streaming.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (t *tenantState) endStream() { t.streaming.Add(-1) }
 
 // appState is the runtime state of one (tenant, app): its upstream pools,
 // the worker balancer and idle tracking.
@@ -115,7 +134,7 @@ func newRegistry(cfg Config) *registry {
 func (r *registry) tenant(name string) *tenantState {
 	t := r.tenants[name]
 	if t == nil {
-		t = &tenantState{name: name}
+		t = &tenantState{name: name, hash: tenantHash(name)}
 		r.tenants[name] = t
 	}
 	t.maxInflight.Store(int64(r.cfg.TenantMaxInFlight))
