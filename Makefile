@@ -87,3 +87,23 @@ test-packages: deps package
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	EHECOATL_PACKAGES=$(CURDIR)/dist $(GO) test -count=1 -timeout 30m -run '^TestPackages$$' -v ./tests/
+
+# The VM test tier (tests/vm/README.md): a Debian 12 VM under QEMU (KVM when
+# usable, else TCG) with cgroup v2, where MemoryMax, TasksMax, CPUQuota and
+# the IP and bind rules are enforced. Builds the image once (cached in
+# .cache/vm/ under a hash of tests/vm/image.sh), installs the .deb of
+# `make package`, runs tests/vm/guest/cases/*.sh and, with VM_EXTRA=DIR,
+# DIR/*.sh; prints one line per result and "N passed, M failed".
+.PHONY: test-vm
+test-vm: package
+	@missing=""; \
+	command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86"; \
+	command -v qemu-img >/dev/null || missing="$$missing qemu-utils"; \
+	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
+	command -v debugfs >/dev/null || missing="$$missing e2fsprogs"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	VM_EXTRA='$(VM_EXTRA)' GO='$(GO)' tests/vm/run.sh

@@ -21,6 +21,7 @@
 #   VM_TIMEOUT       seconds for the whole VM run, boot included (default 1200)
 #   VM_KEEP          1: keep the run directory (overlay, payload, logs)
 set -euo pipefail
+if [ -n "${VM_EXTRA:-}" ]; then VM_EXTRA=$(readlink -f "$VM_EXTRA"); fi
 cd "$(dirname "$0")/../.."
 repo=$PWD
 here=$repo/tests/vm
@@ -65,6 +66,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "vm: interrupted" >&2; exit 130' INT TERM
 
+# The whole run is one function, read in full before it starts: editing
+# this file (a checkout) during a run cannot change what the run does.
+main() {
 deb=${VM_DEB:-$(ls "$repo"/dist/ehecoatl_*_amd64.deb 2>/dev/null | head -n1)}
 [ -f "$deb" ] || { echo "vm: no .deb (run make package, or set VM_DEB)" >&2; exit 1; }
 if [ -n "${VM_EXTRA:-}" ] && [ ! -d "$VM_EXTRA" ]; then
@@ -165,3 +169,5 @@ if [ -f "$run/payload.img" ] && ! kill -0 "$qemu_pid" 2>/dev/null; then
 fi
 echo "# total: $((SECONDS - T0)) s; logs in $cache/last"
 finish
+}
+main "$@"

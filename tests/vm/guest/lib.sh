@@ -9,6 +9,10 @@ VMTEST=${VMTEST:-/vmtest}
 VMTEST_APPS=/usr/local/lib/ehecoatl-vmtest
 CLIENT="python3 $VMTEST/client.py"
 CG=/sys/fs/cgroup
+# Timeouts from the host (tests/vm/run.sh writes settings.sh).
+[ -f "$VMTEST/settings.sh" ] && . "$VMTEST/settings.sh"
+CASE_TIMEOUT=${CASE_TIMEOUT:-300}
+APP_START_TIMEOUT=${APP_START_TIMEOUT:-120}
 _failed=0
 
 ok() { echo "ok $*"; }

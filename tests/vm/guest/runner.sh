@@ -11,7 +11,7 @@ export VMTEST=/vmtest VMTEST_LIB=/vmtest/lib.sh
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 cd "$VMTEST"
 . ./lib.sh
-. ./settings.sh   # CASE_TIMEOUT, written by run.sh
+
 out=$VMTEST/out
 mkdir -p "$out/extra"
 say() { echo "@@ $*"; }

@@ -6,8 +6,10 @@ it has, even when its tenant's slice is at TasksMax.
   GET /alloc?mb=N    allocates N MiB in 8 MiB steps, touching every page
                      (the memory case: over the tenant's MemoryMax the
                      kernel OOM-kills it before it answers)
-  GET /bomb?hold=S   forks until fork() fails, children sleep S seconds;
-                     answers {"forked": n, "refused": k, "errno": "EAGAIN"}
+  GET /bomb          forks until fork() fails (then 20 more tries), the
+                     children wait until /release (or 120 s); answers
+                     {"forked": n, "refused": k, "errno": "EAGAIN", "s": secs}
+  GET /release       lets the children exit
   GET /burn?procs=N  starts N children that spin on the CPU until /unburn
                      (or 120 s); answers at once
   GET /unburn        kills them
@@ -32,22 +34,39 @@ def arg(q, name, default):
     return int(q.get(name, [default])[0])
 
 
-def bomb(hold):
-    forked, refused, err = 0, 0, ""
-    deadline = time.time() + 5
-    while time.time() < deadline and refused < 50:
+release = []
+
+
+def bomb():
+    # Children block on a pipe whose write end only this process keeps:
+    # closing it (/release, or the alarm) lets every child exit at once.
+    r, w = os.pipe()
+    forked, refused, err, t0 = 0, 0, "", time.time()
+    while time.time() < t0 + 120 and refused < 20:
         try:
             pid = os.fork()
         except OSError as e:
             refused += 1
             err = errno.errorcode.get(e.errno, str(e.errno))
-            time.sleep(0.01)
+            time.sleep(0.05)
             continue
         if pid == 0:
-            time.sleep(hold)
+            os.close(w)
+            os.read(r, 1)
             os._exit(0)
         forked += 1
-    return {"forked": forked, "refused": refused, "errno": err}
+    os.close(r)
+    release.append(w)
+    signal.signal(signal.SIGALRM, lambda *_: do_release())
+    signal.alarm(120)
+    return {"forked": forked, "refused": refused, "errno": err, "s": round(time.time() - t0, 2)}
+
+
+def do_release():
+    n = len(release)
+    while release:
+        os.close(release.pop())
+    return {"released": n}
 
 
 def burn(procs):
@@ -82,7 +101,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 hoard.append(b"\x01" * (8 << 20))  # written: resident
             body = {"allocated_mb": 8 * len(hoard)}
         elif u.path == "/bomb":
-            body = bomb(arg(q, "hold", 20))
+            body = bomb()
+        elif u.path == "/release":
+            body = do_release()
         elif u.path == "/burn":
             body = burn(arg(q, "procs", 2))
         elif u.path == "/unburn":

@@ -7,7 +7,7 @@
 
 json=$(ehecoatl status --json) || { fail "status: ehecoatl status --json failed"; done_case; }
 table=$(ehecoatl status) || { fail "status: ehecoatl status failed"; done_case; }
-echo "$table" | sed 's/^/# /'
+echo "$table" >"$VMTEST/out/10-status.table"
 res=$(STATUS_JSON="$json" STATUS_TABLE="$table" python3 - <<'PY'
 import json, os
 rows = {(r["tenant"], r["app"]): r for r in json.loads(os.environ["STATUS_JSON"])}
