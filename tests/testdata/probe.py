@@ -49,6 +49,19 @@ def shm_write():
         f.write("planted")
 
 
+def foreign_processes():
+    """The processes in /proc that run as another user (ProtectProc=)."""
+    me, others = os.getuid(), []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.stat("/proc/" + pid).st_uid != me:
+                    others.append(pid)
+            except FileNotFoundError:
+                pass
+    print_ok(len(others))
+
+
 def facts():
     state = os.environ.get("STATE_DIRECTORY", "")
     visits = ""
@@ -93,6 +106,8 @@ def facts():
         "connect_notify": probe(lambda: unix_connect("/run/systemd/notify")),
         "connect_abstract": probe(lambda: print_ok(unix_connect("\0ehecoatl-test-beta"))),
         "socketpair": probe(lambda: socket.socketpair()),
+        "foreign_processes": probe(foreign_processes),
+        "read_proc1_root": probe(lambda: os.listdir("/proc/1/root")),
     }
 
 
