@@ -4,8 +4,11 @@ it has, even when its tenant's slice is at TasksMax.
 
   GET /              200 "ok TENANT/APP pid N"
   GET /alloc?mb=N    allocates N MiB in 8 MiB steps, touching every page
-                     (the memory case: over the tenant's MemoryMax the
-                     kernel OOM-kills it before it answers)
+                     (page by page: MemoryHigh= throttles it)
+  GET /alloc?mb=N&populate=1
+                     allocates N MiB with one mmap(MAP_POPULATE) (the
+                     memory case: over the tenant's MemoryMax the kernel
+                     OOM-kills it before it answers)
   GET /bomb          forks until fork() fails (then 20 more tries), the
                      children wait until /release (or 120 s); answers
                      {"forked": n, "refused": k, "errno": "EAGAIN", "s": secs}
@@ -16,6 +19,7 @@ it has, even when its tenant's slice is at TasksMax.
 """
 import errno
 import json
+import mmap
 import os
 import signal
 import socket
@@ -96,7 +100,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         u = urlparse(self.path)
         q = parse_qs(u.query)
-        if u.path == "/alloc":
+        if u.path == "/alloc" and arg(q, "populate", 0):
+            # One mmap(MAP_POPULATE): the kernel charges every page within
+            # one system call, so MemoryHigh='s throttling (applied when
+            # returning to user space) cannot slow it down before MemoryMax.
+            n = arg(q, "mb", 200) << 20
+            hoard.append(mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE))
+            body = {"allocated_mb": n >> 20}
+        elif u.path == "/alloc":
             for _ in range(arg(q, "mb", 200) // 8):
                 hoard.append(b"\x01" * (8 << 20))  # written: resident
             body = {"allocated_mb": 8 * len(hoard)}

@@ -1,5 +1,7 @@
-# memory: A's app a/mem allocates 200 MiB (its tenant has memory: 64M, so
-# MemoryHigh= 90% of it throttles first): the kernel OOM-kills it inside A's
+# memory: A's app a/mem allocates 200 MiB in one mmap(MAP_POPULATE) (its
+# tenant has memory: 64M; MemoryHigh= is 90% of it, and an app that grows
+# page by page is throttled there for minutes without reaching MemoryMax,
+# so the case allocates in one system call): the kernel OOM-kills it inside A's
 # slice (journal: constraint CONSTRAINT_MEMCG, oom_memcg is A's slice, the
 # killed task is a/mem's; systemd records the OOM kill), nothing else is
 # killed (B, the router and A's other apps keep their PIDs), B answers
@@ -21,7 +23,7 @@ $CLIENT loop web.b.test 0.2 "$tmp/stop" "$tmp/b.log" >"$tmp/b.sum" &
 loop=$!
 sleep 2
 t0=$(now)
-http mem.a.test '/alloc?mb=200' 300 >"$tmp/alloc.code" &
+http mem.a.test '/alloc?mb=200&populate=1' 300 >"$tmp/alloc.code" &
 alloc=$!
 tk=""
 while [ "$(elapsed "$t0" | cut -d. -f1)" -lt "$OOM_TIMEOUT" ]; do

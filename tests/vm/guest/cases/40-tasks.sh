@@ -1,20 +1,22 @@
 # tasks: A's app a/bomb forks until fork() fails (tenant A has tasks: 32):
 # forks are refused with EAGAIN once A's slice holds TasksMax tasks
-# (pids.current = pids.max = 32, pids.events "max" grows). While the
+# (pids.current = pids.max = 32 on the slice; "max" in pids.events grows:
+# the kernel counts it in the forking task's cgroup, a/bomb's service). While the
 # children hold the slice full, B answers and so does A's running app
 # a/steady (single-threaded: it needs no new task to answer). Then a/bomb
 # releases its children and answers again.
 . "$VMTEST_LIB"
 a=$(slice_cg a)
+bomb_cg=$(unit_cg "$(svc a bomb)")
 json() { echo "$1" | python3 -c "import json,sys; print(json.load(sys.stdin).get('$2', ''))" 2>/dev/null; }
 
 max=$(cat "$a/pids.max")
-ev0=$(cgkey "$a/pids.events" max)
+ev0=$(cgkey "$bomb_cg/pids.events" max)
 cur0=$(cat "$a/pids.current")
 # Under TCG at 20% of a CPU a fork of Python takes ~0.5 s: allow 120 s.
 r=$(body bomb.a.test /bomb 180)
 cur=$(cat "$a/pids.current")
-ev1=$(cgkey "$a/pids.events" max)
+ev1=$(cgkey "$bomb_cg/pids.events" max)
 b_n=0 b_ok=0 s_n=0 s_ok=0
 for _ in 1 2 3 4 5; do
 	b_n=$((b_n + 1)); [ "$(http web.b.test / 10)" = 200 ] && b_ok=$((b_ok + 1))
@@ -40,7 +42,7 @@ why=""
 [ "$cur_during" = "$max" ] || why="$why; the slice was not full during the checks ($cur_during)"
 [ "$cur_after" -le "$cur0" ] || why="$why; $cur_after tasks 60 s after the release (before: $cur0; $rel)"
 case $after in none*) why="$why; a/bomb did not answer after: $after" ;; esac
-figs="A had $cur0 tasks, $forked forks in ${secs}s then $refused refused ($err), pids.current $cur/$max, pids.events max +$((ev1 - ev0)), B $b_ok/$b_n and a/steady $s_ok/$s_n answered while full, $cur_after tasks after release, a/bomb answers again (${after}s)"
+figs="A had $cur0 tasks, $forked forks in ${secs}s then $refused refused ($err), pids.current $cur/$max, a/bomb pids.events max +$((ev1 - ev0)), B $b_ok/$b_n and a/steady $s_ok/$s_n answered while full, $cur_after tasks after release, a/bomb answers again (${after}s)"
 if [ -z "$why" ]; then ok "tasks forks refused at TasksMax: $figs"
 else fail "tasks ${why#; }; $figs"; fi
 done_case
