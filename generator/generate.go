@@ -492,7 +492,11 @@ func (r *renderer) appService(p appParts) *units.Unit {
 	} else {
 		s.Add("PrivateNetwork", "yes")
 		if a.Listen == manifest.ListenPort {
-			// It binds 127.0.0.1:PORT in its own network namespace.
+			// It binds 127.0.0.1:PORT in its own network namespace, where
+			// the bridge connects; loopback there is the app's own (the
+			// namespace has no other interface), and IPAddressDeny=any
+			// would drop the bridge's connection on a cgroup v2 host.
+			s.Add("IPAddressAllow", "localhost")
 			s.AddList("RestrictAddressFamilies", afInet6)
 		} else {
 			// The activated socket is inherited: no socket(2) needed but
@@ -592,6 +596,8 @@ func (r *renderer) bridgeService(p appParts) *units.Unit {
 	logFields(s, a)
 	s.Add("ProtectHome", "yes")
 	s.Add("PrivateNetwork", "yes")
+	// The app's loopback, in the app's namespace (see appService).
+	s.Add("IPAddressAllow", "localhost")
 	// It connects to 127.0.0.1 only.
 	s.AddList("RestrictAddressFamilies", []string{"AF_UNIX", "AF_INET"})
 	r.hideInOS(s)
