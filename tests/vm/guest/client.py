@@ -3,6 +3,10 @@
 
   client.py lat HOST N [PATH]
       N sequential requests; prints "n=N ok=K p50_ms=.. p99_ms=.. max_ms=.."
+  client.py raw HOST N
+      the same, one "STATUS MS" line per request (for pooling rounds)
+  client.py sum FILE
+      the summary of the "STATUS MS" lines of FILE
   client.py loop HOST INTERVAL_S STOPFILE LOG
       one request every INTERVAL_S until STOPFILE exists; a line per
       request in LOG: "EPOCH STATUS MS"; prints the same summary as lat
@@ -42,6 +46,13 @@ def main():
         path = sys.argv[4] if len(sys.argv) > 4 else "/"
         for _ in range(int(sys.argv[3])):
             samples.append(get(host, path))
+    elif mode == "raw":
+        for _ in range(int(sys.argv[3])):
+            print("%d %.3f" % get(host))
+        return
+    elif mode == "sum":
+        with open(host) as f:
+            samples = [(int(a), float(b)) for a, b in (l.split() for l in f if l.strip())]
     elif mode == "loop":
         interval, stop, log = float(sys.argv[3]), sys.argv[4], sys.argv[5]
         with open(log, "w") as f:
