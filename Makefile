@@ -20,7 +20,9 @@ FORCE:
 
 # What the tests need from Debian: systemd-nspawn for the real-systemd
 # integration tests, dbus-daemon for the fake systemd of the dbus unit tests,
-# python3 for the example apps. Installs only what is missing.
+# python3 for the example apps, nftables (a dependency of the package,
+# whose ehecoatl-firewall.service the tests verify and install). Installs
+# only what is missing.
 deps:
 	@missing=""; \
 	command -v systemd-nspawn >/dev/null || missing="$$missing systemd-container"; \
@@ -28,6 +30,7 @@ deps:
 	test -x /usr/bin/python3 || missing="$$missing python3"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
+	test -x /usr/sbin/nft || missing="$$missing nftables"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -62,8 +62,13 @@ func analyze(t *testing.T, bin, dir string, args ...string) (stdout, stderr stri
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	// The case's own directory first (slices, sockets and templates the
-	// units refer to), then systemd's default path (the trailing ":").
-	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":", "SYSTEMD_LOG_COLOR=0", "SYSTEMD_PAGER=")
+	// units refer to), the package's units (ehecoatl-firewall.service),
+	// then systemd's default path (the trailing ":").
+	pkg, err := filepath.Abs("../packaging/systemd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+dir+":"+pkg+":", "SYSTEMD_LOG_COLOR=0", "SYSTEMD_PAGER=")
 	cmd.Dir = dir
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e

@@ -32,8 +32,8 @@ var hostRanges = []struct {
 // egressAllow returns the IPAddressAllow= prefixes of an egress list: each
 // entry minus the host ranges it contains without naming them, and
 // whether the list names a loopback address (only then may the app use
-// the lo interface, through which also the host's own addresses are
-// reached).
+// the lo interface where systemd can restrict interfaces; the host's own
+// other addresses stay ehecoatl-firewall's, whatever the list says).
 func egressAllow(list []netip.Prefix) (allow []netip.Prefix, loopback bool) {
 	for _, e := range list {
 		named := false

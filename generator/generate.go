@@ -439,6 +439,12 @@ func (r *renderer) appService(p appParts) *units.Unit {
 	p.describe(s, "app")
 	p.addRef(s, "Requires", p.socket)
 	p.addRef(s, "After", p.socket)
+	if p.hostNet {
+		// Never on the host's network without the rules that keep it off
+		// the host's own addresses and listeners (docs/DESIGN.md "Network").
+		s.Add("Requires", FirewallUnit)
+		s.Add("After", FirewallUnit)
+	}
 	if a.Listen == manifest.ListenPort {
 		// Only the bridge needs the app: when the bridge exits after
 		// idle_timeout (or is stopped), the app stops too.
@@ -482,6 +488,10 @@ func (r *renderer) appService(p appParts) *units.Unit {
 		// only, no unix sockets (they would reach every abstract socket
 		// on the host; socketpair(2) still works), no listening sockets,
 		// and the host itself out of reach unless the list names it.
+		// The host's own addresses and listeners are ehecoatl-firewall's
+		// (nftables); RestrictNetworkInterfaces= and SocketBindDeny= say
+		// the same where systemd has its BPF framework (Debian 12's has
+		// not, so they are not what holds there).
 		allow, loopback := egressAllow(a.Egress)
 		s.AddList("IPAddressAllow", prefixStrings(allow))
 		if !loopback {

@@ -16,6 +16,10 @@ import (
 // RootSlice is the slice every tenant slice nests under.
 const RootSlice = "ehecoatl.slice"
 
+// FirewallUnit loads the host-network rules of apps with an egress list
+// (packaging/nftables/ehecoatl.nft); such apps require it.
+const FirewallUnit = "ehecoatl-firewall.service"
+
 // RootTarget wants every app socket; sockets.target wants it.
 const RootTarget = "ehecoatl.target"
 

@@ -51,3 +51,35 @@ func TestRouterUnitsAnalyze(t *testing.T) {
 		t.Errorf("router exposure %.1f, want at most 2.0", score)
 	}
 }
+
+// TestFirewallUnitAnalyze: the packaged ehecoatl-firewall.service as systemd
+// reads it (verify with empty output) and as sandboxed as a root unit that
+// must change the host's firewall can be: exposure at most 2.5 (it keeps
+// CAP_NET_ADMIN and the host's network namespace, which are its job).
+func TestFirewallUnitAnalyze(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("systemd-analyze not installed (apt-get install -y systemd)")
+	}
+	if _, err := os.Stat("/usr/sbin/nft"); err != nil {
+		t.Skip("nft not installed (apt-get install -y nftables; make deps does)")
+	}
+	u := filepath.Join(repo, "packaging/systemd/ehecoatl-firewall.service")
+	cmd := exec.Command("systemd-analyze", "verify", "--man=no", u)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	out, err = exec.Command("systemd-analyze", "security", "--offline=true", "--no-pager", u).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Overall exposure level for ehecoatl-firewall.service: ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	score, _ := strconv.ParseFloat(string(m[1]), 64)
+	t.Logf("ehecoatl-firewall.service exposure: %.1f", score)
+	if score > 2.5 {
+		t.Errorf("firewall exposure %.1f, want at most 2.5", score)
+	}
+}

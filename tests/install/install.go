@@ -20,6 +20,8 @@ func Files(repo, bin string) map[string]string {
 		"/usr/lib/tmpfiles.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/tmpfiles.d/ehecoatl.conf"),
 		"/usr/lib/systemd/system/ehecoatl-router.socket":        filepath.Join(repo, "packaging/systemd/ehecoatl-router.socket"),
 		"/usr/lib/systemd/system/ehecoatl-router.service":       filepath.Join(repo, "packaging/systemd/ehecoatl-router.service"),
+		"/usr/lib/systemd/system/ehecoatl-firewall.service":     filepath.Join(repo, "packaging/systemd/ehecoatl-firewall.service"),
+		"/usr/lib/ehecoatl/ehecoatl.nft":                        filepath.Join(repo, "packaging/nftables/ehecoatl.nft"),
 		"/usr/share/polkit-1/rules.d/50-ehecoatl-router.rules":  filepath.Join(repo, "packaging/polkit/50-ehecoatl-router.rules"),
 		"/usr/share/ehecoatl/www":                               filepath.Join(repo, "examples/www"),
 		"/usr/share/doc/ehecoatl/examples":                      filepath.Join(repo, "examples"),

@@ -65,7 +65,7 @@ trap 'exit 130' INT TERM
 
 t0=$SECONDS
 debootstrap --variant=minbase \
-	--include=systemd,systemd-sysv,dbus,udev,python3,iproute2,procps,kmod,netcat-openbsd,util-linux,curl,ca-certificates,e2fsprogs \
+	--include=systemd,systemd-sysv,dbus,udev,python3,iproute2,procps,kmod,netcat-openbsd,util-linux,curl,ca-certificates,e2fsprogs,nftables \
 	bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
 	tail -n 30 "$work/debootstrap.log" >&2
 	exit 1

@@ -3,11 +3,29 @@ what it is asked and answers "ok" or the error it got.
 
 GET /connect/ADDR/PORT  a TCP connect (2 s)
 GET /bind/ADDR/PORT     bind and listen on ADDR:PORT
+GET /listen/ADDR/PORT/S listen on ADDR:PORT for S seconds, answering
+                        "app-listener" to every connection (in the
+                        background: the answer says whether the listen worked)
 GET /unix               create a unix socket
 """
 import socket
 import socketserver
+import threading
+import time
 import http.server
+
+
+def listen_for(s, seconds):
+    s.settimeout(0.2)
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            c, _ = s.accept()
+            c.sendall(b"app-listener\n")
+            c.close()
+        except socket.timeout:
+            pass
+    s.close()
 
 
 def attempt(path):
@@ -20,6 +38,12 @@ def attempt(path):
             s.bind((parts[1], int(parts[2])))
             s.listen(1)
             s.close()
+        elif parts[0] == "listen":
+            s = socket.socket(socket.AF_INET6 if ":" in parts[1] else socket.AF_INET)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((parts[1], int(parts[2])))
+            s.listen(8)
+            threading.Thread(target=listen_for, args=(s, float(parts[3])), daemon=True).start()
         elif parts[0] == "unix":
             socket.socket(socket.AF_UNIX).close()
         else:

@@ -1,5 +1,6 @@
 # egress and bind: the network rules of docs/DESIGN.md "Network", which only
-# a cgroup v2 kernel enforces. An "outside" stand-in is a network namespace
+# a cgroup v2 kernel enforces (IPAddressAllow= and ehecoatl-firewall's
+# nftables rules). An "outside" stand-in is a network namespace
 # of the VM's own (veth 10.99.0.1 <-> 10.99.0.2, never a real address); the
 # VM's "own address" is 10.99.0.1; host services listen on 127.0.0.1:8002
 # and 0.0.0.0:8001; tenant c's port app binds 127.0.0.1:9090 in its own
@@ -48,19 +49,39 @@ try ten connect/127.0.0.1/8002 refused "egress [10.0.0.0/8] cannot reach 127.0.0
 try world connect/10.99.0.2/8000 ok "egress [0.0.0.0/0] reaches the outside stand-in"
 try world connect/127.0.0.1/8002 refused "egress [0.0.0.0/0] cannot reach 127.0.0.1"
 try world connect/10.99.0.1/8001 refused "egress [0.0.0.0/0] cannot reach a host service on the VM's own address"
+try ten connect/10.99.0.1/8001 refused "egress [10.0.0.0/8] cannot reach a host service on the VM's own address, though the list covers it"
 try world connect/127.0.0.1/9090 refused "egress [0.0.0.0/0] cannot reach another tenant's port app"
 try world unix refused "egress [0.0.0.0/0] has no unix sockets (abstract sockets)"
 
-# bind: c's app is idle-stopped after 2 s; then the others try its port and
-# a host-wide listener, and c's users must still reach c.
+# bind: c's app is idle-stopped after 2 s. Apps with an egress list share
+# the host's network namespace: one opens listeners host-wide, on c's port
+# and on the VM's address. Nothing reaches them (ehecoatl-firewall rejects
+# new connections to any socket under ehecoatl.slice), and c's users still
+# reach c, whose port is in c's own namespace.
 sleep 4
 [ "$(prop "$(svc c web)" ActiveState)" = active ] && info "c/web still active"
-try world bind/127.0.0.1/9090 refused "bind: no app binds another tenant's app port"
-try world bind/0.0.0.0/8088 refused "bind: no app opens a host-wide listener"
-try ten bind/10.99.0.1/8089 refused "bind: no app listens on the VM's address"
+for l in world:0.0.0.0/8088 world:127.0.0.1/9090 ten:10.99.0.1/8089; do
+	got=$(body "${l%%:*}.n.test" "/listen/${l#*:}/40" 20)
+	info "bind ${l%%:*} listens on ${l#*:}: ${got:-no answer}"
+done
+sleep 1
+# reach LABEL URL [NETNS]: the app's listener must not answer.
+reach() {
+	local got
+	if [ -n "$3" ]; then got=$(ip netns exec "$3" curl -s --max-time 5 "$2" 2>&1); else got=$(curl -s --max-time 5 "$2" 2>&1); fi
+	case "$got" in
+	*app-listener*) fail "$1 (answered: $got)" ;;
+	*) ok "$1 (curl $2${3:+ from $3}: no answer)" ;;
+	esac
+}
+reach "bind: no host-wide listener of an app answers on loopback" http://127.0.0.1:8088/
+reach "bind: no host-wide listener of an app answers on the VM's address" http://10.99.0.1:8088/
+reach "bind: no listener of an app answers from outside" http://10.99.0.1:8088/ outside
+reach "bind: no listener of an app answers on another tenant's port" http://127.0.0.1:9090/
+reach "bind: no app listens on the VM's address" http://10.99.0.1:8089/ outside
 got=$(body web.c.test / 60)
 case "$got" in
-"hello from c/web"*) ok "bind: c's users reach c after the attempts" ;;
+"hello from c/web"*) ok "bind: c's users reach c while another app holds c's port number on the host" ;;
 *) fail "bind: c's domain answered '${got:-nothing}'" ;;
 esac
 done_case
