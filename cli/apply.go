@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -40,6 +42,7 @@ func applyCommand() *ucli.Command {
 			if err != nil {
 				return printInvalid(c, err)
 			}
+			warnUnenforced(c, "/sys/fs/cgroup")
 			if c.Bool("timings") {
 				for _, t := range res.Timings {
 					fmt.Fprintf(c.App.Writer, "timing: %-22s %s\n", t.Phase, t.Duration.Round(time.Millisecond))
@@ -48,4 +51,18 @@ func applyCommand() *ucli.Command {
 			return nil
 		},
 	}
+}
+
+// warnUnenforced tells the operator of a host without the unified cgroup
+// hierarchy that what apply wrote is not all enforced there
+// (docs/DESIGN.md "Network"): the kernel applies no cgroup v2 limit or IP
+// rule, and ehecoatl-firewall is skipped. The units still start, as they
+// would with systemd alone.
+func warnUnenforced(c *ucli.Context, cgroupRoot string) {
+	if _, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers")); err == nil {
+		return
+	}
+	fmt.Fprintln(c.App.ErrWriter, "warning: this host does not use the unified cgroup hierarchy (cgroup v2): "+
+		"tenant limits, egress lists and ehecoatl-firewall are written but not enforced "+
+		"(boot with systemd.unified_cgroup_hierarchy=1)")
 }
