@@ -1,7 +1,8 @@
 package manifest
 
-// App fields: parsing them from a tenant's apps.NAME mapping or from a
-// kit's top level, and merging a kit under a tenant's app.
+// The decoders of app fields: each reads one key's value and reports what
+// is wrong with it. fields.go ties them to their keys, to kit merging and
+// to App.
 
 import (
 	"fmt"
@@ -32,21 +33,6 @@ const (
 	MinPort = 1024
 )
 
-// appKeys are the fields of an app, in the order of SPEC §2.
-var appKeys = []string{"kit", "command", "listen", "port", "domains", "path", "env", "secrets",
-	"state", "read_only", "connect", "egress", "workers", "idle_timeout", "memory", "restart", "health"}
-
-// appKeyHints explain keys that are known elsewhere.
-var appKeyHints = map[string]string{
-	"limits": "limits belong to the tenant (top level); an app's own cap is memory:",
-	"tenant": "tenant: belongs at the top level of a tenant file",
-	"apps":   "apps: belongs at the top level of a tenant file",
-	"cmd":    "did you mean \"command\"?",
-	"args":   "arguments are part of command: [/path/to/program, arg1, arg2]",
-	"domain": "did you mean \"domains\"? it takes a list: [example.com]",
-	"secret": "did you mean \"secrets\"? it takes a list",
-}
-
 // field is one app field as written in one file.
 type field[T any] struct {
 	set bool // the key is present, even if its value is invalid
@@ -76,160 +62,80 @@ type envVal struct {
 	at  pos
 }
 
-// rawApp is an app as written in one file (a tenant's apps.NAME or a
-// kit), before merging.
-type rawApp struct {
-	name string
-	at   pos // the app's key in the tenant file, or the kit's root
-	// incomplete: the app used a YAML merge key (refused), so what it
-	// lacks is not reported as missing.
-	incomplete bool
-
-	kit      field[string]
-	command  field[[]string]
-	listen   field[string]
-	port     field[int]
-	domains  field[[]domainAt]
-	path     field[string]
-	env      field[map[string]envVal]
-	secrets  field[[]secretAt]
-	state    field[bool]
-	readOnly field[[]string]
-	connect  field[[]string]
-	egress   field[[]netip.Prefix]
-	workers  field[int]
-	idle     field[time.Duration]
-	memory   field[int64]
-	restart  field[string]
-	health   field[string]
+// kitName decodes an app's kit: key. A kit's own kit: key is its name and
+// is checked against the file name by the caller instead.
+func (d *fileDecoder) kitName(e *entry) (string, bool) {
+	name, ok := d.text(e.v, e.path, "write kit: NAME for kits/NAME.yaml")
+	if ok {
+		if p := checkName("kit name", name); p != nil {
+			d.probAt(e.v, e.path, p)
+			ok = false
+		}
+	}
+	return name, ok
 }
 
-// parseAppFields reads the app fields among es. inKit: es are a kit's top
-// level, where "kit" is the kit's own name and handled by the caller.
-//
-// Value decisions common to all fields:
-//   - A key without a value ("egress:" or "path: ~") is an error, never
-//     "unset": with kits, an empty key could mean "use the kit's value" or
-//     "clear it", and for egress the two differ in isolation. Remove the
-//     key to get the default or the kit's value.
-//   - Text fields take any scalar as written (a command word 8080, an env
-//     value true); numeric fields (port, workers, tasks, io_weight) need
-//     YAML numbers, so "8080" in quotes is refused; state needs true or
-//     false (yes/no are strings in YAML 1.2 and refused, not guessed).
-func (d *fileDecoder) parseAppFields(a *rawApp, es []entry, inKit bool) {
-	var listenKey, portKey *entry
-	for i := range es {
-		e := &es[i]
-		at := d.pos(e.v, e.path)
-		switch e.key {
-		case "kit":
-			if inKit {
-				continue
-			}
-			name, ok := d.text(e.v, e.path, "write kit: NAME for kits/NAME.yaml")
-			if ok {
-				if p := checkName("kit name", name); p != nil {
-					d.probAt(e.v, e.path, p)
-					ok = false
-				}
-			}
-			a.kit.setTo(name, ok, at)
-		case "command":
-			v, ok := d.command(e)
-			a.command.setTo(v, ok, at)
-		case "listen":
-			listenKey = e
-			v, ok := d.text(e.v, e.path, "write listen: activation")
-			if ok && v != ListenActivation {
-				hint := "write listen: activation for an app that takes its socket from systemd, or use port: N for an app that binds 127.0.0.1:N itself"
-				if isDigits(v) || v == "port" {
-					hint = "for an app that binds a port itself write port: N instead of listen"
-				}
-				d.errAt(e.v, e.path, fmt.Sprintf("listen %q is not supported; the only value is %q", v, ListenActivation), hint)
-				ok = false
-			}
-			a.listen.setTo(v, ok, at)
-		case "port":
-			portKey = e
-			v, ok := d.integer(e.v, e.path, 1, 65535)
-			if ok && v < MinPort {
-				d.errAt(e.v, e.path, fmt.Sprintf("port %d is below %d; apps run without privileges and cannot bind it", v, MinPort),
-					"let the app listen on a port from 1024 to 65535; the router serves 80 and 443")
-				ok = false
-			}
-			a.port.setTo(int(v), ok, at)
-		case "domains":
-			v, ok := d.domains(e)
-			a.domains.setTo(v, ok, at)
-		case "path":
-			v, ok := d.text(e.v, e.path, "write path: /prefix")
-			if ok {
-				var p *problem
-				if v, p = checkURLPath("path", v, true); p != nil {
-					d.probAt(e.v, e.path, p)
-					ok = false
-				}
-			}
-			a.path.setTo(v, ok, at)
-		case "env":
-			v, ok := d.env(e)
-			a.env.setTo(v, ok, at)
-		case "secrets":
-			v, ok := d.secrets(e)
-			a.secrets.setTo(v, ok, at)
-		case "state":
-			v, ok := d.boolean(e.v, e.path)
-			a.state.setTo(v, ok, at)
-		case "read_only":
-			v, ok := d.readOnly(e)
-			a.readOnly.setTo(v, ok, at)
-		case "connect":
-			v, ok := d.connect(e)
-			a.connect.setTo(v, ok, at)
-		case "egress":
-			v, ok := d.egress(e)
-			a.egress.setTo(v, ok, at)
-		case "workers":
-			v, ok := d.integer(e.v, e.path, 1, MaxWorkers)
-			a.workers.setTo(int(v), ok, at)
-		case "idle_timeout":
-			v, ok := d.idleTimeout(e)
-			a.idle.setTo(v, ok, at)
-		case "memory":
-			v, ok := d.size(e)
-			a.memory.setTo(v, ok, at)
-		case "restart":
-			v, ok := d.text(e.v, e.path, "write one of "+strings.Join(RestartValues, ", "))
-			if ok && !slices.Contains(RestartValues, v) {
-				d.errAt(e.v, e.path, fmt.Sprintf("restart %q is not a value of systemd's Restart=", v), "write one of "+strings.Join(RestartValues, ", "))
-				ok = false
-			}
-			a.restart.setTo(v, ok, at)
-		case "health":
-			v, ok := d.text(e.v, e.path, "write health: /healthz")
-			if ok {
-				var p *problem
-				if v, p = checkURLPath("health", v, false); p != nil {
-					d.probAt(e.v, e.path, p)
-					ok = false
-				}
-			}
-			a.health.setTo(v, ok, at)
-		default:
-			// At a kit's top level "kit" names the kit, so the known keys
-			// are the same.
-			d.unknownKey(*e, appKeys, appKeyHints)
+func (d *fileDecoder) listen(e *entry) (string, bool) {
+	v, ok := d.text(e.v, e.path, "write listen: activation")
+	if ok && v != ListenActivation {
+		hint := "write listen: activation for an app that takes its socket from systemd, or use port: N for an app that binds 127.0.0.1:N itself"
+		if isDigits(v) || v == "port" {
+			hint = "for an app that binds a port itself write port: N instead of listen"
+		}
+		d.errAt(e.v, e.path, fmt.Sprintf("listen %q is not supported; the only value is %q", v, ListenActivation), hint)
+		ok = false
+	}
+	return v, ok
+}
+
+func (d *fileDecoder) port(e *entry) (int, bool) {
+	v, ok := d.integer(e.v, e.path, 1, 65535)
+	if ok && v < MinPort {
+		d.errAt(e.v, e.path, fmt.Sprintf("port %d is below %d; apps run without privileges and cannot bind it", v, MinPort),
+			"let the app listen on a port from 1024 to 65535; the router serves 80 and 443")
+		ok = false
+	}
+	return int(v), ok
+}
+
+// routePath decodes an app's path: prefix, normalised (a trailing "/" dropped).
+func (d *fileDecoder) routePath(e *entry) (string, bool) {
+	return d.urlPath(e, "path", "write path: /prefix", true)
+}
+
+// healthPath decodes the probe path, kept as written.
+func (d *fileDecoder) healthPath(e *entry) (string, bool) {
+	return d.urlPath(e, "health", "write health: /healthz", false)
+}
+
+func (d *fileDecoder) urlPath(e *entry, what, hint string, prefix bool) (string, bool) {
+	v, ok := d.text(e.v, e.path, hint)
+	if ok {
+		var p *problem
+		if v, p = checkURLPath(what, v, prefix); p != nil {
+			d.probAt(e.v, e.path, p)
+			ok = false
 		}
 	}
-	if listenKey != nil && portKey != nil {
-		second := portKey
-		if listenKey.k.Line > portKey.k.Line || (listenKey.k.Line == portKey.k.Line && listenKey.k.Column > portKey.k.Column) {
-			second = listenKey
-		}
-		d.errAt(second.k, second.path, "listen and port are mutually exclusive",
-			"keep listen: activation if the app takes its socket from systemd, or port: N if it binds 127.0.0.1:N itself")
-		a.listen.ok, a.port.ok = false, false
+	return v, ok
+}
+
+func (d *fileDecoder) state(e *entry) (bool, bool) {
+	return d.boolean(e.v, e.path)
+}
+
+func (d *fileDecoder) workers(e *entry) (int, bool) {
+	v, ok := d.integer(e.v, e.path, 1, MaxWorkers)
+	return int(v), ok
+}
+
+func (d *fileDecoder) restart(e *entry) (string, bool) {
+	v, ok := d.text(e.v, e.path, "write one of "+strings.Join(RestartValues, ", "))
+	if ok && !slices.Contains(RestartValues, v) {
+		d.errAt(e.v, e.path, fmt.Sprintf("restart %q is not a value of systemd's Restart=", v), "write one of "+strings.Join(RestartValues, ", "))
+		ok = false
 	}
+	return v, ok
 }
 
 func (d *fileDecoder) command(e *entry) ([]string, bool) {
@@ -484,106 +390,4 @@ func (d *fileDecoder) size(e *entry) (int64, bool) {
 // (memory: 1073741824 or 1G; idle_timeout: 0 or 15m).
 func (d *fileDecoder) scalarText(e *entry, hint string) (string, bool) {
 	return d.text(e.v, e.path, hint)
-}
-
-// merge applies a tenant's app fields over its kit's: every field the
-// tenant sets replaces the kit's (lists are replaced whole, not
-// appended); env merges key by key, the tenant's value winning. listen and
-// port are one choice: if the tenant sets either, the kit's choice is
-// dropped. kit may be nil.
-// inherit takes the kit's field when the app does not write the key.
-func inherit[T any](dst *field[T], kit field[T]) {
-	if !dst.set {
-		*dst = kit
-	}
-}
-
-func merge(app, kit *rawApp) *rawApp {
-	if kit == nil {
-		return app
-	}
-	m := *app
-	inherit(&m.command, kit.command)
-	if !m.listen.set && !m.port.set {
-		m.listen, m.port = kit.listen, kit.port
-	}
-	inherit(&m.domains, kit.domains)
-	inherit(&m.path, kit.path)
-	if kit.env.set {
-		env := map[string]envVal{}
-		for k, v := range kit.env.val {
-			env[k] = v
-		}
-		for k, v := range app.env.val {
-			env[k] = v
-		}
-		m.env = field[map[string]envVal]{set: true, ok: kit.env.ok && (!app.env.set || app.env.ok), val: env, at: kit.env.at}
-		if app.env.set {
-			m.env.at = app.env.at
-		}
-	}
-	inherit(&m.secrets, kit.secrets)
-	inherit(&m.state, kit.state)
-	inherit(&m.readOnly, kit.readOnly)
-	inherit(&m.connect, kit.connect)
-	inherit(&m.egress, kit.egress)
-	inherit(&m.workers, kit.workers)
-	inherit(&m.idle, kit.idle)
-	inherit(&m.memory, kit.memory)
-	inherit(&m.restart, kit.restart)
-	inherit(&m.health, kit.health)
-	return &m
-}
-
-// build returns the final App with defaults filled in. It is called only
-// when the directory has no errors, so every set field is ok.
-func (a *rawApp) build(tenant, file string) *App {
-	out := &App{
-		Tenant:      tenant,
-		Name:        a.name,
-		File:        file,
-		Kit:         a.kit.val,
-		Command:     a.command.val,
-		Path:        DefaultPath,
-		State:       a.state.val,
-		ReadOnly:    a.readOnly.val,
-		Connect:     a.connect.val,
-		Egress:      a.egress.val,
-		Workers:     DefaultWorkers,
-		IdleTimeout: DefaultIdleTimeout,
-		Memory:      a.memory.val,
-		Restart:     DefaultRestart,
-		Health:      a.health.val,
-	}
-	if a.port.set {
-		out.Listen, out.Port = ListenPort, a.port.val
-	} else {
-		out.Listen = ListenActivation
-	}
-	for _, d := range a.domains.val {
-		out.Domains = append(out.Domains, d.name)
-	}
-	for _, s := range a.secrets.val {
-		out.Secrets = append(out.Secrets, s.name)
-		out.secretsAt = append(out.secretsAt, s.at)
-	}
-	if a.path.set {
-		out.Path = a.path.val
-	}
-	if len(a.env.val) > 0 {
-		out.Env = map[string]string{}
-		for k, v := range a.env.val {
-			out.Env[k] = v.val
-		}
-	}
-	if a.workers.set {
-		out.Workers = a.workers.val
-	}
-	if a.idle.set {
-		out.IdleTimeout = a.idle.val
-	}
-	if a.restart.set {
-		out.Restart = a.restart.val
-	}
-	return out
 }
