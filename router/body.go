@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/ehecoatl/ehecoatl/router/wire"
 )
 
 // bodyPrefix is how much of a request body the router reads before the
@@ -46,12 +48,12 @@ func getBodyBuf(class int) *[]byte {
 // body is not buffered and streams later as it arrives.
 func (cc *clientConn) bufferBody(req *request) (res result, ok bool) {
 	rt := cc.rt
-	if req.contentLength == 0 || rt.cfg.MaxBufferedBodyBytes < 0 {
+	if req.ContentLength == 0 || rt.cfg.MaxBufferedBodyBytes < 0 {
 		return result{}, true
 	}
 	size := bodyPrefix
-	if req.contentLength > 0 && req.contentLength < bodyPrefix {
-		size = int(req.contentLength)
+	if req.ContentLength > 0 && req.ContentLength < bodyPrefix {
+		size = int(req.ContentLength)
 	}
 	class := bodyBufClass(size)
 	cost := int64(bodyBufPools[class].size)
@@ -60,17 +62,17 @@ func (cc *clientConn) bufferBody(req *request) (res result, ok bool) {
 		return result{}, true
 	}
 	req.bodyBuf = getBodyBuf(class)
-	if req.expectContinue {
-		req.expectContinue = false // answered here, not again by exchange
+	if req.ExpectContinue {
+		req.ExpectContinue = false // answered here, not again by exchange
 		cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 		if cc.bw.Flush() != nil {
 			return result{status: statusClientGone, close: true}, false
 		}
 	}
-	br := newBodyReader(cc, req.contentLength)
+	br := newBodyReader(cc, req.ContentLength)
 	buf := (*req.bodyBuf)[:size]
 	n, done := 0, false
-	whole := req.contentLength > 0 && req.contentLength <= bodyPrefix
+	whole := req.ContentLength > 0 && req.ContentLength <= bodyPrefix
 	for n < size {
 		if !whole && n > 0 && cc.br.Buffered() == 0 && !cc.waitBody(br) {
 			break // a pause: the client may be waiting for an answer
@@ -85,17 +87,17 @@ func (cc *clientConn) bufferBody(req *request) (res result, ok bool) {
 			return rt.clientBodyError(cc, req, &clientBodyError{err}), false
 		}
 	}
-	if req.contentLength < 0 && rt.cfg.MaxBodyBytes > 0 && int64(n) > rt.cfg.MaxBodyBytes {
+	if req.ContentLength < 0 && rt.cfg.MaxBodyBytes > 0 && int64(n) > rt.cfg.MaxBodyBytes {
 		return rt.clientBodyError(cc, req, errBodyTooLarge), false
 	}
 	req.body = buf[:n]
 	switch {
-	case req.contentLength > 0 && br.remaining == 0:
+	case req.ContentLength > 0 && br.remaining == 0:
 		done = true
 	case done:
 		// A chunked body that ended within the prefix goes to the app
 		// with a Content-Length, as nginx sends buffered bodies.
-		req.contentLength, req.hasCL = int64(n), true
+		req.ContentLength, req.HasContentLength = int64(n), true
 	}
 	req.bodyDone = done
 	if !done {
@@ -137,4 +139,79 @@ func (cc *clientConn) releaseBody(req *request) {
 	cc.rt.buffered.Add(-int64(bodyBufPools[class].size))
 	bodyBufPools[class].pool.Put(req.bodyBuf)
 	req.bodyBuf, req.body, req.bodyRest = nil, nil, nil
+}
+
+// bodyReader reads a request body of known length, or a chunked one, from
+// the client connection. A client must keep sending at a pace: a body
+// earns 1/BodyMinRate seconds of time per byte and may fall up to
+// BodyTimeout behind that pace, no more, and bank no more than BodyTimeout
+// ahead of it either, so a pause longer than BodyTimeout is always late.
+// A deadline per read alone (nginx's client_body_timeout) lets a client
+// hold a request open for hours with a byte a minute.
+type bodyReader struct {
+	cc        *clientConn
+	remaining int64
+	chunked   io.Reader
+	// due: the body is late past it; rdl is the read deadline in force.
+	due, rdl time.Time
+	timeout  time.Duration
+	// nsPerByte is the time each byte earns; 0 without a minimum rate.
+	nsPerByte int64
+}
+
+func newBodyReader(cc *clientConn, n int64) *bodyReader {
+	cfg := &cc.rt.cfg
+	b := &bodyReader{cc: cc, remaining: n, timeout: cfg.BodyTimeout, due: time.Now().Add(cfg.BodyTimeout)}
+	if cfg.BodyMinRate > 0 {
+		b.nsPerByte = max(int64(time.Second)/cfg.BodyMinRate, 1)
+	}
+	b.arm() // replaces the idle or read-header deadline
+	if n < 0 {
+		b.chunked = wire.NewChunkedReader(cc.br)
+	}
+	return b
+}
+
+func (b *bodyReader) arm() {
+	if limit := time.Now().Add(b.timeout); b.nsPerByte == 0 || b.due.After(limit) {
+		b.due = limit
+	}
+	if !b.due.Equal(b.rdl) {
+		b.rdl = b.due
+		b.cc.c.SetReadDeadline(b.rdl)
+	}
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.read(p)
+	if b.nsPerByte > 0 {
+		b.due = b.due.Add(time.Duration(int64(n) * b.nsPerByte))
+	}
+	return n, err
+}
+
+func (b *bodyReader) read(p []byte) (int, error) {
+	br := b.cc.br
+	if br.Buffered() == 0 || b.rdl.IsZero() {
+		b.arm()
+	}
+	if b.chunked != nil {
+		n, err := b.chunked.Read(p)
+		if err == io.EOF && !wire.SkipTrailer(br) {
+			return n, io.ErrUnexpectedEOF
+		}
+		return n, err
+	}
+	if b.remaining <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := br.Read(p)
+	b.remaining -= int64(n)
+	if err == io.EOF && b.remaining > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
 }

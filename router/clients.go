@@ -107,3 +107,14 @@ func tenantHash(name string) uint32 {
 	}
 	return h
 }
+
+// clientIP is the address part of a RemoteAddr, without allocation.
+func clientIP(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i > 0 {
+		addr = addr[:i]
+	}
+	if len(addr) > 1 && addr[0] == '[' && addr[len(addr)-1] == ']' {
+		addr = addr[1 : len(addr)-1]
+	}
+	return addr
+}

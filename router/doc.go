@@ -8,25 +8,30 @@
 //   - server.go / request.go: a hand-written HTTP/1.1 front end. One
 //     goroutine per client connection reads a request head into a reused
 //     buffer, copies it into one string (the only allocation of a typical
-//     request) and parses it strictly: ambiguous framing (Content-Length
-//     with Transfer-Encoding, differing Content-Lengths, codings other than
-//     chunked, obs-fold, control characters, bad Host) is refused, so the
-//     router and an app can never disagree about where a request ends.
-//     Keep-alive, pipelining, HTTP/1.0, Expect: 100-continue, upgrades,
-//     read-header/idle/send timeouts, 431/413/400/501/505 are handled there.
-//   - upstream.go: one LIFO pool of kept-alive connections per app socket,
-//     each with its own read/write buffers; a non-blocking peek checks a
-//     connection idle for over a second; a request that meets a connection
-//     the app closed is retried once when it is replayable.
-//   - proxy.go: the request head is written to the app in one buffered
+//     request) and parses it strictly with package wire (router/wire, the
+//     codec: request and response heads, chunked framing, checked against
+//     net/http by a differential fuzz test): ambiguous framing
+//     (Content-Length with Transfer-Encoding, differing Content-Lengths,
+//     codings other than chunked, obs-fold, control characters, bad Host)
+//     is refused, so the router and an app can never disagree about where
+//     a request ends. Keep-alive, pipelining, HTTP/1.0, Expect:
+//     100-continue, upgrades, read-header/idle/send timeouts,
+//     431/413/400/501/505 are handled there.
+//   - upstream.go, uconn.go: one LIFO pool of kept-alive connections per
+//     app socket, each with its own read/write buffers; a non-blocking
+//     peek checks a connection idle for over a second; a request that
+//     meets a connection the app closed is retried once when it is
+//     replayable.
+//   - exchange.go, response.go, send.go, copy.go, tunnel.go, answer.go,
+//     log.go: the request head is written to the app in one buffered
 //     write; the response head is parsed in place in the read buffer and
 //     the client's head written from it (hop-by-hop fields dropped); bodies
 //     are copied with pooled buffers and flushed to the client whenever the
 //     app has nothing more buffered, so SSE and other streams flow while a
 //     small response leaves in one write. Waiting for the app costs no
 //     goroutine and no timer: a response slower than 100 ms arms a watch
-//     of the client connection that aborts the upstream I/O if the client
-//     leaves.
+//     of the client connection (uconn.go) that aborts the upstream I/O if
+//     the client leaves.
 //
 // Measured on the development machine (2 shared cores, wrk -c64 against a
 // Go hello-world app on a unix socket): net/http's server plus a custom

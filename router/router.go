@@ -16,12 +16,13 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // Defaults of Config.
 const (
-	DefaultManifestDir       = "/etc/ehecoatl"
-	DefaultRunDir            = "/run/ehecoatl"
+	DefaultManifestDir       = naming.ManifestDir
+	DefaultRunDir            = naming.RunDir
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultMaxHeaderBytes    = 32 << 10

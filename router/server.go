@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ehecoatl/ehecoatl/router/wire"
 )
 
 // Server is the router's HTTP/1.1 front end. It is hand-written rather
@@ -145,7 +147,6 @@ type clientConn struct {
 
 	// Reused between requests.
 	headBuf []byte
-	hdrs    []hdr
 	req     request
 }
 
@@ -221,24 +222,23 @@ func (cc *clientConn) serve() {
 		start := time.Now()
 		// A head that arrived whole needs no read-header deadline: reading
 		// it will not block. Only a partial one gets the deadline.
-		if b, _ := cc.br.Peek(cc.br.Buffered()); headEnd(b) < 0 {
+		if b, _ := cc.br.Peek(cc.br.Buffered()); wire.HeadEnd(b) < 0 {
 			cc.c.SetReadDeadline(start.Add(cfg.ReadHeaderTimeout))
 		}
-		head, err := readHead(cc.br, cc.headBuf, cfg.MaxHeaderBytes)
+		head, err := wire.ReadHead(cc.br, cc.headBuf, cfg.MaxHeaderBytes)
 		cc.headBuf = head[:0]
 		if err != nil {
-			var re *requestError
+			var re *wire.RequestError
 			if errors.As(err, &re) {
 				cc.refuse(re, start)
 			}
 			return // timeouts and EOF: just close (as net/http does)
 		}
 		req := &cc.req
-		if err := parseRequest(req, string(head), cc.hdrs); err != nil {
-			cc.refuse(err.(*requestError), start)
+		if err := req.parse(string(head)); err != nil {
+			cc.refuse(err.(*wire.RequestError), start)
 			return
 		}
-		cc.hdrs = req.headers[:0]
 		if !cc.handle(req, start) {
 			return
 		}
@@ -247,11 +247,11 @@ func (cc *clientConn) serve() {
 }
 
 // refuse answers a request that could not be parsed and closes.
-func (cc *clientConn) refuse(re *requestError, start time.Time) {
+func (cc *clientConn) refuse(re *wire.RequestError, start time.Time) {
 	cc.takeWriter()
-	cc.writeSimple(re.status, statusText(re.status)+": "+re.msg+"\n", "", true)
+	cc.writeSimple(re.Status, statusText(re.Status)+": "+re.Msg+"\n", "", true)
 	cc.lingerClose()
-	cc.rt.access.Log(AccessEntry{Time: start, Status: re.status, Duration: time.Since(start)})
+	cc.rt.access.Log(AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start)})
 }
 
 // lingerClose ends a connection after a response while the client may
@@ -273,7 +273,7 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 	rt := cc.rt
 	cc.takeWriter()
 	defer cc.releaseWriter()
-	rte := rt.table.Load().lookup(normalizeHost(req.host), req.path)
+	rte := rt.table.Load().lookup(normalizeHost(req.Host), req.Path)
 	var a *appState
 	var res result
 	if rte == nil {
@@ -282,7 +282,7 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 		a = rte.app
 		res = cc.serveApp(req, a, start)
 	}
-	e := AccessEntry{Time: start, Method: req.method, Host: req.host, Path: req.path, Status: res.status, Duration: time.Since(start)}
+	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: res.status, Duration: time.Since(start)}
 	if a != nil {
 		e.Tenant, e.App = a.tenant.name, a.name
 	}
@@ -296,19 +296,19 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 	if err := cc.bw.Flush(); err != nil {
 		return false
 	}
-	return !req.close && !cc.srv.shutdown.Load()
+	return !req.Close && !cc.srv.shutdown.Load()
 }
 
 func (cc *clientConn) serveApp(req *request, a *appState, start time.Time) result {
 	rt := cc.rt
 	t := a.tenant
-	if req.upgrade != "" {
+	if req.Upgrade != "" {
 		n := t.upgraded.Add(1)
 		defer t.upgraded.Add(-1)
 		if m := t.maxUpgraded.Load(); m > 0 && n > m {
 			return cc.simple(req, 503, "503 Service Unavailable\n", "1")
 		}
-		if m := rt.cfg.MaxBodyBytes; m > 0 && req.contentLength > m {
+		if m := rt.cfg.MaxBodyBytes; m > 0 && req.ContentLength > m {
 			return cc.simple(req, 413, "413 Request Entity Too Large\n", "")
 		}
 	} else {
@@ -321,10 +321,10 @@ func (cc *clientConn) serveApp(req *request, a *appState, start time.Time) resul
 		if counted {
 			defer rt.clients.release(t, cc.key)
 		}
-		if m := rt.cfg.MaxBodyBytes; m > 0 && req.contentLength > m {
+		if m := rt.cfg.MaxBodyBytes; m > 0 && req.ContentLength > m {
 			return cc.simple(req, 413, "413 Request Entity Too Large\n", "")
 		}
-		if req.contentLength != 0 {
+		if req.ContentLength != 0 {
 			res, ok := cc.bufferBody(req)
 			defer cc.releaseBody(req)
 			if !ok {
@@ -335,7 +335,7 @@ func (cc *clientConn) serveApp(req *request, a *appState, start time.Time) resul
 			return cc.simple(req, 503, "503 Service Unavailable\n", "1")
 		}
 		defer t.release()
-		if req.contentLength != 0 && !req.bodyDone {
+		if req.ContentLength != 0 && !req.bodyDone {
 			if !t.tryStream() {
 				return cc.simple(req, 503, "503 Service Unavailable\n", "1")
 			}
@@ -351,7 +351,7 @@ func (cc *clientConn) serveApp(req *request, a *appState, start time.Time) resul
 // connection is closed after it when the request has a body the router
 // did not read.
 func (cc *clientConn) simple(req *request, code int, body, retryAfter string) result {
-	closeConn := req.contentLength != 0 && !req.bodyDone || req.close || cc.srv.shutdown.Load()
+	closeConn := req.ContentLength != 0 && !req.bodyDone || req.Close || cc.srv.shutdown.Load()
 	cc.writeSimple(code, body, retryAfter, closeConn)
 	return result{status: code, close: closeConn}
 }

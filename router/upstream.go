@@ -2,11 +2,9 @@ package router
 
 import (
 	"bufio"
-	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -29,33 +27,6 @@ type upstream struct {
 	mu     sync.Mutex
 	idle   []*uconn
 	closed bool
-}
-
-// uconn is one connection to an upstream with its buffers. Buffers live
-// as long as the connection, so a request on a pooled connection
-// allocates none.
-type uconn struct {
-	c  *net.UnixConn
-	rc syscall.RawConn
-	br *bufio.Reader
-	bw *bufio.Writer
-	up *upstream
-	// idleSince is the unix-nano time the connection entered the pool.
-	idleSince int64
-	// reused is true when the connection came from the pool (it may have
-	// been closed by the app meanwhile: a failed first read can be retried).
-	reused bool
-
-	// Per-exchange state (see beforeBlock): the client, whether the short
-	// first deadline was replaced, whether the client may be watched, the
-	// watch, the start deadline of a fresh connection, and the field names
-	// the app's Connection header listed.
-	cc            *clientConn
-	armed         bool
-	noWatch       bool
-	w             *clientWatch
-	startDeadline time.Time
-	connTokens    [][]byte
 }
 
 const (
@@ -170,18 +141,4 @@ func (u *upstream) close() {
 	u.closed = true
 	u.mu.Unlock()
 	u.reap(0, true)
-}
-
-// alive peeks at the socket without blocking: a pooled connection must
-// have nothing to read; EOF or data means the app closed it or misbehaved.
-// It uses Control, not Read: the poller would refuse the read because of
-// the connection's expired deadline from its last exchange.
-func (c *uconn) alive() bool {
-	ok := false
-	var b [1]byte
-	c.rc.Control(func(fd uintptr) {
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ok = errors.Is(err, syscall.EAGAIN)
-	})
-	return ok
 }

@@ -1,4 +1,4 @@
-package router
+package wire
 
 import (
 	"bufio"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// The parsers never panic, and what parseRequest accepts has a Host the
+// The parsers never panic, and what ParseRequest accepts has a Host the
 // router can route and a framing with one meaning.
 func FuzzParseRequest(f *testing.F) {
 	for _, s := range []string{
@@ -21,33 +21,33 @@ func FuzzParseRequest(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		head, err := readHead(bufio.NewReader(strings.NewReader(s)), nil, 4096)
+		head, err := ReadHead(bufio.NewReader(strings.NewReader(s)), nil, 4096)
 		if err != nil {
 			return
 		}
-		var req request
-		if parseRequest(&req, string(head), nil) != nil {
+		var req Request
+		if ParseRequest(&req, string(head)) != nil {
 			return
 		}
-		if req.contentLength < -1 || !validHost(req.host) || req.target == "" {
+		if req.ContentLength < -1 || !ValidHost(req.Host) || req.Target == "" {
 			t.Fatalf("accepted %q: %+v", s, req)
 		}
 		var buf bytes.Buffer
 		bw := bufio.NewWriter(&buf)
-		writeRequestHead(bw, &req, &clientConn{ip: "127.0.0.1"})
+		WriteRequestHead(bw, &req, "127.0.0.1", false)
 		bw.Flush()
 		// The head written to the app parses back to the same request.
-		var back request
-		if err := parseRequest(&back, buf.String(), nil); err != nil {
+		var back Request
+		if err := ParseRequest(&back, buf.String()); err != nil {
 			t.Fatalf("forwarded head of %q does not parse: %v\n%s", s, err, buf.String())
 		}
-		if back.contentLength != req.contentLength || back.host != req.host || back.target != req.target {
+		if back.ContentLength != req.ContentLength || back.Host != req.Host || back.Target != req.Target {
 			t.Fatalf("forwarded head of %q differs: %+v vs %+v", s, back, req)
 		}
 	})
 }
 
-func FuzzScanResponseHead(f *testing.F) {
+func FuzzScanResponse(f *testing.F) {
 	for _, s := range []string{
 		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: x-y, close\r\nX-Y: 1\r\n\r\n",
@@ -57,20 +57,19 @@ func FuzzScanResponseHead(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		b := []byte(s)
-		end := headEnd(b)
+		end := HeadEnd(b)
 		if end < 0 {
 			return
 		}
-		c := &uconn{}
-		rh, err := scanResponseHead(b[:end], false, c)
-		if err != nil {
+		var rh Response
+		if ScanResponse(&rh, b[:end], false) != nil {
 			return
 		}
 		var out bytes.Buffer
 		bw := bufio.NewWriter(&out)
-		writeClientHead(bw, b[:end], &rh, c, false, false, rh.length < 0 && !rh.noBody)
+		WriteResponseHead(bw, b[:end], &rh, false, false, rh.Length < 0 && !rh.NoBody)
 		bw.Flush()
-		if headEnd(out.Bytes()) != out.Len() {
+		if HeadEnd(out.Bytes()) != out.Len() {
 			t.Fatalf("client head of %q is not one head: %q", s, out.String())
 		}
 	})

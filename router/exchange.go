@@ -1,0 +1,200 @@
+// One request/response with an app: choosing a worker, writing the
+// request, reading the response head, relaying it, returning the
+// connection to the pool or closing it.
+
+package router
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/ehecoatl/ehecoatl/router/wire"
+)
+
+// inlineBody: request bodies of known length up to this size are written
+// before the response is read, on the connection's goroutine (they fit the
+// socket buffer). Larger and chunked bodies are sent from a goroutine while
+// the response is read, so an app may answer (or stream) before it has
+// consumed the whole body.
+const inlineBody = 64 << 10
+
+var (
+	errBodyTooLarge = errors.New("request body too large")
+	errBadResponse  = wire.ErrBadResponse // one error for every unusable response
+	errHeaderTooBig = errors.New("response head from app too large")
+	errClientGone   = errors.New("client went away")
+	aLongTimeAgo    = time.Unix(1, 0)
+)
+
+// statusClientGone is logged when the client left before the response.
+const statusClientGone = 499
+
+// result of one request, for the access log and the connection loop.
+type result struct {
+	status int
+	// close: the client connection must be closed (a response could not
+	// be completed, a body was left unread, or the client asked).
+	close bool
+}
+
+// forward sends req to one worker of a and relays the response.
+func (rt *Router) forward(cc *clientConn, req *request, a *appState) result {
+	up := a.pick()
+	up.active.Add(1)
+	defer up.active.Add(-1)
+
+	hasBody := req.ContentLength != 0
+	replayable := !hasBody && req.Upgrade == "" &&
+		(req.Method == "GET" || req.Method == "HEAD" || req.Method == "OPTIONS" || req.Method == "TRACE")
+	c, err := up.get()
+	if err != nil {
+		return rt.upstreamError(cc, req, a, err, false)
+	}
+	for attempt := 0; ; attempt++ {
+		res, retry := rt.exchange(cc, req, a, c, hasBody)
+		if !retry {
+			return res
+		}
+		if !replayable || attempt > 0 {
+			return rt.upstreamError(cc, req, a, errBadResponse, false)
+		}
+		// A pooled connection the app had closed: the request was not
+		// processed, send it again on a fresh connection.
+		if c, err = up.dial(); err != nil {
+			return rt.upstreamError(cc, req, a, err, false)
+		}
+	}
+}
+
+// exchange runs one request/response on c. retry is true when c was a
+// pooled connection that failed before anything was read from it.
+func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, hasBody bool) (res result, retry bool) {
+	fresh := !c.reused
+	// A body read whole already leaves the client connection free to be
+	// watched, as for a request without one.
+	c.begin(cc, hasBody && !req.bodyDone)
+	now := time.Now()
+	deadline := now.Add(watchAfter)
+	if fresh && rt.cfg.StartTimeout > 0 {
+		c.startDeadline = now.Add(rt.cfg.StartTimeout)
+		if c.startDeadline.Before(deadline) {
+			deadline = c.startDeadline
+		}
+	}
+	c.c.SetReadDeadline(deadline)
+	wire.WriteRequestHead(c.bw, &req.Request, cc.ip, cc.tls)
+
+	var body *bodySender
+	var werr error
+	switch {
+	case !hasBody:
+		werr = c.bw.Flush()
+	case req.bodyDone:
+		c.bw.Write(req.body)
+		werr = c.bw.Flush()
+	default:
+		if req.ExpectContinue {
+			cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			cc.bw.Flush()
+		}
+		if req.bodyRest != nil {
+			src := io.MultiReader(bytes.NewReader(req.body), req.bodyRest)
+			body = startBody(c, src, req.ContentLength < 0, rt.cfg.MaxBodyBytes)
+		} else if req.ContentLength > 0 && req.ContentLength <= inlineBody {
+			werr = sendBody(c.bw, newBodyReader(cc, req.ContentLength), false, 0, nil)
+			if isClientBodyError(werr) {
+				c.disarm()
+				c.c.Close()
+				return rt.clientBodyError(cc, req, werr), false
+			}
+		} else {
+			body = startBody(c, newBodyReader(cc, req.ContentLength), req.ContentLength < 0, rt.cfg.MaxBodyBytes)
+		}
+	}
+	if werr != nil && !hasBody {
+		c.disarm()
+		c.c.Close()
+		if c.reused {
+			return result{}, true
+		}
+		return rt.upstreamError(cc, req, a, werr, false), false
+	}
+	// With a failed body write, still read: the app may have answered early.
+
+	block, rh, err := readResponseHead(c, req.Method == "HEAD")
+	if err != nil {
+		gone := c.disarm()
+		c.c.Close()
+		if body != nil {
+			if berr := <-body.done; isClientBodyError(berr) {
+				return rt.clientBodyError(cc, req, berr), false
+			}
+		}
+		if gone || errors.Is(err, errClientGone) {
+			return result{status: statusClientGone, close: true}, false
+		}
+		if c.reused && rh.nothingRead && !hasBody {
+			return result{}, true
+		}
+		return rt.upstreamError(cc, req, a, err, fresh && rh.nothingRead), false
+	}
+
+	if rh.Status == 101 {
+		if c.disarm() || req.Upgrade == "" {
+			c.c.Close()
+			return rt.upstreamError(cc, req, a, errBadResponse, false), false
+		}
+		cc.armWrite()
+		rh.clPassed = wire.WriteResponseHead(cc.bw, block, &rh.Response, false, false, false)
+		c.br.Discard(len(block))
+		return rt.tunnel(cc, c), false
+	}
+
+	closeClient := req.Close || cc.srv.shutdown.Load() || body != nil && !body.eof.Load()
+	chunkOut := false
+	if !rh.NoBody && rh.Length < 0 {
+		if req.HTTP10 {
+			closeClient = true // the body ends with the connection
+		} else {
+			chunkOut = true
+		}
+	}
+	cc.armWrite()
+	rh.clPassed = wire.WriteResponseHead(cc.bw, block, &rh.Response, closeClient, req.HTTP10 && !closeClient, chunkOut)
+	c.br.Discard(len(block))
+	complete, cerr := copyBody(cc, c, &rh, chunkOut)
+	reusable := complete && !rh.Close
+	if body != nil {
+		select {
+		case berr := <-body.done:
+			reusable = reusable && berr == nil
+		default:
+			if body.eof.Load() {
+				// Only the final flush to the app is left.
+				reusable = reusable && <-body.done == nil
+			} else {
+				// The app answered before the client sent the whole body:
+				// stop reading it; the client connection is closed.
+				reusable = false
+				closeClient = true
+				c.c.Close()
+				cc.c.SetReadDeadline(aLongTimeAgo)
+				<-body.done
+			}
+		}
+	}
+	if c.disarm() || !reusable {
+		c.c.Close()
+	} else {
+		c.up.put(c)
+	}
+	if cerr != nil {
+		if !errors.Is(cerr, errClientGone) {
+			rt.appLogf(a, "%s: response body: %v", c.up.path, cerr)
+		}
+		return result{status: rh.Status, close: true}, false
+	}
+	return result{status: rh.Status, close: closeClient}, false
+}

@@ -1,0 +1,164 @@
+// One connection to an app and its per-exchange state: the deadlines and
+// the watch of the client while the router waits on the app.
+
+package router
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// uconn is one connection to an upstream with its buffers. Buffers live
+// as long as the connection, so a request on a pooled connection
+// allocates none.
+type uconn struct {
+	c  *net.UnixConn
+	rc syscall.RawConn
+	br *bufio.Reader
+	bw *bufio.Writer
+	up *upstream
+	// idleSince is the unix-nano time the connection entered the pool.
+	idleSince int64
+	// reused is true when the connection came from the pool (it may have
+	// been closed by the app meanwhile: a failed first read can be retried).
+	reused bool
+
+	// Per-exchange state (see beforeBlock): the client, whether the short
+	// first deadline was replaced, whether the client may be watched, the
+	// watch, the start deadline of a fresh connection; connTokens is kept
+	// for the capacity wire.Response.Listed reuses, so that a response
+	// naming fields in Connection allocates nothing on a pooled connection.
+	cc            *clientConn
+	armed         bool
+	noWatch       bool
+	w             *clientWatch
+	startDeadline time.Time
+	connTokens    [][]byte
+}
+
+// watchAfter: a response that keeps the router waiting longer than this
+// starts a watch of the client connection that aborts the upstream I/O
+// when the client goes away. Fast responses (nearly all) never pay for
+// it: they are read under a read deadline that merely wakes the router
+// after watchAfter.
+const watchAfter = 100 * time.Millisecond
+
+// begin resets the per-exchange state of c.
+func (c *uconn) begin(cc *clientConn, hasBody bool) {
+	c.cc, c.armed, c.noWatch, c.w, c.startDeadline = cc, false, hasBody, nil, time.Time{}
+}
+
+// beforeBlock is called before a read from the app that may block for
+// long: once per exchange it replaces the short deadline by the start
+// deadline (fresh connection before the first byte) or none, and starts
+// watching the client. A request with a body is not watched: its body is
+// being read from the client connection, and a client that goes away
+// fails that read instead.
+func (c *uconn) beforeBlock() error {
+	if c.armed {
+		return nil
+	}
+	c.armed = true
+	c.c.SetReadDeadline(c.startDeadline)
+	if c.noWatch {
+		return nil
+	}
+	w := &clientWatch{done: make(chan struct{})}
+	c.w = w
+	// The client's read deadline (idle or read-header timeout) is for the
+	// client's requests, not for how long the app may take.
+	c.cc.c.SetReadDeadline(time.Time{})
+	go w.run(c.cc.br, c)
+	return nil
+}
+
+// arrived is called once the first byte of the response is in: the start
+// deadline no longer applies.
+func (c *uconn) arrived() error {
+	if c.startDeadline.IsZero() {
+		return nil
+	}
+	c.startDeadline = time.Time{}
+	if !c.armed {
+		return nil // the short deadline is still in force
+	}
+	c.c.SetReadDeadline(time.Time{})
+	// Checked after clearing: a watch that fired before is seen here, one
+	// that fires later poisons the deadline after it was cleared.
+	if c.w != nil && c.w.gone.Load() {
+		return errClientGone
+	}
+	return nil
+}
+
+// disarm stops the client watch; true when it saw the client go (the
+// connection's deadlines are poisoned and it must be closed).
+func (c *uconn) disarm() bool {
+	w, cc := c.w, c.cc
+	c.w, c.cc = nil, nil
+	if w == nil {
+		return false
+	}
+	w.stopping.Store(true)
+	cc.c.SetReadDeadline(aLongTimeAgo)
+	<-w.done
+	return w.gone.Load()
+}
+
+// clientWatch waits for the client to close while the router waits on the
+// app. It peeks at the client connection, which nothing else reads
+// meanwhile; a pipelined request just ends the watch.
+type clientWatch struct {
+	done     chan struct{}
+	gone     atomic.Bool
+	stopping atomic.Bool
+}
+
+func (w *clientWatch) run(br *bufio.Reader, c *uconn) {
+	defer close(w.done)
+	_, err := br.Peek(1)
+	var ne net.Error
+	if err != nil && !w.stopping.Load() && !(errors.As(err, &ne) && ne.Timeout()) {
+		w.gone.Store(true)
+		c.c.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// tryRead reads from the app's connection without waiting: -1 when
+// nothing is there (or on any error, which the blocking read that follows
+// will report), 0 and io.EOF at the end.
+func (c *uconn) tryRead(p []byte) (int, error) {
+	n := -1
+	err := c.rc.Read(func(fd uintptr) bool {
+		if m, e := syscall.Read(int(fd), p); e == nil {
+			n = m
+		}
+		return true // never wait here
+	})
+	switch {
+	case err != nil || n < 0:
+		return -1, nil
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// alive peeks at the socket without blocking: a pooled connection must
+// have nothing to read; EOF or data means the app closed it or misbehaved.
+// It uses Control, not Read: the poller would refuse the read because of
+// the connection's expired deadline from its last exchange.
+func (c *uconn) alive() bool {
+	ok := false
+	var b [1]byte
+	c.rc.Control(func(fd uintptr) {
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = errors.Is(err, syscall.EAGAIN)
+	})
+	return ok
+}
