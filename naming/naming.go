@@ -1,0 +1,226 @@
+// Package naming is the host contract: the names Ehecoatl gives units,
+// sockets, files and directories on a host, the inverse that finds a unit's
+// owner again, and the host paths that every binary must agree on
+// (docs/DESIGN.md "Names and paths"). The translator writes units under
+// these names, apply installs files at these paths, the router connects to
+// these sockets, and status and the CLI ask systemd about these units; they
+// all compute them here, so they cannot drift apart.
+//
+// It imports nothing of the project and takes plain strings, so that any
+// binary can link it (the router links no translator) and any package can
+// import it, package manifest included.
+package naming
+
+import (
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Host paths as systemd sees them. Units always name these, and a test
+// root (package layout) is only ever prepended to them.
+const (
+	// ManifestDir is where `ehecoatl apply` installs the manifests and the
+	// env files, and where the router and the boot-time generator read them.
+	ManifestDir = "/etc/ehecoatl"
+	// SecretsDir holds the secrets, one root-only directory per tenant.
+	SecretsDir = ManifestDir + "/secrets"
+	// StateDir is Ehecoatl's own bookkeeping: apply's record and lock.
+	StateDir = "/var/lib/ehecoatl"
+	// RunDir holds the app sockets, one directory per tenant.
+	RunDir = "/run/ehecoatl"
+	// GeneratorDir is the normal output directory systemd passes to
+	// generators.
+	GeneratorDir = "/run/systemd/generator"
+	// PrivateStateDir is where systemd keeps DynamicUser state directories.
+	PrivateStateDir = "/var/lib/private"
+	// StateLinkDir is where systemd keeps their compatibility symlinks.
+	StateLinkDir = "/var/lib"
+	// Bin is the ehecoatl binary that bridge services run.
+	Bin = "/usr/bin/ehecoatl"
+)
+
+// Names shared by all tenants.
+const (
+	// RootSlice is the slice every tenant slice nests under.
+	RootSlice = "ehecoatl.slice"
+	// RootTarget wants every app socket; sockets.target wants it.
+	RootTarget = "ehecoatl.target"
+	// SocketsWants is the directory of the wants links that start app
+	// sockets (generated units cannot be enabled).
+	SocketsWants = RootTarget + ".wants"
+	// FirewallUnit loads the host-network rules of apps with an egress
+	// list (packaging/nftables/ehecoatl.nft); such apps require it.
+	FirewallUnit = "ehecoatl-firewall.service"
+	// RouterUnit is the router's service, reloaded when routes change.
+	RouterUnit = "ehecoatl-router.service"
+	// RouterGroup is the group that may connect to app sockets: the
+	// router's static system user (sysusers.d).
+	RouterGroup = "ehecoatl-router"
+)
+
+// Tenant and app names match ^[a-z][a-z0-9_]{0,30}$ (docs/MANIFEST.md
+// "Names"), so they need no escaping in unit names, and "-" separates the
+// parts unambiguously: that is what makes Owner possible.
+const (
+	stem      = "ehecoatl"
+	bridgeTag = "-bridge"
+)
+
+// TenantSlice returns the slice of a tenant: "ehecoatl-acme.slice". The "-"
+// makes systemd nest it under RootSlice.
+func TenantSlice(tenant string) string { return stem + "-" + tenant + ".slice" }
+
+// StatePrefix is what every state directory of a tenant's apps starts
+// with, "ehecoatl-acme-"; no other tenant's starts with it.
+func StatePrefix(tenant string) string { return stem + "-" + tenant + "-" }
+
+// EnvFileRel is where an app's env lives relative to ManifestDir:
+// "env/acme/web.env". `ehecoatl apply` writes it (root only) into the same
+// generation as the manifests; the service reads it with
+// EnvironmentFile=, so an env change needs a restart but no daemon-reload,
+// and the values are in no world-readable unit file.
+func EnvFileRel(tenant, app string) string { return path.Join("env", tenant, app+".env") }
+
+// App is what an app's names depend on.
+type App struct {
+	Tenant, Name string
+	// Workers > 1 makes the units templates with instances 1..Workers.
+	Workers int
+	// Bridge is set for port: apps, whose socket activates a bridge.
+	Bridge bool
+}
+
+// Templated reports whether the app is rendered as template units (@.socket,
+// @.service) with instances 1..Workers.
+func (a App) Templated() bool { return a.Workers > 1 }
+
+// Stem is the common start of the app's unit names: "ehecoatl-acme-web".
+func (a App) Stem() string { return stem + "-" + a.Tenant + "-" + a.Name }
+
+func (a App) unit(tag, suffix string) string {
+	n := a.Stem() + tag
+	if a.Templated() {
+		n += "@"
+	}
+	return n + suffix
+}
+
+// Socket is the app's socket unit, or its template for workers
+// ("ehecoatl-acme-web@.socket").
+func (a App) Socket() string { return a.unit("", ".socket") }
+
+// Service is the app's service unit, or its template for workers.
+func (a App) Service() string { return a.unit("", ".service") }
+
+// BridgeService is the bridge of a port: app, or its template for
+// workers; "" for other apps.
+func (a App) BridgeService() string {
+	if !a.Bridge {
+		return ""
+	}
+	return a.unit(bridgeTag, ".service")
+}
+
+// StateDirectory is the app's StateDirectory= name: "ehecoatl-acme-web",
+// or per worker "ehecoatl-acme-web-2" (worker "%i" in a template).
+func (a App) StateDirectory(worker string) string {
+	if worker == "" {
+		return a.Stem()
+	}
+	return a.Stem() + "-" + worker
+}
+
+// SocketPath is the listening socket below runDir ("" means RunDir):
+// /run/ehecoatl/acme/web.sock, or web@N.sock for worker N (worker "%i" in
+// a template).
+func (a App) SocketPath(runDir, worker string) string {
+	if runDir == "" {
+		runDir = RunDir
+	}
+	file := a.Name
+	if worker != "" {
+		file += "@" + worker
+	}
+	return path.Join(runDir, a.Tenant, file+".sock")
+}
+
+// Instance returns the name of worker i of a template unit name
+// ("ehecoatl-acme-web@.socket", 2 -> "ehecoatl-acme-web@2.socket").
+func Instance(template string, i int) string {
+	at := strings.IndexByte(template, '@')
+	if at < 0 {
+		at = len(template)
+	}
+	return template[:at+1] + strconv.Itoa(i) + template[at+1:]
+}
+
+// Units lists what one app owns on the host.
+type Units struct {
+	// Files are the unit files generated for the app (templates for
+	// workers), sorted.
+	Files []string
+	// Sockets are the socket units to start: the socket, or every worker
+	// instance ("ehecoatl-acme-web@1.socket" ...).
+	Sockets []string
+	// Services are the service units that run: the app service and, for
+	// port apps, its bridge after it; per instance for workers, in
+	// instance order (1..N).
+	Services []string
+	// SocketPaths are the listening socket files the router connects to,
+	// in instance order.
+	SocketPaths []string
+}
+
+// Units returns the units an app owns, with socket paths below runDir (""
+// means RunDir).
+func (a App) Units(runDir string) Units {
+	var n Units
+	sock, svc, bridge := a.Socket(), a.Service(), a.BridgeService()
+	n.Files = []string{sock, svc}
+	if bridge != "" {
+		n.Files = append(n.Files, bridge)
+	}
+	sort.Strings(n.Files)
+	if !a.Templated() {
+		n.Sockets = []string{sock}
+		n.Services = []string{svc}
+		if bridge != "" {
+			n.Services = append(n.Services, bridge)
+		}
+		n.SocketPaths = []string{a.SocketPath(runDir, "")}
+		return n
+	}
+	for i := 1; i <= a.Workers; i++ {
+		n.Sockets = append(n.Sockets, Instance(sock, i))
+		n.Services = append(n.Services, Instance(svc, i))
+		if bridge != "" {
+			n.Services = append(n.Services, Instance(bridge, i))
+		}
+		n.SocketPaths = append(n.SocketPaths, a.SocketPath(runDir, strconv.Itoa(i)))
+	}
+	return n
+}
+
+// Owner splits a unit name made by this package into its tenant, app and
+// worker: "ehecoatl[-tenant[-app[-bridge]]][@worker].suffix". tenant is ""
+// for the units all tenants share, app "" for a tenant's own, worker ""
+// outside worker instances (a template has none).
+func Owner(unit string) (tenant, app, worker string) {
+	s := unit
+	if i := strings.LastIndexByte(s, '.'); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.IndexByte(s, '@'); i >= 0 {
+		s, worker = s[:i], s[i+1:]
+	}
+	parts := strings.Split(s, "-")
+	if len(parts) >= 2 {
+		tenant = parts[1]
+	}
+	if len(parts) >= 3 {
+		app = parts[2]
+	}
+	return tenant, app, worker
+}
