@@ -24,6 +24,7 @@ import (
 	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/plan"
 )
 
@@ -193,7 +194,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 
 	// Reach systemd before changing anything: without it, nothing must be
 	// installed either.
-	if _, err := sd.ActiveUnits(ctx, generator.RootTarget); err != nil {
+	if _, err := sd.ActiveUnits(ctx, naming.RootTarget); err != nil {
 		return res, fmt.Errorf("apply: systemd: %w (nothing was changed)", err)
 	}
 	if res.Installed, err = Install(opts.Layout.Etc(), set); err != nil {
@@ -254,7 +255,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		// One job for all of them: ehecoatl.target wants every app socket.
 		// Starting sockets one D-Bus call at a time costs seconds per
 		// thousand on a busy host.
-		if err := sd.StartMany(ctx, []string{generator.RootTarget}); err != nil {
+		if err := sd.StartMany(ctx, []string{naming.RootTarget}); err != nil {
 			return res, fmt.Errorf("apply: start: %w", err)
 		}
 		active, err := sd.ActiveUnits(ctx, "ehecoatl-*.socket")

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ehecoatl/ehecoatl/bootgen"
 	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/layout"
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // fakeSystemd plays systemd for the apply engine: Reload runs the generator
@@ -48,7 +50,7 @@ func (f *fakeSystemd) Reload(context.Context) error {
 	out := f.l.GeneratorOut()
 	os.RemoveAll(out)
 	os.MkdirAll(out, 0o755)
-	return generator.SystemdGenerator{Root: f.l.Root, Log: func(string) {}}.Run([]string{out, out, out})
+	return bootgen.SystemdGenerator{Root: f.l.Root, Log: func(string) {}}.Run([]string{out, out, out})
 }
 
 func (f *fakeSystemd) StartMany(_ context.Context, u []string) error {
@@ -56,11 +58,11 @@ func (f *fakeSystemd) StartMany(_ context.Context, u []string) error {
 		return err
 	}
 	for _, n := range u {
-		if n != generator.RootTarget {
+		if n != naming.RootTarget {
 			f.active[n] = true
 			continue
 		}
-		ents, _ := os.ReadDir(filepath.Join(f.l.GeneratorOut(), generator.SocketsWants))
+		ents, _ := os.ReadDir(filepath.Join(f.l.GeneratorOut(), naming.SocketsWants))
 		for _, e := range ents {
 			if !f.noStart[e.Name()] {
 				f.active[e.Name()] = true
@@ -149,7 +151,7 @@ func TestApplyEngine(t *testing.T) {
 	if !res.Installed || !res.Reloaded || len(res.Started) != 6 {
 		t.Fatalf("first apply: %+v", res)
 	}
-	if want := []string{"reload", "start " + generator.RootTarget}; !reflect.DeepEqual(sd.calls, want) {
+	if want := []string{"reload", "start " + naming.RootTarget}; !reflect.DeepEqual(sd.calls, want) {
 		t.Errorf("first apply calls %q, want %q", sd.calls, want)
 	}
 

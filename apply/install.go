@@ -19,6 +19,7 @@ import (
 	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // The installed manifests live in generations so that a switch is one
@@ -59,7 +60,7 @@ func manifestFiles(set *manifest.Set) (map[string][]byte, error) {
 				return nil, err
 			}
 			if b != nil {
-				files[generator.EnvFileRel(a)] = b
+				files[naming.EnvFileRel(a.Tenant, a.Name)] = b
 			}
 		}
 	}

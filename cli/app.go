@@ -14,12 +14,14 @@ import (
 
 	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/layout"
+	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // Version is set at build time with -ldflags "-X .../cli.Version=...".
 var Version = "dev"
 
-// Exit codes of SPEC §4.
+// Exit codes, as README.md lists them.
 const (
 	ExitOK     = 0
 	ExitFailed = 1 // invalid input or failed operation
@@ -125,10 +127,14 @@ func New(stdout, stderr io.Writer) *ucli.App {
 
 func lay(c *ucli.Context) layout.Layout { return layout.Layout{Root: c.String("root")} }
 
-// genOptions are the generator options every command renders with, so
-// that plan, apply, generate and the generator binary agree byte for byte.
-func genOptions() generator.Options {
-	return generator.Options{SourceDir: layout.EtcDir}
+// genOptions are the generator options every command renders with; the
+// generator binary completes its options with the same ForHost, so that
+// plan, apply, generate and it agree byte for byte.
+func genOptions() generator.Options { return generator.Options{}.ForHost() }
+
+// appUnits are the units of an app, as the generator names them.
+func appUnits(a *manifest.App) naming.Units {
+	return naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == manifest.ListenPort}.Units("")
 }
 
 // dirArg returns the optional DIR argument (default /etc/ehecoatl under root).

@@ -6,7 +6,6 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ehecoatl/ehecoatl/dbus"
-	"github.com/ehecoatl/ehecoatl/generator"
 )
 
 // controlCommand builds start, stop and restart. start brings up sockets
@@ -32,7 +31,7 @@ func controlCommand(verb, usage string) *ucli.Command {
 			}
 			var sockets, services []string
 			for _, a := range apps {
-				n := generator.AppUnits(a)
+				n := appUnits(a)
 				sockets = append(sockets, n.Sockets...)
 				services = append(services, n.Services...)
 			}

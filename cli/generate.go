@@ -7,6 +7,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ehecoatl/ehecoatl/generator"
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 func generateCommand() *ucli.Command {
@@ -15,7 +16,7 @@ func generateCommand() *ucli.Command {
 		Usage:     "write the systemd units a manifest directory renders to into OUTDIR, for reading",
 		ArgsUsage: "DIR OUTDIR",
 		Flags: []ucli.Flag{
-			&ucli.StringFlag{Name: "source-dir", Value: "/etc/ehecoatl", Usage: "manifest directory named in SourcePath= (where the manifests are installed)"},
+			&ucli.StringFlag{Name: "source-dir", Value: naming.ManifestDir, Usage: "manifest directory named in SourcePath= (where the manifests are installed)"},
 		},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() != 2 {

@@ -8,7 +8,6 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
@@ -56,7 +55,7 @@ func logsCommand() *ucli.Command {
 			if set, rep := manifest.Load(lay(c).Etc()); !rep.HasErrors() {
 				if apps, err := resolveTarget(set, target); err == nil {
 					for _, a := range apps {
-						n := generator.AppUnits(a)
+						n := appUnits(a)
 						for _, u := range append(append([]string{}, n.Sockets...), n.Services...) {
 							args = append(args, "+", "UNIT="+u)
 						}

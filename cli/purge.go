@@ -10,6 +10,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 func purgeCommand() *ucli.Command {
@@ -69,7 +70,7 @@ func purgeCommand() *ucli.Command {
 func tenantStatePaths(private, links, tenant string) ([]string, error) {
 	var out []string
 	for _, dir := range []string{private, links} {
-		m, err := filepath.Glob(filepath.Join(dir, "ehecoatl-"+tenant+"-*"))
+		m, err := filepath.Glob(filepath.Join(dir, naming.StatePrefix(tenant)+"*"))
 		if err != nil {
 			return nil, err
 		}

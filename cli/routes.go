@@ -8,7 +8,6 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
@@ -46,7 +45,7 @@ func routesCommand() *ucli.Command {
 			for _, r := range set.Routes {
 				row := routeRow{Domain: r.Domain, Path: r.Path, Tenant: r.Tenant, App: r.App}
 				if a := apps[[2]string{r.Tenant, r.App}]; a != nil {
-					row.Sockets = generator.AppUnits(a).SocketPaths
+					row.Sockets = appUnits(a).SocketPaths
 				}
 				rows = append(rows, row)
 			}

@@ -1,9 +1,10 @@
 // Package generator translates a validated manifest.Set into systemd units
-// (SPEC §3, docs/DESIGN.md): the slices of the tenants, and per app a
+// (docs/DESIGN.md, docs/MANIFEST.md "What an app sees"): the slices of the tenants, and per app a
 // socket, a sandboxed service and, for port: apps, a bridge service; plus
 // the sockets.target.wants links that start the sockets. The same
 // translation serves `ehecoatl generate|plan|apply`, the systemd generator
-// (RunSystemdGenerator) and the tests, so their outputs are byte-identical.
+// (package bootgen) and the tests, so their outputs are byte-identical.
+// The names of what it writes are package naming's.
 //
 // All unit syntax is written by package units; the fixed options (the
 // hardening profile, start limits, socket options) come from package
@@ -22,59 +23,62 @@ import (
 	"strings"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/templates"
 	"github.com/ehecoatl/ehecoatl/units"
 )
 
-// Defaults of Options.
-const (
-	DefaultBin         = "/usr/bin/ehecoatl"
-	DefaultSecretsDir  = "/etc/ehecoatl/secrets"
-	DefaultRunDir      = "/run/ehecoatl"
-	DefaultRouterGroup = "ehecoatl-router"
-	// DefaultSourceDir is where `ehecoatl apply` installs the manifests.
-	DefaultSourceDir = "/etc/ehecoatl"
-)
-
 // Options are the host-specific inputs of the translation. The zero value
-// means "the defaults of an installed host".
+// means "the defaults of an installed host" (package naming's paths),
+// except for SourceDir: see ForHost.
 type Options struct {
 	// Bin is the ehecoatl binary used by bridge services; default
-	// "/usr/bin/ehecoatl".
+	// naming.Bin.
 	Bin string
 	// SecretsDir holds the secrets, one directory per tenant; default
-	// "/etc/ehecoatl/secrets".
+	// naming.SecretsDir.
 	SecretsDir string
 	// RunDir holds the app sockets, one directory per tenant; default
-	// "/run/ehecoatl". Apps cannot see it (InaccessiblePaths=), nor
-	// SecretsDir and the installed manifests (ManifestDir).
+	// naming.RunDir. Apps cannot see it (InaccessiblePaths=), nor
+	// SecretsDir and the installed manifests (naming.ManifestDir).
 	RunDir string
 	// RouterGroup is the group that may connect to app sockets; default
-	// "ehecoatl-router".
+	// naming.RouterGroup.
 	RouterGroup string
 	// SourceDir is written into SourcePath= (the manifests' directory as
 	// installed, e.g. "/etc/ehecoatl"); default: the set's Dir made
-	// absolute, or "/etc/ehecoatl" when the set has no Dir.
+	// absolute, or naming.ManifestDir when the set has no Dir.
 	SourceDir string
+}
+
+// ForHost returns the options with SourceDir defaulting to where apply
+// installs the manifests rather than to the rendered set's own directory.
+// apply, plan and the boot-time generator all render with it: the digest
+// apply compares is only equal to the generator's if their options are.
+func (o Options) ForHost() Options {
+	if o.SourceDir == "" {
+		o.SourceDir = naming.ManifestDir
+	}
+	return o
 }
 
 // withDefaults fills in the defaults; setDir is the Set.Dir of the set
 // being rendered ("" when unknown).
 func (o Options) withDefaults(setDir string) Options {
 	if o.Bin == "" {
-		o.Bin = DefaultBin
+		o.Bin = naming.Bin
 	}
 	if o.SecretsDir == "" {
-		o.SecretsDir = DefaultSecretsDir
+		o.SecretsDir = naming.SecretsDir
 	}
 	if o.RunDir == "" {
-		o.RunDir = DefaultRunDir
+		o.RunDir = naming.RunDir
 	}
 	if o.RouterGroup == "" {
-		o.RouterGroup = DefaultRouterGroup
+		o.RouterGroup = naming.RouterGroup
 	}
 	if o.SourceDir == "" {
-		o.SourceDir = DefaultSourceDir
+		o.SourceDir = naming.ManifestDir
 		if setDir != "" {
 			if abs, err := filepath.Abs(setDir); err == nil {
 				o.SourceDir = abs
@@ -190,17 +194,17 @@ func (r *renderer) root() (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := units.New(RootTarget)
+	u := units.New(naming.RootTarget)
 	s := u.Section("Unit")
 	s.Add("Description", "Ehecoatl app sockets")
 	s.Add("SourcePath", path.Join(r.opts.SourceDir, "tenants"))
-	target, err := file(u, RootTarget)
+	target, err := file(u, naming.RootTarget)
 	if err != nil {
 		return nil, fmt.Errorf("generator: %w", err)
 	}
 	out := &Output{
 		Files: []File{slice, target},
-		Links: []Link{{Dir: "sockets.target.wants", Name: RootTarget, Target: "../" + RootTarget}},
+		Links: []Link{{Dir: "sockets.target.wants", Name: naming.RootTarget, Target: "../" + naming.RootTarget}},
 	}
 	out.sort()
 	return out, nil
@@ -261,11 +265,11 @@ func file(u *units.Unit, name string) (File, error) {
 
 // rootSlice renders ehecoatl.slice, the parent of every tenant slice.
 func (r *renderer) rootSlice() (File, error) {
-	u := units.New(RootSlice)
+	u := units.New(naming.RootSlice)
 	s := u.Section("Unit")
 	s.Add("Description", "Ehecoatl tenants")
 	s.Add("SourcePath", path.Join(r.opts.SourceDir, "tenants"))
-	f, err := file(u, RootSlice)
+	f, err := file(u, naming.RootSlice)
 	if err != nil {
 		return File{}, fmt.Errorf("generator: %w", err)
 	}
@@ -289,7 +293,7 @@ func (r *renderer) tenant(out *Output, t *manifest.Tenant) error {
 }
 
 func (r *renderer) tenantUnits(out *Output, t *manifest.Tenant, src string) error {
-	name := TenantSlice(t.Name)
+	name := naming.TenantSlice(t.Name)
 	u := units.New(name)
 	s := u.Section("Unit")
 	s.Add("Description", "Ehecoatl tenant "+t.Name)
@@ -301,8 +305,9 @@ func (r *renderer) tenantUnits(out *Output, t *manifest.Tenant, src string) erro
 		}
 		if l.MemoryMax > 0 {
 			s.Add("MemoryMax", strconv.FormatInt(l.MemoryMax, 10))
-			// SPEC §2: MemoryHigh defaults to 90% of MemoryMax, so the
-			// kernel reclaims and throttles before the OOM killer acts.
+			// MemoryHigh is 90% of MemoryMax (docs/MANIFEST.md "Tenant
+			// file"), so the kernel reclaims and throttles before the OOM
+			// killer acts.
 			s.Add("MemoryHigh", strconv.FormatInt(l.MemoryMax/10*9+l.MemoryMax%10*9/10, 10))
 		}
 		if l.Tasks > 0 {
@@ -331,15 +336,15 @@ func (r *renderer) app(out *Output, a *manifest.App, src string) error {
 	if err := checkApp(a); err != nil {
 		return err
 	}
+	n := names(a)
 	ap := appParts{
 		app:    a,
+		names:  n,
 		src:    src,
-		slice:  TenantSlice(a.Tenant),
-		socket: unitName(a, "", ".socket"),
-		svc:    unitName(a, "", ".service"),
-	}
-	if a.Listen == manifest.ListenPort {
-		ap.bridge = unitName(a, "-bridge", ".service")
+		slice:  naming.TenantSlice(a.Tenant),
+		socket: n.Socket(),
+		svc:    n.Service(),
+		bridge: n.BridgeService(),
 	}
 	ap.hostNet = hostNetwork(a)
 	for _, gen := range []struct {
@@ -359,12 +364,8 @@ func (r *renderer) app(out *Output, a *manifest.App, src string) error {
 		}
 		out.Files = append(out.Files, f)
 	}
-	if !templated(a) {
-		out.Links = append(out.Links, Link{Dir: SocketsWants, Name: ap.socket, Target: "../" + ap.socket})
-	} else {
-		for i := 1; i <= a.Workers; i++ {
-			out.Links = append(out.Links, Link{Dir: SocketsWants, Name: instanceName(ap.socket, i), Target: "../" + ap.socket})
-		}
+	for _, sock := range n.Units("").Sockets {
+		out.Links = append(out.Links, Link{Dir: naming.SocketsWants, Name: sock, Target: "../" + ap.socket})
 	}
 	return nil
 }
@@ -373,6 +374,7 @@ func (r *renderer) app(out *Output, a *manifest.App, src string) error {
 // svc and bridge are template names ("x@.socket").
 type appParts struct {
 	app                 *manifest.App
+	names               naming.App
 	src, slice          string
 	socket, svc, bridge string
 	hostNet             bool // egress list: the host's network namespace
@@ -382,7 +384,7 @@ type appParts struct {
 // app: the plain name, or for workers the same instance ("x@%i.socket").
 // Specifier values must be added with AddSpecifier.
 func (p appParts) ref(name string) string {
-	if !templated(p.app) {
+	if !p.names.Templated() {
 		return name
 	}
 	return strings.Replace(name, "@.", "@%i.", 1)
@@ -390,7 +392,7 @@ func (p appParts) ref(name string) string {
 
 // addRef adds an option naming a unit of the same app.
 func (p appParts) addRef(s *units.Section, key, name string) {
-	if templated(p.app) {
+	if p.names.Templated() {
 		s.AddSpecifier(key, p.ref(name))
 	} else {
 		s.Add(key, name)
@@ -400,7 +402,7 @@ func (p appParts) addRef(s *units.Section, key, name string) {
 // describe adds Description= and SourcePath=.
 func (p appParts) describe(s *units.Section, what string) {
 	d := "Ehecoatl " + what + " " + p.app.Tenant + "/" + p.app.Name
-	if templated(p.app) {
+	if p.names.Templated() {
 		s.AddSpecifier("Description", d+" worker %i")
 	} else {
 		s.Add("Description", d)
@@ -414,10 +416,10 @@ func (r *renderer) appSocket(p appParts) *units.Unit {
 	s := u.Section("Unit")
 	p.describe(s, "socket of")
 	s = u.Section("Socket")
-	if templated(p.app) {
-		s.AddSpecifier("ListenStream", socketPath(r.opts, p.app, "%i"))
+	if p.names.Templated() {
+		s.AddSpecifier("ListenStream", p.names.SocketPath(r.opts.RunDir, "%i"))
 	} else {
-		s.Add("ListenStream", socketPath(r.opts, p.app, ""))
+		s.Add("ListenStream", p.names.SocketPath(r.opts.RunDir, ""))
 	}
 	s.Add("SocketGroup", r.opts.RouterGroup)
 	if p.bridge != "" {
@@ -442,8 +444,8 @@ func (r *renderer) appService(p appParts) *units.Unit {
 	if p.hostNet {
 		// Never on the host's network without the rules that keep it off
 		// the host's own addresses and listeners (docs/DESIGN.md "Network").
-		s.Add("Requires", FirewallUnit)
-		s.Add("After", FirewallUnit)
+		s.Add("Requires", naming.FirewallUnit)
+		s.Add("After", naming.FirewallUnit)
 	}
 	if a.Listen == manifest.ListenPort {
 		// Only the bridge needs the app: when the bridge exits after
@@ -461,8 +463,8 @@ func (r *renderer) appService(p appParts) *units.Unit {
 	s.AddEnv("EHECOATL_APP", a.Name)
 	if len(a.Env) > 0 {
 		// The manifest's env is in a root-only file installed by apply
-		// (see EnvFileRel), not in this world-readable unit.
-		s.Add("EnvironmentFile", path.Join(r.opts.SourceDir, EnvFileRel(a)))
+		// (see naming.EnvFileRel), not in this world-readable unit.
+		s.Add("EnvironmentFile", path.Join(r.opts.SourceDir, naming.EnvFileRel(a.Tenant, a.Name)))
 	}
 	if a.Restart != "" {
 		s.Add("Restart", a.Restart)
@@ -475,11 +477,10 @@ func (r *renderer) appService(p appParts) *units.Unit {
 		s.Add("LoadCredential", sec+":"+path.Join(r.opts.SecretsDir, a.Tenant, sec))
 	}
 	if a.State {
-		st := prefix(a)
-		if templated(a) {
-			s.AddSpecifier("StateDirectory", st+"-%i")
+		if p.names.Templated() {
+			s.AddSpecifier("StateDirectory", p.names.StateDirectory("%i"))
 		} else {
-			s.Add("StateDirectory", st)
+			s.Add("StateDirectory", p.names.StateDirectory(""))
 		}
 	}
 	r.hostView(s, a)
@@ -557,7 +558,7 @@ var tmpfsTops = []string{"/media", "/mnt", "/opt", "/srv"}
 // nothing of the host is visible in the first place.
 func (r *renderer) hideInOS(s *units.Section) {
 	sd := r.opts.SecretsDir
-	if sd == ManifestDir || strings.HasPrefix(sd, ManifestDir+"/") {
+	if sd == naming.ManifestDir || strings.HasPrefix(sd, naming.ManifestDir+"/") {
 		return
 	}
 	if strings.HasPrefix(sd, "/etc/") || strings.HasPrefix(sd, "/usr/") {
@@ -709,4 +710,9 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// names are the names of an app's units and paths.
+func names(a *manifest.App) naming.App {
+	return naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == manifest.ListenPort}
 }

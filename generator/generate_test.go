@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/units"
 )
 
@@ -31,44 +32,21 @@ func setOf(apps ...*manifest.App) *manifest.Set {
 	return &manifest.Set{Dir: "/etc/ehecoatl", Tenants: []*manifest.Tenant{t}}
 }
 
+// TestAppUnits: the names package naming gives an app are the units
+// Generate writes and the sockets its links start (naming's own tests say
+// what the names are).
 func TestAppUnits(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		app  *manifest.App
-		want AppUnitNames
 	}{
-		{"activation", app(nil), AppUnitNames{
-			Files:       []string{"ehecoatl-acme-web.service", "ehecoatl-acme-web.socket"},
-			Sockets:     []string{"ehecoatl-acme-web.socket"},
-			Services:    []string{"ehecoatl-acme-web.service"},
-			SocketPaths: []string{"/run/ehecoatl/acme/web.sock"},
-		}},
-		{"port", app(func(a *manifest.App) { a.Listen, a.Port = manifest.ListenPort, 8080 }), AppUnitNames{
-			Files:       []string{"ehecoatl-acme-web-bridge.service", "ehecoatl-acme-web.service", "ehecoatl-acme-web.socket"},
-			Sockets:     []string{"ehecoatl-acme-web.socket"},
-			Services:    []string{"ehecoatl-acme-web.service", "ehecoatl-acme-web-bridge.service"},
-			SocketPaths: []string{"/run/ehecoatl/acme/web.sock"},
-		}},
-		{"workers", app(func(a *manifest.App) { a.Workers = 2 }), AppUnitNames{
-			Files:       []string{"ehecoatl-acme-web@.service", "ehecoatl-acme-web@.socket"},
-			Sockets:     []string{"ehecoatl-acme-web@1.socket", "ehecoatl-acme-web@2.socket"},
-			Services:    []string{"ehecoatl-acme-web@1.service", "ehecoatl-acme-web@2.service"},
-			SocketPaths: []string{"/run/ehecoatl/acme/web@1.sock", "/run/ehecoatl/acme/web@2.sock"},
-		}},
-		{"port workers", app(func(a *manifest.App) { a.Listen, a.Port, a.Workers = manifest.ListenPort, 8080, 2 }), AppUnitNames{
-			Files:   []string{"ehecoatl-acme-web-bridge@.service", "ehecoatl-acme-web@.service", "ehecoatl-acme-web@.socket"},
-			Sockets: []string{"ehecoatl-acme-web@1.socket", "ehecoatl-acme-web@2.socket"},
-			Services: []string{"ehecoatl-acme-web@1.service", "ehecoatl-acme-web-bridge@1.service",
-				"ehecoatl-acme-web@2.service", "ehecoatl-acme-web-bridge@2.service"},
-			SocketPaths: []string{"/run/ehecoatl/acme/web@1.sock", "/run/ehecoatl/acme/web@2.sock"},
-		}},
+		{"activation", app(nil)},
+		{"port", app(func(a *manifest.App) { a.Listen, a.Port = manifest.ListenPort, 8080 })},
+		{"workers", app(func(a *manifest.App) { a.Workers = 2 })},
+		{"port workers", app(func(a *manifest.App) { a.Listen, a.Port, a.Workers = manifest.ListenPort, 8080, 2 })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := AppUnits(tc.app)
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got  %+v\nwant %+v", got, tc.want)
-			}
-			// The names agree with what Generate writes.
+			got := names(tc.app).Units("")
 			out, err := Generate(setOf(tc.app), Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -83,11 +61,11 @@ func TestAppUnits(t *testing.T) {
 				}
 			}
 			if len(files) != len(got.Files)+3 { // + root slice, root target, tenant slice
-				t.Errorf("generated %d files, AppUnits lists %d", len(files), len(got.Files))
+				t.Errorf("generated %d files, naming lists %d", len(files), len(got.Files))
 			}
 			var links []string
 			for _, l := range out.Links {
-				if l.Dir == SocketsWants {
+				if l.Dir == naming.SocketsWants {
 					links = append(links, l.Name)
 				}
 			}
@@ -96,9 +74,24 @@ func TestAppUnits(t *testing.T) {
 			}
 		})
 	}
-	if got := (Options{RunDir: "/run/x"}).AppUnits(app(nil)).SocketPaths; got[0] != "/run/x/acme/web.sock" {
-		t.Errorf("RunDir ignored: %v", got)
+	// RunDir reaches the socket units as it reaches the router's paths.
+	out, err := Generate(setOf(app(nil)), Options{RunDir: "/run/x"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	want := names(app(nil)).Units("/run/x").SocketPaths[0]
+	if !strings.Contains(string(fileData(out, "ehecoatl-acme-web.socket")), "ListenStream="+want+"\n") {
+		t.Errorf("RunDir ignored: want ListenStream=%s", want)
+	}
+}
+
+func fileData(out *Output, name string) []byte {
+	for _, f := range out.Files {
+		if f.Name == name {
+			return f.Data
+		}
+	}
+	return nil
 }
 
 func TestGenerateErrors(t *testing.T) {
@@ -210,7 +203,7 @@ func TestWriteDir(t *testing.T) {
 	}
 	o := &Output{
 		Files: []File{{Name: "a.socket", Data: []byte("[Socket]\n")}},
-		Links: []Link{{Dir: SocketsWants, Name: "a.socket", Target: "../a.socket"}},
+		Links: []Link{{Dir: naming.SocketsWants, Name: "a.socket", Target: "../a.socket"}},
 	}
 	for i := 0; i < 2; i++ { // idempotent
 		if err := o.WriteDir(dir); err != nil {
@@ -220,7 +213,7 @@ func TestWriteDir(t *testing.T) {
 	if b, err := os.ReadFile(other); err != nil || string(b) != "keep" {
 		t.Errorf("other file touched: %q %v", b, err)
 	}
-	if tgt, err := os.Readlink(filepath.Join(dir, SocketsWants, "a.socket")); err != nil || tgt != "../a.socket" {
+	if tgt, err := os.Readlink(filepath.Join(dir, naming.SocketsWants, "a.socket")); err != nil || tgt != "../a.socket" {
 		t.Errorf("link: %q %v", tgt, err)
 	}
 	// A changed target is re-pointed.
@@ -228,7 +221,7 @@ func TestWriteDir(t *testing.T) {
 	if err := o.WriteDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	if tgt, _ := os.Readlink(filepath.Join(dir, SocketsWants, "a.socket")); tgt != "../b.socket" {
+	if tgt, _ := os.Readlink(filepath.Join(dir, naming.SocketsWants, "a.socket")); tgt != "../b.socket" {
 		t.Errorf("link not re-pointed: %q", tgt)
 	}
 	// Names that would leave the directory are refused.

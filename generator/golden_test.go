@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // The golden tests (Quadlet style): every directory under testdata/ is a
@@ -122,7 +123,7 @@ func TestGolden(t *testing.T) {
 						t.Fatal(err)
 					}
 					if b != nil {
-						got[strings.ReplaceAll(EnvFileRel(a), "/", "_")] = b
+						got[strings.ReplaceAll(naming.EnvFileRel(a.Tenant, a.Name), "/", "_")] = b
 					}
 				}
 			}

@@ -1,9 +1,14 @@
-// Package layout names the host paths Ehecoatl reads and writes (SPEC §6).
-// Every path hangs off Root so tests and the systemd generator can run
-// against a throwaway tree; on a real host Root is "/".
+// Package layout resolves the host paths of package naming below an
+// overridable Root (docs/DESIGN.md "Names and paths"), so tests and the
+// systemd generator can run against a throwaway tree; on a real host Root
+// is "/".
 package layout
 
-import "path/filepath"
+import (
+	"path/filepath"
+
+	"github.com/ehecoatl/ehecoatl/naming"
+)
 
 // Layout resolves Ehecoatl's host paths below Root.
 type Layout struct {
@@ -31,23 +36,24 @@ func (l Layout) Secrets() string { return l.join(SecretsDir) }
 func (l Layout) State() string { return l.join(StateDir) }
 
 // AppState is where systemd keeps DynamicUser state directories (/var/lib/private).
-func (l Layout) AppState() string { return l.join("/var/lib/private") }
+func (l Layout) AppState() string { return l.join(naming.PrivateStateDir) }
 
 // AppStateLinks is where systemd keeps the compatibility symlinks of those (/var/lib).
-func (l Layout) AppStateLinks() string { return l.join("/var/lib") }
+func (l Layout) AppStateLinks() string { return l.join(naming.StateLinkDir) }
 
 // GeneratorOut is the normal output directory systemd passes to generators.
 func (l Layout) GeneratorOut() string { return l.join(GeneratorDir) }
 
-// Guest-side absolute paths. Units always name these, whatever Root is,
+// Guest-side absolute paths, package naming's under the names this
+// package's callers use. Units always name these, whatever Root is,
 // because systemd resolves them on the host it runs on.
 const (
-	EtcDir       = "/etc/ehecoatl"
-	SecretsDir   = "/etc/ehecoatl/secrets"
-	StateDir     = "/var/lib/ehecoatl"
-	RunDir       = "/run/ehecoatl"
-	GeneratorDir = "/run/systemd/generator"
-	Bin          = "/usr/bin/ehecoatl"
-	RouterUnit   = "ehecoatl-router.service"
-	RouterGroup  = "ehecoatl-router"
+	EtcDir       = naming.ManifestDir
+	SecretsDir   = naming.SecretsDir
+	StateDir     = naming.StateDir
+	RunDir       = naming.RunDir
+	GeneratorDir = naming.GeneratorDir
+	Bin          = naming.Bin
+	RouterUnit   = naming.RouterUnit
+	RouterGroup  = naming.RouterGroup
 )

@@ -79,22 +79,6 @@ func TestDiff(t *testing.T) {
 	}
 }
 
-func TestOwner(t *testing.T) {
-	for unit, want := range map[string][2]string{
-		"ehecoatl.slice":                    {"", ""},
-		"ehecoatl-acme.slice":               {"acme", ""},
-		"ehecoatl-acme-web.socket":          {"acme", "web"},
-		"ehecoatl-acme-web@.service":        {"acme", "web"},
-		"ehecoatl-acme-web-bridge@.service": {"acme", "web"},
-		"ehecoatl-a_b-c_d-bridge.service":   {"a_b", "c_d"},
-	} {
-		tn, an := Owner(unit)
-		if [2]string{tn, an} != want {
-			t.Errorf("Owner(%s) = %s, %s; want %v", unit, tn, an, want)
-		}
-	}
-}
-
 func withEnv(a *AppState, env string) *AppState {
 	c := *a
 	c.Env = env

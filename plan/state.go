@@ -16,6 +16,7 @@ import (
 
 	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // State is a rendered manifest set reduced to what plans compare. It is
@@ -72,7 +73,7 @@ func Render(set *manifest.Set, out *generator.Output) (*State, error) {
 		}
 		ts := &TenantState{Manifest: hash(b), Units: map[string]string{}, Apps: map[string]*AppState{}}
 		for _, a := range t.Apps {
-			names := generator.AppUnits(a)
+			names := naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == manifest.ListenPort}.Units("")
 			env, err := generator.EnvFile(a)
 			if err != nil {
 				return nil, fmt.Errorf("plan: %s: %w", t.File, err)
@@ -105,7 +106,7 @@ func Render(set *manifest.Set, out *generator.Output) (*State, error) {
 	}
 	for _, f := range out.Files {
 		h := hash(f.Data)
-		tenant, app := Owner(f.Name)
+		tenant, app, _ := naming.Owner(f.Name)
 		switch {
 		case tenant == "":
 			st.Units[f.Name] = h
@@ -120,27 +121,6 @@ func Render(set *manifest.Set, out *generator.Output) (*State, error) {
 		}
 	}
 	return st, nil
-}
-
-// Owner splits a generated unit name into its tenant and app. Names are
-// "ehecoatl[-tenant[-app[-part]]][@instance].suffix" and tenant and app
-// names cannot contain '-', so the split is unambiguous.
-func Owner(unit string) (tenant, app string) {
-	stem := unit
-	if i := strings.LastIndexByte(stem, '.'); i >= 0 {
-		stem = stem[:i]
-	}
-	if i := strings.IndexByte(stem, '@'); i >= 0 {
-		stem = stem[:i]
-	}
-	parts := strings.Split(stem, "-")
-	if len(parts) >= 2 {
-		tenant = parts[1]
-	}
-	if len(parts) >= 3 {
-		app = parts[2]
-	}
-	return tenant, app
 }
 
 // Load reads a State record written by Save; a missing file is (nil, nil).

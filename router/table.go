@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // Table is an immutable routing table. The router swaps whole tables
@@ -153,9 +153,9 @@ func buildTable(set *manifest.Set, runDir string, reg *registry) (*Table, error)
 		key := r.Tenant + "/" + r.App
 		st := used[key]
 		if st == nil {
-			// The generator names the sockets and units; the router only
-			// follows (one naming scheme, in one place).
-			n := generator.Options{RunDir: runDir}.AppUnits(a)
+			// The sockets and units are named by package naming, as the
+			// generator names them: one scheme, in one place.
+			n := naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == manifest.ListenPort}.Units(runDir)
 			st = reg.app(r.Tenant, r.App, n.SocketPaths, appOptions{
 				units:       n.Services,
 				idleTimeout: a.IdleTimeout,

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/dbus"
-	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // States of an app, from the most to the least alarming.
@@ -74,7 +74,7 @@ func Collect(ctx context.Context, set *manifest.Set, src Source, tenant string, 
 		}
 		for _, a := range t.Apps {
 			apps = append(apps, a)
-			n := generator.AppUnits(a)
+			n := appUnits(a)
 			names = append(names, n.Sockets...)
 			names = append(names, n.Services...)
 		}
@@ -85,7 +85,7 @@ func Collect(ctx context.Context, set *manifest.Set, src Source, tenant string, 
 	}
 	rows := make([]App, 0, len(apps))
 	for _, a := range apps {
-		n := generator.AppUnits(a)
+		n := appUnits(a)
 		row := summarize(a, n, byName)
 		if row.State == Failed && last != nil {
 			// The app's own last words are in its service's journal; a
@@ -109,7 +109,12 @@ func Collect(ctx context.Context, set *manifest.Set, src Source, tenant string, 
 	return rows, nil
 }
 
-func summarize(a *manifest.App, n generator.AppUnitNames, units map[string]*dbus.UnitInfo) App {
+// appUnits are the units of an app, as the generator names them.
+func appUnits(a *manifest.App) naming.Units {
+	return naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == manifest.ListenPort}.Units("")
+}
+
+func summarize(a *manifest.App, n naming.Units, units map[string]*dbus.UnitInfo) App {
 	row := App{Tenant: a.Tenant, App: a.Name, Domains: a.Domains}
 	if row.Domains == nil {
 		row.Domains = []string{}

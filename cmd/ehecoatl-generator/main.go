@@ -12,11 +12,11 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/ehecoatl/ehecoatl/generator"
+	"github.com/ehecoatl/ehecoatl/bootgen"
 )
 
 func main() {
-	if err := generator.RunSystemdGenerator(os.Args[1:]); err != nil {
+	if err := bootgen.RunSystemdGenerator(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

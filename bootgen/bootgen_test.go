@@ -1,15 +1,19 @@
-package generator
+package bootgen
 
 import (
 	"bytes"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"testing/fstest"
 
+	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // installManifests copies a manifest directory to ROOT/etc/ehecoatl, as
@@ -126,7 +130,7 @@ func expectedTree(t *testing.T, src string) map[string]string {
 	if rep.HasErrors() {
 		t.Fatal(rep)
 	}
-	out, err := Generate(set, Options{SourceDir: ManifestDir})
+	out, err := generator.Generate(set, generator.Options{SourceDir: naming.ManifestDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,8 +265,8 @@ func TestSystemdGeneratorAllBad(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := tree(t, dirs[0])
-	if len(got) != 5 || got[RootSlice] == "" || got[RootTarget] == "" || got[DigestFile] == "" {
-		t.Errorf("got %v, want only %s, %s, its link and the digest", got, RootSlice, RootTarget)
+	if len(got) != 5 || got[naming.RootSlice] == "" || got[naming.RootTarget] == "" || got[generator.DigestFile] == "" {
+		t.Errorf("got %v, want only %s, %s, its link and the digest", got, naming.RootSlice, naming.RootTarget)
 	}
 	if !l.contains("skipped tenants/acme.yaml") {
 		t.Errorf("log: %v", l.lines)
@@ -298,7 +302,7 @@ func TestSystemdGeneratorArgs(t *testing.T) {
 	if err := (SystemdGenerator{Root: root, Log: func(string) {}}).Run([]string{d}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(d, RootSlice)); err != nil {
+	if _, err := os.Stat(filepath.Join(d, naming.RootSlice)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -335,5 +339,44 @@ func TestSystemdGeneratorSkipsUnrenderable(t *testing.T) {
 	compareTrees(t, tree(t, dirs[0]), expectedTree(t, "../examples"))
 	if !l.contains(`skipped tenants/colon.yaml: generator: tenants/colon.yaml: apps.web: read_only/connect "/srv/a:b"`) {
 		t.Errorf("log: %q", l.lines)
+	}
+}
+
+// lineDiff lists the lines only one side has.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	inW, inG := map[string]int{}, map[string]int{}
+	for _, l := range w {
+		inW[l]++
+	}
+	for _, l := range g {
+		inG[l]++
+	}
+	var b strings.Builder
+	for _, l := range w {
+		if inG[l] == 0 {
+			b.WriteString("- " + l + "\n")
+		}
+	}
+	for _, l := range g {
+		if inW[l] == 0 {
+			b.WriteString("+ " + l + "\n")
+		}
+	}
+	if b.Len() == 0 {
+		b.WriteString("(same lines, different order or count)\n")
+	}
+	return b.String()
+}
+
+// TestMemFS: the in-memory directory behaves as fs.FS requires, with
+// directories implied by their files.
+func TestMemFS(t *testing.T) {
+	m := memFS{"tenants/acme.yaml": []byte("tenant: acme\n"), "kits/php.yaml": []byte("kit: php\n"), "tenants/b.yaml": nil}
+	if err := fstest.TestFS(m, "tenants/acme.yaml", "kits/php.yaml", "tenants/b.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Stat(m, "missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing directory: %v", err)
 	}
 }

@@ -1,4 +1,11 @@
-package generator
+// Package bootgen is the systemd generator (systemd.generator(7)) behind
+// cmd/ehecoatl-generator: at every boot and daemon-reload it renders the
+// installed manifests with package generator, as `ehecoatl apply` does,
+// and keeps one bad tenant from costing the others their units
+// (docs/DESIGN.md "Units come from the systemd generator"). It is apart
+// from the translator because it is a program's driver: logging to the
+// kernel, reading the host, deciding what to skip.
+package bootgen
 
 import (
 	"errors"
@@ -10,14 +17,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"testing/fstest"
 
+	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 )
-
-// ManifestDir is where `ehecoatl apply` installs the manifests, as the
-// systemd generator reads them (below SystemdGenerator.Root).
-const ManifestDir = "/etc/ehecoatl"
 
 // maxManifestFile bounds what the generator reads of one manifest in its
 // fallback path: it runs at every boot, before anything else can help.
@@ -35,12 +39,13 @@ const maxManifestFile = 4 << 20
 // until the rest loads cleanly. Each skipped tenant is logged with its
 // reason.
 type SystemdGenerator struct {
-	// Root is prepended to ManifestDir; "" is the real root. Set from
-	// EHECOATL_ROOT by RunSystemdGenerator, for tests.
+	// Root is prepended to naming.ManifestDir; "" is the real root. Set
+	// from EHECOATL_ROOT by RunSystemdGenerator, for tests.
 	Root string
-	// Options of the rendering. SourceDir defaults to ManifestDir (the
-	// path as systemd sees it, without Root).
-	Options Options
+	// Options of the rendering, completed by Options.ForHost as apply's
+	// are: SourceDir defaults to naming.ManifestDir (the path as systemd
+	// sees it, without Root).
+	Options generator.Options
 	// Log receives one message per call, without prefix or newline. The
 	// default writes "<3>ehecoatl-generator: MSG" lines to /dev/kmsg,
 	// or "ehecoatl-generator: MSG" lines to stderr when /dev/kmsg cannot
@@ -101,30 +106,24 @@ func (g SystemdGenerator) Run(args []string) error {
 	return nil
 }
 
-// opts are the rendering options with the generator's defaults.
-func (g SystemdGenerator) opts() Options {
-	o := g.Options
-	if o.SourceDir == "" {
-		o.SourceDir = ManifestDir
-	}
-	return o
-}
+// opts are the rendering options with the defaults apply renders with.
+func (g SystemdGenerator) opts() generator.Options { return g.Options.ForHost() }
 
 // render renders the set; a tenant that cannot be rendered (which a
 // validated set should never have) is logged and skipped.
-func (g SystemdGenerator) render(set *manifest.Set) (*Output, error) {
+func (g SystemdGenerator) render(set *manifest.Set) (*generator.Output, error) {
 	opts := g.opts()
-	out, err := Generate(set, opts)
+	out, err := generator.Generate(set, opts)
 	if err == nil {
 		return out, nil
 	}
-	out, rerr := RootFiles(opts)
+	out, rerr := generator.RootFiles(opts)
 	if rerr != nil {
 		// Bad options: nothing can be rendered.
 		return nil, fmt.Errorf("ehecoatl-generator: %w", rerr)
 	}
 	for _, t := range set.Tenants {
-		to, err := RenderTenant(t, opts)
+		to, err := generator.RenderTenant(t, opts)
 		if err != nil {
 			g.Log(fmt.Sprintf("skipped %s: %v", t.File, err))
 			continue
@@ -134,11 +133,11 @@ func (g SystemdGenerator) render(set *manifest.Set) (*Output, error) {
 	return out, nil
 }
 
-// Load reads the manifests under Root+ManifestDir and returns the set of
+// Load reads the manifests under Root+naming.ManifestDir and returns the set of
 // the tenants that can be rendered (nil when there is no manifest
 // directory) and the files it skipped.
 func (g SystemdGenerator) Load() (*manifest.Set, []Skipped) {
-	dir := filepath.Join(g.Root, filepath.FromSlash(ManifestDir))
+	dir := filepath.Join(g.Root, filepath.FromSlash(naming.ManifestDir))
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -181,10 +180,10 @@ func loadGood(fsys fs.FS, label string) (*manifest.Set, []Skipped) {
 		}
 	}
 	load := func(files ...map[string][]byte) (*manifest.Set, *manifest.Report) {
-		m := fstest.MapFS{}
+		m := memFS{}
 		for _, f := range files {
 			for n, b := range f {
-				m[n] = &fstest.MapFile{Data: b, Mode: 0o644}
+				m[n] = b
 			}
 		}
 		return manifest.LoadFS(m, label)
@@ -210,8 +209,10 @@ func loadGood(fsys fs.FS, label string) (*manifest.Set, []Skipped) {
 		if rep.HasErrors() || set == nil {
 			reason := errorLines(rep)
 			for _, k := range badKits {
-				// "unknown kit": the kit exists but was left out.
-				if strings.Contains(reason, k) {
+				// The skipped kit changes what is wrong with the
+				// tenant's own file: it is one of the tenant's kits.
+				_, with := load(goodKits, map[string][]byte{k: kits[k], name: tenants[name]})
+				if errorsIn(with, name) != errorsIn(rep, name) {
 					reason += "\n" + k + " exists but was skipped: it is invalid"
 				}
 			}
@@ -221,8 +222,9 @@ func loadGood(fsys fs.FS, label string) (*manifest.Set, []Skipped) {
 		good[name] = tenants[name]
 		sets[name] = set
 	}
-	// Together: what fails now is a conflict between files. Skip every
-	// tenant a finding names (by file or in its text) and try again.
+	// Together: what fails now is a conflict between files, reported in
+	// each file involved (docs/MANIFEST.md "Rules across files"). Skip
+	// every tenant with a finding of its own and try again.
 	for len(good) > 0 {
 		set, rep := load(goodKits, good)
 		if !rep.HasErrors() && set != nil {
@@ -233,11 +235,8 @@ func loadGood(fsys fs.FS, label string) (*manifest.Set, []Skipped) {
 			if f.Severity != manifest.Error {
 				continue
 			}
-			line := f.String()
-			for name := range good {
-				if f.File == name || strings.Contains(f.Message, name) || strings.Contains(f.Hint, name) {
-					involved[name] = append(involved[name], line)
-				}
+			if _, ok := good[f.File]; ok {
+				involved[f.File] = append(involved[f.File], f.String())
 			}
 		}
 		if len(involved) == 0 {
