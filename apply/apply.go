@@ -1,5 +1,6 @@
 // Package apply makes a host run what a manifest directory describes
-// (SPEC §4): validate everything, install the manifests atomically, reload
+// (docs/DESIGN.md "Apply: atomic manifests, convergence after a crash"):
+// validate everything, install the manifests atomically, reload
 // systemd only when the rendered units changed, then start, restart and
 // stop exactly the units the plan names.
 //

@@ -16,9 +16,10 @@ import (
 )
 
 // These tests load the generated units with systemd's own parser
-// (systemd-analyze, which works without a running systemd, SPEC §7).
+// (systemd-analyze, which works without a running systemd).
 
-// maxExposure is SPEC §3's bound for services with egress none.
+// maxExposure bounds the exposure score of services with egress none
+// (README.md quotes what they score).
 const maxExposure = 1.5
 
 func needAnalyze(t *testing.T) string {
@@ -121,7 +122,7 @@ type score struct {
 
 // TestSecurityScore runs `systemd-analyze security --offline=true` on every
 // generated service of every case: services with egress none must score at
-// most 1.5 (SPEC §3); the others are reported.
+// most maxExposure; the others are reported.
 func TestSecurityScore(t *testing.T) {
 	bin := needAnalyze(t)
 	var table []score
