@@ -1,6 +1,7 @@
 // Package generator translates a validated manifest.Set into systemd units
-// (docs/DESIGN.md, docs/MANIFEST.md "What an app sees"): the slices of the tenants, and per app a
-// socket, a sandboxed service and, for port: apps, a bridge service; plus
+// (docs/DESIGN.md, docs/MANIFEST.md "What an app sees"): the slices of the
+// tenants, and per app a socket, a sandboxed service and, for port: apps,
+// a bridge service; plus
 // the sockets.target.wants links that start the sockets. The same
 // translation serves `ehecoatl generate|plan|apply`, the systemd generator
 // (package bootgen) and the tests, so their outputs are byte-identical.
