@@ -16,18 +16,31 @@ func NewChunkedReader(br *bufio.Reader) io.Reader { return httputil.NewChunkedRe
 // SkipTrailer reads a chunked body's trailer section through its empty
 // line; false when it is malformed or too long. Trailer fields are
 // dropped: the router forwards neither direction's trailers.
+//
+// Unlike a head, the trailer takes CRLF line ends only: net/http ends a
+// chunked body only at a CRLF, so a bare LF there would end the body for
+// the router and not for a Go proxy in front of it, which would take
+// what follows (a second request) for trailer fields. For the same
+// reason the section is held to net/http's 4 KiB.
 func SkipTrailer(br *bufio.Reader) bool {
-	for i := 0; i < 64; i++ {
+	total := 0
+	for {
 		line, err := br.ReadSlice('\n')
-		if err != nil {
+		total += len(line)
+		if err != nil || total > maxTrailer || len(line) < 2 || line[len(line)-2] != '\r' {
 			return false
 		}
-		if isEmptyLine(line) {
+		if len(line) == 2 {
 			return true
 		}
+		if _, _, ok := splitField(line[:len(line)-2]); !ok {
+			return false
+		}
 	}
-	return false
 }
+
+// maxTrailer is the trailer section net/http accepts, with its empty line.
+const maxTrailer = 4096
 
 // WriteChunk writes p as one chunk; an empty p writes nothing, since a
 // zero-size chunk would end the body.

@@ -48,7 +48,7 @@ func ScanResponse(rh *Response, b []byte, head bool) error {
 	rh.Status, rh.Length = code, -1
 	http10 := line[7] == '0'
 	keepAlive := false
-	haveCL := false
+	haveCL, teSeen := false, false
 	for {
 		line, rest = cutLine(rest)
 		if len(line) == 0 {
@@ -79,6 +79,7 @@ func ScanResponse(rh *Response, b []byte, head bool) error {
 				}
 			}
 		case kTransferEncoding:
+			teSeen = true
 			// Any transfer coding makes the length unknown; only chunked
 			// (last) is decodable (RFC 9112 §6.3).
 			last := v[lastIndexByte(v, ',')+1:]
@@ -94,6 +95,12 @@ func ScanResponse(rh *Response, b []byte, head bool) error {
 			}
 			rh.Length, haveCL = n, true
 		}
+	}
+	// RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing
+	// (net/http ignores it and reads until close; the codec decoded it:
+	// one body, two lengths). Refused, as in requests.
+	if http10 && teSeen {
+		return ErrBadResponse
 	}
 	if http10 && !keepAlive {
 		rh.Close = true
