@@ -16,9 +16,9 @@
 #   VM_CACHE         image cache (default .cache/vm)
 #   VM_ACCEL         auto (KVM when /dev/kvm is usable, else TCG), kvm, tcg
 #   VM_BOOT_TIMEOUT  seconds from QEMU start to the test unit (default 300)
-#   VM_CASE_TIMEOUT  seconds per case inside the guest (default 300)
-#   VM_APP_START_TIMEOUT  seconds for an app's first answer (default 120)
-#   VM_TIMEOUT       seconds for the whole VM run, boot included (default 1200)
+#   VM_CASE_TIMEOUT  seconds per case inside the guest (default 600)
+#   VM_APP_START_TIMEOUT  seconds for an app's first answer (default 300)
+#   VM_TIMEOUT       seconds for the whole VM run, boot included (default 1800)
 #   VM_KEEP          1: keep the run directory (overlay, payload, logs)
 set -euo pipefail
 if [ -n "${VM_EXTRA:-}" ]; then VM_EXTRA=$(readlink -f "$VM_EXTRA"); fi
@@ -27,9 +27,9 @@ repo=$PWD
 here=$repo/tests/vm
 cache=${VM_CACHE:-$repo/.cache/vm}
 boot_timeout=${VM_BOOT_TIMEOUT:-300}
-case_timeout=${VM_CASE_TIMEOUT:-300}
-app_timeout=${VM_APP_START_TIMEOUT:-120}
-total_timeout=${VM_TIMEOUT:-1200}
+case_timeout=${VM_CASE_TIMEOUT:-600}
+app_timeout=${VM_APP_START_TIMEOUT:-300}
+total_timeout=${VM_TIMEOUT:-1800}
 passed=0 failed=0
 qemu_pid="" run=""
 T0=$SECONDS

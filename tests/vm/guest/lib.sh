@@ -11,8 +11,8 @@ CLIENT="python3 $VMTEST/client.py"
 CG=/sys/fs/cgroup
 # Timeouts from the host (tests/vm/run.sh writes settings.sh).
 [ -f "$VMTEST/settings.sh" ] && . "$VMTEST/settings.sh"
-CASE_TIMEOUT=${CASE_TIMEOUT:-300}
-APP_START_TIMEOUT=${APP_START_TIMEOUT:-120}
+CASE_TIMEOUT=${CASE_TIMEOUT:-600}
+APP_START_TIMEOUT=${APP_START_TIMEOUT:-300}
 _failed=0
 
 ok() { echo "ok $*"; }
