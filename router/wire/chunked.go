@@ -48,8 +48,9 @@ func WriteChunk(bw *bufio.Writer, p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	var hb [20]byte
-	bw.Write(strconv.AppendInt(hb[:0], int64(len(p)), 16))
+	// The writer's own free space: a local array would escape through
+	// Write and cost an allocation per chunk.
+	bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(len(p)), 16))
 	bw.WriteString("\r\n")
 	bw.Write(p)
 	_, err := bw.WriteString("\r\n")

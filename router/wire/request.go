@@ -18,7 +18,8 @@ type Request struct {
 	// absolute-form authority; Path is what the router routes on: Target
 	// percent-decoded, without the query, dot segments removed.
 	Method, Target, Host, Path string
-	HTTP10                     bool
+	// HTTP10: the request line said HTTP/1.0 (otherwise HTTP/1.1).
+	HTTP10 bool
 	// Header holds the end-to-end fields, in order: hop-by-hop fields,
 	// those the Connection field lists, and the ones WriteRequestHead
 	// writes itself are left out.
@@ -32,7 +33,9 @@ type Request struct {
 	// Close: the client does not want the connection kept alive.
 	Close bool
 	// Upgrade is the Upgrade value of a "Connection: upgrade" request.
-	Upgrade        string
+	Upgrade string
+	// ExpectContinue: the client waits for "100 Continue" before it
+	// sends the body.
 	ExpectContinue bool
 }
 
@@ -134,7 +137,10 @@ func ParseRequest(req *Request, head string) error {
 	var hosts int
 	var te string
 	var teSeen bool
-	var connTokens []string
+	// Room for the Connection-listed names of any sensible request, on
+	// the stack.
+	var tokBuf [8]string
+	connTokens := tokBuf[:0]
 	var upgradeToken bool
 	var upgradeValue string
 	keepAlive := false
@@ -343,8 +349,7 @@ func WriteRequestHead(bw *bufio.Writer, req *Request, clientIP string, tls bool)
 	switch {
 	case req.ContentLength > 0:
 		bw.WriteString("Content-Length: ")
-		var nb [20]byte
-		bw.Write(strconv.AppendInt(nb[:0], req.ContentLength, 10))
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), req.ContentLength, 10))
 		bw.WriteString("\r\n")
 	case req.ContentLength < 0:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")

@@ -10,6 +10,7 @@ var ErrBadResponse = errors.New("malformed response from app")
 
 // Response is what the router needs to know about a response's framing.
 type Response struct {
+	// Status is the status code (100-999).
 	Status int
 	// Length of the body, -1 when unknown (chunked or until close).
 	Length  int64
@@ -79,6 +80,12 @@ func ScanResponse(rh *Response, b []byte, head bool) error {
 				}
 			}
 		case kTransferEncoding:
+			// Two lines form one list whose last coding decides; reading
+			// each alone took "chunked" then "gzip" for chunked. net/http
+			// refuses a second line, and so does the codec.
+			if teSeen {
+				return ErrBadResponse
+			}
 			teSeen = true
 			// Any transfer coding makes the length unknown; only chunked
 			// (last) is decodable (RFC 9112 §6.3).
@@ -133,7 +140,7 @@ func lastIndexByte(b []byte, c byte) int {
 // ScanResponse accepted as rh: the app's status and end-to-end fields,
 // then the router's own framing and connection fields. closeConn writes
 // "Connection: close", keepAlive10 "Connection: keep-alive" (for an
-// HTTP/1.0 client), chunkOut announces a chunked body (ChunkWriter).
+// HTTP/1.0 client), chunkOut announces a chunked body (WriteChunk).
 // clPassed reports whether a Content-Length line was written.
 func WriteResponseHead(bw *bufio.Writer, b []byte, rh *Response, closeConn, keepAlive10, chunkOut bool) (clPassed bool) {
 	line, rest := cutLine(b)
