@@ -32,24 +32,25 @@ const (
 	keepPrevious   = 1 // generations kept besides the current one, for inspection
 )
 
-// manifestFiles returns the files of a loaded set, relative path -> bytes.
+// manifestFiles returns the files of a loaded set, relative path -> bytes:
+// the bytes that were validated, never the files re-read (one edited since
+// would be installed unvalidated, and rendered at the next boot).
 func manifestFiles(set *manifest.Set) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	add := func(rel string) error {
-		b, err := os.ReadFile(filepath.Join(set.Dir, rel))
-		if err != nil {
-			return err
+	add := func(rel string, src []byte) error {
+		if src == nil {
+			return fmt.Errorf("%s: the loaded set holds no content for it", rel)
 		}
-		files[rel] = b
+		files[rel] = src
 		return nil
 	}
 	for _, t := range set.Tenants {
-		if err := add(t.File); err != nil {
+		if err := add(t.File, t.Source); err != nil {
 			return nil, err
 		}
 	}
 	for _, k := range set.Kits {
-		if err := add(k.File); err != nil {
+		if err := add(k.File, k.Source); err != nil {
 			return nil, err
 		}
 	}

@@ -178,3 +178,38 @@ func TestInstallFixesOlderModes(t *testing.T) {
 	}
 	checkPrivate(t, etc)
 }
+
+// What is installed is what was validated: a manifest (or kit) edited after
+// the set was loaded, here into one that would bind the host's root into
+// the sandbox, is not installed (issue: apply re-read the files, so an edit
+// between validation and install went in unvalidated and the boot-time
+// generator rendered it).
+func TestInstallWritesValidatedBytes(t *testing.T) {
+	src := t.TempDir()
+	for _, sub := range []string{"tenants", "kits"} {
+		if err := os.MkdirAll(filepath.Join(src, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tenant := "tenant: acme\napps:\n  web:\n    kit: site\n    domains: [acme.example.test]\n"
+	kit := "kit: site\ncommand: [/bin/true]\nlisten: activation\n"
+	os.WriteFile(filepath.Join(src, "tenants", "acme.yaml"), []byte(tenant), 0o644)
+	os.WriteFile(filepath.Join(src, "kits", "site.yaml"), []byte(kit), 0o644)
+	set := loadSet(t, src)
+
+	os.WriteFile(filepath.Join(src, "tenants", "acme.yaml"), []byte(tenant+"    read_only: [/proc/1/root]\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "kits", "site.yaml"), []byte(kit+"egress: [0.0.0.0/0]\n"), 0o644)
+	etc := filepath.Join(t.TempDir(), "etc", "ehecoatl")
+	if _, err := Install(etc, set); err != nil {
+		t.Fatal(err)
+	}
+	for rel, want := range map[string]string{"tenants/acme.yaml": tenant, "kits/site.yaml": kit} {
+		got, err := os.ReadFile(filepath.Join(etc, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("%s installed as\n%s\nwant the validated\n%s", rel, got, want)
+		}
+	}
+}

@@ -76,6 +76,10 @@ type loader struct {
 	kits    map[string]*rawKit
 	ymlKits map[string]string // stem -> "kits/x.yml", for hints
 	parsed  map[string]*parsed
+	// sources are the bytes each file was validated from, kept so that
+	// apply installs exactly those and never re-reads a file that may
+	// have changed since.
+	sources map[string][]byte
 }
 
 type rawTenant struct {
@@ -158,6 +162,7 @@ func (l *loader) open(d *fileDecoder) *yaml.Node {
 		for _, f := range pf.findings {
 			d.c.add(f)
 		}
+		l.keep(d.file, pf.data)
 		return pf.root
 	}
 	data, p := readFile(l.fsys, d.file)
@@ -165,7 +170,15 @@ func (l *loader) open(d *fileDecoder) *yaml.Node {
 		d.fileErr(p.msg, p.hint)
 		return nil
 	}
+	l.keep(d.file, data)
 	return parseFile(d, data)
+}
+
+func (l *loader) keep(file string, data []byte) {
+	if l.sources == nil {
+		l.sources = map[string][]byte{}
+	}
+	l.sources[file] = data
 }
 
 func stemOf(file string) string {
@@ -594,10 +607,10 @@ func (l *loader) build(dir string) *Set {
 	s := &Set{Dir: dir, Tenants: []*Tenant{}, Kits: []*Kit{}, Routes: []Route{}}
 	for _, name := range sortedKeys(l.kits) {
 		k := l.kits[name]
-		s.Kits = append(s.Kits, &Kit{Name: k.name, File: k.file})
+		s.Kits = append(s.Kits, &Kit{Name: k.name, File: k.file, Source: l.sources[k.file]})
 	}
 	for _, t := range l.tenants {
-		out := &Tenant{Name: t.name, File: t.file, Limits: t.limits, Apps: []*App{}}
+		out := &Tenant{Name: t.name, File: t.file, Source: l.sources[t.file], Limits: t.limits, Apps: []*App{}}
 		for _, m := range t.merged {
 			a := m.build(t.name, t.file)
 			out.Apps = append(out.Apps, a)

@@ -12,6 +12,7 @@ import (
 // findings parsing produced.
 type parsed struct {
 	root     *yaml.Node
+	data     []byte
 	findings []Finding
 }
 
@@ -35,13 +36,14 @@ func prefetch(fsys fs.FS, files []string, kind string) map[string]*parsed {
 				c := &collector{}
 				d := &fileDecoder{c: c, file: file, kind: kind}
 				var root *yaml.Node
-				if data, p := readFile(fsys, file); p != nil {
+				data, p := readFile(fsys, file)
+				if p != nil {
 					d.fileErr(p.msg, p.hint)
 				} else {
 					root = parseFile(d, data)
 				}
 				mu.Lock()
-				out[file] = &parsed{root: root, findings: c.report.Findings}
+				out[file] = &parsed{root: root, data: data, findings: c.report.Findings}
 				mu.Unlock()
 			}
 		}()

@@ -32,6 +32,9 @@ type Tenant struct {
 	Name string
 	// File is the manifest's path relative to Set.Dir ("tenants/acme.yaml").
 	File string
+	// Source is the file's content as it was validated: what apply
+	// installs and plans from (the file may have changed on disk since).
+	Source []byte `json:"-"`
 	// Limits become the tenant slice's resource controls.
 	Limits Limits
 	// Apps, sorted by name.
@@ -57,6 +60,9 @@ type Kit struct {
 	Name string
 	// File is the kit's path relative to Set.Dir ("kits/shop.yaml").
 	File string
+	// Source is the file's content as it was validated: what apply
+	// installs (the file may have changed on disk since).
+	Source []byte `json:"-"`
 }
 
 // Listen modes of an app.

@@ -61,17 +61,17 @@ func hash(b []byte) string {
 	return hex.EncodeToString(s[:12])
 }
 
-// Render builds the State of a loaded set and its generated output. Manifest
-// bytes are read from set.Dir so that a comment-only edit still counts as a
-// change of the tenant (it is installed, though nothing restarts).
+// Render builds the State of a loaded set and its generated output. The
+// manifest's validated bytes are hashed so that a comment-only edit still
+// counts as a change of the tenant (it is installed, though nothing
+// restarts).
 func Render(set *manifest.Set, out *generator.Output) (*State, error) {
 	st := &State{Units: map[string]string{}, Tenants: map[string]*TenantState{}}
 	for _, t := range set.Tenants {
-		b, err := os.ReadFile(filepath.Join(set.Dir, t.File))
-		if err != nil {
-			return nil, fmt.Errorf("plan: %w", err)
+		if t.Source == nil {
+			return nil, fmt.Errorf("plan: %s: the loaded set holds no content for it", t.File)
 		}
-		ts := &TenantState{Manifest: hash(b), Units: map[string]string{}, Apps: map[string]*AppState{}}
+		ts := &TenantState{Manifest: hash(t.Source), Units: map[string]string{}, Apps: map[string]*AppState{}}
 		for _, a := range t.Apps {
 			names := naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == manifest.ListenPort}.Units("")
 			env, err := generator.EnvFile(a)
