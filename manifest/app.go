@@ -14,21 +14,21 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Defaults of app fields (SPEC §2).
+// Defaults of app fields (docs/MANIFEST.md "App fields").
 const (
 	DefaultPath        = "/"
 	DefaultWorkers     = 1
 	DefaultIdleTimeout = 15 * time.Minute
 	DefaultRestart     = "on-failure"
 	// MaxWorkers bounds workers: each worker is a socket, a service and a
-	// sandbox; PID 1's cost grows with their number (LIBRARY-NOTES).
+	// sandbox; PID 1's cost grows with their number (docs/DESIGN.md "Start limits").
 	MaxWorkers = 64
 	// MinIdleTimeout: an idle timeout below one second would let a busy
 	// app cycle stop/start faster than the start limit tolerates
 	// (StartLimitBurst=30 per 30 s, docs/DESIGN.md "Start limits").
 	MinIdleTimeout = time.Second
 	// MinPort: ports below 1024 need CAP_NET_BIND_SERVICE, and apps run
-	// with an empty capability set (SPEC §3), so such an app could never
+	// with an empty capability set (templates/hardening.conf), so such an app could never
 	// bind its port. Refused at validation instead of crash-looping.
 	MinPort = 1024
 )

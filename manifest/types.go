@@ -1,5 +1,5 @@
 // Package manifest loads and validates an Ehecoatl manifest directory
-// (tenants/*.yaml and kits/*.yaml, SPEC §2) into a Set that the generator,
+// (tenants/*.yaml and kits/*.yaml, docs/MANIFEST.md) into a Set that the generator,
 // the planner and the router consume. Loading never stops at the first
 // problem: it returns a Report with every finding, each with file:line:col,
 // the YAML path and a hint.

@@ -740,7 +740,7 @@ func checkURLPath(what, s string, prefix bool) (string, *problem) {
 
 // NormalizeDomain validates a domain of an app and returns it normalised:
 // lower case, without a trailing dot and without a ":port" (the router
-// matches the Host header the same way, SPEC §5). Accepted are host names
+// matches the Host header the same way, docs/MANIFEST.md "domains"). Accepted are host names
 // of letters, digits and "-" (LDH labels of 1..63 characters, not starting
 // or ending with "-", at most 253 in total), optionally with a single
 // leading "*." wildcard label ("*.shops.example.com" matches subdomains of

@@ -1,4 +1,4 @@
-// Package router is Ehecoatl's HTTP front door (SPEC §5): it maps the Host
+// Package router is Ehecoatl's HTTP front door (docs/DESIGN.md, docs/OPERATIONS.md "The router"): it maps the Host
 // header (and the longest path prefix) of every request to a tenant app's
 // unix socket under /run/ehecoatl and forwards the request over kept-alive
 // connections.

@@ -57,7 +57,7 @@ func TestEveryOptionIsExplained(t *testing.T) {
 	}
 }
 
-// TestHardeningHasSpecOptions checks the settings SPEC §3 names.
+// TestHardeningHasSpecOptions checks the settings the README promises (docs/DESIGN.md "File system").
 func TestHardeningHasSpecOptions(t *testing.T) {
 	u, err := Parse(Hardening)
 	if err != nil {
@@ -96,7 +96,7 @@ var exposureRE = regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`)
 
 // TestHardeningScore: the profile with what the generator adds for an
 // activation app with egress none scores at most 1.5 in
-// `systemd-analyze security --offline=true` (SPEC §3).
+// `systemd-analyze security --offline=true` (the exposure targets in templates/hardening.conf).
 func TestHardeningScore(t *testing.T) {
 	bin, err := exec.LookPath("systemd-analyze")
 	if err != nil {

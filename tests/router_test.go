@@ -262,7 +262,7 @@ func TestRouter(t *testing.T) {
 
 // TestIdleCycles runs 100 cold-start/idle-stop cycles of one app and checks
 // that its socket and service stay healthy (systemd's default start and
-// trigger limits would have failed them, see LIBRARY-NOTES).
+// trigger limits would have failed them, see docs/DESIGN.md "Start limits").
 func TestIdleCycles(t *testing.T) {
 	r := bootRouted(t, "/srv/testdata/router")
 	const cycles = 100

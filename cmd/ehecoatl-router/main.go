@@ -1,4 +1,4 @@
-// Command ehecoatl-router is Ehecoatl's HTTP front door (SPEC §5). It is
+// Command ehecoatl-router is Ehecoatl's HTTP front door (ehecoatl-router(8), docs/OPERATIONS.md). It is
 // started by ehecoatl-router.socket (FileDescriptorName=http / https) or,
 // for tests without systemd, listens on --listen. SIGHUP reloads the
 // routing table from the installed manifests; SIGTERM/SIGINT stop it

@@ -1,5 +1,5 @@
 // Package harness boots a disposable, real systemd (252 on Debian 12) for
-// integration tests and for `make demo`, following SPEC §7: a tmpfs holds the
+// integration tests and for `make demo`, as README.md's testing section describes: a tmpfs holds the
 // upper and work directories of an overlay over the host's own root, and
 // systemd-nspawn boots that overlay as a container. A boot takes about 0.3 s
 // on an idle development machine (2-3 s when the host is busy).
@@ -55,5 +55,5 @@
 //
 // Each machine runs in a cgroup of its own (see cgroup.go): guests started
 // from one cgroup would otherwise share a cgroup tree and kill each other's
-// units. Cgroup resource limits are not enforced in these guests (SPEC §7).
+// units. Cgroup resource limits are not enforced in these guests (the VM tier, tests/vm, proves them).
 package harness
