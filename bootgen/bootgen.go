@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -253,7 +255,7 @@ func loadGood(fsys fs.FS, label string) (*manifest.Set, []Skipped) {
 			skip("(directory)", errorLines(rep))
 			return joinSets(label, sets, good), skipped
 		}
-		for _, name := range sortedKeysOf(involved) {
+		for _, name := range slices.Sorted(maps.Keys(involved)) {
 			skip(name, strings.Join(involved[name], "\n"))
 			delete(good, name)
 		}
@@ -294,7 +296,7 @@ func domainConflicts(sets map[string]*manifest.Set, good map[string][]byte) map[
 		}
 	}
 	out := map[string][]string{}
-	for _, d := range sortedKeysOf(owners) {
+	for _, d := range slices.Sorted(maps.Keys(owners)) {
 		files := owners[d]
 		if len(files) < 2 {
 			continue
@@ -355,15 +357,6 @@ func readLimited(fsys fs.FS, name string) ([]byte, error) {
 }
 
 func sortedNames(m map[string][]byte) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func sortedKeysOf[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

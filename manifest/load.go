@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -605,7 +606,7 @@ func (l *loader) checkApp(d *fileDecoder, t *rawTenant, a, m *rawApp) {
 
 func (l *loader) build(dir string) *Set {
 	s := &Set{Dir: dir, Tenants: []*Tenant{}, Kits: []*Kit{}, Routes: []Route{}}
-	for _, name := range sortedKeys(l.kits) {
+	for _, name := range slices.Sorted(maps.Keys(l.kits)) {
 		k := l.kits[name]
 		s.Kits = append(s.Kits, &Kit{Name: k.name, File: k.file, Source: l.sources[k.file]})
 	}

@@ -7,7 +7,6 @@ package manifest
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -317,14 +316,4 @@ func nonEmpty(a, b string) string {
 		return a
 	}
 	return b
-}
-
-// sortedKeys is used where map iteration order would leak into output.
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }

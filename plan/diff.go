@@ -3,6 +3,8 @@ package plan
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -56,7 +58,7 @@ func Diff(old, new *State) *Plan {
 		*l = []string{}
 	}
 	diffUnits(p, old.Units, new.Units)
-	for _, tn := range union(sortedKeys(old.Tenants), sortedKeys(new.Tenants)) {
+	for _, tn := range union(slices.Sorted(maps.Keys(old.Tenants)), slices.Sorted(maps.Keys(new.Tenants))) {
 		ot, nt := old.Tenants[tn], new.Tenants[tn]
 		switch {
 		case ot == nil:
@@ -68,7 +70,7 @@ func Diff(old, new *State) *Plan {
 		}
 		diffUnits(p, ot.Units, nt.Units)
 		tenantChanged := ot.Manifest != nt.Manifest || !sameMap(ot.Units, nt.Units)
-		for _, an := range union(sortedKeys(ot.Apps), sortedKeys(nt.Apps)) {
+		for _, an := range union(slices.Sorted(maps.Keys(ot.Apps)), slices.Sorted(maps.Keys(nt.Apps))) {
 			id := tn + "/" + an
 			oa, na := ot.Apps[an], nt.Apps[an]
 			switch {
@@ -166,7 +168,7 @@ func socketChanged(oa, na *AppState) bool {
 
 func diffUnits(p *Plan, old, new map[string]string) bool {
 	changed := false
-	for _, n := range union(sortedKeys(old), sortedKeys(new)) {
+	for _, n := range union(slices.Sorted(maps.Keys(old)), slices.Sorted(maps.Keys(new))) {
 		o, okO := old[n]
 		nw, okN := new[n]
 		switch {
@@ -229,8 +231,6 @@ func line(w io.Writer, verb string, units []string) {
 	}
 	fmt.Fprintf(w, "%s: %s%s\n", verb, strings.Join(shown, " "), more)
 }
-
-func keysOf[V any](m map[string]V) []string { return sortedKeys(m) }
 
 func union(a, b []string) []string {
 	seen := map[string]bool{}

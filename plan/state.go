@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/ehecoatl/ehecoatl/generator"
@@ -174,13 +173,4 @@ func Save(path string, st *State) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
