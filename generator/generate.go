@@ -256,10 +256,12 @@ func newRenderer(opts Options) (*renderer, error) {
 }
 
 // file serializes a finished unit.
+// A units.Error names its unit already, so it is passed on as it is:
+// wrapping it with the name again said the unit twice.
 func file(u *units.Unit, name string) (File, error) {
 	b, err := u.Bytes()
 	if err != nil {
-		return File{}, fmt.Errorf("%s: %w", name, err)
+		return File{}, err
 	}
 	return File{Name: name, Data: b}, nil
 }

@@ -132,6 +132,10 @@ func TestGenerateErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), "generator: ") {
 				t.Errorf("error %q does not name the package", err)
 			}
+			// One prefix per layer: the unit is named once.
+			if n := strings.Count(err.Error(), "ehecoatl-acme-web.service"); n > 1 {
+				t.Errorf("error %q names the unit %d times", err, n)
+			}
 		})
 	}
 }
