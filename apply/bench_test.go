@@ -55,7 +55,7 @@ func TestNoopPhases(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.MkdirAll(l.GeneratorOut(), 0o755)
-	if err := out.WriteDir(l.GeneratorOut()); err != nil {
+	if err := generator.WriteDir(out, l.GeneratorOut()); err != nil {
 		t.Fatal(err)
 	}
 	if err := plan.Save(RecordPath(l), want); err != nil {

@@ -102,7 +102,7 @@ func (g SystemdGenerator) Run(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := out.WriteDir(args[0]); err != nil {
+	if err := generator.WriteDir(out, args[0]); err != nil {
 		return fmt.Errorf("ehecoatl-generator: %w", err)
 	}
 	return nil

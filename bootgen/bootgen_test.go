@@ -135,7 +135,7 @@ func expectedTree(t *testing.T, src string) map[string]string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := out.WriteDir(dir); err != nil {
+	if err := generator.WriteDir(out, dir); err != nil {
 		t.Fatal(err)
 	}
 	return tree(t, dir)

@@ -36,7 +36,7 @@ func generateCommand() *ucli.Command {
 			if err := os.MkdirAll(outDir, 0o755); err != nil {
 				return fmt.Errorf("generate: %w", err)
 			}
-			if err := out.WriteDir(outDir); err != nil {
+			if err := generator.WriteDir(out, outDir); err != nil {
 				return fmt.Errorf("generate: %s: %w", outDir, err)
 			}
 			fmt.Fprintf(c.App.Writer, "wrote %d unit files and %d links to %s\n", len(out.Files), len(out.Links), outDir)

@@ -43,7 +43,7 @@ func writeCase(t *testing.T, c goldenCase) (string, *Output) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := out.WriteDir(dir); err != nil {
+	if err := WriteDir(out, dir); err != nil {
 		t.Fatal(err)
 	}
 	return dir, out

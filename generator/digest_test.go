@@ -26,7 +26,7 @@ func TestDigest(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	if err := a.WriteDir(dir); err != nil {
+	if err := WriteDir(a, dir); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(filepath.Join(dir, DigestFile))

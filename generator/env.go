@@ -5,11 +5,15 @@ import (
 	"github.com/ehecoatl/ehecoatl/units"
 )
 
-// EnvFile renders an app's env for EnvironmentFile=; nil when it has none.
-// apply installs it at naming.EnvFileRel below the manifests.
-func EnvFile(a *manifest.App) ([]byte, error) {
+// envFile renders an app's env for EnvironmentFile=; nil when it has none.
+// Unexported: the rendering (Output.Env) is the only source of env files,
+// so that plan and apply cannot disagree on their bytes.
+func envFile(a *manifest.App) ([]byte, error) {
 	if len(a.Env) == 0 {
 		return nil, nil
 	}
 	return units.EnvFile(a.Env)
 }
+
+// EnvFile is envFile for the callers that still render env themselves.
+func EnvFile(a *manifest.App) ([]byte, error) { return envFile(a) }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/rendered"
 	"github.com/ehecoatl/ehecoatl/templates"
 	"github.com/ehecoatl/ehecoatl/units"
 )
@@ -109,34 +110,13 @@ func (o Options) check() error {
 	return nil
 }
 
-// File is one generated unit file.
-type File struct {
-	// Name is the unit name, which is also the file name.
-	Name string
-	// Data is the unit's text.
-	Data []byte
-}
-
-// Link is one symbolic link, e.g. {"sockets.target.wants",
-// "ehecoatl-acme-web.socket", "../ehecoatl-acme-web.socket"}; for worker
-// instances Name "ehecoatl-acme-web@1.socket", Target
-// "../ehecoatl-acme-web@.socket".
-type Link struct {
-	// Dir is the directory of the link, relative to the output directory.
-	Dir string
-	// Name is the file name of the link inside Dir.
-	Name string
-	// Target is the link's target, relative to Dir.
-	Target string
-}
-
-// Output is a rendered set of units.
-type Output struct {
-	// Files, sorted by name.
-	Files []File
-	// Links, sorted by directory and name.
-	Links []Link
-}
+// The output types are package rendered's, so that plan and apply can
+// work from a rendering without importing the translator.
+type (
+	Output = rendered.Output
+	File   = rendered.File
+	Link   = rendered.Link
+)
 
 // Generate renders every tenant of a validated set, plus the root slice.
 // The output depends only on the set and the options: it is
@@ -156,7 +136,7 @@ func Generate(set *manifest.Set, opts Options) (*Output, error) {
 			return nil, err
 		}
 	}
-	out.sort()
+	out.Sort()
 	return out, nil
 }
 
@@ -172,7 +152,7 @@ func RenderTenant(t *manifest.Tenant, opts Options) (*Output, error) {
 	if err := r.tenant(out, t); err != nil {
 		return nil, err
 	}
-	out.sort()
+	out.Sort()
 	return out, nil
 }
 
@@ -207,28 +187,8 @@ func (r *renderer) root() (*Output, error) {
 		Files: []File{slice, target},
 		Links: []Link{{Dir: "sockets.target.wants", Name: naming.RootTarget, Target: "../" + naming.RootTarget}},
 	}
-	out.sort()
+	out.Sort()
 	return out, nil
-}
-
-// Merge appends the files and links of other outputs and sorts the result.
-// Names must not repeat (they cannot, across tenants).
-func (o *Output) Merge(others ...*Output) {
-	for _, x := range others {
-		o.Files = append(o.Files, x.Files...)
-		o.Links = append(o.Links, x.Links...)
-	}
-	o.sort()
-}
-
-func (o *Output) sort() {
-	sort.Slice(o.Files, func(i, j int) bool { return o.Files[i].Name < o.Files[j].Name })
-	sort.Slice(o.Links, func(i, j int) bool {
-		if o.Links[i].Dir != o.Links[j].Dir {
-			return o.Links[i].Dir < o.Links[j].Dir
-		}
-		return o.Links[i].Name < o.Links[j].Name
-	})
 }
 
 // renderer holds the options and the parsed fragments of one run.
@@ -281,11 +241,18 @@ func (r *renderer) rootSlice() (File, error) {
 
 // tenant renders a tenant's slice and apps into out.
 func (r *renderer) tenant(out *Output, t *manifest.Tenant) error {
-	// The env files are written by apply, not here, but a set whose env
-	// cannot be written must not render either.
+	// Rendered here and nowhere else: apply installs these bytes and plan
+	// hashes them, and a set whose env cannot be written must not render.
 	for _, a := range t.Apps {
-		if _, err := EnvFile(a); err != nil {
+		b, err := envFile(a)
+		if err != nil {
 			return fmt.Errorf("generator: %s: app %s: %w", t.File, a.Name, err)
+		}
+		if b != nil {
+			if out.Env == nil {
+				out.Env = map[string][]byte{}
+			}
+			out.Env[naming.EnvFileRel(a.Tenant, a.Name)] = b
 		}
 	}
 	src := path.Join(r.opts.SourceDir, filepath.ToSlash(t.File))
@@ -324,6 +291,7 @@ func (r *renderer) tenantUnits(out *Output, t *manifest.Tenant, src string) erro
 	if err != nil {
 		return err
 	}
+	f.Tenant = t.Name
 	out.Files = append(out.Files, f)
 	for _, a := range t.Apps {
 		if err := r.app(out, a, src); err != nil {
@@ -365,11 +333,14 @@ func (r *renderer) app(out *Output, a *manifest.App, src string) error {
 		if err != nil {
 			return err
 		}
+		f.Tenant, f.App = a.Tenant, a.Name
 		out.Files = append(out.Files, f)
 	}
-	for _, sock := range n.Units("").Sockets {
+	un := n.Units("")
+	for _, sock := range un.Sockets {
 		out.Links = append(out.Links, Link{Dir: naming.SocketsWants, Name: sock, Target: "../" + ap.socket})
 	}
+	out.Apps = append(out.Apps, rendered.App{Tenant: a.Tenant, Name: a.Name, Units: un})
 	return nil
 }
 

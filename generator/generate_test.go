@@ -5,12 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/rendered"
 	"github.com/ehecoatl/ehecoatl/units"
 )
 
@@ -210,7 +212,7 @@ func TestWriteDir(t *testing.T) {
 		Links: []Link{{Dir: naming.SocketsWants, Name: "a.socket", Target: "../a.socket"}},
 	}
 	for i := 0; i < 2; i++ { // idempotent
-		if err := o.WriteDir(dir); err != nil {
+		if err := WriteDir(o, dir); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -222,7 +224,7 @@ func TestWriteDir(t *testing.T) {
 	}
 	// A changed target is re-pointed.
 	o.Links[0].Target = "../b.socket"
-	if err := o.WriteDir(dir); err != nil {
+	if err := WriteDir(o, dir); err != nil {
 		t.Fatal(err)
 	}
 	if tgt, _ := os.Readlink(filepath.Join(dir, naming.SocketsWants, "a.socket")); tgt != "../b.socket" {
@@ -234,7 +236,7 @@ func TestWriteDir(t *testing.T) {
 		{Links: []Link{{Dir: "..", Name: "x", Target: "y"}}},
 		{Links: []Link{{Dir: "a/b", Name: "x", Target: "y"}}},
 	} {
-		if err := bad.WriteDir(dir); err == nil {
+		if err := WriteDir(bad, dir); err == nil {
 			t.Errorf("WriteDir(%+v): no error", bad)
 		}
 	}
@@ -250,5 +252,46 @@ func TestProtectHome(t *testing.T) {
 		if got := protectHome([]string{in}); got != want {
 			t.Errorf("protectHome(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestOutputOwners: the rendering says whose each unit is, as naming.Owner
+// reads it back from the name, and carries every app's unit names and env
+// file, so that plan and apply need not derive them again.
+func TestOutputOwners(t *testing.T) {
+	set, rep := manifest.Load("../examples")
+	if rep.HasErrors() {
+		t.Fatal(rep.String())
+	}
+	out, err := Generate(set, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range out.Files {
+		if tn, an, _ := naming.Owner(f.Name); f.Tenant != tn || f.App != an {
+			t.Errorf("%s: owner %q/%q, its name says %q/%q", f.Name, f.Tenant, f.App, tn, an)
+		}
+	}
+	var apps []string
+	env := map[string]bool{}
+	for _, tn := range set.Tenants {
+		for _, a := range tn.Apps {
+			apps = append(apps, a.Tenant+"/"+a.Name)
+			i := slices.IndexFunc(out.Apps, func(r rendered.App) bool { return r.Tenant == a.Tenant && r.Name == a.Name })
+			if i < 0 {
+				t.Errorf("app %s/%s: not in the output", a.Tenant, a.Name)
+			} else if got, want := out.Apps[i].Units, names(a).Units(""); !reflect.DeepEqual(got, want) {
+				t.Errorf("app %s/%s: units %+v, want %+v", a.Tenant, a.Name, got, want)
+			}
+			if len(a.Env) > 0 {
+				env[naming.EnvFileRel(a.Tenant, a.Name)] = true
+				if len(out.Env[naming.EnvFileRel(a.Tenant, a.Name)]) == 0 {
+					t.Errorf("app %s/%s: no env file in the output", a.Tenant, a.Name)
+				}
+			}
+		}
+	}
+	if len(out.Apps) != len(apps) || len(out.Env) != len(env) || len(env) == 0 {
+		t.Errorf("output has %d apps and %d env files, the set %d apps and %d with env", len(out.Apps), len(out.Env), len(apps), len(env))
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
-	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // The golden tests (Quadlet style): every directory under testdata/ is a
@@ -116,16 +115,8 @@ func TestGolden(t *testing.T) {
 			}
 			// The env files apply installs beside the manifests, flattened:
 			// env/acme/web.env is expected/env_acme_web.env.
-			for _, tn := range c.load(t).Tenants {
-				for _, a := range tn.Apps {
-					b, err := EnvFile(a)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if b != nil {
-						got[strings.ReplaceAll(naming.EnvFileRel(a.Tenant, a.Name), "/", "_")] = b
-					}
-				}
+			for rel, b := range out.Env {
+				got[strings.ReplaceAll(rel, "/", "_")] = b
 			}
 			if *update {
 				if err := os.RemoveAll(want); err != nil {

@@ -13,7 +13,7 @@ import (
 // creating the links' directories; it removes nothing else. An existing
 // file of the same name is replaced, an existing link re-pointed, so
 // writing the same output twice gives the same directory.
-func (o *Output) WriteDir(dir string) error {
+func WriteDir(o *Output, dir string) error {
 	for _, f := range o.Files {
 		if !plainName(f.Name) {
 			return fmt.Errorf("generator: write %s: bad unit file name %q", dir, f.Name)
