@@ -13,9 +13,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/rendered"
 )
 
 // State is a rendered manifest set reduced to what plans compare. It is
@@ -60,34 +60,34 @@ func hash(b []byte) string {
 	return hex.EncodeToString(s[:12])
 }
 
-// Render builds the State of a loaded set and its generated output. The
-// manifest's validated bytes are hashed so that a comment-only edit still
-// counts as a change of the tenant (it is installed, though nothing
-// restarts).
-func Render(set *manifest.Set, out *generator.Output) (*State, error) {
+// Render builds the State of a validated set from its rendering. From the
+// set it takes only what the translator does not render: the manifests'
+// validated bytes, hashed so that a comment-only edit still counts as a
+// change of the tenant (it is installed, though nothing restarts), and the
+// routes. Everything else (which unit is whose, the apps' unit names, the
+// env files) is the rendering's, as apply installs it.
+func Render(set *manifest.Set, out *rendered.Output) (*State, error) {
 	st := &State{Units: map[string]string{}, Tenants: map[string]*TenantState{}}
 	for _, t := range set.Tenants {
 		if t.Source == nil {
 			return nil, fmt.Errorf("plan: %s: the loaded set holds no content for it", t.File)
 		}
-		ts := &TenantState{Manifest: hash(t.Source), Units: map[string]string{}, Apps: map[string]*AppState{}}
-		for _, a := range t.Apps {
-			names := naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == manifest.ListenPort}.Units("")
-			env, err := generator.EnvFile(a)
-			if err != nil {
-				return nil, fmt.Errorf("plan: %s: %w", t.File, err)
-			}
-			as := &AppState{
-				Units:    map[string]string{},
-				Sockets:  append([]string(nil), names.Sockets...),
-				Services: append([]string(nil), names.Services...),
-			}
-			if env != nil {
-				as.Env = hash(env)
-			}
-			ts.Apps[a.Name] = as
+		st.Tenants[t.Name] = &TenantState{Manifest: hash(t.Source), Units: map[string]string{}, Apps: map[string]*AppState{}}
+	}
+	for _, a := range out.Apps {
+		ts := st.Tenants[a.Tenant]
+		if ts == nil {
+			return nil, fmt.Errorf("plan: app %s/%s belongs to no tenant of the set", a.Tenant, a.Name)
 		}
-		st.Tenants[t.Name] = ts
+		as := &AppState{
+			Units:    map[string]string{},
+			Sockets:  append([]string(nil), a.Units.Sockets...),
+			Services: append([]string(nil), a.Units.Services...),
+		}
+		if env, ok := out.Env[naming.EnvFileRel(a.Tenant, a.Name)]; ok {
+			as.Env = hash(env)
+		}
+		ts.Apps[a.Name] = as
 	}
 	appRoutes := map[[2]string][]string{}
 	var all []string
@@ -105,7 +105,7 @@ func Render(set *manifest.Set, out *generator.Output) (*State, error) {
 	}
 	for _, f := range out.Files {
 		h := hash(f.Data)
-		tenant, app, _ := naming.Owner(f.Name)
+		tenant, app := f.Tenant, f.App
 		switch {
 		case tenant == "":
 			st.Units[f.Name] = h

@@ -1,0 +1,48 @@
+package plan
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/rendered"
+)
+
+// TestRenderFromOutput: the state comes from the rendering as it is, the
+// owners it names and the env files it holds, not from unit names parsed
+// back or env rendered again (here the output's owner disagrees with what
+// the name would say, and the app has no env in the set).
+func TestRenderFromOutput(t *testing.T) {
+	set := &manifest.Set{Tenants: []*manifest.Tenant{{Name: "acme", File: "tenants/acme.yaml", Source: []byte("tenant: acme\n")}}}
+	units := naming.App{Tenant: "acme", Name: "web", Workers: 1}.Units("")
+	out := &rendered.Output{
+		Files: []rendered.File{
+			{Name: "ehecoatl.slice", Data: []byte("root")},
+			{Name: "ehecoatl-acme.slice", Data: []byte("tenant"), Tenant: "acme"},
+			{Name: "odd-name.service", Data: []byte("svc"), Tenant: "acme", App: "web"},
+		},
+		Apps: []rendered.App{{Tenant: "acme", Name: "web", Units: units}},
+		Env:  map[string][]byte{naming.EnvFileRel("acme", "web"): []byte("A=1\n")},
+	}
+	st, err := Render(set, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := st.Tenants["acme"]
+	if ts == nil || ts.Manifest != hash(set.Tenants[0].Source) || ts.Units["ehecoatl-acme.slice"] != hash([]byte("tenant")) {
+		t.Fatalf("tenant state %+v", ts)
+	}
+	as := ts.Apps["web"]
+	if as == nil || as.Units["odd-name.service"] != hash([]byte("svc")) || as.Env != hash([]byte("A=1\n")) ||
+		!reflect.DeepEqual(as.Sockets, units.Sockets) || !reflect.DeepEqual(as.Services, units.Services) {
+		t.Fatalf("app state %+v", as)
+	}
+	if st.Units["ehecoatl.slice"] != hash([]byte("root")) {
+		t.Errorf("root units %v", st.Units)
+	}
+	out.Apps = append(out.Apps, rendered.App{Tenant: "other", Name: "x"})
+	if _, err := Render(set, out); err == nil {
+		t.Error("an app of no tenant of the set was accepted")
+	}
+}
