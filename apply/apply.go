@@ -100,7 +100,9 @@ func (e *InvalidError) Error() string {
 	return fmt.Sprintf("apply: %s: %d error(s), nothing was changed", e.Dir, n)
 }
 
-// Desired loads and renders a manifest directory.
+// Desired loads and renders a manifest directory: the validated set (whose
+// manifest bytes Install writes), its rendering (the units, and the env
+// files Install writes) and the state plan computes from the two.
 func Desired(dir string, gen generator.Options) (*manifest.Set, *generator.Output, *plan.State, error) {
 	set, rep := manifest.Load(dir)
 	return render(dir, set, rep, gen)
@@ -175,7 +177,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		out = io.Discard
 	}
 	t0 := time.Now()
-	set, rendered, want, err := desiredHere(dir, opts, true)
+	set, output, want, err := desiredHere(dir, opts, true)
 	if err != nil {
 		return nil, err
 	}
@@ -198,14 +200,14 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	if _, err := sd.ActiveUnits(ctx, naming.RootTarget); err != nil {
 		return res, fmt.Errorf("apply: systemd: %w (nothing was changed)", err)
 	}
-	if res.Installed, err = Install(opts.Layout.Etc(), set); err != nil {
+	if res.Installed, err = Install(opts.Layout.Etc(), set, output); err != nil {
 		return res, fmt.Errorf("apply: install manifests into %s: %w", opts.Layout.Etc(), err)
 	}
 	if res.Installed {
 		fmt.Fprintf(out, "installed manifests into %s\n", layout.EtcDir)
 	}
 	genDir := opts.Layout.GeneratorOut()
-	if !generatedEqual(genDir, rendered) {
+	if !generatedEqual(genDir, output) {
 		t := time.Now()
 		err := sd.Reload(ctx)
 		res.took("daemon-reload", t)
@@ -214,7 +216,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		}
 		res.Reloaded = true
 		fmt.Fprintln(out, "reloaded systemd (unit files changed)")
-		if !generatedEqual(genDir, rendered) {
+		if !generatedEqual(genDir, output) {
 			return res, fmt.Errorf("apply: after daemon-reload, %s does not hold the new units: is ehecoatl-generator installed in /usr/lib/systemd/system-generators? (journalctl -k | grep ehecoatl-generator)", layout.GeneratorDir)
 		}
 	}

@@ -51,7 +51,7 @@ func TestNoopPhases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Install(l.Etc(), set); err != nil {
+	if _, err := Install(l.Etc(), set, out); err != nil {
 		t.Fatal(err)
 	}
 	os.MkdirAll(l.GeneratorOut(), 0o755)
@@ -68,7 +68,7 @@ func TestNoopPhases(t *testing.T) {
 	for _, p := range []phase{
 		{"desired (load+generate+render)", func() { Desired(dir, gen) }},
 		{"current (record)", func() { Current(l, gen) }},
-		{"install (unchanged)", func() { Install(l.Etc(), set) }},
+		{"install (unchanged)", func() { Install(l.Etc(), set, out) }},
 		{"generated output check", func() { generatedEqual(l.GeneratorOut(), out) }},
 	} {
 		start := time.Now()

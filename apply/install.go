@@ -16,10 +16,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/manifest"
-	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/rendered"
 )
 
 // The installed manifests live in generations so that a switch is one
@@ -32,10 +31,12 @@ const (
 	keepPrevious   = 1 // generations kept besides the current one, for inspection
 )
 
-// manifestFiles returns the files of a loaded set, relative path -> bytes:
-// the bytes that were validated, never the files re-read (one edited since
-// would be installed unvalidated, and rendered at the next boot).
-func manifestFiles(set *manifest.Set) (map[string][]byte, error) {
+// manifestFiles returns the files to install, relative path -> bytes: the
+// manifests' bytes that were validated, never the files re-read (one
+// edited since would be installed unvalidated, and rendered at the next
+// boot), and the env files as the set's rendering holds them (what plan
+// hashed, not a second rendering).
+func manifestFiles(set *manifest.Set, out *rendered.Output) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	add := func(rel string, src []byte) error {
 		if src == nil {
@@ -54,16 +55,8 @@ func manifestFiles(set *manifest.Set) (map[string][]byte, error) {
 			return nil, err
 		}
 	}
-	for _, t := range set.Tenants {
-		for _, a := range t.Apps {
-			b, err := generator.EnvFile(a)
-			if err != nil {
-				return nil, err
-			}
-			if b != nil {
-				files[naming.EnvFileRel(a.Tenant, a.Name)] = b
-			}
-		}
+	for rel, b := range out.Env {
+		files[rel] = b
 	}
 	return files, nil
 }
@@ -241,12 +234,13 @@ func generationName(files map[string][]byte) string {
 	return hex.EncodeToString(h.Sum(nil)[:10])
 }
 
-// Install makes the set's manifest files the installed ones under etc,
-// atomically, readable by root and the router only. It reports whether
+// Install makes the set's manifest files and the env files of its
+// rendering out the installed ones under etc, atomically, readable by root
+// and the router only (the env files by root alone). It reports whether
 // anything changed.
-func Install(etc string, set *manifest.Set) (bool, error) {
+func Install(etc string, set *manifest.Set, out *rendered.Output) (bool, error) {
 	gid := routerGID()
-	changed, err := install(etc, set, gid)
+	changed, err := install(etc, set, out, gid)
 	if err != nil {
 		return changed, err
 	}
@@ -258,8 +252,8 @@ func Install(etc string, set *manifest.Set) (bool, error) {
 	return changed, tightenAll(etc, gid)
 }
 
-func install(etc string, set *manifest.Set, gid int) (bool, error) {
-	want, err := manifestFiles(set)
+func install(etc string, set *manifest.Set, out *rendered.Output, gid int) (bool, error) {
+	want, err := manifestFiles(set, out)
 	if err != nil {
 		return false, err
 	}

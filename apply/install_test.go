@@ -1,6 +1,9 @@
 package apply
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"io/fs"
 	"os"
 	"os/user"
@@ -10,8 +13,10 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/rendered"
 )
 
 func loadSet(t *testing.T, dir string) *manifest.Set {
@@ -21,6 +26,17 @@ func loadSet(t *testing.T, dir string) *manifest.Set {
 		t.Fatal(rep.String())
 	}
 	return set
+}
+
+// renderSet renders a loaded set as apply does, for the env files Install
+// takes from the rendering.
+func renderSet(t *testing.T, set *manifest.Set) *rendered.Output {
+	t.Helper()
+	out, err := generator.Generate(set, generator.Options{}.ForHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestInstall: the set becomes visible under etc through symlinks,
@@ -33,7 +49,7 @@ func TestInstall(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(etc, "tenants", "old.yaml"), []byte("tenant: old\n"), 0o644)
 	set := loadSet(t, "../examples")
-	changed, err := Install(etc, set)
+	changed, err := Install(etc, set, renderSet(t, set))
 	if err != nil || !changed {
 		t.Fatalf("first install: changed=%v err=%v", changed, err)
 	}
@@ -66,7 +82,7 @@ func TestInstall(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(etc, "env")); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("env dir mode: %v %v", fi.Mode(), err)
 	}
-	if changed, err := Install(etc, set); err != nil || changed {
+	if changed, err := Install(etc, set, renderSet(t, set)); err != nil || changed {
 		t.Errorf("second install: changed=%v err=%v, want no change", changed, err)
 	}
 }
@@ -144,7 +160,7 @@ func TestInstallFixesOlderModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	older := loadSet(t, "../examples")
-	if _, err := Install(etc, older); err != nil {
+	if _, err := Install(etc, older, renderSet(t, older)); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -155,7 +171,7 @@ func TestInstallFixesOlderModes(t *testing.T) {
 	b, _ := os.ReadFile(f)
 	os.WriteFile(f, append(b, "# changed\n"...), 0o644)
 	newer := loadSet(t, dir)
-	if _, err := Install(etc, newer); err != nil {
+	if _, err := Install(etc, newer, renderSet(t, newer)); err != nil {
 		t.Fatal(err)
 	}
 	loosen := func() {
@@ -169,7 +185,7 @@ func TestInstallFixesOlderModes(t *testing.T) {
 		})
 	}
 	loosen()
-	if changed, err := Install(etc, newer); err != nil || changed {
+	if changed, err := Install(etc, newer, renderSet(t, newer)); err != nil || changed {
 		t.Fatalf("re-install: changed=%v err=%v, want no change", changed, err)
 	}
 	gens, _ := filepath.Glob(filepath.Join(etc, generationsDir, "*"))
@@ -200,7 +216,7 @@ func TestInstallWritesValidatedBytes(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "tenants", "acme.yaml"), []byte(tenant+"    read_only: [/proc/1/root]\n"), 0o644)
 	os.WriteFile(filepath.Join(src, "kits", "site.yaml"), []byte(kit+"egress: [0.0.0.0/0]\n"), 0o644)
 	etc := filepath.Join(t.TempDir(), "etc", "ehecoatl")
-	if _, err := Install(etc, set); err != nil {
+	if _, err := Install(etc, set, renderSet(t, set)); err != nil {
 		t.Fatal(err)
 	}
 	for rel, want := range map[string]string{"tenants/acme.yaml": tenant, "kits/site.yaml": kit} {
@@ -211,5 +227,41 @@ func TestInstallWritesValidatedBytes(t *testing.T) {
 		if string(got) != want {
 			t.Errorf("%s installed as\n%s\nwant the validated\n%s", rel, got, want)
 		}
+	}
+}
+
+// The env files are rendered once, by the translator: the state plan
+// records hashes the very bytes Install writes, and Install writes no env
+// file the rendering does not hold.
+func TestEnvRenderedOnce(t *testing.T) {
+	set, out, want, err := Desired("../examples", generator.Options{}.ForHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	etc := filepath.Join(t.TempDir(), "etc", "ehecoatl")
+	if _, err := Install(etc, set, out); err != nil {
+		t.Fatal(err)
+	}
+	installed, err := installedFiles(etc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rel, b := range installed {
+		if !strings.HasPrefix(rel, "env/") {
+			continue
+		}
+		n++
+		if !bytes.Equal(out.Env[rel], b) {
+			t.Errorf("%s installed as %q, rendered as %q", rel, b, out.Env[rel])
+		}
+		tn, an, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(rel, "env/"), ".env"), "/")
+		sum := sha256.Sum256(b)
+		if as := want.Tenants[tn].Apps[an]; as == nil || as.Env != hex.EncodeToString(sum[:12]) {
+			t.Errorf("%s: plan's state hashes other bytes than the installed ones (%+v)", rel, as)
+		}
+	}
+	if n == 0 || n != len(out.Env) {
+		t.Errorf("installed %d env files, rendered %d", n, len(out.Env))
 	}
 }

@@ -14,6 +14,3 @@ func envFile(a *manifest.App) ([]byte, error) {
 	}
 	return units.EnvFile(a.Env)
 }
-
-// EnvFile is envFile for the callers that still render env themselves.
-func EnvFile(a *manifest.App) ([]byte, error) { return envFile(a) }
