@@ -12,6 +12,7 @@ import (
 	"testing/fstest"
 
 	"github.com/ehecoatl/ehecoatl/generator"
+	"github.com/ehecoatl/ehecoatl/internal/linediff"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
 )
@@ -117,7 +118,7 @@ func compareTrees(t *testing.T, got, want map[string]string) {
 		case !wok:
 			t.Errorf("%s: unexpected", n)
 		case g != w:
-			t.Errorf("%s differs:\n%s", n, lineDiff(w, g))
+			t.Errorf("%s differs:\n%s", n, linediff.Lines(w, g))
 		}
 	}
 }
@@ -340,33 +341,6 @@ func TestSystemdGeneratorSkipsUnrenderable(t *testing.T) {
 	if !l.contains(`skipped tenants/colon.yaml: generator: tenants/colon.yaml: apps.web: read_only/connect "/srv/a:b"`) {
 		t.Errorf("log: %q", l.lines)
 	}
-}
-
-// lineDiff lists the lines only one side has.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	inW, inG := map[string]int{}, map[string]int{}
-	for _, l := range w {
-		inW[l]++
-	}
-	for _, l := range g {
-		inG[l]++
-	}
-	var b strings.Builder
-	for _, l := range w {
-		if inG[l] == 0 {
-			b.WriteString("- " + l + "\n")
-		}
-	}
-	for _, l := range g {
-		if inW[l] == 0 {
-			b.WriteString("+ " + l + "\n")
-		}
-	}
-	if b.Len() == 0 {
-		b.WriteString("(same lines, different order or count)\n")
-	}
-	return b.String()
 }
 
 // TestMemFS: the in-memory directory behaves as fs.FS requires, with

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ehecoatl/ehecoatl/internal/linediff"
 	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
@@ -149,7 +150,7 @@ func TestGolden(t *testing.T) {
 					continue
 				}
 				if !bytes.Equal(g, b) {
-					t.Errorf("%s differs:\n%s", e.Name(), lineDiff(string(b), string(g)))
+					t.Errorf("%s differs:\n%s", e.Name(), linediff.Lines(string(b), string(g)))
 				}
 			}
 			var extra []string
@@ -164,34 +165,6 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lineDiff is a minimal line diff for failure messages: the lines only in
-// want ("-") and only in got ("+"), in order.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	inW, inG := map[string]int{}, map[string]int{}
-	for _, l := range w {
-		inW[l]++
-	}
-	for _, l := range g {
-		inG[l]++
-	}
-	var b strings.Builder
-	for _, l := range w {
-		if inG[l] == 0 {
-			b.WriteString("- " + l + "\n")
-		}
-	}
-	for _, l := range g {
-		if inW[l] == 0 {
-			b.WriteString("+ " + l + "\n")
-		}
-	}
-	if b.Len() == 0 {
-		b.WriteString("(same lines, different order or count)\n")
-	}
-	return b.String()
 }
 
 // TestGoldenStable renders every case twice: the output must not depend on
