@@ -134,7 +134,7 @@ func genOptions() generator.Options { return generator.Options{}.ForHost() }
 
 // appUnits are the units of an app, as the generator names them.
 func appUnits(a *manifest.App) naming.Units {
-	return naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == manifest.ListenPort}.Units("")
+	return a.Names().Units("")
 }
 
 // dirArg returns the optional DIR argument (default /etc/ehecoatl under root).

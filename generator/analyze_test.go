@@ -183,7 +183,7 @@ func TestSecurityScore(t *testing.T) {
 
 // belongsTo reports whether a unit file is one of the app's.
 func belongsTo(file string, a *manifest.App) bool {
-	for _, f := range names(a).Units("").Files {
+	for _, f := range a.Names().Units("").Files {
 		if f == file {
 			return true
 		}

@@ -41,8 +41,9 @@ type Options struct {
 	// naming.SecretsDir.
 	SecretsDir string
 	// RunDir holds the app sockets, one directory per tenant; default
-	// naming.RunDir. Apps cannot see it (InaccessiblePaths=), nor
-	// SecretsDir and the installed manifests (naming.ManifestDir).
+	// naming.RunDir. Apps cannot see it (their /run is their own), nor
+	// SecretsDir and the installed manifests (naming.ManifestDir; see
+	// hideInOS and templates/hardening.conf).
 	RunDir string
 	// RouterGroup is the group that may connect to app sockets; default
 	// naming.RouterGroup.
@@ -307,7 +308,7 @@ func (r *renderer) app(out *Output, a *manifest.App, src string) error {
 	if err := checkApp(a); err != nil {
 		return err
 	}
-	n := names(a)
+	n := a.Names()
 	ap := appParts{
 		app:    a,
 		names:  n,
@@ -503,7 +504,7 @@ func (r *renderer) appService(p appParts) *units.Unit {
 // /run always are (state, temporary and credential directories), and
 // ProtectHome=tmpfs does it for /home and /root.
 func (r *renderer) hostView(s *units.Section, a *manifest.App) {
-	paths := append(slices.Clone(a.ReadOnly), a.Connect...)
+	paths := hostPaths(a)
 	var tops []string
 	for _, p := range paths {
 		top := "/" + strings.SplitN(p[1:], "/", 2)[0]
@@ -519,6 +520,12 @@ func (r *renderer) hostView(s *units.Section, a *manifest.App) {
 		s.AddList("BindReadOnlyPaths", []string{p})
 	}
 	s.Add("ProtectHome", protectHome(paths))
+}
+
+// hostPaths are the host paths bound into an app's sandbox: its read_only
+// paths and connect sockets.
+func hostPaths(a *manifest.App) []string {
+	return append(slices.Clone(a.ReadOnly), a.Connect...)
 }
 
 // tmpfsTops are the sandbox root's empty directories that get a tmpfs
@@ -636,7 +643,7 @@ func checkApp(a *manifest.App) error {
 	if len(a.Connect) > 0 && len(a.Egress) > 0 {
 		return errors.New("connect with an egress list: unix sockets in the host's network namespace reach every abstract socket")
 	}
-	for _, p := range append(slices.Clone(a.ReadOnly), a.Connect...) {
+	for _, p := range hostPaths(a) {
 		// BindReadOnlyPaths= separates source, destination and options
 		// with ":" (spaces and quotes are refused by units.AddList).
 		if !path.IsAbs(p) || strings.ContainsRune(p, ':') {
@@ -675,9 +682,4 @@ func safeName(n string) bool {
 		}
 	}
 	return true
-}
-
-// names are the names of an app's units and paths.
-func names(a *manifest.App) naming.App {
-	return naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == manifest.ListenPort}
 }

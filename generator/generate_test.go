@@ -48,7 +48,7 @@ func TestAppUnits(t *testing.T) {
 		{"port workers", app(func(a *manifest.App) { a.Listen, a.Port, a.Workers = manifest.ListenPort, 8080, 2 })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := names(tc.app).Units("")
+			got := tc.app.Names().Units("")
 			out, err := Generate(setOf(tc.app), Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -81,7 +81,7 @@ func TestAppUnits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := names(app(nil)).Units("/run/x").SocketPaths[0]
+	want := app(nil).Names().Units("/run/x").SocketPaths[0]
 	if !strings.Contains(string(fileData(out, "ehecoatl-acme-web.socket")), "ListenStream="+want+"\n") {
 		t.Errorf("RunDir ignored: want ListenStream=%s", want)
 	}
@@ -280,7 +280,7 @@ func TestOutputOwners(t *testing.T) {
 			i := slices.IndexFunc(out.Apps, func(r rendered.App) bool { return r.Tenant == a.Tenant && r.Name == a.Name })
 			if i < 0 {
 				t.Errorf("app %s/%s: not in the output", a.Tenant, a.Name)
-			} else if got, want := out.Apps[i].Units, names(a).Units(""); !reflect.DeepEqual(got, want) {
+			} else if got, want := out.Apps[i].Units, a.Names().Units(""); !reflect.DeepEqual(got, want) {
 				t.Errorf("app %s/%s: units %+v, want %+v", a.Tenant, a.Name, got, want)
 			}
 			if len(a.Env) > 0 {

@@ -8,6 +8,8 @@ package manifest
 import (
 	"net/netip"
 	"time"
+
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // Set is a fully validated manifest directory. Everything in it is
@@ -130,6 +132,12 @@ type App struct {
 	Restart string
 	// Health is an optional HTTP path the router may probe; "" when unset.
 	Health string
+}
+
+// Names are the names of the app's units and paths, computed by package
+// naming: the one conversion every package that names an app's units uses.
+func (a *App) Names() naming.App {
+	return naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == ListenPort}
 }
 
 // Route is one (domain, path) -> (tenant, app) entry of the routing table.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
-	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // Table is an immutable routing table. The router swaps whole tables
@@ -155,7 +154,7 @@ func buildTable(set *manifest.Set, runDir string, reg *registry) (*Table, error)
 		if st == nil {
 			// The sockets and units are named by package naming, as the
 			// generator names them: one scheme, in one place.
-			n := naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == manifest.ListenPort}.Units(runDir)
+			n := a.Names().Units(runDir)
 			st = reg.app(r.Tenant, r.App, n.SocketPaths, appOptions{
 				units:       n.Services,
 				idleTimeout: a.IdleTimeout,

@@ -111,7 +111,7 @@ func Collect(ctx context.Context, set *manifest.Set, src Source, tenant string, 
 
 // appUnits are the units of an app, as the generator names them.
 func appUnits(a *manifest.App) naming.Units {
-	return naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == manifest.ListenPort}.Units("")
+	return a.Names().Units("")
 }
 
 func summarize(a *manifest.App, n naming.Units, units map[string]*dbus.UnitInfo) App {
