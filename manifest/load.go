@@ -565,40 +565,35 @@ func (l *loader) checkApp(d *fileDecoder, t *rawTenant, a, m *rawApp) {
 	if !m.domains.set || (m.domains.ok && len(m.domains.val) == 0) {
 		add(Warning, "app has no domains; the router will send it no requests", "add domains: [example.com]")
 	}
+	// addAt reports at a value's position, or at the app's kit: key when
+	// the value comes from the kit (the finding is about this tenant).
+	addAt := func(sev Severity, w pos, msg, hint string) {
+		if w.file != t.file {
+			w = a.kit.at
+		}
+		d.c.add(Finding{Severity: sev, File: w.file, Line: w.line, Col: w.col, Path: w.path, Message: msg, Hint: hint})
+	}
 	// An egress list puts the app in the host's network namespace
 	// (docs/DESIGN.md "Network"). A port app's listener would sit on the
 	// host's loopback there, where any local process can reach it or
 	// take its port while the app is stopped, and a unix socket there
 	// reaches every abstract socket on the host: both are refused.
-	hostNet := m.egress.set && m.egress.ok && m.egress.val != nil
-	if hostNet {
+	if m.egress.set && m.egress.ok && m.egress.val != nil {
 		if m.port.set {
-			w := m.egress.at
-			if w.file != t.file {
-				w = a.kit.at
-			}
-			d.c.add(Finding{File: w.file, Line: w.line, Col: w.col, Path: w.path,
-				Message: fmt.Sprintf("a port app cannot have an egress list: it would listen on the host's loopback, where other local processes could reach port %d or take it while the app is stopped", m.port.val),
-				Hint:    "take the socket from systemd (listen: activation) to reach the network, or keep egress: none"})
+			addAt(Error, m.egress.at,
+				fmt.Sprintf("a port app cannot have an egress list: it would listen on the host's loopback, where other local processes could reach port %d or take it while the app is stopped", m.port.val),
+				"take the socket from systemd (listen: activation) to reach the network, or keep egress: none")
 		}
 		if m.connect.set && m.connect.ok && len(m.connect.val) > 0 {
-			w := m.connect.at
-			if w.file != t.file {
-				w = a.kit.at
-			}
-			d.c.add(Finding{File: w.file, Line: w.line, Col: w.col, Path: w.path,
-				Message: "connect: needs unix sockets, which an app with an egress list may not have: in the host's network namespace they would reach every abstract socket of the host and of other apps",
-				Hint:    "reach the service over TCP by listing its address in egress (e.g. 127.0.0.1/32), or use connect: with egress: none"})
+			addAt(Error, m.connect.at,
+				"connect: needs unix sockets, which an app with an egress list may not have: in the host's network namespace they would reach every abstract socket of the host and of other apps",
+				"reach the service over TCP by listing its address in egress (e.g. 127.0.0.1/32), or use connect: with egress: none")
 		}
 	}
 	if m.memory.set && m.memory.ok && t.limits.MemoryMax > 0 && m.memory.val > t.limits.MemoryMax {
-		w := m.memory.at
-		if w.file != t.file {
-			w = a.kit.at
-		}
-		d.c.add(Finding{Severity: Warning, File: w.file, Line: w.line, Col: w.col, Path: w.path,
-			Message: fmt.Sprintf("app memory %d bytes exceeds the tenant's limits.memory %d bytes; the tenant's limit applies first", m.memory.val, t.limits.MemoryMax),
-			Hint:    "lower the app's memory or raise limits.memory"})
+		addAt(Warning, m.memory.at,
+			fmt.Sprintf("app memory %d bytes exceeds the tenant's limits.memory %d bytes; the tenant's limit applies first", m.memory.val, t.limits.MemoryMax),
+			"lower the app's memory or raise limits.memory")
 	}
 }
 

@@ -573,25 +573,38 @@ var statPath = func(p string) (fs.FileMode, error) {
 }
 
 func checkReadOnly(s string) *problem {
-	if p := checkHostPath("read_only path", s); p != nil {
-		return p
+	_, p := judged("read_only path", s, func(s, r string) *problem { return readOnlyRule("read_only path", s, r) })
+	return p
+}
+
+// judged checks a host path as written and again as this host's symlinks
+// resolve it; it returns the resolved path, "" when it could not be
+// resolved here.
+func judged(what, s string, rule func(s, r string) *problem) (string, *problem) {
+	if p := checkHostPath(what, s); p != nil {
+		return "", p
 	}
-	if p := readOnlyRule("read_only path", s, s); p != nil {
-		return p
+	if p := rule(s, s); p != nil {
+		return "", p
 	}
 	r, ok := resolved(s)
 	if !ok {
-		return nil
+		return "", nil
 	}
-	return readOnlyRule("read_only path", s, r)
+	return r, rule(s, r)
+}
+
+// resolvedNote says what s resolved to, for messages about r.
+func resolvedNote(s, r string) string {
+	if r == s {
+		return ""
+	}
+	return fmt.Sprintf(" (it resolves to %s on this host)", r)
 }
 
 // readOnlyRule checks r, the path s as written or as resolved.
 func readOnlyRule(what, s, r string) *problem {
-	via := ""
-	if r != s {
-		via = fmt.Sprintf(" (it resolves to %s on this host)", r)
-	}
+	via := resolvedNote(s, r)
 	if !underAny(r, sandboxTops) {
 		hint := "keep what the app reads below /srv, /opt, /var, /home, /mnt or /media"
 		if underAny(r, []string{"/proc", "/sys", "/dev", "/run"}) {
@@ -600,10 +613,10 @@ func readOnlyRule(what, s, r string) *problem {
 		return bad(hint, "%s %q%s is outside the directories an app's sandbox can hold (%s)", what, s, via, strings.Join(sandboxTops, ", "))
 	}
 	for _, f := range forbiddenHostPaths {
-		if (f == "/var/run" || f == "/var/lock") && (r == f || strings.HasPrefix(r, f+"/")) {
+		if (f == "/var/run" || f == "/var/lock") && under(r, f) {
 			return bad("write the path below /run: "+f+" is a link into it", "%s %q%s is inside %s", what, s, via, f)
 		}
-		if r == f || strings.HasPrefix(r, f+"/") {
+		if under(r, f) {
 			return bad("apps get secrets through secrets:, env through env: and their state through state: true; remove this path",
 				"%s %q%s is inside %s, which no app may read", what, s, via, f)
 		}
@@ -617,17 +630,8 @@ func readOnlyRule(what, s, r string) *problem {
 // checkConnect validates a connect: entry: the unix socket of a host
 // service, bound into the sandbox at the same path.
 func checkConnect(s string) *problem {
-	if p := checkHostPath("connect path", s); p != nil {
-		return p
-	}
-	if p := connectRule(s, s); p != nil {
-		return p
-	}
-	r, ok := resolved(s)
-	if !ok {
-		return nil
-	}
-	if p := connectRule(s, r); p != nil {
+	r, p := judged("connect path", s, connectRule)
+	if p != nil || r == "" {
 		return p
 	}
 	if m, err := statPath(r); err == nil && m.Type() != fs.ModeSocket {
@@ -637,12 +641,9 @@ func checkConnect(s string) *problem {
 }
 
 func connectRule(s, r string) *problem {
-	via := ""
-	if r != s {
-		via = fmt.Sprintf(" (it resolves to %s on this host)", r)
-	}
+	via := resolvedNote(s, r)
 	for _, f := range forbiddenSocketPaths {
-		if r == f || strings.HasPrefix(r, f+"/") {
+		if under(r, f) {
 			return bad("connect: is for the socket of a host service such as PostgreSQL; the journal is reached through stdout and stderr",
 				"connect path %q%s is inside %s, which no app may reach", s, via, f)
 		}
@@ -650,7 +651,7 @@ func connectRule(s, r string) *problem {
 			return bad("name the socket file itself, e.g. /run/postgresql/.s.PGSQL.5432", "connect path %q%s would expose %s, which no app may reach", s, via, f)
 		}
 	}
-	if r == "/run" || strings.HasPrefix(r, "/run/") {
+	if under(r, "/run") {
 		return nil
 	}
 	return readOnlyRule("connect path", s, r)
@@ -679,12 +680,15 @@ func resolved(s string) (string, bool) {
 
 func underAny(p string, dirs []string) bool {
 	for _, d := range dirs {
-		if p == d || strings.HasPrefix(p, d+"/") {
+		if under(p, d) {
 			return true
 		}
 	}
 	return false
 }
+
+// under reports whether p is dir or lies below it.
+func under(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
 
 // ---- URL paths ---------------------------------------------------------
 
