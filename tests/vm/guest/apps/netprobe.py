@@ -2,7 +2,6 @@
 what it is asked and answers "ok" or the error it got.
 
 GET /connect/ADDR/PORT  a TCP connect (2 s)
-GET /bind/ADDR/PORT     bind and listen on ADDR:PORT
 GET /listen/ADDR/PORT/S listen on ADDR:PORT for S seconds, answering
                         "app-listener" to every connection (in the
                         background: the answer says whether the listen worked)
@@ -33,11 +32,6 @@ def attempt(path):
     try:
         if parts[0] == "connect":
             socket.create_connection((parts[1], int(parts[2])), timeout=2).close()
-        elif parts[0] == "bind":
-            s = socket.socket(socket.AF_INET6 if ":" in parts[1] else socket.AF_INET)
-            s.bind((parts[1], int(parts[2])))
-            s.listen(1)
-            s.close()
         elif parts[0] == "listen":
             s = socket.socket(socket.AF_INET6 if ":" in parts[1] else socket.AF_INET)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

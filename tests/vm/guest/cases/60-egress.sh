@@ -32,7 +32,7 @@ for h in none.n.test ten.n.test world.n.test web.c.test; do
 	wait_http "$h" "$APP_START_TIMEOUT" >/dev/null || fail "egress $h did not answer within $APP_START_TIMEOUT s"
 done
 sleep 1
-ip netns exec outside true && [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://10.99.0.2:8000/)" = 200 ] ||
+[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://10.99.0.2:8000/)" = 200 ] ||
 	fail "egress the outside stand-in does not answer from the VM itself"
 
 # try APP PROBE WANT(ok|refused) LABEL
