@@ -14,11 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"syscall"
 	"time"
 
@@ -29,42 +26,21 @@ import (
 	"github.com/ehecoatl/ehecoatl/plan"
 )
 
-// Systemd is the part of systemd apply drives; *dbus.Conn implements it
-// through Adapter.
-type Systemd interface {
-	Reload(ctx context.Context) error
-	StartMany(ctx context.Context, units []string) error
-	StopMany(ctx context.Context, units []string) error
-	TryRestartMany(ctx context.Context, units []string) error
-	// ActiveUnits returns which of the named units are active (or
-	// activating/reloading) right now.
-	ActiveUnits(ctx context.Context, patterns ...string) (map[string]bool, error)
-	// FailedUnits returns the loaded units in the failed state.
-	FailedUnits(ctx context.Context, patterns ...string) ([]string, error)
-	// ResetFailed clears the failed state and start-rate counters.
-	ResetFailed(ctx context.Context, units []string) error
-	// ReloadIfActive reloads a unit (the router) when it runs.
-	ReloadIfActive(ctx context.Context, unit string) (bool, error)
-}
-
 // Options of an apply.
 type Options struct {
 	Layout    layout.Layout
 	Generator generator.Options
-	// Out receives the human report; nil discards it.
-	Out io.Writer
+	// Progress, when set, hears of each step that changed something, as
+	// it ends (the CLI prints them).
+	Progress func(Done)
 }
 
 // Result says what an apply did.
 type Result struct {
-	Plan           *plan.Plan
-	Installed      bool
-	Reloaded       bool
-	Started        []string
-	Restarted      []string
-	Stopped        []string
-	Reset          []string
-	RouterReloaded bool
+	Plan *plan.Plan
+	// Done are the steps that changed something (and the one that failed),
+	// in order.
+	Done []Done
 	// Timings of the phases, for --timings and the benchmarks.
 	Timings []Timing
 }
@@ -81,7 +57,22 @@ func (r *Result) took(phase string, since time.Time) {
 
 // Changed reports whether the apply changed anything on the host.
 func (r *Result) Changed() bool {
-	return r.Installed || r.Reloaded || len(r.Started)+len(r.Restarted)+len(r.Stopped)+len(r.Reset) > 0 || r.RouterReloaded
+	for _, d := range r.Done {
+		if d.Changed {
+			return true
+		}
+	}
+	return false
+}
+
+// Did returns the step of kind op that changed something, if any.
+func (r *Result) Did(op plan.Op) (Done, bool) {
+	for _, d := range r.Done {
+		if d.Op == op && d.Changed {
+			return d, true
+		}
+	}
+	return Done{}, false
 }
 
 // InvalidError carries the validation report of a rejected directory.
@@ -170,12 +161,10 @@ func Plan(dir string, opts Options) (*plan.Plan, error) {
 	return plan.Diff(have, want), nil
 }
 
-// Apply makes the host run dir. Nothing changes when dir is invalid.
+// Apply makes the host run dir: it validates and renders dir, plans
+// against what runs, and executes the plan's steps. Nothing changes when
+// dir is invalid or systemd cannot be reached.
 func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, error) {
-	out := opts.Out
-	if out == nil {
-		out = io.Discard
-	}
 	t0 := time.Now()
 	set, output, want, err := desiredHere(dir, opts, true)
 	if err != nil {
@@ -197,137 +186,33 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 
 	// Reach systemd before changing anything: without it, nothing must be
 	// installed either.
-	if _, err := sd.ActiveUnits(ctx, naming.RootTarget); err != nil {
+	if _, err := sd.ListUnits(ctx, naming.RootTarget); err != nil {
 		return res, fmt.Errorf("apply: systemd: %w (nothing was changed)", err)
 	}
-	if res.Installed, err = Install(opts.Layout.Etc(), set, output); err != nil {
-		return res, fmt.Errorf("apply: install manifests into %s: %w", opts.Layout.Etc(), err)
-	}
-	if res.Installed {
-		fmt.Fprintf(out, "installed manifests into %s\n", layout.EtcDir)
-	}
-	genDir := opts.Layout.GeneratorOut()
-	if !generatedEqual(genDir, output) {
-		t := time.Now()
-		err := sd.Reload(ctx)
-		res.took("daemon-reload", t)
-		if err != nil {
-			return res, fmt.Errorf("apply: daemon-reload: %w", err)
-		}
-		res.Reloaded = true
-		fmt.Fprintln(out, "reloaded systemd (unit files changed)")
-		if !generatedEqual(genDir, output) {
-			return res, fmt.Errorf("apply: after daemon-reload, %s does not hold the new units: is ehecoatl-generator installed in /usr/lib/systemd/system-generators? (journalctl -k | grep ehecoatl-generator)", layout.GeneratorDir)
-		}
-	}
+	e := &engine{sd: sd, layout: opts.Layout, set: set, out: output, want: want, progress: opts.Progress}
 	t1 := time.Now()
-	if len(p.Stop) > 0 {
-		if err := sd.StopMany(ctx, p.Stop); err != nil {
-			return res, fmt.Errorf("apply: stop: %w", err)
-		}
-		res.Stopped = p.Stop
-		fmt.Fprintf(out, "stopped %d unit(s): %s\n", len(p.Stop), brief(p.Stop))
-	}
-	// An apply means "run this": failed units get a fresh start (a fixed
-	// manifest must not stay behind start-limit-hit), and failed units of
-	// removed apps disappear.
-	failed, err := sd.FailedUnits(ctx, "ehecoatl-*")
+	res.Done, err = e.run(ctx, p.Steps)
+	res.took("steps", t1)
 	if err != nil {
-		return res, fmt.Errorf("apply: list failed units: %w", err)
-	}
-	if len(failed) > 0 {
-		if err := sd.ResetFailed(ctx, failed); err != nil {
-			return res, fmt.Errorf("apply: reset-failed: %w", err)
-		}
-		res.Reset = failed
-		fmt.Fprintf(out, "reset %d failed unit(s): %s\n", len(failed), brief(failed))
-	}
-	// Every desired socket must listen, not only the new ones: that is
-	// what makes an apply after a crash converge.
-	active, err := sd.ActiveUnits(ctx, "ehecoatl-*.socket")
-	if err != nil {
-		return res, fmt.Errorf("apply: list sockets: %w", err)
-	}
-	var start []string
-	for _, s := range allSockets(want) {
-		if !active[s] {
-			start = append(start, s)
-		}
-	}
-	if len(start) > 0 {
-		// One job for all of them: ehecoatl.target wants every app socket.
-		// Starting sockets one D-Bus call at a time costs seconds per
-		// thousand on a busy host.
-		if err := sd.StartMany(ctx, []string{naming.RootTarget}); err != nil {
-			return res, fmt.Errorf("apply: start: %w", err)
-		}
-		active, err := sd.ActiveUnits(ctx, "ehecoatl-*.socket")
-		if err != nil {
-			return res, fmt.Errorf("apply: list sockets: %w", err)
-		}
-		var failed []string
-		for _, s := range start {
-			if !active[s] {
-				failed = append(failed, s)
-			}
-		}
-		if len(failed) > 0 {
-			return res, fmt.Errorf("apply: %d socket(s) did not start: %s (see: systemctl status %s; journalctl -u %s)", len(failed), brief(failed), failed[0], failed[0])
-		}
-		res.Started = start
-		fmt.Fprintf(out, "started %d socket(s): %s\n", len(start), brief(start))
-	}
-	if len(p.Restart) > 0 {
-		if err := sd.TryRestartMany(ctx, p.Restart); err != nil {
-			return res, fmt.Errorf("apply: restart: %w", err)
-		}
-		res.Restarted = p.Restart
-		fmt.Fprintf(out, "restarted (if running) %d unit(s): %s\n", len(p.Restart), brief(p.Restart))
-	}
-	if p.RoutesChanged || res.Installed {
-		ok, err := sd.ReloadIfActive(ctx, layout.RouterUnit)
-		if err != nil {
-			return res, fmt.Errorf("apply: reload router: %w", err)
-		}
-		if ok {
-			res.RouterReloaded = true
-			fmt.Fprintln(out, "reloaded the router's table")
-		}
-	}
-	res.took("start/stop/restart", t1)
-	if err := plan.Save(RecordPath(opts.Layout), want); err != nil {
-		return res, fmt.Errorf("apply: record applied state: %w", err)
-	}
-	if !res.Changed() {
-		fmt.Fprintln(out, "nothing changed: the host already runs these manifests")
+		return res, fmt.Errorf("apply: %w", err)
 	}
 	return res, nil
 }
 
-func allSockets(st *plan.State) []string {
-	var out []string
-	for _, t := range st.Tenants {
-		for _, a := range t.Apps {
-			out = append(out, a.Sockets...)
-		}
+// Control runs `ehecoatl start|stop|restart` for the units of apps, in the
+// same engine as apply.
+func Control(ctx context.Context, verb string, apps []naming.Units, sd Systemd, progress func(Done)) ([]Done, error) {
+	var sockets, services []string
+	for _, a := range apps {
+		sockets = append(sockets, a.Sockets...)
+		services = append(services, a.Services...)
 	}
-	sort.Strings(out)
-	return out
-}
-
-// generatedEqual reports whether the generator's output directory holds
-// the rendered units, by the digest the generator writes last (reading
-// back thousands of unit files costs more than the rest of a no-op apply).
-func generatedEqual(dir string, o *generator.Output) bool {
-	b, err := os.ReadFile(filepath.Join(dir, generator.DigestFile))
-	return err == nil && strings.TrimSpace(string(b)) == o.Digest()
-}
-
-func brief(units []string) string {
-	if len(units) <= 6 {
-		return strings.Join(units, " ")
+	steps, err := plan.Control(verb, sockets, services)
+	if err != nil {
+		return nil, err
 	}
-	return strings.Join(units[:6], " ") + fmt.Sprintf(" ... and %d more", len(units)-6)
+	e := &engine{sd: sd, progress: progress}
+	return e.run(ctx, steps)
 }
 
 // lock serialises applies on one host with flock(2) on the state directory.

@@ -3,17 +3,20 @@ package apply
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/ehecoatl/ehecoatl/bootgen"
+	"github.com/ehecoatl/ehecoatl/dbus"
 	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/plan"
 )
 
 // fakeSystemd plays systemd for the apply engine: Reload runs the generator
@@ -83,34 +86,43 @@ func (f *fakeSystemd) TryRestartMany(_ context.Context, u []string) error {
 	return f.call("try-restart " + strings.Join(u, " "))
 }
 
-func (f *fakeSystemd) ActiveUnits(context.Context, ...string) (map[string]bool, error) {
+func (f *fakeSystemd) RestartMany(_ context.Context, u []string) error {
+	return f.call("restart " + strings.Join(u, " "))
+}
+
+// ListUnits knows the active and the failed units; the rest are not loaded.
+func (f *fakeSystemd) ListUnits(_ context.Context, patterns ...string) ([]dbus.UnitStatus, error) {
 	if f.down {
 		return nil, errors.New("no systemd")
 	}
-	m := map[string]bool{}
-	for k, v := range f.active {
-		m[k] = v
+	var out []dbus.UnitStatus
+	for _, m := range []struct {
+		units map[string]bool
+		state string
+	}{{f.active, "active"}, {f.failed, "failed"}} {
+		for u, ok := range m.units {
+			if !ok {
+				continue
+			}
+			for _, p := range patterns {
+				if match, _ := path.Match(p, u); match {
+					out = append(out, dbus.UnitStatus{Name: u, LoadState: "loaded", ActiveState: m.state})
+					break
+				}
+			}
+		}
 	}
-	return m, nil
-}
-
-func (f *fakeSystemd) FailedUnits(context.Context, ...string) ([]string, error) {
-	var out []string
-	for k := range f.failed {
-		out = append(out, k)
-	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
-func (f *fakeSystemd) ResetFailed(_ context.Context, u []string) error {
-	for _, n := range u {
-		delete(f.failed, n)
-	}
-	return f.call("reset-failed " + strings.Join(u, " "))
+func (f *fakeSystemd) ResetFailed(_ context.Context, u string) error {
+	delete(f.failed, u)
+	return f.call("reset-failed " + u)
 }
 
-func (f *fakeSystemd) ReloadIfActive(_ context.Context, unit string) (bool, error) {
-	return false, nil
+func (f *fakeSystemd) ReloadUnit(_ context.Context, u string) error {
+	return f.call("reload " + u)
 }
 
 // copyDir copies the examples into a directory the test may edit.
@@ -139,7 +151,7 @@ func copyDir(t *testing.T, src string) string {
 func TestApplyEngine(t *testing.T) {
 	ctx := context.Background()
 	l := layout.Layout{Root: t.TempDir()}
-	opts := Options{Layout: l, Generator: generator.Options{SourceDir: layout.EtcDir}, Out: io.Discard}
+	opts := Options{Layout: l, Generator: generator.Options{SourceDir: layout.EtcDir}}
 	dir := copyDir(t, "../examples")
 	sd := newFake(l)
 
@@ -148,7 +160,9 @@ func TestApplyEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Installed || !res.Reloaded || len(res.Started) != 6 {
+	_, installed := res.Did(plan.Install)
+	_, reloaded := res.Did(plan.Reload)
+	if listen, _ := res.Did(plan.Listen); !installed || !reloaded || len(listen.Units) != 6 {
 		t.Fatalf("first apply: %+v", res)
 	}
 	if want := []string{"reload", "start " + naming.RootTarget}; !reflect.DeepEqual(sd.calls, want) {
@@ -164,7 +178,7 @@ func TestApplyEngine(t *testing.T) {
 	// An env change: a restart, no reload.
 	sd.calls = nil
 	edit(t, filepath.Join(dir, "tenants/acme.yaml"), "GREETING: 'Hello, 100% \"quoted\" $world'", "GREETING: changed")
-	if res, err = Apply(ctx, dir, sd, opts); err != nil || res.Reloaded {
+	if res, err = Apply(ctx, dir, sd, opts); err != nil || reloadedBy(res) {
 		t.Fatalf("env change: %+v %v", res, err)
 	}
 	if want := []string{"try-restart ehecoatl-acme-web.service"}; !reflect.DeepEqual(sd.calls, want) {
@@ -175,7 +189,7 @@ func TestApplyEngine(t *testing.T) {
 	sd.calls = nil
 	sd.failed["ehecoatl-initech-site.service"] = true
 	os.Remove(filepath.Join(dir, "tenants/initech.yaml"))
-	if res, err = Apply(ctx, dir, sd, opts); err != nil || !res.Reloaded {
+	if res, err = Apply(ctx, dir, sd, opts); err != nil || !reloadedBy(res) {
 		t.Fatalf("removal: %+v %v", res, err)
 	}
 	want := []string{"reload", "stop ehecoatl-initech-site.service ehecoatl-initech-site.socket", "reset-failed ehecoatl-initech-site.service"}
@@ -203,6 +217,11 @@ func TestApplyEngine(t *testing.T) {
 	}
 }
 
+func reloadedBy(r *Result) bool {
+	_, ok := r.Did(plan.Reload)
+	return ok
+}
+
 // TestApplyLock: a second apply while one runs fails at once, clearly.
 func TestApplyLock(t *testing.T) {
 	l := layout.Layout{Root: t.TempDir()}
@@ -223,4 +242,38 @@ func edit(t *testing.T, path, old, new string) {
 		t.Fatalf("%s lacks %q (%v)", path, old, err)
 	}
 	os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o644)
+}
+
+// start, stop and restart run in the same engine as apply: stop takes down
+// only what runs, services before sockets; restart resets a failed unit
+// first.
+func TestControl(t *testing.T) {
+	ctx := context.Background()
+	sd := newFake(layout.Layout{Root: t.TempDir()})
+	app := []naming.Units{{Sockets: []string{"ehecoatl-a-w.socket"}, Services: []string{"ehecoatl-a-w.service"}}}
+	for _, c := range []struct {
+		verb   string
+		before func()
+		want   []string
+	}{
+		{"start", nil, []string{"start ehecoatl-a-w.socket", "start ehecoatl-a-w.service"}},
+		{"stop", nil, []string{"stop ehecoatl-a-w.service", "stop ehecoatl-a-w.socket"}},
+		{"stop", nil, nil},
+		{"restart", func() { sd.failed["ehecoatl-a-w.service"] = true },
+			[]string{"reset-failed ehecoatl-a-w.service", "start ehecoatl-a-w.socket", "restart ehecoatl-a-w.service"}},
+	} {
+		sd.calls = nil
+		if c.before != nil {
+			c.before()
+		}
+		if _, err := Control(ctx, c.verb, app, sd, nil); err != nil {
+			t.Fatalf("%s: %v", c.verb, err)
+		}
+		if !reflect.DeepEqual(sd.calls, c.want) {
+			t.Errorf("%s: calls %q, want %q", c.verb, sd.calls, c.want)
+		}
+	}
+	if _, err := Control(ctx, "kill", app, sd, nil); err == nil {
+		t.Errorf("an unknown verb ran")
+	}
 }

@@ -3,7 +3,6 @@ package apply
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,7 +72,7 @@ func (h *secretsHost) write(p, s string, mode os.FileMode) {
 }
 
 func (h *secretsHost) opts() Options {
-	return Options{Layout: h.l, Generator: generator.Options{SourceDir: layout.EtcDir}, Out: io.Discard}
+	return Options{Layout: h.l, Generator: generator.Options{SourceDir: layout.EtcDir}}
 }
 
 // refused checks that plan and apply both reject the directory with a

@@ -9,6 +9,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ehecoatl/ehecoatl/apply"
+	"github.com/ehecoatl/ehecoatl/dbus"
 )
 
 func applyCommand() *ucli.Command {
@@ -25,7 +26,7 @@ func applyCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Out: c.App.Writer}
+			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Progress: printer(c.App.Writer)}
 			if c.Bool("dry-run") {
 				p, err := apply.Plan(dir, opts)
 				if err != nil {
@@ -34,13 +35,16 @@ func applyCommand() *ucli.Command {
 				p.Print(c.App.Writer)
 				return nil
 			}
-			// The adapter connects on first use: an invalid DIR fails the
+			// The client connects on first use: an invalid DIR fails the
 			// same way on a host without systemd.
-			sd := &apply.Adapter{}
+			sd := &dbus.Client{}
 			defer sd.Close()
 			res, err := apply.Apply(c.Context, dir, sd, opts)
 			if err != nil {
 				return printInvalid(c, err)
+			}
+			if !res.Changed() {
+				fmt.Fprintln(c.App.Writer, "nothing changed: the host already runs these manifests")
 			}
 			warnUnenforced(c, "/sys/fs/cgroup")
 			if c.Bool("timings") {

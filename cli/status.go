@@ -34,12 +34,9 @@ func statusCommand() *ucli.Command {
 					return err
 				}
 			}
-			conn, err := dbus.Connect(c.Context)
-			if err != nil {
-				return fmt.Errorf("status: %w", err)
-			}
-			defer conn.Close()
-			rows, err := status.Collect(c.Context, set, conn, tenant, lastJournalLine)
+			sd := &dbus.Client{}
+			defer sd.Close()
+			rows, err := status.Collect(c.Context, set, sd, tenant, lastJournalLine)
 			if err != nil {
 				return fmt.Errorf("status: %w", err)
 			}

@@ -178,3 +178,8 @@ func (d *dialed) closeAll() {
 		bc.Close()
 	}
 }
+
+// connected reports whether both underlying connections are still open.
+func (c *Conn) connected() bool {
+	return c.bus.Connected() && c.sig.Connected()
+}

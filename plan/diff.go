@@ -32,6 +32,8 @@ type Plan struct {
 	Stop []string `json:"stop"`
 	// RoutesChanged means the router must reload its table.
 	RoutesChanged bool `json:"routes_changed"`
+	// Steps are what apply does, in order (steps.go).
+	Steps []Step `json:"steps"`
 }
 
 // UnitsChanged reports whether any unit file is added, changed or removed,
@@ -104,6 +106,7 @@ func Diff(old, new *State) *Plan {
 	for _, l := range p.lists() {
 		sort.Strings(*l)
 	}
+	p.Steps = applySteps(p, new)
 	return p
 }
 

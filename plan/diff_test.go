@@ -1,9 +1,11 @@
 package plan
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -94,5 +96,35 @@ func TestSaveRootOnly(t *testing.T) {
 	}
 	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("record mode %v %v, want 0600", fi.Mode(), err)
+	}
+}
+
+// The steps of an apply come in the order that makes a killed apply
+// converge: install, reload, stop, reset-failed, listen, restart, reload
+// the router, and the record last.
+func TestApplySteps(t *testing.T) {
+	old := &State{Tenants: map[string]*TenantState{"a": {Manifest: "1", Apps: map[string]*AppState{
+		"w": {Units: map[string]string{"ehecoatl-a-w.service": "1"}, Sockets: []string{"ehecoatl-a-w.socket"}, Services: []string{"ehecoatl-a-w.service"}},
+		"x": {Units: map[string]string{"ehecoatl-a-x.service": "1"}, Sockets: []string{"ehecoatl-a-x.socket"}, Services: []string{"ehecoatl-a-x.service"}},
+	}}}}
+	new := &State{Routes: "r", Tenants: map[string]*TenantState{"a": {Manifest: "2", Apps: map[string]*AppState{
+		"w": {Units: map[string]string{"ehecoatl-a-w.service": "2"}, Sockets: []string{"ehecoatl-a-w.socket"}, Services: []string{"ehecoatl-a-w.service"}},
+	}}}}
+	var got []string
+	for _, s := range Diff(old, new).Steps {
+		got = append(got, fmt.Sprintf("%s %v %v", s.Op, s.Units, s.Always))
+	}
+	want := []string{
+		"install [] false",
+		"daemon-reload [] false",
+		"stop [ehecoatl-a-x.service ehecoatl-a-x.socket] false",
+		"reset-failed [ehecoatl-*] false",
+		"listen [ehecoatl-a-w.socket] false",
+		"try-restart [ehecoatl-a-w.service] false",
+		"reload-router [ehecoatl-router.service] true",
+		"record [] false",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -52,14 +52,17 @@ type Unit struct {
 	MainPID     uint32 `json:"main_pid,omitempty"`
 }
 
-// Source is what status reads systemd through; *dbus.Conn satisfies it.
+// Source is what status reads systemd through; *dbus.Client satisfies it.
 type Source interface {
 	ListUnits(ctx context.Context, patterns ...string) ([]dbus.UnitStatus, error)
 	Units(ctx context.Context, names []string) ([]*dbus.UnitInfo, error)
 	StateSince(ctx context.Context, names []string) ([]time.Time, error)
 }
 
-var _ Source = (*dbus.Conn)(nil)
+var (
+	_ Source = (*dbus.Conn)(nil)
+	_ Source = (*dbus.Client)(nil)
+)
 
 // LastLine returns the last journal line of a unit's own output.
 type LastLine func(ctx context.Context, unit string) string

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ehecoatl/ehecoatl/dbus"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/router"
 )
@@ -75,7 +76,9 @@ func run(args []string) int {
 		return signalReload(*reload, cfg.StartTimeout)
 	}
 	if !*noIdleStop {
-		cfg.Stopper = &busStopper{}
+		// The polkit rule 50-ehecoatl-router.rules is what allows the
+		// unprivileged router to stop (only) app services.
+		cfg.Stopper = &dbus.Client{}
 	}
 
 	var ls router.Listeners

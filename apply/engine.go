@@ -1,0 +1,237 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ehecoatl/ehecoatl/dbus"
+	"github.com/ehecoatl/ehecoatl/generator"
+	"github.com/ehecoatl/ehecoatl/layout"
+	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/plan"
+)
+
+// Systemd is the part of systemd the engine drives. *dbus.Client
+// implements it; the tests use a fake.
+type Systemd interface {
+	Reload(ctx context.Context) error
+	ListUnits(ctx context.Context, patterns ...string) ([]dbus.UnitStatus, error)
+	StartMany(ctx context.Context, units []string) error
+	StopMany(ctx context.Context, units []string) error
+	RestartMany(ctx context.Context, units []string) error
+	TryRestartMany(ctx context.Context, units []string) error
+	ResetFailed(ctx context.Context, unit string) error
+	ReloadUnit(ctx context.Context, unit string) error
+}
+
+var _ Systemd = (*dbus.Client)(nil)
+
+// Done is what one step did.
+type Done struct {
+	Op plan.Op `json:"op"`
+	// Units the step acted on: for stop, those that were running; for
+	// reset-failed, those that had failed; for listen, the sockets that did
+	// not listen before.
+	Units []string `json:"units,omitempty"`
+	// Changed: the step changed the host.
+	Changed bool          `json:"changed"`
+	Took    time.Duration `json:"took_ns"`
+}
+
+// engine executes steps. The fields a step kind needs are set by the
+// caller: Install needs set and out, Reload out, Record want.
+type engine struct {
+	sd     Systemd
+	layout layout.Layout
+	set    *manifest.Set
+	out    *generator.Output
+	want   *plan.State
+	// progress, when set, hears of each step as it ends.
+	progress func(Done)
+
+	installed bool // an Install step installed a new generation
+}
+
+// run executes steps in order and stops at the first that fails; it
+// returns what the steps before it (and, as far as it got, that one) did.
+func (e *engine) run(ctx context.Context, steps []plan.Step) ([]Done, error) {
+	var done []Done
+	for _, st := range steps {
+		t := time.Now()
+		d, err := e.step(ctx, st)
+		d.Op, d.Took = st.Op, time.Since(t)
+		if d.Changed || err != nil {
+			done = append(done, d)
+		}
+		if err != nil {
+			return done, err
+		}
+		if d.Changed && e.progress != nil {
+			e.progress(d)
+		}
+	}
+	return done, nil
+}
+
+func (e *engine) step(ctx context.Context, st plan.Step) (Done, error) {
+	switch st.Op {
+	case plan.Install:
+		changed, err := Install(e.layout.Etc(), e.set, e.out)
+		if err != nil {
+			return Done{}, fmt.Errorf("install manifests into %s: %w", e.layout.Etc(), err)
+		}
+		e.installed = changed
+		return Done{Changed: changed}, nil
+	case plan.Reload:
+		return e.reload(ctx)
+	case plan.Stop:
+		running, err := e.units(ctx, st.Units, func(s dbus.UnitStatus) bool { return s.ActiveState != "inactive" })
+		if err != nil || len(running) == 0 {
+			return Done{}, err
+		}
+		return Done{Units: running, Changed: true}, e.sd.StopMany(ctx, running)
+	case plan.ResetFailed:
+		failed, err := e.units(ctx, st.Units, func(s dbus.UnitStatus) bool { return s.ActiveState == "failed" })
+		if err != nil {
+			return Done{}, err
+		}
+		var errs []error
+		for _, u := range failed {
+			errs = append(errs, e.sd.ResetFailed(ctx, u))
+		}
+		return Done{Units: failed, Changed: len(failed) > 0}, errors.Join(errs...)
+	case plan.Listen:
+		return e.listen(ctx, st.Units)
+	case plan.Start, plan.Restart, plan.TryRestart:
+		if len(st.Units) == 0 {
+			return Done{}, nil
+		}
+		do := map[plan.Op]func(context.Context, []string) error{
+			plan.Start: e.sd.StartMany, plan.Restart: e.sd.RestartMany, plan.TryRestart: e.sd.TryRestartMany,
+		}[st.Op]
+		return Done{Units: st.Units, Changed: true}, do(ctx, st.Units)
+	case plan.ReloadRouter:
+		if !st.Always && !e.installed {
+			return Done{}, nil
+		}
+		running, err := e.units(ctx, st.Units, active)
+		if err != nil || len(running) == 0 {
+			return Done{}, err
+		}
+		for _, u := range running {
+			if err := e.sd.ReloadUnit(ctx, u); err != nil {
+				return Done{}, err
+			}
+		}
+		return Done{Units: running, Changed: true}, nil
+	case plan.Record:
+		if err := plan.Save(RecordPath(e.layout), e.want); err != nil {
+			return Done{}, fmt.Errorf("record applied state: %w", err)
+		}
+		return Done{}, nil
+	}
+	return Done{}, fmt.Errorf("unknown step %q", st.Op)
+}
+
+func (e *engine) reload(ctx context.Context) (Done, error) {
+	dir := e.layout.GeneratorOut()
+	if generatedEqual(dir, e.out) {
+		return Done{}, nil
+	}
+	if err := e.sd.Reload(ctx); err != nil {
+		return Done{}, fmt.Errorf("daemon-reload: %w", err)
+	}
+	if !generatedEqual(dir, e.out) {
+		return Done{Changed: true}, fmt.Errorf("after daemon-reload, %s does not hold the new units: is ehecoatl-generator installed in /usr/lib/systemd/system-generators? (journalctl -k | grep ehecoatl-generator)", layout.GeneratorDir)
+	}
+	return Done{Changed: true}, nil
+}
+
+// listen starts ehecoatl.target when any of sockets does not listen, and
+// checks afterwards that every one does.
+func (e *engine) listen(ctx context.Context, sockets []string) (Done, error) {
+	down, err := e.notActive(ctx, sockets)
+	if err != nil || len(down) == 0 {
+		return Done{}, err
+	}
+	// Starting sockets one D-Bus call at a time costs seconds per thousand
+	// on a busy host; the target is one job.
+	if err := e.sd.StartMany(ctx, []string{naming.RootTarget}); err != nil {
+		return Done{}, fmt.Errorf("start: %w", err)
+	}
+	failed, err := e.notActive(ctx, down)
+	if err != nil {
+		return Done{}, err
+	}
+	if len(failed) > 0 {
+		return Done{Units: down}, fmt.Errorf("%d socket(s) did not start: %s (see: systemctl status %s; journalctl -u %s)", len(failed), Brief(failed), failed[0], failed[0])
+	}
+	return Done{Units: down, Changed: true}, nil
+}
+
+func (e *engine) notActive(ctx context.Context, units []string) ([]string, error) {
+	l, err := e.sd.ListUnits(ctx, "ehecoatl-*.socket")
+	if err != nil {
+		return nil, fmt.Errorf("list sockets: %w", err)
+	}
+	up := map[string]bool{}
+	for _, s := range l {
+		up[s.Name] = active(s)
+	}
+	var down []string
+	for _, u := range units {
+		if !up[u] {
+			down = append(down, u)
+		}
+	}
+	return down, nil
+}
+
+// units lists the loaded units matching patterns for which keep is true,
+// sorted by name.
+func (e *engine) units(ctx context.Context, patterns []string, keep func(dbus.UnitStatus) bool) ([]string, error) {
+	if len(patterns) == 0 {
+		return nil, nil
+	}
+	l, err := e.sd.ListUnits(ctx, patterns...)
+	if err != nil {
+		return nil, fmt.Errorf("list units: %w", err)
+	}
+	var out []string
+	for _, s := range l {
+		if keep(s) {
+			out = append(out, s.Name)
+		}
+	}
+	return out, nil
+}
+
+func active(s dbus.UnitStatus) bool {
+	switch s.ActiveState {
+	case "active", "activating", "reloading":
+		return true
+	}
+	return false
+}
+
+// generatedEqual reports whether the generator's output directory holds
+// the rendered units, by the digest the generator writes last (reading
+// back thousands of unit files costs more than the rest of a no-op apply).
+func generatedEqual(dir string, o *generator.Output) bool {
+	b, err := os.ReadFile(filepath.Join(dir, generator.DigestFile))
+	return err == nil && strings.TrimSpace(string(b)) == o.Digest()
+}
+
+// Brief lists units for people: the first six, then how many more.
+func Brief(units []string) string {
+	if len(units) <= 6 {
+		return strings.Join(units, " ")
+	}
+	return strings.Join(units[:6], " ") + fmt.Sprintf(" ... and %d more", len(units)-6)
+}
