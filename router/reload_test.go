@@ -244,3 +244,14 @@ func TestIdleStop(t *testing.T) {
 		}
 	}
 }
+
+// monotonicUsec is what systemd reads with RELOADING=1: microseconds of
+// CLOCK_MONOTONIC, so it moves with real time.
+func TestMonotonicUsec(t *testing.T) {
+	a := monotonicUsec()
+	time.Sleep(20 * time.Millisecond)
+	b := monotonicUsec()
+	if a <= 0 || b-a < 20_000 || b-a > 2_000_000 {
+		t.Errorf("monotonicUsec: %d then %d after 20ms", a, b)
+	}
+}

@@ -10,13 +10,12 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
+	"golang.org/x/sys/unix"
 )
 
 // Defaults of Config.
@@ -327,10 +326,9 @@ func (rt *Router) Close() {
 // monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants
 // with RELOADING=1 (Type=notify-reload, systemd >= 253).
 func monotonicUsec() int64 {
-	var ts syscall.Timespec
-	const clockMonotonic = 1
-	if _, _, e := syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
 		return 0
 	}
-	return ts.Sec*1e6 + ts.Nsec/1e3
+	return ts.Nano() / 1e3
 }
