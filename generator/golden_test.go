@@ -14,16 +14,44 @@ import (
 	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
-// The golden tests (Quadlet style): every directory under testdata/ is a
-// case with a manifest directory (tenants/, kits/) and expected/, which
-// holds the exact unit files Generate must write and links.txt, the wants
-// links ("DIR/NAME -> TARGET", one per line). An optional options.json
-// overrides goldenOptions. The case "examples" renders ../examples.
+// The generator's cases: every directory under testdata/ is a case, a
+// manifest directory (tenants/, optional kits/) with an optional
+// options.json that overrides goldenOptions; the case "examples" renders
+// ../examples. There are two kinds:
 //
-//	go test ./generator/ -run TestGolden -update
+//   - Most cases say what they are for in their own input, Quadlet style:
+//     "## assert-..." lines in their tenants/*.yaml pin the few keys, links
+//     and env values the case exists to test (the vocabulary is in
+//     assert_test.go; TestAssertions checks them). A change elsewhere, such
+//     as one to the shared hardening profile (templates/hardening.conf),
+//     leaves them alone.
 //
-// rewrites expected/ from the current output; review the diff by eye.
-var update = flag.Bool("update", false, "rewrite testdata/*/expected from the current output")
+//   - The full-snapshot cases (snapshotCases) also hold expected/: the exact
+//     unit files Generate must write, links.txt with the wants links
+//     ("DIR/NAME -> TARGET", one per line) and the env files. They are
+//     where a change of the whole output, the profile's included, shows
+//     up, so that a reviewer sees it once per kind of unit. TestGolden
+//     compares them;
+//
+//     go test ./generator/ -run TestGolden -update
+//
+//     rewrites their expected/ from the current output; review the diff by
+//     eye.
+//
+// Every case, of either kind, also feeds the tests that need inputs only
+// (TestGoldenStable, TestVerify, TestSecurityScore).
+var update = flag.Bool("update", false, "rewrite testdata/*/expected of the full-snapshot cases from the current output")
+
+// snapshotCases are the cases compared with a full snapshot (expected/):
+// the examples, and one activation app and one port: app with workers,
+// which together hold every line of the hardening profile, the service
+// and socket templates, a bridge and template units. Every other case
+// asserts what it tests instead and must not have expected/.
+var snapshotCases = map[string]bool{
+	"examples":           true,
+	"activation_minimal": true,
+	"workers_port":       true,
+}
 
 // goldenOptions are the options of every case unless options.json says
 // otherwise: the defaults of an installed host.
@@ -33,6 +61,7 @@ type goldenCase struct {
 	name     string
 	dir      string // the case directory (expected/ lives here)
 	manifest string // the manifest directory
+	snapshot bool   // a full-snapshot case (snapshotCases)
 }
 
 func goldenCases(t testing.TB) []goldenCase {
@@ -46,7 +75,7 @@ func goldenCases(t testing.TB) []goldenCase {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), "bad_") {
 			continue
 		}
-		c := goldenCase{name: e.Name(), dir: filepath.Join("testdata", e.Name())}
+		c := goldenCase{name: e.Name(), dir: filepath.Join("testdata", e.Name()), snapshot: snapshotCases[e.Name()]}
 		c.manifest = c.dir
 		if c.name == "examples" {
 			c.manifest = filepath.Join("..", "examples")
@@ -105,11 +134,21 @@ func linksText(ls []Link) string {
 	return b.String()
 }
 
+// TestGolden compares the full-snapshot cases with their expected/ and
+// checks that no other case has one (a stale snapshot nobody compares).
 func TestGolden(t *testing.T) {
+	n := 0
 	for _, c := range goldenCases(t) {
+		want := filepath.Join(c.dir, "expected")
+		if !c.snapshot {
+			if _, err := os.Stat(want); err == nil {
+				t.Errorf("%s: not a full-snapshot case, but has %s: delete it, or add the case to snapshotCases", c.name, want)
+			}
+			continue
+		}
+		n++
 		t.Run(c.name, func(t *testing.T) {
 			out := c.generate(t)
-			want := filepath.Join(c.dir, "expected")
 			got := map[string][]byte{"links.txt": []byte(linksText(out.Links))}
 			for _, f := range out.Files {
 				got[f.Name] = f.Data
@@ -164,6 +203,9 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%s: generated but not expected:\n%s", n, got[n])
 			}
 		})
+	}
+	if n != len(snapshotCases) {
+		t.Errorf("%d of the %d snapshotCases are directories under testdata/", n, len(snapshotCases))
 	}
 }
 
