@@ -24,12 +24,16 @@ import (
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/plan"
+	"github.com/ehecoatl/ehecoatl/preflight"
 )
 
 // Options of an apply.
 type Options struct {
 	Layout    layout.Layout
 	Generator generator.Options
+	// Preflight, when set, is the host apply checks before it changes
+	// anything (package preflight); a failed check refuses the apply.
+	Preflight *preflight.Host
 	// Progress, when set, hears of each step that changed something, as
 	// it ends (the CLI prints them).
 	Progress func(Done)
@@ -38,6 +42,9 @@ type Options struct {
 // Result says what an apply did.
 type Result struct {
 	Plan *plan.Plan
+	// Preflight are the results of the host checks, when Options.Preflight
+	// asked for them.
+	Preflight []preflight.Result
 	// Done are the steps that changed something (and the one that failed),
 	// in order.
 	Done []Done
@@ -170,6 +177,13 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	if err != nil {
 		return nil, err
 	}
+	res := &Result{}
+	if opts.Preflight != nil {
+		res.Preflight = preflight.Run(ctx, *opts.Preflight, preflight.NeedsOf(set))
+		if failed := preflight.Failed(res.Preflight); len(failed) > 0 {
+			return res, fmt.Errorf("apply: %w", &preflight.Error{Failed: failed})
+		}
+	}
 	unlock, err := lock(opts.Layout)
 	if err != nil {
 		return nil, err
@@ -180,7 +194,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		return nil, err
 	}
 	p := plan.Diff(have, want)
-	res := &Result{Plan: p}
+	res.Plan = p
 	res.took("validate+render+plan", t0)
 	defer res.took("total", t0)
 

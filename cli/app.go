@@ -96,6 +96,7 @@ func New(stdout, stderr io.Writer) *ucli.App {
 			applyCommand(),
 			generateCommand(),
 			statusCommand(),
+			doctorCommand(),
 			controlCommand("start", "start a tenant's or app's sockets and services"),
 			controlCommand("stop", "stop a tenant's or app's services and sockets (no activation until started again)"),
 			controlCommand("restart", "restart a tenant's or app's services"),

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	ucli "github.com/urfave/cli/v2"
 )
 
 // run runs the CLI in-process and returns exit code, stdout and stderr.
@@ -111,25 +109,5 @@ func TestRoutes(t *testing.T) {
 	}
 	if !strings.Contains(out, "acme.example.test") || !strings.Contains(out, "/run/ehecoatl/acme/web.sock") {
 		t.Errorf("routes table lacks acme:\n%s", out)
-	}
-}
-
-// A host without cgroup v2 is told that limits and egress rules do not hold
-// there; a cgroup v2 host is not.
-func TestWarnUnenforced(t *testing.T) {
-	v1, v2 := t.TempDir(), t.TempDir()
-	if err := os.WriteFile(filepath.Join(v2, "cgroup.controllers"), []byte("cpu memory pids\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		root string
-		want bool
-	}{{v1, true}, {v2, false}} {
-		var errOut bytes.Buffer
-		app := &ucli.App{ErrWriter: &errOut}
-		warnUnenforced(ucli.NewContext(app, nil, nil), c.root)
-		if got := strings.Contains(errOut.String(), "not enforced"); got != c.want {
-			t.Errorf("cgroup root %s: warned=%v, want %v (%q)", c.root, got, c.want, errOut.String())
-		}
 	}
 }

@@ -106,6 +106,11 @@ func (c *Client) StateSince(ctx context.Context, names []string) (l []time.Time,
 	return l, err
 }
 
+func (c *Client) ManagerStats(ctx context.Context) (s ManagerStats, err error) {
+	err = with(c, ctx, func(x *Conn) (err error) { s, err = x.ManagerStats(ctx); return })
+	return s, err
+}
+
 func with(c *Client, ctx context.Context, f func(*Conn) error) error {
 	conn, err := c.Conn(ctx)
 	if err != nil {

@@ -26,6 +26,9 @@ func (l Layout) join(p string) string {
 	return filepath.Join(l.Root, p)
 }
 
+// Path is any host path below Root.
+func (l Layout) Path(p string) string { return l.join(p) }
+
 // Etc is the installed manifest directory (/etc/ehecoatl), also apply's default DIR.
 func (l Layout) Etc() string { return l.join(EtcDir) }
 

@@ -39,6 +39,12 @@ const (
 	StateLinkDir = "/var/lib"
 	// Bin is the ehecoatl binary that bridge services run.
 	Bin = "/usr/bin/ehecoatl"
+	// GeneratorBin is the systemd generator that renders the installed
+	// manifests into units at boot and at every daemon-reload.
+	GeneratorBin = "/usr/lib/systemd/system-generators/ehecoatl-generator"
+	// SandboxRoot is the RootDirectory= of every app and bridge
+	// (templates/hardening.conf): empty mount points made by tmpfiles.d.
+	SandboxRoot = "/run/ehecoatl-root"
 )
 
 // Names shared by all tenants.
@@ -55,6 +61,8 @@ const (
 	FirewallUnit = "ehecoatl-firewall.service"
 	// RouterUnit is the router's service, reloaded when routes change.
 	RouterUnit = "ehecoatl-router.service"
+	// RouterSocket listens on :80 for the router.
+	RouterSocket = "ehecoatl-router.socket"
 	// RouterGroup is the group that may connect to app sockets: the
 	// router's static system user (sysusers.d).
 	RouterGroup = "ehecoatl-router"

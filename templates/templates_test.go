@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/units"
 )
 
@@ -140,4 +141,23 @@ func mustShared(t *testing.T, n string) *units.Unit {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// The sandbox root the hardening profile names is the one preflight checks
+// and tmpfiles.d creates (naming.SandboxRoot).
+func TestSandboxRootIsNamingContract(t *testing.T) {
+	u, err := Parse(Hardening)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := u.Lookup("Service", "RootDirectory"); len(got) != 1 || got[0] != naming.SandboxRoot {
+		t.Errorf("RootDirectory=%q, want %s", got, naming.SandboxRoot)
+	}
+	b, err := os.ReadFile("../packaging/tmpfiles.d/ehecoatl.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^d ` + regexp.QuoteMeta(naming.SandboxRoot) + ` `).Match(b) {
+		t.Errorf("packaging/tmpfiles.d/ehecoatl.conf does not create %s", naming.SandboxRoot)
+	}
 }
