@@ -325,20 +325,42 @@ func TestWriteLog(t *testing.T) {
 	}
 }
 
-// TestSystemdGeneratorSkipsUnrenderable: a tenant the manifest package
-// accepts but the generator cannot render (a read_only path with ":",
-// which BindReadOnlyPaths= would split) is skipped, the others are written.
+// TestSystemdGeneratorSkipsUnrenderable: a tenant the generator cannot
+// render (only a bug in validation lets one through, so the generator is
+// made to fail on it here) is skipped, the others are written.
 func TestSystemdGeneratorSkipsUnrenderable(t *testing.T) {
 	root := installManifests(t, "../examples")
 	writeFile(t, filepath.Join(root, "etc", "ehecoatl", "tenants", "colon.yaml"),
-		"tenant: colon\napps:\n  web:\n    command: [/bin/true]\n    listen: activation\n    domains: [colon.example.test]\n    read_only: [\"/srv/a:b\"]\n")
+		"tenant: colon\napps:\n  web:\n    command: [/bin/true]\n    listen: activation\n    domains: [colon.example.test]\n")
+	bad := func(t *manifest.Tenant) error {
+		if t.Name == "colon" {
+			return &generator.InvariantError{File: t.File, App: "web", Err: errors.New("a violated invariant")}
+		}
+		return nil
+	}
+	g, rt := generate, renderTenant
+	t.Cleanup(func() { generate, renderTenant = g, rt })
+	generate = func(s *manifest.Set, o generator.Options) (*generator.Output, error) {
+		for _, t := range s.Tenants {
+			if err := bad(t); err != nil {
+				return nil, err
+			}
+		}
+		return g(s, o)
+	}
+	renderTenant = func(t *manifest.Tenant, o generator.Options) (*generator.Output, error) {
+		if err := bad(t); err != nil {
+			return nil, err
+		}
+		return rt(t, o)
+	}
 	var l logs
 	dirs := genDirs(t)
 	if err := (SystemdGenerator{Root: root, Log: l.log}).Run(dirs); err != nil {
 		t.Fatal(err)
 	}
 	compareTrees(t, tree(t, dirs[0]), expectedTree(t, "../examples"))
-	if !l.contains(`skipped tenants/colon.yaml: generator: tenants/colon.yaml: apps.web: read_only/connect "/srv/a:b"`) {
+	if !l.contains(`skipped tenants/colon.yaml: generator: internal error: tenants/colon.yaml: apps.web: a violated invariant`) {
 		t.Errorf("log: %q", l.lines)
 	}
 }

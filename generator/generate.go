@@ -240,30 +240,23 @@ func (r *renderer) rootSlice() (File, error) {
 	return f, nil
 }
 
-// tenant renders a tenant's slice and apps into out.
+// tenant renders a tenant's slice and apps into out. The set was
+// validated (package manifest holds every rule, docs/MANIFEST.md), so
+// whatever cannot be rendered here is a bug: an InvariantError.
 func (r *renderer) tenant(out *Output, t *manifest.Tenant) error {
-	// Rendered here and nowhere else: apply installs these bytes and plan
-	// hashes them, and a set whose env cannot be written must not render.
-	for _, a := range t.Apps {
-		b, err := envFile(a)
-		if err != nil {
-			return fmt.Errorf("generator: %s: app %s: %w", t.File, a.Name, err)
-		}
-		if b != nil {
-			if out.Env == nil {
-				out.Env = map[string][]byte{}
-			}
-			out.Env[naming.EnvFileRel(a.Tenant, a.Name)] = b
-		}
-	}
 	src := path.Join(r.opts.SourceDir, filepath.ToSlash(t.File))
-	if err := r.tenantUnits(out, t, src); err != nil {
-		return fmt.Errorf("generator: %s: %w", t.File, err)
+	if err := r.tenantSlice(out, t, src); err != nil {
+		return &InvariantError{File: t.File, Err: err}
+	}
+	for _, a := range t.Apps {
+		if err := r.app(out, a, src); err != nil {
+			return &InvariantError{File: t.File, App: a.Name, Err: err}
+		}
 	}
 	return nil
 }
 
-func (r *renderer) tenantUnits(out *Output, t *manifest.Tenant, src string) error {
+func (r *renderer) tenantSlice(out *Output, t *manifest.Tenant, src string) error {
 	name := naming.TenantSlice(t.Name)
 	u := units.New(name)
 	s := u.Section("Unit")
@@ -294,19 +287,26 @@ func (r *renderer) tenantUnits(out *Output, t *manifest.Tenant, src string) erro
 	}
 	f.Tenant = t.Name
 	out.Files = append(out.Files, f)
-	for _, a := range t.Apps {
-		if err := r.app(out, a, src); err != nil {
-			return fmt.Errorf("apps.%s: %w", a.Name, err)
-		}
-	}
 	return nil
 }
 
 // app renders the units of one app: socket, service and (port apps)
 // bridge, as templates when the app has workers, plus the wants links.
 func (r *renderer) app(out *Output, a *manifest.App, src string) error {
-	if err := checkApp(a); err != nil {
+	if err := invariants(a); err != nil {
 		return err
+	}
+	// Rendered here and nowhere else: apply installs these bytes and plan
+	// hashes them.
+	env, err := envFile(a)
+	if err != nil {
+		return err
+	}
+	if env != nil {
+		if out.Env == nil {
+			out.Env = map[string][]byte{}
+		}
+		out.Env[naming.EnvFileRel(a.Tenant, a.Name)] = env
 	}
 	n := a.Names()
 	ap := appParts{
@@ -574,7 +574,7 @@ func (r *renderer) bridgeService(p appParts) *units.Unit {
 	p.addRef(s, "BindsTo", p.svc)
 	p.addRef(s, "After", p.svc)
 	// Same network namespace as the app: 127.0.0.1 is the app's (a port
-	// app never has the host's, see checkApp).
+	// app never has the host's, see invariants).
 	p.addRef(s, "JoinsNamespaceOf", p.svc)
 	u.Merge(r.service)
 
@@ -619,9 +619,11 @@ func protectHome(readOnly []string) string {
 	return "yes"
 }
 
-// checkApp rejects what the manifest package should already have rejected
-// but what would otherwise produce a wrong unit silently.
-func checkApp(a *manifest.App) error {
+// invariants are what the units below rely on and package manifest
+// guarantees for a validated set. They are checked again because a
+// violation would otherwise render a wrong unit silently, not a refused
+// one; a violation is a bug in validation, reported as an InvariantError.
+func invariants(a *manifest.App) error {
 	if len(a.Command) == 0 || !path.IsAbs(a.Command[0]) {
 		return errors.New("command: argv[0] must be an absolute path")
 	}

@@ -1,6 +1,7 @@
 package generator
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -133,6 +134,12 @@ func TestGenerateErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "generator: ") {
 				t.Errorf("error %q does not name the package", err)
+			}
+			// A validated set always renders: what does not is a bug in
+			// validation, not the author's mistake. Options are the caller's.
+			var inv *InvariantError
+			if isOption := strings.Contains(tc.want, "option "); errors.As(err, &inv) == isOption {
+				t.Errorf("error %q: InvariantError=%v, want %v", err, !isOption, !isOption)
 			}
 			// One prefix per layer: the unit is named once.
 			if n := strings.Count(err.Error(), "ehecoatl-acme-web.service"); n > 1 {

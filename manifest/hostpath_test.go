@@ -73,6 +73,11 @@ func TestHostPathsResolveSymlinks(t *testing.T) {
 		{checkConnect, "/srv/journal/stdout", "inside /run/systemd"},
 		{checkConnect, "/run/postgresql/.s.PGSQL.5432", ""},
 		{checkConnect, "/srv/code", "is not a unix socket"},
+		// BindReadOnlyPaths= would split these (the generator used to be
+		// the one to refuse them, without a position).
+		{checkReadOnly, "/srv/a:b", `contains ":"`},
+		{checkReadOnly, "/srv/a b", `contains " "`},
+		{checkConnect, "/run/x/a\\b.sock", `contains "\\"`},
 	} {
 		p := c.check(c.path)
 		switch {

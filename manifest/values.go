@@ -584,6 +584,12 @@ func judged(what, s string, rule func(s, r string) *problem) (string, *problem) 
 	if p := checkHostPath(what, s); p != nil {
 		return "", p
 	}
+	// The generator binds these with BindReadOnlyPaths=, a list of
+	// SOURCE[:DEST[:OPTIONS]] items separated by spaces.
+	if i := strings.IndexAny(s, ": \t\"'\\"); i >= 0 {
+		return "", bad("choose a path without spaces, quotes, backslashes or \":\", or bind its parent directory",
+			"%s %q contains %q, which systemd's list of bind mounts cannot hold", what, s, s[i:i+1])
+	}
 	if p := rule(s, s); p != nil {
 		return "", p
 	}
