@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 
 	ucli "github.com/urfave/cli/v2"
@@ -34,9 +33,7 @@ func doctorCommand() *ucli.Command {
 			}
 			rs := preflight.Run(c.Context, h, preflight.NeedsOf(set))
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rs); err != nil {
+				if err := printJSON(c, rs); err != nil {
 					return err
 				}
 			} else {

@@ -12,6 +12,13 @@ import (
 
 var jsonFlag = &ucli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
 
+// printJSON prints v as the --json output of a command.
+func printJSON(c *ucli.Context, v any) error {
+	enc := json.NewEncoder(c.App.Writer)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 func planCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "plan",
@@ -28,9 +35,7 @@ func planCommand() *ucli.Command {
 				return printInvalid(c, err)
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(p)
+				return printJSON(c, p)
 			}
 			p.Print(c.App.Writer)
 			return nil

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -41,9 +40,7 @@ func statusCommand() *ucli.Command {
 				return fmt.Errorf("status: %w", err)
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rows)
+				return printJSON(c, rows)
 			}
 			return status.Print(c.App.Writer, rows, time.Now())
 		},
