@@ -63,7 +63,7 @@ clean:
 
 # Packages: dist/ehecoatl_$(PKG_VERSION)_amd64.deb and
 # dist/ehecoatl-$(PKG_VERSION).x86_64.rpm, built by packaging/build.sh with
-# nfpm v2.45.2 (packaging/tools.mod). PKG_VERSION comes from git describe
+# nfpm v2.48.0 (packaging/tools.mod). PKG_VERSION comes from git describe
 # (packaging/version.sh: 0.1.0~gitN.HASH before the first tag); dates are the
 # last commit's (SOURCE_DATE_EPOCH), so a commit always gives the same bytes.
 PKG_VERSION ?= $(shell packaging/version.sh)
@@ -74,15 +74,18 @@ package:
 	PKG_VERSION='$(PKG_VERSION)' GO='$(GO)' packaging/build.sh
 
 # Builds the packages, then checks them: lintian and rpmlint (0 errors),
-# rpm's view of the .rpm, and in a booted systemd 252 (tests/harness):
-# install, apply the examples and curl them through the packaged router,
-# man pages, completion, upgrade, remove and purge (tests/packages_test.go).
-# Installs what it needs from Debian when missing.
+# rpm's view of the .rpm and its payload (relative ./ names only), the .rpm
+# installed, upgraded and erased with rpm --root in a scratch directory, and
+# in a booted systemd 252 (tests/harness): the .deb's install, apply the
+# examples and curl them through the packaged router, man pages, completion,
+# upgrade, remove and purge (tests/packages_test.go). Installs what it needs
+# from Debian when missing.
 test-packages: deps package
 	@missing=""; \
 	command -v lintian >/dev/null || missing="$$missing lintian"; \
 	command -v rpmlint >/dev/null || missing="$$missing rpmlint"; \
 	command -v rpm >/dev/null || missing="$$missing rpm"; \
+	command -v rpm2cpio >/dev/null || missing="$$missing rpm2cpio"; \
 	command -v cpio >/dev/null || missing="$$missing cpio"; \
 	command -v man >/dev/null || missing="$$missing man-db"; \
 	if [ -n "$$missing" ]; then \

@@ -4,7 +4,9 @@
 #   $DIST/ehecoatl_$VERSION_amd64.deb
 #   $DIST/ehecoatl-$VERSION.x86_64.rpm
 #
-# from packaging/nfpm.yaml with nfpm v2.45.2 (pinned in packaging/tools.mod).
+# from packaging/nfpm.yaml with nfpm v2.48.0 (pinned in packaging/tools.mod;
+# from v2.48.0 on, nfpm names the rpm's payload members ./usr/..., as rpmbuild
+# does: see packaging/README.md).
 # Reproducible: every date inside is SOURCE_DATE_EPOCH (default: the last
 # commit's date), binaries are built with -trimpath and no VCS stamp, and
 # gendocs uses no clock. Environment:
