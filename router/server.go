@@ -126,7 +126,16 @@ func (s *Server) Close() {
 }
 
 const (
-	stateIdle int32 = iota
+	// stateNew: accepted, first request not begun. Shutdown leaves such
+	// a connection alone: its client may have sent the request already
+	// (closing it then resets the connection under the request, which is
+	// what a restart during a package upgrade did), and the read-header
+	// timeout bounds the wait. net/http's Shutdown does the same.
+	stateNew int32 = iota
+	// stateIdle: between requests of a kept-alive connection; Shutdown
+	// closes it at once (clients retry a request that meets a keep-alive
+	// close).
+	stateIdle
 	stateActive
 )
 
@@ -205,10 +214,12 @@ func (cc *clientConn) serve() {
 	}()
 	cfg := &cc.rt.cfg
 	wait := cfg.ReadHeaderTimeout // the first request must come quickly
-	for {
-		cc.state.Store(stateIdle)
-		if cc.srv.shutdown.Load() {
-			return
+	for first := true; ; first = false {
+		if !first {
+			cc.state.Store(stateIdle)
+			if cc.srv.shutdown.Load() {
+				return
+			}
 		}
 		// One deadline for both directions: reading waits for the next
 		// request; writing the response is bounded by it too (armWrite

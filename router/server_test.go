@@ -206,8 +206,9 @@ func TestClientIdleTimeout(t *testing.T) {
 	}
 }
 
-// Shutdown lets a request in flight finish, closes idle connections at
-// once, and refuses new connections.
+// Shutdown lets a request in flight finish, closes idle keep-alive
+// connections at once, answers the first request of a connection accepted
+// before it (and then closes that one), and refuses new connections.
 func TestGracefulShutdown(t *testing.T) {
 	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
 	f.backend("acme", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -215,6 +216,9 @@ func TestGracefulShutdown(t *testing.T) {
 		io.WriteString(w, "finished")
 	}))
 	idle := f.dialRaw(t)
+	idle.send("GET / HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+	idle.response("GET")
+	fresh := f.dialRaw(t)
 	busy := f.dialRaw(t)
 	busy.send("GET / HTTP/1.1\r\nHost: acme.test\r\n\r\n")
 	time.Sleep(50 * time.Millisecond)
@@ -222,6 +226,11 @@ func TestGracefulShutdown(t *testing.T) {
 	go func() { done <- f.srv.Shutdown(context.Background()) }()
 	if !idle.closed() {
 		t.Fatal("idle connection still open")
+	}
+	// Its request was on the wire when the old router stopped.
+	fresh.send("GET / HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+	if resp, body := fresh.response("GET"); body != "finished" || !resp.Close {
+		t.Fatalf("first request of a new connection: %q %v", body, resp.Header)
 	}
 	resp, body := busy.response("GET")
 	if body != "finished" || !resp.Close {
