@@ -814,6 +814,29 @@ func testInSystemd(t *testing.T, p pkgs, upgrade string) {
 				h.fatalf("before apply: %s", r)
 			}
 		}},
+		{"doctor", func(h *host) {
+			// The package brings everything apply checks first
+			// (docs/OPERATIONS.md "Preflight"); a host without the
+			// router's group is refused before anything changes.
+			out, errOut, code := h.try("ehecoatl", "doctor", "/usr/share/doc/ehecoatl/examples")
+			if code != 0 || strings.Contains(out, "fail ") {
+				h.t.Errorf("ehecoatl doctor after install: exit %d\n%s%s", code, out, errOut)
+			}
+			for _, ok := range []string{"ok    group", "ok    generator", "ok    binary", "ok    sandbox root", "ok    router socket"} {
+				if !strings.Contains(out, ok) {
+					h.t.Errorf("ehecoatl doctor does not say %q:\n%s", ok, out)
+				}
+			}
+			h.sh("cp /etc/group /root/group && sed -i '/^ehecoatl-router:/d' /etc/group")
+			_, errOut, code = h.try("ehecoatl", "apply", "/usr/share/doc/ehecoatl/examples")
+			h.sh("cp /root/group /etc/group")
+			if code == 0 || !strings.Contains(errOut, "no group ehecoatl-router") || !strings.Contains(errOut, "nothing was changed") {
+				h.t.Errorf("apply without the router's group: exit %d\n%s", code, errOut)
+			}
+			if _, _, code := h.try("test", "-e", "/etc/ehecoatl/tenants"); code == 0 {
+				h.t.Errorf("the refused apply installed manifests")
+			}
+		}},
 		{"man pages", func(h *host) {
 			for _, c := range []struct{ page, want string }{
 				{"ehecoatl", "apply [DIR]"},
