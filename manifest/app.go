@@ -138,6 +138,58 @@ func (d *fileDecoder) restart(e *entry) (string, bool) {
 	return v, ok
 }
 
+// tls decodes tls: auto, tls: off, or tls: {cert: FILE, key: FILE}.
+func (d *fileDecoder) tls(e *entry) (TLS, bool) {
+	const hint = "write tls: auto, tls: off, or tls: {cert: FILE, key: FILE} for files in /etc/ehecoatl/certs/TENANT/"
+	if e.v.Kind != yaml.MappingNode {
+		v, ok := d.text(e.v, e.path, hint)
+		if !ok {
+			return TLS{}, false
+		}
+		if v != TLSAuto && v != TLSOff {
+			d.errAt(e.v, e.path, fmt.Sprintf("tls %q is not auto, off or a mapping of cert and key", v), hint)
+			return TLS{}, false
+		}
+		return TLS{Mode: v}, true
+	}
+	es, ok := d.mapping(e.v, e.path, "a mapping of cert and key", hint)
+	if !ok {
+		return TLS{}, false
+	}
+	t := TLS{Mode: TLSFiles}
+	for _, x := range es {
+		var dst *string
+		switch x.key {
+		case "cert":
+			dst = &t.CertFile
+		case "key":
+			dst = &t.KeyFile
+		default:
+			d.unknownKey(x, []string{"cert", "key"}, nil)
+			ok = false
+			continue
+		}
+		v, vok := d.text(x.v, x.path, "a file name in /etc/ehecoatl/certs/TENANT/")
+		if vok {
+			if p := checkCertName(v); p != nil {
+				d.probAt(x.v, x.path, p)
+				vok = false
+			}
+		}
+		ok = ok && vok
+		*dst = v
+	}
+	if ok && (t.CertFile == "" || t.KeyFile == "") {
+		d.errAt(e.v, e.path, "tls needs both cert and key", hint)
+		ok = false
+	}
+	return t, ok
+}
+
+func (d *fileDecoder) hsts(e *entry) (bool, bool) {
+	return d.boolean(e.v, e.path)
+}
+
 func (d *fileDecoder) command(e *entry) ([]string, bool) {
 	hint := "write the argv as a list: [/path/to/program, arg1, arg2]"
 	if e.v.Kind == yaml.ScalarNode && !isNull(e.v) {

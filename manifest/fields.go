@@ -46,6 +46,8 @@ type rawApp struct {
 	memory   field[int64]
 	restart  field[string]
 	health   field[string]
+	tls      field[TLS]
+	hsts     field[bool]
 }
 
 // appField is one app field of the table.
@@ -174,6 +176,17 @@ var appFields = []appField{
 	fieldOf("health", func(a *rawApp) *field[string] { return &a.health },
 		(*fileDecoder).healthPath, inherit,
 		func(o *App, f field[string]) { o.Health = f.val }),
+	fieldOf("tls", func(a *rawApp) *field[TLS] { return &a.tls },
+		(*fileDecoder).tls, inherit,
+		func(o *App, f field[TLS]) {
+			o.TLS = f.val
+			if o.TLS.Mode == "" {
+				o.TLS.Mode = TLSAuto
+			}
+		}),
+	fieldOf("hsts", func(a *rawApp) *field[bool] { return &a.hsts },
+		(*fileDecoder).hsts, inherit,
+		func(o *App, f field[bool]) { o.HSTS = f.val }),
 }
 
 // appKeys are the keys of appFields, in order.

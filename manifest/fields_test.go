@@ -67,6 +67,7 @@ func TestAppFieldsCoverApp(t *testing.T) {
 		reflect.TypeFor[field[[]domainAt]]():        field[[]domainAt]{set: true, ok: true, val: []domainAt{{name: "x.example"}}},
 		reflect.TypeFor[field[[]secretAt]]():        field[[]secretAt]{set: true, ok: true, val: []secretAt{{name: "x"}}},
 		reflect.TypeFor[field[map[string]envVal]](): field[map[string]envVal]{set: true, ok: true, val: map[string]envVal{"X": {val: "x"}}},
+		reflect.TypeFor[field[TLS]]():               field[TLS]{set: true, ok: true, val: TLS{Mode: TLSFiles, CertFile: "c.pem", KeyFile: "k.pem"}},
 		reflect.TypeFor[field[[]netip.Prefix]]():    field[[]netip.Prefix]{set: true, ok: true, val: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
 	}
 	base := (&rawApp{}).build("t", "f")

@@ -590,6 +590,24 @@ func (l *loader) checkApp(d *fileDecoder, t *rawTenant, a, m *rawApp) {
 				"reach the service over TCP by listing its address in egress (e.g. 127.0.0.1/32), or use connect: with egress: none")
 		}
 	}
+	// HTTPS (docs/MANIFEST.md "HTTPS").
+	tlsMode := TLSAuto
+	if m.tls.set && m.tls.ok {
+		tlsMode = m.tls.val.Mode
+	}
+	if m.hsts.set && m.hsts.ok && m.hsts.val && tlsMode == TLSOff {
+		addAt(Error, m.hsts.at, "hsts: true with tls: off: HSTS is sent on HTTPS responses, and this app has none",
+			"remove hsts, or serve the app over HTTPS (tls: auto or tls: {cert, key})")
+	}
+	if tlsMode == TLSAuto && m.domains.set && m.domains.ok {
+		for _, dm := range m.domains.val {
+			if strings.HasPrefix(dm.name, "*.") && PublicName(dm.name) {
+				addAt(Warning, dm.at,
+					fmt.Sprintf("wildcard domain %q gets no certificate with tls: auto (issuing one needs a DNS-01 challenge, which Ehecoatl does not do): it is served over plain HTTP only", dm.name),
+					"install a wildcard certificate under /etc/ehecoatl/certs/"+t.name+"/ and write tls: {cert: FILE, key: FILE}, or write tls: off")
+			}
+		}
+	}
 	if m.memory.set && m.memory.ok && t.limits.MemoryMax > 0 && m.memory.val > t.limits.MemoryMax {
 		addAt(Warning, m.memory.at,
 			fmt.Sprintf("app memory %d bytes exceeds the tenant's limits.memory %d bytes; the tenant's limit applies first", m.memory.val, t.limits.MemoryMax),

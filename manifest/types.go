@@ -132,7 +132,33 @@ type App struct {
 	Restart string
 	// Health is an optional HTTP path the router may probe; "" when unset.
 	Health string
+	// TLS is how the router serves the app's domains over HTTPS.
+	TLS TLS
+	// HSTS makes the router send Strict-Transport-Security on the app's
+	// HTTPS responses.
+	HSTS bool
 }
+
+// TLS is an app's certificate source (docs/MANIFEST.md "HTTPS").
+type TLS struct {
+	// Mode is TLSAuto (the default), TLSOff or TLSFiles.
+	Mode string
+	// CertFile and KeyFile name PEM files in /etc/ehecoatl/certs/<tenant>/
+	// (TLSFiles only): a certificate chain and its private key.
+	CertFile, KeyFile string
+}
+
+// The modes of TLS.
+const (
+	// TLSAuto: certificates issued over ACME for the app's exact, public
+	// domains; wildcard and reserved names (.test, .localhost, ...) get
+	// none and are served over plain HTTP.
+	TLSAuto = "auto"
+	// TLSOff: plain HTTP only.
+	TLSOff = "off"
+	// TLSFiles: the operator's certificate, for every domain it covers.
+	TLSFiles = "files"
+)
 
 // Names are the names of the app's units and paths, computed by package
 // naming: the one conversion every package that names an app's units uses.

@@ -482,6 +482,34 @@ func checkEnvKeyPlain(k string) bool {
 // /etc/ehecoatl/secrets/TENANT/ and credential names of LoadCredential=:
 // ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$ and no "..", so a name can never leave
 // the tenant's directory or hide as a dotfile.
+// reservedSuffixes are names no public CA issues certificates for
+// (RFC 6761, RFC 8375, ICANN's .internal): tls: auto never sends them to
+// the CA (docs/MANIFEST.md "HTTPS").
+var reservedSuffixes = []string{"test", "localhost", "internal", "example", "invalid", "local", "home.arpa"}
+
+// PublicName reports whether a domain (exact or "*." wildcard) can get a
+// certificate from a public CA: it is not under a reserved name.
+func PublicName(domain string) bool {
+	d := strings.TrimSuffix(strings.ToLower(strings.TrimPrefix(domain, "*.")), ".")
+	for _, r := range reservedSuffixes {
+		if d == r || strings.HasSuffix(d, "."+r) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkCertName validates a certificate or key file name of tls:, a file
+// directly in /etc/ehecoatl/certs/TENANT/ (the same rules as secrets).
+func checkCertName(s string) *problem {
+	if p := checkSecretName(s); p != nil {
+		p.msg = strings.Replace(p.msg, "secret name", "certificate file name", 1)
+		p.hint = strings.Replace(p.hint, "/etc/ehecoatl/secrets/TENANT/", "/etc/ehecoatl/certs/TENANT/", 1)
+		return p
+	}
+	return nil
+}
+
 func checkSecretName(s string) *problem {
 	const rules = "use letters, digits, _, . and -, starting with a letter, digit or _, at most 64 characters"
 	switch {
