@@ -55,6 +55,23 @@ type AppState struct {
 	Env string `json:"env,omitempty"`
 }
 
+func httpsOf(a *manifest.App) string {
+	if a == nil {
+		return ""
+	}
+	var s string
+	if t := a.TLS; t.Mode != "" && t.Mode != manifest.TLSAuto {
+		s = " tls=" + t.Mode
+		if t.Mode == manifest.TLSFiles {
+			s += ":" + t.CertFile + ":" + t.KeyFile
+		}
+	}
+	if a.HSTS {
+		s += " hsts"
+	}
+	return s
+}
+
 func hash(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:12])
@@ -90,9 +107,18 @@ func Render(set *manifest.Set, out *rendered.Output) (*State, error) {
 		ts.Apps[a.Name] = as
 	}
 	appRoutes := map[[2]string][]string{}
+	apps := map[[2]string]*manifest.App{}
+	for _, t := range set.Tenants {
+		for _, a := range t.Apps {
+			apps[[2]string{t.Name, a.Name}] = a
+		}
+	}
 	var all []string
 	for _, r := range set.Routes {
-		line := r.Domain + " " + r.Path + " " + r.Tenant + " " + r.App
+		// How the router serves the route is part of it: a tls: or hsts:
+		// change reloads the router. The defaults add nothing, so the
+		// routes of manifests without them hash as before.
+		line := r.Domain + " " + r.Path + " " + r.Tenant + " " + r.App + httpsOf(apps[[2]string{r.Tenant, r.App}])
 		all = append(all, line)
 		k := [2]string{r.Tenant, r.App}
 		appRoutes[k] = append(appRoutes[k], line)

@@ -46,3 +46,40 @@ func TestRenderFromOutput(t *testing.T) {
 		t.Error("an app of no tenant of the set was accepted")
 	}
 }
+
+// A change of how the router serves an app's domains (tls:, hsts:) changes
+// the routes, so apply reloads the router; the defaults hash as before.
+func TestRoutesCoverHTTPS(t *testing.T) {
+	routes := func(tls manifest.TLS, hsts bool) string {
+		app := &manifest.App{Tenant: "acme", Name: "web", TLS: tls, HSTS: hsts}
+		set := &manifest.Set{
+			Tenants: []*manifest.Tenant{{Name: "acme", File: "tenants/acme.yaml", Source: []byte("tenant: acme\n"), Apps: []*manifest.App{app}}},
+			Routes:  []manifest.Route{{Domain: "acme.example.com", Path: "/", Tenant: "acme", App: "web"}},
+		}
+		st, err := Render(set, &rendered.Output{Apps: []rendered.App{{Tenant: "acme", Name: "web"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Routes
+	}
+	auto := routes(manifest.TLS{Mode: manifest.TLSAuto}, false)
+	if auto != hash([]byte("acme.example.com / acme web")) {
+		t.Errorf("the default tls: changed the routes' hash")
+	}
+	seen := map[string]bool{auto: true}
+	for _, c := range []struct {
+		tls  manifest.TLS
+		hsts bool
+	}{
+		{manifest.TLS{Mode: manifest.TLSOff}, false},
+		{manifest.TLS{Mode: manifest.TLSFiles, CertFile: "a.pem", KeyFile: "a.key"}, false},
+		{manifest.TLS{Mode: manifest.TLSFiles, CertFile: "b.pem", KeyFile: "a.key"}, false},
+		{manifest.TLS{Mode: manifest.TLSAuto}, true},
+	} {
+		r := routes(c.tls, c.hsts)
+		if seen[r] {
+			t.Errorf("%+v hsts=%v: same routes hash as another setting", c.tls, c.hsts)
+		}
+		seen[r] = true
+	}
+}
