@@ -377,6 +377,14 @@ func (l *loader) crossCheck() {
 	}
 	routeOwner := map[[3]string]claim{} // tenant, domain, path
 	var claims []domainClaim
+	// One certificate per name: the apps sharing a domain (at different
+	// paths) must serve it with the same tls:.
+	type tlsClaim struct {
+		tls   TLS
+		app   string
+		where string
+	}
+	domainTLS := map[[2]string]tlsClaim{} // tenant, domain
 
 	for _, t := range l.tenants {
 		d := &fileDecoder{c: &l.c, file: t.file, kind: "tenant"}
@@ -430,6 +438,21 @@ func (l *loader) crossCheck() {
 					continue
 				}
 				routeOwner[key] = claim{t.name, a.name, where}
+				if m.tls.set && !m.tls.ok {
+					continue
+				}
+				tls := m.tls.val
+				if !m.tls.set {
+					tls = TLS{Mode: TLSAuto}
+				}
+				dk := [2]string{t.name, dom.name}
+				if c, ok := domainTLS[dk]; !ok {
+					domainTLS[dk] = tlsClaim{tls, a.name, where}
+				} else if c.tls != tls {
+					d.c.add(Finding{File: at.file, Line: at.line, Col: at.col, Path: at.path,
+						Message: fmt.Sprintf("domain %q is served by app %q (%s) with another tls: setting; one name has one certificate", dom.name, c.app, c.where),
+						Hint:    "write the same tls: in every app that lists the domain (a kit can hold it)"})
+				}
 			}
 		}
 	}

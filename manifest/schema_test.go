@@ -66,6 +66,7 @@ var outOfSchema = map[string]struct {
 	"domain_path_same_tenant/tenants/acme.yaml:apps.api.domains[0]":  {crossFile, "one (domain, path) per app: a rule across apps"},
 	"domain_path_same_tenant/tenants/acme.yaml:apps.news.domains[0]": {crossFile, "one (domain, path) per app, after normalising /blog/ to /blog: a rule across apps"},
 	"domain_path_same_tenant/tenants/acme.yaml:apps.web.domains[1]":  {notExpressible, "duplicates after lower-casing and dropping the trailing dot; uniqueItems compares as written"},
+	"tls_domain_shared/tenants/acme.yaml:apps.api.domains[0]":        {crossFile, "one tls: per domain: a rule across apps"},
 	"unknown_kit":                                    {crossFile, "kits/NAME.yaml must exist"},
 	"kit_errors/tenants/acme.yaml":                   {crossFile, "the kit lacks command: the merged app is incomplete"},
 	"missing_listen_port/tenants/acme.yaml:apps.api": {crossFile, "the kit decides whether listen or port is set"},

@@ -26,6 +26,9 @@ const (
 	ManifestDir = "/etc/ehecoatl"
 	// SecretsDir holds the secrets, one root-only directory per tenant.
 	SecretsDir = ManifestDir + "/secrets"
+	// CertsDir holds the operators' certificates and keys, one directory
+	// per tenant, readable by root and the router only (tls: {cert, key}).
+	CertsDir = ManifestDir + "/certs"
 	// StateDir is Ehecoatl's own bookkeeping: apply's record and lock.
 	StateDir = "/var/lib/ehecoatl"
 	// RunDir holds the app sockets, one directory per tenant.
