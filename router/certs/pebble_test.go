@@ -1,0 +1,611 @@
+package certs
+
+// The ACME tests run Let's Encrypt's test CA, Pebble (test-only dependency,
+// MPL-2.0), inside the test process, wired as its cmd/pebble/main.go does,
+// with real validation: Pebble's VA resolves the test names through a tiny
+// DNS server of the test (127.0.0.1) and connects to 127.0.0.1 on the ports
+// of two tiny front ends that do what the router does: a plain-HTTP server
+// that answers with Manager.HTTPChallenge, and a TLS listener using
+// Manager.TLSConfig.
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/letsencrypt/pebble/v2/ca"
+	"github.com/letsencrypt/pebble/v2/db"
+	"github.com/letsencrypt/pebble/v2/va"
+	"github.com/letsencrypt/pebble/v2/wfe"
+	"github.com/miekg/dns"
+)
+
+// testDomain is the zone the test DNS server resolves to 127.0.0.1 (names
+// starting with "fail" resolve to nothing). It is not a reserved name, so
+// Public accepts it; nothing outside this process ever resolves it.
+const testDomain = "ehecoatl-pebble.net"
+
+const skipShort = "needs an embedded Pebble ACME CA and local listeners (about 20 s in all); runs without -short (make test)"
+
+type pebbleCA struct {
+	t           *testing.T
+	srv         *httptest.Server
+	dirURL      string
+	acmeRoots   *x509.CertPool // trusts the ACME directory's own TLS
+	issuerRoots *x509.CertPool // trusts the certificates Pebble issues
+	tlsAddr     string
+
+	front     atomic.Pointer[Manager] // the Manager behind the front ends
+	httpHits  atomic.Int64            // HTTP-01 requests answered
+	alpnHits  atomic.Int64            // acme-tls/1 handshakes completed
+	mu        sync.Mutex
+	orders    map[string]int // new-order requests per identifier
+	down      bool
+	downCalls int // requests while down
+}
+
+// startPebble starts Pebble issuing certificates valid for validity (0:
+// Pebble's default, 90 days), its DNS server and the two front ends.
+func startPebble(t *testing.T, validity time.Duration) *pebbleCA {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(skipShort)
+	}
+	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
+	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
+	p := &pebbleCA{t: t, orders: map[string]int{}}
+
+	// DNS (Pebble's custom resolver speaks DNS over TCP)
+	dnsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsSrv := &dns.Server{Listener: dnsLn, Handler: dns.HandlerFunc(answerDNS)}
+	go dnsSrv.ActivateAndServe()
+	t.Cleanup(func() { dnsSrv.Shutdown() })
+
+	// the router's two listeners, as the router will use the Manager
+	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m := p.front.Load()
+		if m == nil {
+			http.NotFound(w, r)
+			return
+		}
+		body, ok := m.HTTPChallenge(r.Host, r.URL.Path)
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		p.httpHits.Add(1)
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, body)
+	})}
+	go httpSrv.Serve(httpLn)
+	t.Cleanup(func() { httpSrv.Close() })
+
+	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.tlsAddr = tlsLn.Addr().String()
+	frontTLS := &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		m := p.front.Load()
+		if m == nil {
+			return nil, errors.New("no manager")
+		}
+		return m.TLSConfig(), nil
+	}}
+	go func() {
+		for {
+			c, err := tlsLn.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				tc := tls.Server(c, frontTLS)
+				if tc.Handshake() != nil {
+					return
+				}
+				if tc.ConnectionState().NegotiatedProtocol == "acme-tls/1" {
+					p.alpnHits.Add(1)
+					return // a validation: close right away, as the router must
+				}
+				io.Copy(io.Discard, tc) // until the client hangs up
+			}()
+		}
+	}()
+	t.Cleanup(func() { tlsLn.Close() })
+
+	// Pebble, as cmd/pebble/main.go wires it
+	var logw io.Writer = io.Discard
+	if os.Getenv("CERTS_TEST_PEBBLE_LOG") != "" {
+		logw = os.Stderr
+	}
+	plog := log.New(logw, "Pebble ", log.LstdFlags)
+	store := db.NewMemoryStore()
+	profiles := map[string]ca.Profile{"default": {Description: "test", ValidityPeriod: uint64(validity / time.Second)}}
+	caImpl := ca.New(plog, store, "", "ecdsa", 0, 1, profiles)
+	vaImpl := va.New(plog, httpLn.Addr().(*net.TCPAddr).Port, tlsLn.Addr().(*net.TCPAddr).Port, false, dnsLn.Addr().String(), store)
+	wfeImpl := wfe.New(plog, store, vaImpl, caImpl, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
+	p.srv = httptest.NewTLSServer(p.count(wfeImpl.Handler()))
+	t.Cleanup(p.srv.Close)
+	p.dirURL = p.srv.URL + wfe.DirectoryPath
+	p.acmeRoots = x509.NewCertPool()
+	p.acmeRoots.AddCert(p.srv.Certificate())
+	p.issuerRoots = x509.NewCertPool()
+	p.issuerRoots.AddCert(caImpl.GetRootCert(0).Cert)
+	return p
+}
+
+// answerDNS resolves every name of testDomain but those starting with
+// "fail" to 127.0.0.1 (A only).
+func answerDNS(w dns.ResponseWriter, req *dns.Msg) {
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	for _, q := range req.Question {
+		name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
+		if !strings.HasSuffix(name, "."+testDomain) || strings.HasPrefix(name, "fail") {
+			resp.Rcode = dns.RcodeNameError
+			continue
+		}
+		if q.Qtype == dns.TypeA {
+			resp.Answer = append(resp.Answer, &dns.A{
+				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1},
+				A:   net.IPv4(127, 0, 0, 1),
+			})
+		}
+	}
+	w.WriteMsg(resp)
+}
+
+// count wraps Pebble's handler: it counts new orders per identifier and,
+// while the CA is "down", answers every request 503 (and counts them).
+func (p *pebbleCA) count(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		down := p.down
+		if down {
+			p.downCalls++
+		}
+		p.mu.Unlock()
+		if down {
+			http.Error(w, "CA down", http.StatusServiceUnavailable)
+			return
+		}
+		if r.Method == http.MethodPost && r.URL.Path == "/order-plz" {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			var jws struct {
+				Payload string `json:"payload"`
+			}
+			var order struct {
+				Identifiers []struct{ Value string } `json:"identifiers"`
+			}
+			json.Unmarshal(body, &jws)
+			payload, _ := base64.RawURLEncoding.DecodeString(jws.Payload)
+			json.Unmarshal(payload, &order)
+			p.mu.Lock()
+			for _, id := range order.Identifiers {
+				p.orders[id.Value]++
+			}
+			p.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (p *pebbleCA) ordersFor(name string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.orders[name]
+}
+
+func (p *pebbleCA) setDown(down bool) {
+	p.mu.Lock()
+	p.down = down
+	p.mu.Unlock()
+}
+
+// newManager starts a Manager on dir against p and puts it behind the
+// front ends.
+func (p *pebbleCA) newManager(t *testing.T, dir string, tweak func(*Config)) *Manager {
+	t.Helper()
+	cfg := Config{StorageDir: dir, CA: p.dirURL, CARoots: p.acmeRoots, Logger: testLogger(t)}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	p.front.Store(m)
+	return m
+}
+
+// dial makes a TLS handshake with the front end for name, verifying the
+// chain against Pebble's root, and returns the leaf.
+func (p *pebbleCA) dial(name string) (*x509.Certificate, error) {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", p.tlsAddr, &tls.Config{
+		ServerName: name,
+		RootCAs:    p.issuerRoots,
+		NextProtos: []string{"h2", "http/1.1"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0], nil
+}
+
+// waitState polls Status until name's state satisfies ok.
+func waitState(t *testing.T, m *Manager, name string, timeout time.Duration, ok func(string) bool) DomainStatus {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last DomainStatus
+	for time.Now().Before(deadline) {
+		for _, s := range m.Status() {
+			if s.Domain == name {
+				last = s
+				if ok(s.State) {
+					return s
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: state %q after %s", name, last.State, timeout)
+	return last
+}
+
+func waitValid(t *testing.T, m *Manager, name string) DomainStatus {
+	t.Helper()
+	return waitState(t, m, name, 20*time.Second, func(s string) bool {
+		if strings.HasPrefix(s, "failed") {
+			t.Fatalf("%s: %s", name, s)
+		}
+		return s == "valid"
+	})
+}
+
+// testLogger collects the Manager's and certmagic's logs and prints them
+// if the test fails (or always with CERTS_TEST_LOG set).
+func testLogger(t *testing.T) *slog.Logger {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	w := writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(b)
+	})
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("CERTS_TEST_LOG") != "" {
+			mu.Lock()
+			t.Logf("logs:\n%s", buf.String())
+			mu.Unlock()
+		}
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// tempDir is a storage directory removed at the end without failing the
+// test if background work still writes into it.
+func tempDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "certs-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir + "/certs" // New creates it
+}
+
+// TestACMEHTTP01 obtains certificates over HTTP-01 only, checks what is
+// refused and never ordered, unlisting, file modes, Status, and a restart
+// on the same storage with the CA down.
+func TestACMEHTTP01(t *testing.T) {
+	p := startPebble(t, 0)
+	dir := tempDir(t)
+	m := p.newManager(t, dir, func(c *Config) { c.noTLSALPN01 = true })
+
+	a, b := "a."+testDomain, "b."+testDomain
+	off, unlisted := "off."+testDomain, "unlisted."+testDomain
+	names := map[string]Policy{
+		a:        {Mode: Auto, Tenant: "t1"},
+		b:        {Mode: Auto, Tenant: "t2"},
+		off:      {Mode: Off, Tenant: "t1"},
+		"x.test": {Mode: Auto, Tenant: "t1"},
+	}
+	start := time.Now()
+	errs := m.SetNames(names)
+	if len(errs) != 1 || !errors.Is(errs[0], ErrNotPublic) || !strings.HasPrefix(errs[0].Error(), "x.test: ") {
+		t.Fatalf("SetNames errors = %v, want one ErrNotPublic for x.test", errs)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("SetNames took %s: it must not wait on the CA", d)
+	}
+	sa := waitValid(t, m, a)
+	waitValid(t, m, b)
+	t.Logf("issued over HTTP-01 in %s", time.Since(start).Round(time.Millisecond))
+
+	leafA, err := p.dial(a)
+	if err != nil {
+		t.Fatalf("handshake for %s: %v", a, err)
+	}
+	if leafA.DNSNames[0] != a || !leafA.NotAfter.Equal(sa.NotAfter) || sa.Source != "acme" {
+		t.Errorf("leaf %v (not after %s), status %+v", leafA.DNSNames, leafA.NotAfter, sa)
+	}
+	if p.httpHits.Load() == 0 || p.alpnHits.Load() != 0 {
+		t.Errorf("HTTP-01 answers %d, TLS-ALPN-01 handshakes %d: want >0 and 0", p.httpHits.Load(), p.alpnHits.Load())
+	}
+	for _, n := range []string{unlisted, off, "x.test"} {
+		if _, err := p.dial(n); err == nil {
+			t.Errorf("handshake for %s succeeded; want refused", n)
+		}
+		if _, err := m.GetCertificate(&tls.ClientHelloInfo{ServerName: n}); !errors.Is(err, errRefused) {
+			t.Errorf("GetCertificate(%s) = %v, want refused", n, err)
+		}
+	}
+	for n, want := range map[string]int{a: 1, b: 1, unlisted: 0, off: 0, "x.test": 0} {
+		if got := p.ordersFor(n); got != want {
+			t.Errorf("orders for %s = %d, want %d", n, got, want)
+		}
+	}
+	for _, s := range m.Status() {
+		switch s.Domain {
+		case off, "x.test":
+			if s.State != "none" || s.Source != "" {
+				t.Errorf("status %+v, want none", s)
+			}
+		}
+	}
+	checkModes(t, dir)
+
+	// unlisting b: refused, a keeps the very same cached certificate
+	before, err := m.GetCertificate(&tls.ClientHelloInfo{ServerName: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := m.SetNames(map[string]Policy{a: {Mode: Auto, Tenant: "t1"}}); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	if _, err := p.dial(b); err == nil {
+		t.Errorf("%s still served after it left the list", b)
+	}
+	if len(m.cache.AllMatchingCertificates(b)) != 0 {
+		t.Errorf("%s still in the cache", b)
+	}
+	after, err := m.GetCertificate(&tls.ClientHelloInfo{ServerName: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Leaf != before.Leaf {
+		t.Errorf("%s: cache entry replaced (leaf serial %s -> %s)", a, before.Leaf.SerialNumber, after.Leaf.SerialNumber)
+	}
+	if leaf, err := p.dial(a); err != nil || leaf.SerialNumber.Cmp(leafA.SerialNumber) != 0 {
+		t.Errorf("%s after unlisting b: %v, %v", a, leaf, err)
+	}
+	if st := m.Status(); len(st) != 1 || st[0].Domain != a {
+		t.Errorf("Status = %+v, want only %s", st, a)
+	}
+
+	// restart: a second Manager on the same storage, the CA down
+	m.Close()
+	p.setDown(true)
+	m2 := p.newManager(t, dir, nil)
+	m2.SetNames(map[string]Policy{a: {Mode: Auto, Tenant: "t1"}, b: {Mode: Auto, Tenant: "t2"}})
+	waitValid(t, m2, a)
+	waitValid(t, m2, b)
+	if leaf, err := p.dial(a); err != nil || leaf.SerialNumber.Cmp(leafA.SerialNumber) != 0 {
+		t.Errorf("%s after restart: %v, %v; want serial %s", a, leaf, err, leafA.SerialNumber)
+	}
+	if _, err := p.dial(b); err != nil {
+		t.Errorf("%s after restart: %v", b, err)
+	}
+	p.mu.Lock()
+	calls := p.downCalls
+	p.mu.Unlock()
+	if calls != 0 {
+		t.Errorf("the restarted Manager sent %d requests to the CA", calls)
+	}
+}
+
+// checkModes: directories 0700, private keys and the ACME account 0600.
+func checkModes(t *testing.T, dir string) {
+	t.Helper()
+	keys := 0
+	err := walk(dir, func(path string, fi os.FileInfo) {
+		mode := fi.Mode().Perm()
+		switch {
+		case fi.IsDir():
+			if mode != 0o700 {
+				t.Errorf("%s: mode %o, want 700", path, mode)
+			}
+		case strings.HasSuffix(path, ".key") || strings.HasSuffix(path, ".json") || strings.HasSuffix(path, ".crt"):
+			if strings.HasSuffix(path, ".key") {
+				keys++
+			}
+			if mode != 0o600 {
+				t.Errorf("%s: mode %o, want 600", path, mode)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys < 3 { // the account's and two certificates'
+		t.Errorf("found %d private keys under %s", keys, dir)
+	}
+}
+
+func walk(dir string, f func(string, os.FileInfo)) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	f(dir, fi)
+	if !fi.IsDir() {
+		return nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := walk(dir+"/"+e.Name(), f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestACMETLSALPN01 obtains a certificate over TLS-ALPN-01 only, answered
+// by GetCertificate on the front end's TLS listener.
+func TestACMETLSALPN01(t *testing.T) {
+	p := startPebble(t, 0)
+	m := p.newManager(t, tempDir(t), func(c *Config) { c.noHTTP01 = true })
+	name := "alpn." + testDomain
+	start := time.Now()
+	m.SetNames(map[string]Policy{name: {Mode: Auto, Tenant: "t1"}})
+	waitValid(t, m, name)
+	t.Logf("issued over TLS-ALPN-01 in %s", time.Since(start).Round(time.Millisecond))
+	if p.alpnHits.Load() == 0 || p.httpHits.Load() != 0 {
+		t.Errorf("TLS-ALPN-01 handshakes %d, HTTP-01 answers %d: want >0 and 0", p.alpnHits.Load(), p.httpHits.Load())
+	}
+	if leaf, err := p.dial(name); err != nil || leaf.DNSNames[0] != name {
+		t.Errorf("handshake: %v, %v", leaf, err)
+	}
+	// an acme-tls/1 hello with no challenge in progress gets nothing
+	conn, err := tls.Dial("tcp", p.tlsAddr, &tls.Config{ServerName: name, InsecureSkipVerify: true, NextProtos: []string{"acme-tls/1"}})
+	if err == nil {
+		conn.Close()
+		t.Errorf("acme-tls/1 handshake without a challenge succeeded")
+	}
+}
+
+// TestACMERenewal: Pebble issues 12-second certificates and certmagic's
+// maintenance runs every second; a renewal must replace the served
+// certificate (new serial).
+func TestACMERenewal(t *testing.T) {
+	p := startPebble(t, 12*time.Second)
+	m := p.newManager(t, tempDir(t), func(c *Config) { c.renewCheckInterval = time.Second })
+	name := "renew." + testDomain
+	m.SetNames(map[string]Policy{name: {Mode: Auto, Tenant: "t1"}})
+	first := waitValid(t, m, name)
+	leaf1, err := p.dial(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(25 * time.Second)
+	for {
+		leaf, err := p.dial(name)
+		if err == nil && leaf.SerialNumber.Cmp(leaf1.SerialNumber) != 0 {
+			s := waitValid(t, m, name)
+			if !s.NotAfter.After(first.NotAfter) {
+				t.Errorf("NotAfter %s after renewal, was %s", s.NotAfter, first.NotAfter)
+			}
+			t.Logf("renewed %s after %s: serial %x -> %x", name, time.Since(leaf1.NotBefore).Round(time.Second), leaf1.SerialNumber, leaf.SerialNumber)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no renewal within 25 s (last: %v, %v)", leaf, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := p.ordersFor(name); n < 2 {
+		t.Errorf("orders for %s = %d, want >= 2", name, n)
+	}
+}
+
+// TestACMEFailureBackoff: a name whose validation fails reports the CA's
+// reason, is not retried right away, and after two failed attempts within
+// an hour gets no new order even when it is removed and listed again, or
+// after a restart.
+func TestACMEFailureBackoff(t *testing.T) {
+	p := startPebble(t, 0)
+	dir := tempDir(t)
+	m := p.newManager(t, dir, func(c *Config) { c.noTLSALPN01 = true })
+	name := "fail." + testDomain
+	list := map[string]Policy{name: {Mode: Auto, Tenant: "t1"}}
+	failed := func(s string) bool { return strings.HasPrefix(s, "failed: ") }
+
+	m.SetNames(list)
+	s := waitState(t, m, name, 20*time.Second, failed)
+	t.Logf("status: %s", s.State)
+	if !strings.Contains(s.State, "resolve") {
+		t.Errorf("state %q does not carry the CA's reason", s.State)
+	}
+	n1 := p.ordersFor(name)
+	if n1 < 1 {
+		t.Fatalf("orders = %d", n1)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := p.ordersFor(name); n != n1 {
+		t.Errorf("retried at once: %d orders, then %d", n1, n)
+	}
+
+	// listed again: a second attempt is allowed
+	m.SetNames(nil)
+	m.SetNames(list)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if n, _ := m.holdOff(name, time.Now()); n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no second failed attempt")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n2 := p.ordersFor(name)
+	if n2 <= n1 {
+		t.Fatalf("orders %d, then %d", n1, n2)
+	}
+
+	// listed again: held off, no order
+	m.SetNames(nil)
+	m.SetNames(list)
+	time.Sleep(1500 * time.Millisecond)
+	if n := p.ordersFor(name); n != n2 {
+		t.Errorf("a third attempt within the hour sent an order (%d -> %d)", n2, n)
+	}
+	if s := waitState(t, m, name, time.Second, failed); !strings.Contains(s.State, "resolve") {
+		t.Errorf("state %q", s.State)
+	}
+
+	// a restart remembers
+	m.Close()
+	m2 := p.newManager(t, dir, nil)
+	if n, wait := m2.holdOff(name, time.Now()); n != 2 || wait <= 0 {
+		t.Errorf("after restart: %d failures, hold-off %s", n, wait)
+	}
+	m2.SetNames(list)
+	time.Sleep(1500 * time.Millisecond)
+	if n := p.ordersFor(name); n != n2 {
+		t.Errorf("the restarted Manager sent an order (%d -> %d)", n2, n)
+	}
+}
