@@ -162,6 +162,9 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 		}
 	}
 	cc.armWrite()
+	if cc.hsts {
+		rh.Extra = hstsField
+	}
 	rh.clPassed = wire.WriteResponseHead(cc.bw, block, &rh.Response, closeClient, req.HTTP10 && !closeClient, chunkOut)
 	c.br.Discard(len(block))
 	complete, cerr := copyBody(cc, c, &rh, chunkOut)

@@ -13,14 +13,13 @@ import (
 type Listeners struct {
 	// HTTP are plain HTTP listeners (FileDescriptorName=http, or unnamed).
 	HTTP []net.Listener
-	// Unsupported are listeners of a kind not implemented yet ("https"
-	// until TLS lands); Serve accepts and closes their connections.
-	Unsupported []net.Listener
+	// HTTPS are the listeners of FileDescriptorName=https, served with TLS.
+	HTTPS []net.Listener
 }
 
 // ActivationListeners takes the sockets systemd passed (LISTEN_FDS,
 // sd_listen_fds(3)) and sorts them by FileDescriptorName=: "http" and
-// unnamed ones serve plain HTTP, "https" is logged as not yet supported.
+// unnamed ones serve plain HTTP, "https" ones HTTPS.
 // ok is false when systemd passed no socket.
 func ActivationListeners(log *slog.Logger) (ls Listeners, ok bool, err error) {
 	named, err := activation.ListenersWithNames()
@@ -37,8 +36,7 @@ func ActivationListeners(log *slog.Logger) (ls Listeners, ok bool, err error) {
 			ok = true
 			switch {
 			case name == "https":
-				log.Warn("TLS is not supported yet: connections to the https socket are closed at once", "addr", l.Addr().String())
-				ls.Unsupported = append(ls.Unsupported, l)
+				ls.HTTPS = append(ls.HTTPS, l)
 			default:
 				if name != "http" {
 					log.Info("serving plain HTTP on an activated socket without the name http", "name", name, "addr", l.Addr().String())

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/router/certs"
 	"golang.org/x/sys/unix"
 )
 
@@ -101,6 +103,10 @@ type Config struct {
 	// IdleCheckInterval is how often idle apps are looked for (1s).
 	IdleCheckInterval time.Duration
 
+	// Certs serves HTTPS: a certificate per SNI name, the ACME challenges
+	// (package router/certs). nil: HTTPS listeners close every connection.
+	Certs Certificates
+
 	// Stopper stops idle activation apps; nil disables idle stop.
 	Stopper IdleStopper
 	// AccessLog receives one entry per request; nil: the journal when
@@ -146,6 +152,20 @@ func setDefault[T comparable](p *T, v T) {
 		*p = v
 	}
 }
+
+// Certificates is what the router needs of its certificate engine;
+// *certs.Manager implements it.
+type Certificates interface {
+	// SetNames replaces the names served over HTTPS, at every table swap.
+	SetNames(names map[string]certs.Policy) []error
+	// TLSConfig is the server configuration; GetCertificate refuses names
+	// not set.
+	TLSConfig() *tls.Config
+	// HTTPChallenge answers an ACME HTTP-01 request.
+	HTTPChallenge(host, path string) (body string, ok bool)
+}
+
+var _ Certificates = (*certs.Manager)(nil)
 
 // Router is the HTTP front door: the routing table, the app state and the
 // limits. Serve (or a Server from NewServer) runs it on listeners.
@@ -245,7 +265,14 @@ func (rt *Router) SetManifests(set *manifest.Set) error {
 	}
 	rt.table.Store(t)
 	rt.reg.commit()
-	rt.cfg.Logger.Info("routing table loaded", "routes", len(t.routes), "apps", len(t.apps))
+	rt.cfg.Logger.Info("routing table loaded", "routes", len(t.routes), "apps", len(t.apps), "https", len(t.certs))
+	if rt.cfg.Certs != nil {
+		// A certificate that cannot be loaded leaves its domain without
+		// HTTPS (handshakes for it fail), not the table unloaded.
+		for _, err := range rt.cfg.Certs.SetNames(t.certs) {
+			rt.cfg.Logger.Error("certificate", "err", err)
+		}
+	}
 	return nil
 }
 
@@ -253,23 +280,21 @@ func (rt *Router) logf(format string, args ...any) {
 	rt.cfg.Logger.Warn(fmt.Sprintf(format, args...))
 }
 
-// Serve serves HTTP on every listener in httpLns, tells systemd READY=1,
-// and runs until ctx is done (or a listener fails), then
-// shuts down gracefully (requests in flight get ShutdownTimeout). Each
-// listener in unsupported (an "https" socket while TLS is not implemented)
-// accepts and closes connections so that clients fail fast instead of
-// hanging in the backlog.
-func (rt *Router) Serve(ctx context.Context, httpLns, unsupported []net.Listener) error {
-	if len(httpLns) == 0 {
-		return errors.New("router: no http listener")
+// Serve serves every listener in httpLns and httpsLns, tells systemd
+// READY=1, and runs until ctx is done (or a listener fails), then shuts
+// down gracefully (requests in flight get ShutdownTimeout). Each
+// connection is HTTPS or plain HTTP by its first byte (https.go), so one
+// socket unit can listen on 80 and 443; without Config.Certs TLS
+// handshakes are refused.
+func (rt *Router) Serve(ctx context.Context, httpLns, httpsLns []net.Listener) error {
+	lns := append(append([]net.Listener{}, httpLns...), httpsLns...)
+	if len(lns) == 0 {
+		return errors.New("router: no listener")
 	}
 	srv := rt.NewServer()
-	errc := make(chan error, len(httpLns))
-	for _, l := range httpLns {
+	errc := make(chan error, len(lns))
+	for _, l := range lns {
 		go func() { errc <- srv.Serve(l) }()
-	}
-	for _, l := range unsupported {
-		go rejectAll(l)
 	}
 	rt.cfg.Notify("READY=1")
 	var err error
@@ -281,9 +306,6 @@ func (rt *Router) Serve(ctx context.Context, httpLns, unsupported []net.Listener
 	sctx, cancel := context.WithTimeout(context.Background(), rt.cfg.ShutdownTimeout)
 	defer cancel()
 	srv.Shutdown(sctx)
-	for _, l := range unsupported {
-		l.Close()
-	}
 	rt.Close()
 	if errors.Is(err, ErrServerClosed) {
 		err = nil
@@ -291,18 +313,19 @@ func (rt *Router) Serve(ctx context.Context, httpLns, unsupported []net.Listener
 	return err
 }
 
-func rejectAll(l net.Listener) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return
-		}
-		c.Close()
+// tlsConfig is the certificate engine's configuration with the protocols
+// the front end speaks: HTTP/1.1, and acme-tls/1 for TLS-ALPN-01
+// challenges (docs/OPERATIONS.md "HTTPS"); nil without Certs.
+func (rt *Router) tlsConfig() *tls.Config {
+	if rt.cfg.Certs == nil {
+		return nil
 	}
+	c := rt.cfg.Certs.TLSConfig().Clone()
+	c.NextProtos = []string{"http/1.1", "acme-tls/1"}
+	// Go's default key exchanges: X25519MLKEM768 (post-quantum hybrid)
+	// first, then X25519 and the NIST curves.
+	c.CurvePreferences = nil
+	return c
 }
 
 // Close stops the idle loop, closes every pooled connection and flushes

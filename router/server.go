@@ -3,12 +3,14 @@ package router
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +30,9 @@ import (
 // upgrades, and the read-header, idle and send timeouts.
 type Server struct {
 	rt *Router
+	// tls serves connections that begin with a TLS handshake; nil refuses
+	// them.
+	tls *tls.Config
 
 	mu       sync.Mutex
 	lns      map[net.Listener]struct{}
@@ -38,7 +43,7 @@ type Server struct {
 
 // NewServer returns a front end for rt.
 func (rt *Router) NewServer() *Server {
-	return &Server{rt: rt, lns: map[net.Listener]struct{}{}, conns: map[*clientConn]struct{}{}}
+	return &Server{rt: rt, tls: rt.tlsConfig(), lns: map[net.Listener]struct{}{}, conns: map[*clientConn]struct{}{}}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -96,7 +101,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for cc := range s.conns {
 		if cc.state.Load() == stateIdle {
-			cc.c.SetReadDeadline(aLongTimeAgo)
+			cc.raw.SetReadDeadline(aLongTimeAgo)
 		}
 	}
 	s.mu.Unlock()
@@ -121,7 +126,7 @@ func (s *Server) Close() {
 		l.Close()
 	}
 	for cc := range s.conns {
-		cc.c.Close()
+		cc.raw.Close()
 	}
 }
 
@@ -141,9 +146,12 @@ const (
 
 // clientConn is one client connection; one goroutine serves it.
 type clientConn struct {
-	srv   *Server
-	rt    *Router
-	c     net.Conn
+	srv *Server
+	rt  *Router
+	c   net.Conn
+	// raw is the accepted connection, which c wraps once TLS starts;
+	// other goroutines (Shutdown, Close) use raw, never c.
+	raw   net.Conn
 	br    *bufio.Reader
 	bw    *bufio.Writer
 	ip    string
@@ -157,6 +165,9 @@ type clientConn struct {
 	// Reused between requests.
 	headBuf []byte
 	req     request
+	// hsts: the response to the request being served gets
+	// Strict-Transport-Security.
+	hsts bool
 }
 
 const (
@@ -186,7 +197,7 @@ func (cc *clientConn) releaseWriter() {
 }
 
 func (s *Server) newConn(c net.Conn) *clientConn {
-	cc := &clientConn{srv: s, rt: s.rt, c: c, br: bufio.NewReaderSize(c, clientReadBuf)}
+	cc := &clientConn{srv: s, rt: s.rt, c: c, raw: c, br: bufio.NewReaderSize(c, clientReadBuf)}
 	cc.ip = clientIP(c.RemoteAddr().String())
 	cc.key = clientKey(cc.ip)
 	return cc
@@ -226,8 +237,17 @@ func (cc *clientConn) serve() {
 		// extends it when it is close).
 		cc.wdl = time.Now().Add(wait)
 		cc.c.SetDeadline(cc.wdl)
-		if _, err := cc.br.Peek(1); err != nil {
+		b, err := cc.br.Peek(1)
+		if err != nil {
 			return
+		}
+		if first && b[0] == tlsHandshake {
+			if !cc.startTLS() {
+				return
+			}
+			if _, err := cc.br.Peek(1); err != nil {
+				return
+			}
 		}
 		cc.state.Store(stateActive)
 		start := time.Now()
@@ -284,13 +304,19 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 	rt := cc.rt
 	cc.takeWriter()
 	defer cc.releaseWriter()
-	rte := rt.table.Load().lookup(normalizeHost(req.Host), req.Path)
+	host := normalizeHost(req.Host)
+	rte := rt.table.Load().lookup(host, req.Path)
 	var a *appState
 	var res result
-	if rte == nil {
+	switch {
+	case !cc.tls && strings.HasPrefix(req.Path, acmeChallengePrefix) && cc.acmeChallenge(req, host, &res):
+	case rte == nil:
 		res = cc.simple(req, 404, "404 Not Found\n", "")
-	} else {
+	case rte.https && !cc.tls && cc.srv.tls != nil: // no HTTPS to send anyone to without certificates
+		res = cc.redirectHTTPS(req, host)
+	default:
 		a = rte.app
+		cc.hsts = cc.tls && rte.hsts
 		res = cc.serveApp(req, a, start)
 	}
 	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: res.status, Duration: time.Since(start)}
@@ -406,6 +432,12 @@ const sendTimeout = 60 * time.Second
 
 func statusText(code int) string {
 	switch code {
+	case 200:
+		return "OK"
+	case 301:
+		return "Moved Permanently"
+	case 308:
+		return "Permanent Redirect"
 	case 400:
 		return "Bad Request"
 	case 404:

@@ -2,11 +2,14 @@ package router
 
 import (
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/router/certs"
 )
 
 // Table is an immutable routing table. The router swaps whole tables
@@ -21,6 +24,9 @@ type Table struct {
 	apps []*appState
 	// routes is the flat list, for Routes().
 	routes []RouteInfo
+	// certs are the domains served over HTTPS and where their
+	// certificates come from (docs/MANIFEST.md "HTTPS").
+	certs map[string]certs.Policy
 }
 
 // hostRoutes are the routes of one host pattern, longest path first.
@@ -31,6 +37,9 @@ type hostRoutes struct {
 type route struct {
 	path string
 	app  *appState
+	// https: the domain has a certificate source, so plain-HTTP requests
+	// are redirected; hsts: HTTPS responses carry Strict-Transport-Security.
+	https, hsts bool
 }
 
 // RouteInfo describes one entry of a table, for `ehecoatl routes`.
@@ -43,6 +52,9 @@ type RouteInfo struct {
 	App    string
 	// Sockets the route forwards to: one, or one per worker.
 	Sockets []string
+	// TLS is the domain's certificate source: "auto", "files" or "off"
+	// ("off" too for names no public CA issues for, under tls: auto).
+	TLS string
 }
 
 // NewTable builds a table from a validated manifest set without any
@@ -142,7 +154,7 @@ func buildTable(set *manifest.Set, runDir string, reg *registry) (*Table, error)
 			apps[t.Name+"/"+a.Name] = a
 		}
 	}
-	t := &Table{exact: map[string]*hostRoutes{}, wild: map[string]*hostRoutes{}}
+	t := &Table{exact: map[string]*hostRoutes{}, wild: map[string]*hostRoutes{}, certs: map[string]certs.Policy{}}
 	used := map[string]*appState{}
 	for _, r := range set.Routes {
 		a := apps[r.Tenant+"/"+r.App]
@@ -181,8 +193,16 @@ func buildTable(set *manifest.Set, runDir string, reg *registry) (*Table, error)
 				return nil, fmt.Errorf("router: %s: %s%s is claimed twice", r.File, r.Domain, p)
 			}
 		}
-		hr.routes = append(hr.routes, &route{path: p, app: st})
-		t.routes = append(t.routes, RouteInfo{Domain: r.Domain, Path: p, Tenant: r.Tenant, App: r.App, Sockets: st.sockets})
+		pol, https := certPolicy(r, a)
+		if https {
+			t.certs[normalizeHost(r.Domain)] = pol
+		}
+		hr.routes = append(hr.routes, &route{path: p, app: st, https: https, hsts: https && a.HSTS})
+		mode := manifest.TLSOff
+		if https {
+			mode = a.TLS.Mode
+		}
+		t.routes = append(t.routes, RouteInfo{Domain: r.Domain, Path: p, Tenant: r.Tenant, App: r.App, Sockets: st.sockets, TLS: mode})
 	}
 	for _, m := range []map[string]*hostRoutes{t.exact, t.wild} {
 		for _, hr := range m {
@@ -201,6 +221,30 @@ func buildTable(set *manifest.Set, runDir string, reg *registry) (*Table, error)
 	})
 	return t, nil
 }
+
+// certPolicy is where the certificate of a route's domain comes from;
+// https is false when the domain is served over plain HTTP only: tls:
+// off, or tls: auto for a wildcard or a name no public CA issues for
+// (docs/MANIFEST.md "HTTPS").
+func certPolicy(r manifest.Route, a *manifest.App) (p certs.Policy, https bool) {
+	p.Tenant = r.Tenant
+	switch a.TLS.Mode {
+	case manifest.TLSFiles:
+		dir := path.Join(naming.CertsDir, r.Tenant)
+		p.Mode, p.CertFile, p.KeyFile = certs.Files, path.Join(dir, a.TLS.CertFile), path.Join(dir, a.TLS.KeyFile)
+		return p, true
+	case manifest.TLSAuto, "":
+		if strings.HasPrefix(r.Domain, "*.") || !manifest.PublicName(r.Domain) {
+			return p, false
+		}
+		p.Mode = certs.Auto
+		return p, true
+	}
+	return p, false
+}
+
+// Certs returns the domains the table serves over HTTPS.
+func (t *Table) Certs() map[string]certs.Policy { return t.certs }
 
 // appOptions are the per-app settings the registry keeps with the state.
 type appOptions struct {

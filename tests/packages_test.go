@@ -758,10 +758,12 @@ func listTree(t *testing.T, dir string) string {
 
 func testInSystemd(t *testing.T, p pkgs, upgrade string) {
 	// The guest shares the host's network: the packaged router takes :80.
-	if l, err := net.Listen("tcp", ":80"); err != nil {
-		t.Skipf("port 80 is taken on this host (%v): the packaged router listens there", err)
-	} else {
-		l.Close()
+	for _, port := range []string{":80", ":443"} {
+		if l, err := net.Listen("tcp", port); err != nil {
+			t.Skipf("port %s is taken on this host (%v): the packaged router listens there", port, err)
+		} else {
+			l.Close()
+		}
 	}
 	m := harness.BootT(t, harness.Options{Files: map[string]string{
 		"/root/ehecoatl.deb":         p.deb,

@@ -48,6 +48,7 @@ func run(args []string) int {
 	fs.IntVar(&cfg.TenantMaxUpgraded, "tenant-max-websockets", router.DefaultTenantMaxUpgraded, "open WebSocket connections per tenant; -1 for no cap")
 	fs.IntVar(&cfg.MaxIdleConnsPerUpstream, "max-idle-per-socket", router.DefaultMaxIdlePerSocket, "kept-alive connections per app socket")
 	accessLog := fs.String("access-log", "auto", "where access log lines go: auto (the journal when there is one, else stderr), stderr, off")
+	stateDir := fs.String("state-dir", "", "directory of the ACME account and issued certificates (default: $STATE_DIRECTORY from StateDirectory=)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until the router stops (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -103,6 +104,15 @@ func run(args []string) int {
 		}
 	}
 
+	// HTTPS. Without a working engine the router still serves plain HTTP,
+	// and every TLS handshake is refused; the error says why.
+	if m, err := newCerts(*stateDir, log); err != nil {
+		log.Error("HTTPS disabled: no certificate engine", "err", err)
+	} else {
+		defer m.Close()
+		cfg.Certs = m
+	}
+
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -131,7 +141,7 @@ func run(args []string) int {
 		}
 	}()
 	errc := make(chan error, 1)
-	go func() { errc <- rt.Serve(ctx, ls.HTTP, ls.Unsupported) }()
+	go func() { errc <- rt.Serve(ctx, ls.HTTP, ls.HTTPS) }()
 	if err := <-errc; err != nil {
 		log.Error("serve", "err", err)
 		return 1

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -56,7 +57,7 @@ func TestUnderSocketActivation(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestUnderSocketActivation$")
 	cmd.Env = append(os.Environ(), "EHECOATL_ROUTER_HELPER=1", "LISTEN_FDS=2", "LISTEN_FDNAMES=http:https",
-		"NOTIFY_SOCKET="+notifyPath, "ARGS=--manifests "+etc+" --run-dir "+run)
+		"NOTIFY_SOCKET="+notifyPath, "ARGS=--manifests "+etc+" --run-dir "+run+" --state-dir "+filepath.Join(dir, "state"))
 	cmd.ExtraFiles = files
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -98,18 +99,24 @@ func TestUnderSocketActivation(t *testing.T) {
 	if code, _ := get("beta.test"); code != 404 {
 		t.Fatalf("beta before reload: %d", code)
 	}
-	// https is not served yet: connections are closed at once.
-	c, err := net.Dial("tcp", addrs[1])
-	if err != nil {
-		t.Fatal(err)
+	// The https socket serves TLS and plain HTTP alike (by the first
+	// byte); acme.test is a reserved name, which gets no certificate: the
+	// handshake is refused at once.
+	start := time.Now()
+	if c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addrs[1], &tls.Config{ServerName: "acme.test", InsecureSkipVerify: true}); err == nil {
+		c.Close()
+		t.Fatal("TLS handshake for a reserved name succeeded")
+	} else if time.Since(start) > 2*time.Second {
+		t.Fatalf("TLS handshake refused only after %s: %v", time.Since(start), err)
 	}
-	c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	if _, err := c.Read(make([]byte, 1)); err == nil {
-		t.Fatal("https socket answered")
-	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		t.Fatal("https connection left hanging")
+	addrs[0], addrs[1] = addrs[1], addrs[0]
+	if code, body := get("acme.test"); code != 200 || body != "app acme" {
+		t.Fatalf("plain HTTP on the https socket: %d %q", code, body)
 	}
-	c.Close()
+	addrs[0], addrs[1] = addrs[1], addrs[0]
+	if _, err := os.Stat(filepath.Join(dir, "state", "certs")); err != nil {
+		t.Errorf("the certificate engine's storage: %v\nstderr:\n%s", err, stderr.String())
+	}
 
 	writeTenant(t, etc, "beta")
 	cmd.Process.Signal(syscall.SIGHUP)

@@ -22,6 +22,10 @@ type Response struct {
 	// Listed are the field names the Connection field listed (RFC 9110
 	// §7.6.1); they slice the scanned head and are valid as long as it.
 	Listed [][]byte
+	// Extra are complete field lines ("Name: value\r\n") the router adds
+	// to the client's head after the app's fields (Strict-Transport-
+	// Security); ScanResponse clears it.
+	Extra string
 }
 
 // ScanResponse validates a complete response head b (as HeadEnd delimits
@@ -176,6 +180,7 @@ func WriteResponseHead(bw *bufio.Writer, b []byte, rh *Response, closeConn, keep
 		bw.Write(trimOWS(line[colon+1:]))
 		bw.WriteString("\r\n")
 	}
+	bw.WriteString(rh.Extra)
 	switch {
 	case rh.Status == 101:
 		bw.WriteString("Connection: Upgrade\r\n")

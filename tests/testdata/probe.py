@@ -108,12 +108,16 @@ def facts():
         "socketpair": probe(lambda: socket.socketpair()),
         "foreign_processes": probe(foreign_processes),
         "read_proc1_root": probe(lambda: os.listdir("/proc/1/root")),
+        "read_cert_key": probe(lambda: open("/etc/ehecoatl/certs/probe/site.key").read(1)),
+        "list_certs": probe(lambda: os.listdir("/etc/ehecoatl/certs")),
     }
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = json.dumps(facts()).encode()
+        f = facts()
+        f["forwarded_proto"] = self.headers.get("X-Forwarded-Proto", "")
+        body = json.dumps(f).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
