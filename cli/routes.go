@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/tlsstate"
 )
 
 // routeRow is one line of `ehecoatl routes`.
@@ -17,12 +19,16 @@ type routeRow struct {
 	Tenant  string   `json:"tenant"`
 	App     string   `json:"app"`
 	Sockets []string `json:"sockets"`
+	// HTTPS is the domain's certificate as the router reports it; nil when
+	// the domain is served over plain HTTP only, or the router keeps no
+	// record (it does not run).
+	HTTPS *tlsstate.Domain `json:"https,omitempty"`
 }
 
 func routesCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "routes",
-		Usage:     "print the router's table: domain, path, tenant, app, socket",
+		Usage:     "print the router's table: domain, path, tenant, app, HTTPS certificate, socket",
 		ArgsUsage: "[DIR]",
 		Flags:     []ucli.Flag{jsonFlag},
 		Action: func(c *ucli.Context) error {
@@ -40,9 +46,17 @@ func routesCommand() *ucli.Command {
 					apps[[2]string{t.Name, a.Name}] = a
 				}
 			}
+			rec, running, err := tlsstate.Read(lay(c).Path(tlsstate.Path))
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
+			}
+			certs := rec.ByDomain()
 			rows := []routeRow{}
 			for _, r := range set.Routes {
 				row := routeRow{Domain: r.Domain, Path: r.Path, Tenant: r.Tenant, App: r.App}
+				if d, ok := certs[r.Domain]; ok && d.Tenant == r.Tenant {
+					row.HTTPS = &d
+				}
 				if a := apps[[2]string{r.Tenant, r.App}]; a != nil {
 					row.Sockets = appUnits(a).SocketPaths
 				}
@@ -52,9 +66,17 @@ func routesCommand() *ucli.Command {
 				return printJSON(c, rows)
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "DOMAIN\tPATH\tTENANT\tAPP\tSOCKET")
+			fmt.Fprintln(tw, "DOMAIN\tPATH\tTENANT\tAPP\tHTTPS\tSOCKET")
+			now := time.Now()
 			for _, r := range rows {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Domain, r.Path, r.Tenant, r.App, strings.Join(r.Sockets, ","))
+				https := "plain"
+				switch {
+				case r.HTTPS != nil:
+					https = r.HTTPS.Summary(now)
+				case !running:
+					https = "?" // the router keeps no record: it does not run
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Domain, r.Path, r.Tenant, r.App, https, strings.Join(r.Sockets, ","))
 			}
 			return tw.Flush()
 		},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ehecoatl/ehecoatl/dbus"
 	"github.com/ehecoatl/ehecoatl/status"
+	"github.com/ehecoatl/ehecoatl/tlsstate"
 )
 
 func statusCommand() *ucli.Command {
@@ -38,6 +39,11 @@ func statusCommand() *ucli.Command {
 			rows, err := status.Collect(c.Context, set, sd, tenant, lastJournalLine)
 			if err != nil {
 				return fmt.Errorf("status: %w", err)
+			}
+			if rec, ok, err := tlsstate.Read(lay(c).Path(tlsstate.Path)); err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
+			} else if ok {
+				status.AttachCertificates(rows, rec)
 			}
 			if c.Bool("json") {
 				return printJSON(c, rows)

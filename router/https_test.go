@@ -73,6 +73,8 @@ func (f *fakeCerts) TLSConfig() *tls.Config {
 		}}
 }
 
+func (f *fakeCerts) Status() []certs.DomainStatus { return nil }
+
 func (f *fakeCerts) HTTPChallenge(host, path string) (string, bool) {
 	if path == acmeChallengePrefix+"tok3n" && host == "new.example.com" {
 		return "tok3n.keyauth", true

@@ -106,6 +106,9 @@ type Config struct {
 	// Certs serves HTTPS: a certificate per SNI name, the ACME challenges
 	// (package router/certs). nil: HTTPS listeners close every connection.
 	Certs Certificates
+	// CertState is where the state of Certs is written for `ehecoatl
+	// status` and `routes` (tlsstate.Path under systemd); "" writes none.
+	CertState string
 
 	// Stopper stops idle activation apps; nil disables idle stop.
 	Stopper IdleStopper
@@ -163,6 +166,8 @@ type Certificates interface {
 	TLSConfig() *tls.Config
 	// HTTPChallenge answers an ACME HTTP-01 request.
 	HTTPChallenge(host, path string) (body string, ok bool)
+	// Status reports each name's certificate, for Config.CertState.
+	Status() []certs.DomainStatus
 }
 
 var _ Certificates = (*certs.Manager)(nil)
@@ -207,6 +212,9 @@ func New(cfg Config) (*Router, error) {
 		}
 	}
 	go rt.idleLoop()
+	if cfg.Certs != nil && cfg.CertState != "" {
+		go rt.certStateLoop()
+	}
 	return rt, nil
 }
 

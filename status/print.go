@@ -11,7 +11,7 @@ import (
 // Print writes rows as the `ehecoatl status` table.
 func Print(w io.Writer, rows []App, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tAPP\tSTATE\tSINCE\tMEMORY\tCPU\tTASKS\tRESTARTS\tDOMAINS")
+	fmt.Fprintln(tw, "TENANT\tAPP\tSTATE\tSINCE\tMEMORY\tCPU\tTASKS\tRESTARTS\tHTTPS\tDOMAINS")
 	for _, r := range rows {
 		since := "-"
 		if r.Since != nil {
@@ -27,10 +27,17 @@ func Print(w io.Writer, rows []App, now time.Time) error {
 		if r.Tasks != nil {
 			tasks = fmt.Sprint(*r.Tasks)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Tenant, r.App, r.State, since, mem, cpu, tasks, r.Restarts, strings.Join(r.Domains, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Tenant, r.App, r.State, since, mem, cpu, tasks, r.Restarts, r.HTTPS(now), strings.Join(r.Domains, ","))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, r := range rows {
+		for _, c := range r.Certificates {
+			if strings.HasPrefix(c.State, "failed") {
+				fmt.Fprintf(w, "\n%s/%s: certificate of %s %s\n  see: journalctl -u ehecoatl-router\n", r.Tenant, r.App, c.Domain, c.State)
+			}
+		}
 	}
 	for _, r := range rows {
 		if r.State != Failed {

@@ -5,6 +5,7 @@ package status
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/ehecoatl/ehecoatl/dbus"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/tlsstate"
 )
 
 // States of an app, from the most to the least alarming.
@@ -41,6 +43,44 @@ type App struct {
 	// LastError is the app's last journal line when it failed.
 	LastError string `json:"last_error,omitempty"`
 	Units     []Unit `json:"units"`
+	// Certificates are the router's certificates of the app's domains
+	// served over HTTPS (AttachCertificates).
+	Certificates []tlsstate.Domain `json:"certificates,omitempty"`
+}
+
+// AttachCertificates gives each row the router's certificates of its
+// domains, from the record the router keeps (package tlsstate).
+func AttachCertificates(rows []App, rec tlsstate.Record) {
+	by := rec.ByDomain()
+	for i := range rows {
+		for _, d := range rows[i].Domains {
+			if c, ok := by[d]; ok && c.Tenant == rows[i].Tenant {
+				rows[i].Certificates = append(rows[i].Certificates, c)
+			}
+		}
+	}
+}
+
+// HTTPS sums up an app's certificates for a table cell: the worst state
+// first ("failed", "pending"), else "valid Nd" for the soonest expiry;
+// "-" without any.
+func (a App) HTTPS(now time.Time) string {
+	if len(a.Certificates) == 0 {
+		return "-"
+	}
+	soonest := -1
+	for _, c := range a.Certificates {
+		switch {
+		case strings.HasPrefix(c.State, "failed"):
+			return "failed"
+		case c.State != "valid" || c.NotAfter == nil:
+			return c.State
+		}
+		if d := int(c.NotAfter.Sub(now).Hours() / 24); soonest < 0 || d < soonest {
+			soonest = d
+		}
+	}
+	return fmt.Sprintf("valid %dd", soonest)
 }
 
 // Unit is the systemd state of one of an app's units.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ehecoatl/ehecoatl/dbus"
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/tlsstate"
 )
 
 type fakeSource map[string]*dbus.UnitInfo
@@ -94,5 +95,36 @@ func TestCollect(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// The router's certificates reach the rows of their apps (same tenant),
+// summed up worst first, and a failed one is explained below the table.
+func TestCertificates(t *testing.T) {
+	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	in := func(d int) *time.Time { x := now.Add(time.Duration(d) * 24 * time.Hour); return &x }
+	rec := tlsstate.Record{Domains: []tlsstate.Domain{
+		{Domain: "a.example.com", Tenant: "acme", Mode: "auto", State: "valid", NotAfter: in(80)},
+		{Domain: "www.a.example.com", Tenant: "acme", Mode: "auto", State: "valid", NotAfter: in(30)},
+		{Domain: "b.example.com", Tenant: "acme", Mode: "auto", State: "pending"},
+		{Domain: "c.example.com", Tenant: "acme", Mode: "files", State: "failed: key does not match the certificate"},
+		{Domain: "x.example.com", Tenant: "other", Mode: "auto", State: "valid", NotAfter: in(5)},
+	}}
+	rows := []App{
+		{Tenant: "acme", App: "site", Domains: []string{"a.example.com", "www.a.example.com"}},
+		{Tenant: "acme", App: "new", Domains: []string{"b.example.com"}},
+		{Tenant: "acme", App: "shop", Domains: []string{"c.example.com", "a.example.com"}},
+		{Tenant: "acme", App: "dev", Domains: []string{"dev.acme.test", "x.example.com"}},
+	}
+	AttachCertificates(rows, rec)
+	for i, want := range []string{"valid 30d", "pending", "failed", "-"} {
+		if got := rows[i].HTTPS(now); got != want {
+			t.Errorf("%s: HTTPS %q, want %q (%+v)", rows[i].App, got, want, rows[i].Certificates)
+		}
+	}
+	var b strings.Builder
+	Print(&b, rows, now)
+	if !strings.Contains(b.String(), "acme/shop: certificate of c.example.com failed: key does not match the certificate") {
+		t.Errorf("no explanation of the failed certificate:\n%s", b.String())
 	}
 }

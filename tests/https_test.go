@@ -123,6 +123,38 @@ chmod 0640 /etc/ehecoatl/certs/probe/site.*`, port, certPEM, keyPEM))
 			}
 		}
 	})
+	t.Run("status and routes show the certificate", func(t *testing.T) {
+		h := h.on(t)
+		var routes string
+		h.waitFor("the router's record of its certificates", 15*time.Second, func() bool {
+			routes = h.run("ehecoatl", "routes")
+			return strings.Contains(routes, "files, valid 0d") || strings.Contains(routes, "files, valid 1d")
+		})
+		for _, want := range []string{"site.example.com", "plain.example.com"} {
+			if !strings.Contains(routes, want) {
+				t.Errorf("routes lacks %s:\n%s", want, routes)
+			}
+		}
+		var plainLine string
+		for _, l := range strings.Split(routes, "\n") {
+			if strings.HasPrefix(l, "plain.example.com") {
+				plainLine = l
+			}
+		}
+		if !strings.Contains(plainLine, " plain ") {
+			t.Errorf("plain.example.com is not shown as plain HTTP: %q", plainLine)
+		}
+		rows := h.statusJSON("probe")
+		for _, r := range rows {
+			if r["app"] != "web" {
+				continue
+			}
+			certs, _ := r["certificates"].([]any)
+			if len(certs) != 1 || certs[0].(map[string]any)["state"] != "valid" || certs[0].(map[string]any)["mode"] != "files" {
+				t.Errorf("status --json certificates of probe/web: %v", r["certificates"])
+			}
+		}
+	})
 	t.Run("plain http redirects, tls: off stays plain", func(t *testing.T) {
 		resp, _ := get(t, "http://site.example.com/a/b?q=1")
 		if resp.StatusCode != 301 || resp.Header.Get("Location") != "https://site.example.com/a/b?q=1" {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 	"github.com/ehecoatl/ehecoatl/dbus"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/router"
+	"github.com/ehecoatl/ehecoatl/tlsstate"
 )
 
 func main() {
@@ -111,6 +113,9 @@ func run(args []string) int {
 	} else {
 		defer m.Close()
 		cfg.Certs = m
+		if d := os.Getenv("RUNTIME_DIRECTORY"); d != "" {
+			cfg.CertState = filepath.Join(d, filepath.Base(tlsstate.Path))
+		}
 	}
 
 	if *cpuProfile != "" {
