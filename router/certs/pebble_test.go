@@ -1,26 +1,21 @@
 package certs
 
-// The ACME tests run Let's Encrypt's test CA, Pebble (test-only dependency,
-// MPL-2.0), inside the test process, wired as its cmd/pebble/main.go does,
-// with real validation: Pebble's VA resolves the test names through a tiny
-// DNS server of the test (127.0.0.1) and connects to 127.0.0.1 on the ports
-// of two tiny front ends that do what the router does: a plain-HTTP server
-// that answers with Manager.HTTPChallenge, and a TLS listener using
-// Manager.TLSConfig.
+// The ACME tests run Let's Encrypt's test CA, Pebble, inside the test
+// process (internal/pebbletest), with real validation: Pebble's VA resolves
+// the test names through the package's DNS server (127.0.0.1) and connects
+// to 127.0.0.1 on the ports of two tiny front ends that do what the router
+// does: a plain-HTTP server that answers with Manager.HTTPChallenge, and a
+// TLS listener using Manager.TLSConfig.
 
 import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -28,56 +23,34 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letsencrypt/pebble/v2/ca"
-	"github.com/letsencrypt/pebble/v2/db"
-	"github.com/letsencrypt/pebble/v2/va"
-	"github.com/letsencrypt/pebble/v2/wfe"
-	"github.com/miekg/dns"
+	"github.com/ehecoatl/ehecoatl/internal/pebbletest"
 )
 
 // testDomain is the zone the test DNS server resolves to 127.0.0.1 (names
-// starting with "fail" resolve to nothing). It is not a reserved name, so
-// Public accepts it; nothing outside this process ever resolves it.
-const testDomain = "ehecoatl-pebble.net"
+// starting with "fail" resolve to nothing).
+const testDomain = pebbletest.Domain
 
 const skipShort = "needs an embedded Pebble ACME CA and local listeners (about 20 s in all); runs without -short (make test)"
 
 type pebbleCA struct {
-	t           *testing.T
-	srv         *httptest.Server
-	dirURL      string
-	acmeRoots   *x509.CertPool // trusts the ACME directory's own TLS
-	issuerRoots *x509.CertPool // trusts the certificates Pebble issues
-	tlsAddr     string
+	*pebbletest.CA
+	t       *testing.T
+	tlsAddr string
 
-	front     atomic.Pointer[Manager] // the Manager behind the front ends
-	httpHits  atomic.Int64            // HTTP-01 requests answered
-	alpnHits  atomic.Int64            // acme-tls/1 handshakes completed
-	mu        sync.Mutex
-	orders    map[string]int // new-order requests per identifier
-	down      bool
-	downCalls int // requests while down
+	front    atomic.Pointer[Manager] // the Manager behind the front ends
+	httpHits atomic.Int64            // HTTP-01 requests answered
+	alpnHits atomic.Int64            // acme-tls/1 handshakes completed
 }
 
-// startPebble starts Pebble issuing certificates valid for validity (0:
-// Pebble's default, 90 days), its DNS server and the two front ends.
+// startPebble starts the two front ends and Pebble (internal/pebbletest)
+// validating against them, issuing certificates valid for validity (0:
+// Pebble's default, 90 days).
 func startPebble(t *testing.T, validity time.Duration) *pebbleCA {
 	t.Helper()
 	if testing.Short() {
 		t.Skip(skipShort)
 	}
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
-	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
-	p := &pebbleCA{t: t, orders: map[string]int{}}
-
-	// DNS (Pebble's custom resolver speaks DNS over TCP)
-	dnsLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsSrv := &dns.Server{Listener: dnsLn, Handler: dns.HandlerFunc(answerDNS)}
-	go dnsSrv.ActivateAndServe()
-	t.Cleanup(func() { dnsSrv.Shutdown() })
+	p := &pebbleCA{t: t}
 
 	// the router's two listeners, as the router will use the Manager
 	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -137,101 +110,24 @@ func startPebble(t *testing.T, validity time.Duration) *pebbleCA {
 	}()
 	t.Cleanup(func() { tlsLn.Close() })
 
-	// Pebble, as cmd/pebble/main.go wires it
-	var logw io.Writer = io.Discard
+	var logw io.Writer
 	if os.Getenv("CERTS_TEST_PEBBLE_LOG") != "" {
 		logw = os.Stderr
 	}
-	plog := log.New(logw, "Pebble ", log.LstdFlags)
-	store := db.NewMemoryStore()
-	profiles := map[string]ca.Profile{"default": {Description: "test", ValidityPeriod: uint64(validity / time.Second)}}
-	caImpl := ca.New(plog, store, "", "ecdsa", 0, 1, profiles)
-	vaImpl := va.New(plog, httpLn.Addr().(*net.TCPAddr).Port, tlsLn.Addr().(*net.TCPAddr).Port, false, dnsLn.Addr().String(), store)
-	wfeImpl := wfe.New(plog, store, vaImpl, caImpl, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
-	p.srv = httptest.NewTLSServer(p.count(wfeImpl.Handler()))
-	t.Cleanup(p.srv.Close)
-	p.dirURL = p.srv.URL + wfe.DirectoryPath
-	p.acmeRoots = x509.NewCertPool()
-	p.acmeRoots.AddCert(p.srv.Certificate())
-	p.issuerRoots = x509.NewCertPool()
-	p.issuerRoots.AddCert(caImpl.GetRootCert(0).Cert)
-	return p
-}
-
-// answerDNS resolves every name of testDomain but those starting with
-// "fail" to 127.0.0.1 (A only).
-func answerDNS(w dns.ResponseWriter, req *dns.Msg) {
-	resp := new(dns.Msg)
-	resp.SetReply(req)
-	for _, q := range req.Question {
-		name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
-		if !strings.HasSuffix(name, "."+testDomain) || strings.HasPrefix(name, "fail") {
-			resp.Rcode = dns.RcodeNameError
-			continue
-		}
-		if q.Qtype == dns.TypeA {
-			resp.Answer = append(resp.Answer, &dns.A{
-				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1},
-				A:   net.IPv4(127, 0, 0, 1),
-			})
-		}
-	}
-	w.WriteMsg(resp)
-}
-
-// count wraps Pebble's handler: it counts new orders per identifier and,
-// while the CA is "down", answers every request 503 (and counts them).
-func (p *pebbleCA) count(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.mu.Lock()
-		down := p.down
-		if down {
-			p.downCalls++
-		}
-		p.mu.Unlock()
-		if down {
-			http.Error(w, "CA down", http.StatusServiceUnavailable)
-			return
-		}
-		if r.Method == http.MethodPost && r.URL.Path == "/order-plz" {
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			var jws struct {
-				Payload string `json:"payload"`
-			}
-			var order struct {
-				Identifiers []struct{ Value string } `json:"identifiers"`
-			}
-			json.Unmarshal(body, &jws)
-			payload, _ := base64.RawURLEncoding.DecodeString(jws.Payload)
-			json.Unmarshal(payload, &order)
-			p.mu.Lock()
-			for _, id := range order.Identifiers {
-				p.orders[id.Value]++
-			}
-			p.mu.Unlock()
-		}
-		h.ServeHTTP(w, r)
+	p.CA = pebbletest.Start(t, pebbletest.Options{
+		HTTPPort: httpLn.Addr().(*net.TCPAddr).Port,
+		TLSPort:  tlsLn.Addr().(*net.TCPAddr).Port,
+		Validity: validity,
+		Log:      logw,
 	})
-}
-
-func (p *pebbleCA) ordersFor(name string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.orders[name]
-}
-
-func (p *pebbleCA) setDown(down bool) {
-	p.mu.Lock()
-	p.down = down
-	p.mu.Unlock()
+	return p
 }
 
 // newManager starts a Manager on dir against p and puts it behind the
 // front ends.
 func (p *pebbleCA) newManager(t *testing.T, dir string, tweak func(*Config)) *Manager {
 	t.Helper()
-	cfg := Config{StorageDir: dir, CA: p.dirURL, CARoots: p.acmeRoots, Logger: testLogger(t)}
+	cfg := Config{StorageDir: dir, CA: p.Directory, CARoots: p.Roots, Logger: testLogger(t)}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -249,7 +145,7 @@ func (p *pebbleCA) newManager(t *testing.T, dir string, tweak func(*Config)) *Ma
 func (p *pebbleCA) dial(name string) (*x509.Certificate, error) {
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", p.tlsAddr, &tls.Config{
 		ServerName: name,
-		RootCAs:    p.issuerRoots,
+		RootCAs:    p.IssuerRoots,
 		NextProtos: []string{"h2", "http/1.1"},
 	})
 	if err != nil {
@@ -371,7 +267,7 @@ func TestACMEHTTP01(t *testing.T) {
 		}
 	}
 	for n, want := range map[string]int{a: 1, b: 1, unlisted: 0, off: 0, "x.test": 0} {
-		if got := p.ordersFor(n); got != want {
+		if got := p.Orders(n); got != want {
 			t.Errorf("orders for %s = %d, want %d", n, got, want)
 		}
 	}
@@ -415,7 +311,7 @@ func TestACMEHTTP01(t *testing.T) {
 
 	// restart: a second Manager on the same storage, the CA down
 	m.Close()
-	p.setDown(true)
+	p.SetDown(true)
 	m2 := p.newManager(t, dir, nil)
 	m2.SetNames(map[string]Policy{a: {Mode: Auto, Tenant: "t1"}, b: {Mode: Auto, Tenant: "t2"}})
 	waitValid(t, m2, a)
@@ -426,10 +322,7 @@ func TestACMEHTTP01(t *testing.T) {
 	if _, err := p.dial(b); err != nil {
 		t.Errorf("%s after restart: %v", b, err)
 	}
-	p.mu.Lock()
-	calls := p.downCalls
-	p.mu.Unlock()
-	if calls != 0 {
+	if calls := p.DownCalls(); calls != 0 {
 		t.Errorf("the restarted Manager sent %d requests to the CA", calls)
 	}
 }
@@ -536,7 +429,7 @@ func TestACMERenewal(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if n := p.ordersFor(name); n < 2 {
+	if n := p.Orders(name); n < 2 {
 		t.Errorf("orders for %s = %d, want >= 2", name, n)
 	}
 }
@@ -559,12 +452,12 @@ func TestACMEFailureBackoff(t *testing.T) {
 	if !strings.Contains(s.State, "resolve") {
 		t.Errorf("state %q does not carry the CA's reason", s.State)
 	}
-	n1 := p.ordersFor(name)
+	n1 := p.Orders(name)
 	if n1 < 1 {
 		t.Fatalf("orders = %d", n1)
 	}
 	time.Sleep(1500 * time.Millisecond)
-	if n := p.ordersFor(name); n != n1 {
+	if n := p.Orders(name); n != n1 {
 		t.Errorf("retried at once: %d orders, then %d", n1, n)
 	}
 
@@ -581,7 +474,7 @@ func TestACMEFailureBackoff(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	n2 := p.ordersFor(name)
+	n2 := p.Orders(name)
 	if n2 <= n1 {
 		t.Fatalf("orders %d, then %d", n1, n2)
 	}
@@ -590,7 +483,7 @@ func TestACMEFailureBackoff(t *testing.T) {
 	m.SetNames(nil)
 	m.SetNames(list)
 	time.Sleep(1500 * time.Millisecond)
-	if n := p.ordersFor(name); n != n2 {
+	if n := p.Orders(name); n != n2 {
 		t.Errorf("a third attempt within the hour sent an order (%d -> %d)", n2, n)
 	}
 	if s := waitState(t, m, name, time.Second, failed); !strings.Contains(s.State, "resolve") {
@@ -605,7 +498,7 @@ func TestACMEFailureBackoff(t *testing.T) {
 	}
 	m2.SetNames(list)
 	time.Sleep(1500 * time.Millisecond)
-	if n := p.ordersFor(name); n != n2 {
+	if n := p.Orders(name); n != n2 {
 		t.Errorf("the restarted Manager sent an order (%d -> %d)", n2, n)
 	}
 }
