@@ -25,6 +25,16 @@ import (
 // testCA is a certificate authority of the test's own, and a leaf it
 // signed for names.
 func testCA(t *testing.T, names ...string) (pool *x509.CertPool, certPEM, keyPEM string) {
+	c := newTestCA(t, names...)
+	return c.pool, c.certPEM, c.keyPEM
+}
+
+type testCerts struct {
+	pool                   *x509.CertPool
+	caPEM, certPEM, keyPEM string
+}
+
+func newTestCA(t *testing.T, names ...string) testCerts {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ehecoatl test CA"},
@@ -44,10 +54,12 @@ func testCA(t *testing.T, names ...string) (pool *x509.CertPool, certPEM, keyPEM
 		t.Fatal(err)
 	}
 	kb, _ := x509.MarshalECPrivateKey(key)
-	pool = x509.NewCertPool()
+	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	return pool, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
+	return testCerts{pool: pool,
+		caPEM:   string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
+		certPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		keyPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))}
 }
 
 // TestHTTPSFiles: the packaged router serves HTTPS with the operator's

@@ -899,6 +899,43 @@ _ehecoatl_complete; printf '%s\n' "${COMPREPLY[@]}"`)
 			// A secret, to see what purge keeps.
 			h.sh("install -d -m 0700 /etc/ehecoatl/secrets/acme && echo s3cret > /etc/ehecoatl/secrets/acme/api_key")
 		}},
+		{"https", func(h *host) {
+			// The operator's certificate for a new tenant, through the
+			// packaged router on :443 (docs/OPERATIONS.md "HTTPS").
+			c := newTestCA(h.t, "secure.example.com")
+			h.sh(fmt.Sprintf(`set -e
+mkdir -p /root/m && cp -r /usr/share/doc/ehecoatl/examples/tenants /usr/share/doc/ehecoatl/examples/kits /root/m/
+cat > /root/m/tenants/secure.yaml <<'EOF'
+tenant: secure
+apps:
+  site:
+    kit: static
+    domains: [secure.example.com]
+    tls: {cert: site.pem, key: site.key}
+    hsts: true
+    env: {SITE_NAME: Secure}
+EOF
+install -d -m 0750 -g ehecoatl-router /etc/ehecoatl/certs/secure
+cat > /etc/ehecoatl/certs/secure/site.pem <<'EOF'
+%sEOF
+cat > /etc/ehecoatl/certs/secure/site.key <<'EOF'
+%sEOF
+chgrp ehecoatl-router /etc/ehecoatl/certs/secure/site.* && chmod 0640 /etc/ehecoatl/certs/secure/site.*
+cat > /root/ca.pem <<'EOF'
+%sEOF`, c.certPEM, c.keyPEM, c.caPEM))
+			h.run("ehecoatl", "apply", "/root/m")
+			out, errOut, code := h.try("curl", "-sS", "--max-time", "60", "-D", "-", "--cacert", "/root/ca.pem",
+				"--resolve", "secure.example.com:443:127.0.0.1", "https://secure.example.com/")
+			if code != 0 || !strings.Contains(out, "X-Site: Secure") || !strings.Contains(out, "Strict-Transport-Security: max-age=31536000") || !strings.Contains(out, "<h1>It works</h1>") {
+				h.t.Errorf("HTTPS through the packaged router: exit %d\n%s%s", code, out, errOut)
+			}
+			if r := h.curl("secure.example.com", "/x?y=1"); r.status != 301 || !strings.Contains(r.head, "Location: https://secure.example.com/x?y=1") {
+				h.t.Errorf("plain HTTP to secure.example.com: %s", r)
+			}
+			if _, _, code := h.try("curl", "-sS", "--max-time", "20", "--cacert", "/root/ca.pem", "--resolve", "other.example.com:443:127.0.0.1", "https://other.example.com/"); code == 0 {
+				h.t.Errorf("HTTPS for a name no manifest serves succeeded")
+			}
+		}},
 		{"upgrade", func(h *host) {
 			// An administrator's setting in the configuration file.
 			h.sh(`sed -i 's/^EHECOATL_ROUTER_OPTS=.*/EHECOATL_ROUTER_OPTS="-start-timeout=31s"/' /etc/default/ehecoatl-router &&
