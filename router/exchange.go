@@ -84,7 +84,7 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 		}
 	}
 	c.c.SetReadDeadline(deadline)
-	wire.WriteRequestHead(c.bw, &req.Request, cc.ip, cc.tls)
+	wire.WriteRequestHead(c.bw, &req.Request, wire.Peer{IP: cc.ip, TLS: cc.tls, Trusted: cc.trusted})
 
 	var body *bodySender
 	var werr error

@@ -105,7 +105,7 @@ func TestForwardedHeaders(t *testing.T) {
 	}
 	h := got.Header
 	want := map[string]string{
-		"X-Forwarded-For":   "203.0.113.9, 127.0.0.1",
+		"X-Forwarded-For":   "127.0.0.1",
 		"X-Forwarded-Proto": "http",
 		"X-Forwarded-Host":  "ACME.test:8080",
 		"X-Custom":          "kept",

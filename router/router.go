@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sync"
@@ -103,6 +104,20 @@ type Config struct {
 	// IdleCheckInterval is how often idle apps are looked for (1s).
 	IdleCheckInterval time.Duration
 
+	// TrustedProxies are the address ranges of the front proxies (load
+	// balancers, CDNs) whose X-Forwarded-For, X-Forwarded-Proto,
+	// X-Forwarded-Host and Forwarded fields are passed on to apps: from a
+	// TCP peer in one of them X-Forwarded-For is appended to with the
+	// peer's address, and the other three are kept as sent (the router's
+	// own X-Forwarded-Proto and -Host where absent). From any other peer
+	// the four are dropped, as any client can write them, and the app
+	// gets X-Forwarded-For: the peer's address, X-Forwarded-Proto: http or
+	// https by the connection, and X-Forwarded-Host: the Host. A bare
+	// address is a /32 (/128) prefix (ParseTrustedProxies); IPv4-mapped
+	// peers match IPv4 prefixes. Empty: trust nobody. The per-client cap
+	// (ClientMaxInFlight) counts the TCP peer all the same.
+	TrustedProxies []netip.Prefix
+
 	// Certs serves HTTPS: a certificate per SNI name, the ACME challenges
 	// (package router/certs). nil: HTTPS listeners close every connection.
 	Certs Certificates
@@ -140,6 +155,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.DialTimeout, DefaultDialTimeout)
 	setDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&c.IdleCheckInterval, time.Second)
+	c.TrustedProxies = trustedPrefixes(c.TrustedProxies)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}

@@ -158,6 +158,8 @@ type clientConn struct {
 	key   string // clientKey(ip)
 	tls   bool
 	state atomic.Int32
+	// trusted: the peer is in Config.TrustedProxies (forwarded.go).
+	trusted bool
 
 	// wdl is the write deadline in force.
 	wdl time.Time
@@ -200,6 +202,7 @@ func (s *Server) newConn(c net.Conn) *clientConn {
 	cc := &clientConn{srv: s, rt: s.rt, c: c, raw: c, br: bufio.NewReaderSize(c, clientReadBuf)}
 	cc.ip = clientIP(c.RemoteAddr().String())
 	cc.key = clientKey(cc.ip)
+	cc.trusted = s.rt.trusts(cc.ip)
 	return cc
 }
 

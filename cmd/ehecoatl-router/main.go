@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -77,6 +78,13 @@ func run(args []string) int {
 	cfg.Load = loadManifests(log)
 	if *reload != "" {
 		return signalReload(*reload, cfg.StartTimeout)
+	}
+	// After --reload: a reload does not apply the environment, so a
+	// mistake in it must not fail the reload of the manifests.
+	var err error
+	if cfg.TrustedProxies, err = trustedProxies(); err != nil {
+		fmt.Fprintf(os.Stderr, "ehecoatl-router: %v\n", err)
+		return 2
 	}
 	if !*noIdleStop {
 		// The polkit rule 50-ehecoatl-router.rules is what allows the
@@ -152,6 +160,20 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// envTrustedProxies, in /etc/default/ehecoatl-router, lists the front
+// proxies whose X-Forwarded-* fields apps get (router.Config.TrustedProxies).
+const envTrustedProxies = "EHECOATL_TRUSTED_PROXIES"
+
+// trustedProxies parses $EHECOATL_TRUSTED_PROXIES; unset or empty trusts
+// nobody.
+func trustedProxies() ([]netip.Prefix, error) {
+	ps, err := router.ParseTrustedProxies(os.Getenv(envTrustedProxies))
+	if err != nil {
+		return nil, fmt.Errorf("%s (/etc/default/ehecoatl-router): %w", envTrustedProxies, err)
+	}
+	return ps, nil
 }
 
 // loadManifests adapts manifest.Load to the router: a report with errors

@@ -172,3 +172,37 @@ func backend(t *testing.T, run, tenant string) {
 	go s.Serve(l)
 	t.Cleanup(func() { s.Close() })
 }
+
+// EHECOATL_TRUSTED_PROXIES, as the service's EnvironmentFile= sets it.
+func TestTrustedProxiesEnv(t *testing.T) {
+	for _, c := range []struct{ env, want string }{
+		{"", ""},
+		{"  ", ""},
+		{"10.0.0.0/8", "10.0.0.0/8"},
+		{"10.0.0.0/8, 192.0.2.1 2001:db8::/32,::1", "10.0.0.0/8 192.0.2.1/32 2001:db8::/32 ::1/128"},
+	} {
+		t.Setenv(envTrustedProxies, c.env)
+		ps, err := trustedProxies()
+		if err != nil {
+			t.Errorf("%q: %v", c.env, err)
+			continue
+		}
+		var s []string
+		for _, p := range ps {
+			s = append(s, p.String())
+		}
+		if got := strings.Join(s, " "); got != c.want {
+			t.Errorf("%q: %q, want %q", c.env, got, c.want)
+		}
+	}
+	t.Setenv(envTrustedProxies, "10.0.0.0/8, 10.0.0.300")
+	_, err := trustedProxies()
+	if err == nil || !strings.Contains(err.Error(), envTrustedProxies) || !strings.Contains(err.Error(), `"10.0.0.300"`) {
+		t.Fatalf("bad entry: %v", err)
+	}
+	// The router refuses to start, as for a bad option (before it
+	// listens).
+	if code := run([]string{"-listen", "127.0.0.1:0", "-no-idle-stop"}); code != 2 {
+		t.Fatalf("a bad %s: exit %d, want 2", envTrustedProxies, code)
+	}
+}

@@ -15,6 +15,7 @@ func TestNoAllocations(t *testing.T) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: x-b\r\nX-B: 1\r\nContent-Length: 5\r\n\r\n")
 	chunked := "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
 	length := "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12345\r\n\r\n"
+	proxied := "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: b\r\nForwarded: for=1.2.3.4\r\nConnection: x-forwarded-host\r\n\r\n"
 	var req Request
 	var rh Response
 	bw := bufio.NewWriter(io.Discard)
@@ -22,13 +23,19 @@ func TestNoAllocations(t *testing.T) {
 		if err := ParseRequest(&req, head); err != nil {
 			t.Fatal(err)
 		}
-		WriteRequestHead(bw, &req, "127.0.0.1", false)
+		WriteRequestHead(bw, &req, Peer{IP: "127.0.0.1"})
 		for _, h := range []string{chunked, length} {
 			if err := ParseRequest(&req, h); err != nil {
 				t.Fatal(err)
 			}
-			WriteRequestHead(bw, &req, "127.0.0.1", true)
+			WriteRequestHead(bw, &req, Peer{IP: "127.0.0.1", TLS: true})
 		}
+		// The X-Forwarded-* fields of a proxy, trusted and not.
+		if err := ParseRequest(&req, proxied); err != nil {
+			t.Fatal(err)
+		}
+		WriteRequestHead(bw, &req, Peer{IP: "10.0.0.1", TLS: true, Trusted: true})
+		WriteRequestHead(bw, &req, Peer{IP: "10.0.0.1"})
 		if err := ScanResponse(&rh, resp, false); err != nil {
 			t.Fatal(err)
 		}

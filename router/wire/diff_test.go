@@ -36,7 +36,10 @@ var hopFields = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "
 
 // requestOwn are request fields the codec handles itself rather than
 // passing them in Header.
-var requestOwn = []string{"Host", "Upgrade", "Expect", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Proxy-Authorization"}
+var requestOwn = []string{"Host", "Upgrade", "Expect", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "Proxy-Authorization"}
+
+// forwardedOwn are the fields of Request.Forwarded.
+var forwardedOwn = []string{"X-Forwarded-Proto", "X-Forwarded-Host", "Forwarded"}
 
 func connectionListed(h http.Header) []string {
 	var names []string
@@ -106,6 +109,7 @@ func FuzzRequestDiff(f *testing.F) {
 		"GET http://a.test/p?x HTTP/1.1\r\nHost: b\r\n\r\n",
 		"GET / HTTP/1.0\r\nConnection: keep-alive, x-b\r\nX-B: 1\r\nX-C: 2\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\nx-forwarded-host: b\r\nFORWARDED: for=1.2.3.4\r\nConnection: X-Forwarded-Proto\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -143,6 +147,15 @@ func FuzzRequestDiff(f *testing.F) {
 		}
 		if !slices.Equal(req.XForwardedFor, hr.Header["X-Forwarded-For"]) {
 			t.Fatalf("X-Forwarded-For %q, net/http %q:\n%q", req.XForwardedFor, hr.Header["X-Forwarded-For"], data)
+		}
+		fwd := map[string][]string{}
+		for _, k := range forwardedOwn {
+			if vs, ok := hr.Header[k]; ok && !slices.Contains(connectionListed(hr.Header), k) {
+				fwd[k] = vs
+			}
+		}
+		if got := fieldMap(req.Forwarded); !sameFields(got, fwd) {
+			t.Fatalf("X-Forwarded-Proto, -Host, Forwarded %v, net/http %v:\n%q", got, fwd, data)
 		}
 		chunked := slices.Equal(hr.TransferEncoding, []string{"chunked"})
 		if req.ContentLength != hr.ContentLength || (req.ContentLength < 0) != chunked {

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,17 +33,28 @@ func FuzzParseRequest(f *testing.F) {
 		if req.ContentLength < -1 || !ValidHost(req.Host) || req.Target == "" {
 			t.Fatalf("accepted %q: %+v", s, req)
 		}
-		var buf bytes.Buffer
-		bw := bufio.NewWriter(&buf)
-		WriteRequestHead(bw, &req, "127.0.0.1", false)
-		bw.Flush()
-		// The head written to the app parses back to the same request.
-		var back Request
-		if err := ParseRequest(&back, buf.String()); err != nil {
-			t.Fatalf("forwarded head of %q does not parse: %v\n%s", s, err, buf.String())
-		}
-		if back.ContentLength != req.ContentLength || back.Host != req.Host || back.Target != req.Target {
-			t.Fatalf("forwarded head of %q differs: %+v vs %+v", s, back, req)
+		for _, trusted := range []bool{false, true} {
+			var buf bytes.Buffer
+			bw := bufio.NewWriter(&buf)
+			WriteRequestHead(bw, &req, Peer{IP: "127.0.0.1", Trusted: trusted})
+			bw.Flush()
+			// The head written to the app parses back to the same request.
+			var back Request
+			if err := ParseRequest(&back, buf.String()); err != nil {
+				t.Fatalf("forwarded head of %q does not parse: %v\n%s", s, err, buf.String())
+			}
+			if back.ContentLength != req.ContentLength || back.Host != req.Host || back.Target != req.Target {
+				t.Fatalf("forwarded head of %q differs: %+v vs %+v", s, back, req)
+			}
+			// One X-Forwarded-For, ending with the peer; from an
+			// untrusted peer nothing of the client's X-Forwarded-* set.
+			xff := back.XForwardedFor
+			if len(xff) != 1 || !strings.HasSuffix(xff[0], "127.0.0.1") || !trusted && xff[0] != "127.0.0.1" {
+				t.Fatalf("forwarded head of %q (trusted %v): X-Forwarded-For %q", s, trusted, xff)
+			}
+			if !trusted && !slices.Equal(back.Forwarded, []Field{{"X-Forwarded-Proto", "http"}, {"X-Forwarded-Host", req.Host}}) {
+				t.Fatalf("forwarded head of %q (untrusted): %q", s, back.Forwarded)
+			}
 		}
 	})
 }

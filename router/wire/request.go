@@ -21,11 +21,15 @@ type Request struct {
 	// HTTP10: the request line said HTTP/1.0 (otherwise HTTP/1.1).
 	HTTP10 bool
 	// Header holds the end-to-end fields, in order: hop-by-hop fields,
-	// those the Connection field lists, and the ones WriteRequestHead
-	// writes itself are left out.
+	// those the Connection field lists, the ones WriteRequestHead writes
+	// itself and those of XForwardedFor and Forwarded are left out.
 	Header []Field
 	// XForwardedFor are the client's X-Forwarded-For values.
 	XForwardedFor []string
+	// Forwarded holds the client's X-Forwarded-Proto, X-Forwarded-Host
+	// and Forwarded (RFC 7239) fields, in order. WriteRequestHead passes
+	// them on from a trusted peer only (Peer.Trusted).
+	Forwarded []Field
 	// ContentLength is -1 for a chunked body, 0 for none.
 	ContentLength int64
 	// HasContentLength: the client sent a Content-Length (perhaps 0).
@@ -104,7 +108,7 @@ func HeadEnd(b []byte) int {
 // ParseRequest parses a complete head (as ReadHead returns it) into req,
 // reusing req's slices. Any error is a *RequestError.
 func ParseRequest(req *Request, head string) error {
-	*req = Request{Head: head, Header: req.Header[:0], XForwardedFor: req.XForwardedFor[:0]}
+	*req = Request{Head: head, Header: req.Header[:0], XForwardedFor: req.XForwardedFor[:0], Forwarded: req.Forwarded[:0]}
 	line, rest := cutLine(head)
 	sp1 := strings.IndexByte(line, ' ')
 	sp2 := strings.LastIndexByte(line, ' ')
@@ -201,8 +205,14 @@ func ParseRequest(req *Request, head string) error {
 			req.ExpectContinue = true
 		case kXForwardedFor:
 			req.XForwardedFor = append(req.XForwardedFor, value)
-		case kForwarded, kProxyAuthorization, kHop:
+		case kForwarded:
+			req.Forwarded = append(req.Forwarded, Field{name, value})
+		case kProxyAuthorization, kHop:
 		default:
+			if len(name) == 9 && eqFold(name, "forwarded") {
+				req.Forwarded = append(req.Forwarded, Field{name, value})
+				break
+			}
 			req.Header = append(req.Header, Field{name, value})
 		}
 	}
@@ -211,13 +221,8 @@ func ParseRequest(req *Request, head string) error {
 		req.Upgrade = upgradeValue
 	}
 	if len(connTokens) > 0 {
-		kept := req.Header[:0]
-		for _, h := range req.Header {
-			if !listed(connTokens, h.Name) {
-				kept = append(kept, h)
-			}
-		}
-		req.Header = kept
+		req.Header = unlisted(req.Header, connTokens)
+		req.Forwarded = unlisted(req.Forwarded, connTokens)
 	}
 	if req.HTTP10 && !keepAlive {
 		req.Close = true
@@ -280,6 +285,18 @@ func ParseRequest(req *Request, head string) error {
 	return nil
 }
 
+// unlisted removes from fs, in place, the fields a Connection field
+// listed (they are hop-by-hop).
+func unlisted(fs []Field, connTokens []string) []Field {
+	kept := fs[:0]
+	for _, h := range fs {
+		if !listed(connTokens, h.Name) {
+			kept = append(kept, h)
+		}
+	}
+	return kept
+}
+
 // listed reports whether a Connection field listed name.
 func listed[T, N text](tokens []T, name N) bool {
 	for _, t := range tokens {
@@ -309,13 +326,33 @@ func ValidHost(h string) bool {
 	return true
 }
 
+// Peer is the client end of the connection a request came on, as
+// WriteRequestHead describes it to the app.
+type Peer struct {
+	// IP is the TCP peer's address, appended to X-Forwarded-For.
+	IP string
+	// TLS: the connection is HTTPS (X-Forwarded-Proto: https).
+	TLS bool
+	// Trusted: the peer is a trusted proxy (the router's
+	// Config.TrustedProxies), whose X-Forwarded-* and Forwarded fields
+	// are passed on.
+	Trusted bool
+}
+
 // WriteRequestHead writes the request line and header for the app: the
 // client's end-to-end fields, the original Host, the X-Forwarded-* set
-// (X-Forwarded-For appended to with clientIP, -Proto and -Host replaced:
-// the client's claims about them are not passed on) and the body framing,
-// which the router always sets itself so that the app cannot read it
-// differently.
-func WriteRequestHead(bw *bufio.Writer, req *Request, clientIP string, tls bool) {
+// and the body framing, which the router always sets itself so that the
+// app cannot read it differently.
+//
+// From a trusted peer, X-Forwarded-For keeps the values it sent, with
+// peer.IP appended, and its X-Forwarded-Proto, X-Forwarded-Host and
+// Forwarded fields are passed on as sent; the router writes
+// X-Forwarded-Proto (http or https, by the connection) and
+// X-Forwarded-Host (the Host) only where the peer sent none. From any
+// other peer all four are dropped, as any client can write them: the app
+// gets X-Forwarded-For: peer.IP, the connection's X-Forwarded-Proto and
+// X-Forwarded-Host: Host.
+func WriteRequestHead(bw *bufio.Writer, req *Request, peer Peer) {
 	bw.WriteString(req.Method)
 	bw.WriteByte(' ')
 	bw.WriteString(req.Target)
@@ -329,18 +366,47 @@ func WriteRequestHead(bw *bufio.Writer, req *Request, clientIP string, tls bool)
 		bw.WriteString("\r\n")
 	}
 	bw.WriteString("X-Forwarded-For: ")
-	for _, v := range req.XForwardedFor {
-		bw.WriteString(v)
-		bw.WriteString(", ")
-	}
-	bw.WriteString(clientIP)
-	if tls {
-		bw.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ")
+	var proto, host bool
+	if peer.Trusted {
+		for _, v := range req.XForwardedFor {
+			if v != "" {
+				bw.WriteString(v)
+				bw.WriteString(", ")
+			}
+		}
+		bw.WriteString(peer.IP)
+		bw.WriteString("\r\n")
+		for _, h := range req.Forwarded {
+			if h.Value == "" {
+				continue // absent, as far as the app can tell
+			}
+			switch len(h.Name) { // the three names differ in length
+			case len("x-forwarded-proto"):
+				proto = true
+			case len("x-forwarded-host"):
+				host = true
+			}
+			bw.WriteString(h.Name)
+			bw.WriteString(": ")
+			bw.WriteString(h.Value)
+			bw.WriteString("\r\n")
+		}
 	} else {
-		bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ")
+		bw.WriteString(peer.IP)
+		bw.WriteString("\r\n")
 	}
-	bw.WriteString(req.Host)
-	bw.WriteString("\r\n")
+	if !proto {
+		if peer.TLS {
+			bw.WriteString("X-Forwarded-Proto: https\r\n")
+		} else {
+			bw.WriteString("X-Forwarded-Proto: http\r\n")
+		}
+	}
+	if !host {
+		bw.WriteString("X-Forwarded-Host: ")
+		bw.WriteString(req.Host)
+		bw.WriteString("\r\n")
+	}
 	if req.Upgrade != "" {
 		bw.WriteString("Connection: Upgrade\r\nUpgrade: ")
 		bw.WriteString(req.Upgrade)
