@@ -79,3 +79,22 @@ func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// secure reports whether the client reached the router over HTTPS: this
+// connection is TLS, or a trusted proxy that ended TLS says so with
+// X-Forwarded-Proto: https. Without the latter, a TLS-terminating proxy in
+// front would loop on the router's redirect to HTTPS.
+func (cc *clientConn) secure(req *request) bool {
+	if cc.tls {
+		return true
+	}
+	if !cc.trusted {
+		return false
+	}
+	for _, f := range req.Forwarded {
+		if len(f.Name) == len("X-Forwarded-Proto") && strings.EqualFold(f.Name, "X-Forwarded-Proto") {
+			return strings.EqualFold(strings.TrimSpace(f.Value), "https")
+		}
+	}
+	return false
+}

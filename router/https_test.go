@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -208,5 +209,33 @@ func TestHTTPSWithoutCerts(t *testing.T) {
 	r.send("GET / HTTP/1.1\r\nHost: acme.example.com\r\n\r\n")
 	if resp, _ := r.response("GET"); resp.StatusCode != 200 {
 		t.Errorf("plain HTTP: %d", resp.StatusCode)
+	}
+}
+
+// Behind a trusted proxy that ends TLS, X-Forwarded-Proto: https means the
+// client is on HTTPS already: no redirect (it would loop), and HSTS. From
+// any other peer the header changes nothing.
+func TestHTTPSBehindTrustedProxy(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		trusted string
+		status  int
+	}{{"trusted", "127.0.0.0/8", 200}, {"untrusted", "10.0.0.0/8", 301}} {
+		t.Run(c.name, func(t *testing.T) {
+			fc := newFakeCerts(t, "acme.example.com")
+			site := app("acme", "site", "/", "acme.example.com")
+			site.TLS, site.HSTS = manifest.TLS{Mode: manifest.TLSAuto}, true
+			f := newFixture(t, Config{Certs: fc, TrustedProxies: []netip.Prefix{netip.MustParsePrefix(c.trusted)}}, mkSet(site))
+			f.backend("acme", "site", 0, echoApp())
+			r := f.dialRaw(t)
+			r.send("GET /x HTTP/1.1\r\nHost: acme.example.com\r\nX-Forwarded-Proto: https\r\n\r\n")
+			resp, _ := r.response("GET")
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, c.status)
+			}
+			if hsts := resp.Header.Get("Strict-Transport-Security"); (c.status == 200) != (hsts != "") {
+				t.Errorf("Strict-Transport-Security %q", hsts)
+			}
+		})
 	}
 }

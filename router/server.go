@@ -315,11 +315,11 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 	case !cc.tls && strings.HasPrefix(req.Path, acmeChallengePrefix) && cc.acmeChallenge(req, host, &res):
 	case rte == nil:
 		res = cc.simple(req, 404, "404 Not Found\n", "")
-	case rte.https && !cc.tls && cc.srv.tls != nil: // no HTTPS to send anyone to without certificates
+	case rte.https && !cc.secure(req) && cc.srv.tls != nil: // no HTTPS to send anyone to without certificates
 		res = cc.redirectHTTPS(req, host)
 	default:
 		a = rte.app
-		cc.hsts = cc.tls && rte.hsts
+		cc.hsts = rte.hsts && cc.secure(req)
 		res = cc.serveApp(req, a, start)
 	}
 	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: res.status, Duration: time.Since(start)}

@@ -27,7 +27,8 @@ const (
 	kExpect
 	kXForwardedFor
 	// kForwarded: X-Forwarded-Proto and -Host, which the router sets
-	// itself in requests (a client's claim is not passed on).
+	// itself in requests unless the peer is a trusted proxy (then they
+	// pass as sent; see WriteRequestHead).
 	kForwarded
 	// kProxyAuthorization is meant for the router, not the app; it is
 	// dropped from requests (an app's response may carry the name).
