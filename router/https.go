@@ -13,7 +13,8 @@ import (
 // socket unit listens on 80 and 443 with one FileDescriptorName. Plain-HTTP requests
 // to a domain served over HTTPS are redirected, except ACME HTTP-01
 // challenges, which the certificate engine answers here; HTTPS responses
-// of apps with hsts: true carry Strict-Transport-Security.
+// of apps with hsts: true carry Strict-Transport-Security. Clients that
+// offer h2 by ALPN get HTTP/2 (h2.go), the others HTTP/1.1.
 
 const (
 	// tlsHandshake is the content type of a TLS handshake record.
@@ -27,8 +28,10 @@ const (
 
 // startTLS makes the connection a TLS server connection. The bytes the
 // reader already holds are the start of the handshake: the TLS layer reads
-// them first. false: no certificates are configured, the connection is
-// closed.
+// them first. A connection that negotiated h2 is served over HTTP/2
+// (h2.go) here, to its end. false: the connection is done (no
+// certificates are configured, the handshake failed, or HTTP/2 served
+// it) and is closed.
 func (cc *clientConn) startTLS() bool {
 	if cc.srv.tls == nil {
 		return false
@@ -39,13 +42,22 @@ func (cc *clientConn) startTLS() bool {
 	// The handshake runs under the deadline serve set. A connection that
 	// negotiated acme-tls/1 was the CA validating a TLS-ALPN-01
 	// challenge: it carries no HTTP.
-	if tc.Handshake() != nil || tc.ConnectionState().NegotiatedProtocol == "acme-tls/1" {
+	if tc.Handshake() != nil {
+		tc.Close()
+		return false
+	}
+	proto := tc.ConnectionState().NegotiatedProtocol
+	if proto == "acme-tls/1" {
 		tc.Close()
 		return false
 	}
 	cc.c = tc
-	cc.br.Reset(tc)
 	cc.tls = true
+	if proto == "h2" {
+		cc.serveH2(tc)
+		return false
+	}
+	cc.br.Reset(tc)
 	return true
 }
 

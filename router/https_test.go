@@ -35,7 +35,7 @@ type fakeCerts struct {
 
 var _ Certificates = (*fakeCerts)(nil)
 
-func newFakeCerts(t *testing.T, names ...string) *fakeCerts {
+func newFakeCerts(t testing.TB, names ...string) *fakeCerts {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -172,12 +172,12 @@ func TestHTTPS(t *testing.T) {
 			t.Errorf("TLS handshake for %s succeeded", name)
 		}
 	}
-	// ALPN: HTTP/1.1 (and acme-tls/1 for challenges), not h2 yet.
-	conn, err := tls.Dial("tcp", f.addr, &tls.Config{ServerName: "acme.example.com", RootCAs: fc.pool, NextProtos: []string{"h2", "http/1.1"}})
+	// ALPN: h2 first, then HTTP/1.1 (and acme-tls/1 for challenges).
+	conn, err := tls.Dial("tcp", f.addr, &tls.Config{ServerName: "acme.example.com", RootCAs: fc.pool, NextProtos: []string{"http/1.1", "h2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := conn.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
 		t.Errorf("ALPN chose %q", p)
 	}
 	if v := conn.ConnectionState().Version; v < tls.VersionTLS12 {

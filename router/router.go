@@ -338,14 +338,15 @@ func (rt *Router) Serve(ctx context.Context, httpLns, httpsLns []net.Listener) e
 }
 
 // tlsConfig is the certificate engine's configuration with the protocols
-// the front end speaks: HTTP/1.1, and acme-tls/1 for TLS-ALPN-01
-// challenges (docs/OPERATIONS.md "HTTPS"); nil without Certs.
+// the front end speaks: HTTP/2 first (h2.go), HTTP/1.1 (which WebSocket
+// upgrades need), and acme-tls/1 for TLS-ALPN-01 challenges
+// (docs/OPERATIONS.md "HTTPS"); nil without Certs.
 func (rt *Router) tlsConfig() *tls.Config {
 	if rt.cfg.Certs == nil {
 		return nil
 	}
 	c := rt.cfg.Certs.TLSConfig().Clone()
-	c.NextProtos = []string{"http/1.1", "acme-tls/1"}
+	c.NextProtos = []string{"h2", "http/1.1", "acme-tls/1"}
 	// Go's default key exchanges: X25519MLKEM768 (post-quantum hybrid)
 	// first, then X25519 and the NIST curves.
 	c.CurvePreferences = nil

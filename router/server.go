@@ -39,6 +39,8 @@ type Server struct {
 	conns    map[*clientConn]struct{}
 	shutdown atomic.Bool
 	wg       sync.WaitGroup
+	// h2 serves the TLS connections that negotiated HTTP/2 (h2.go).
+	h2 h2Server
 }
 
 // NewServer returns a front end for rt.
@@ -93,8 +95,10 @@ func (s *Server) Serve(l net.Listener) error {
 // Shutdown stops accepting, closes idle connections at once and the
 // others after their current response, waiting until they are all gone or
 // ctx is done; then it closes what is left (long streams, WebSockets).
+// HTTP/2 connections get GOAWAY and close once their streams are done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdown.Store(true)
+	s.h2.shutdown(ctx) // GOAWAY
 	s.mu.Lock()
 	for l := range s.lns {
 		l.Close()
@@ -120,6 +124,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes every listener and connection at once.
 func (s *Server) Close() {
 	s.shutdown.Store(true)
+	s.h2.close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for l := range s.lns {
