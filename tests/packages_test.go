@@ -924,10 +924,14 @@ chgrp ehecoatl-router /etc/ehecoatl/certs/secure/site.* && chmod 0640 /etc/eheco
 cat > /root/ca.pem <<'EOF'
 %sEOF`, c.certPEM, c.keyPEM, c.caPEM))
 			h.run("ehecoatl", "apply", "/root/m")
-			out, errOut, code := h.try("curl", "-sS", "--max-time", "60", "-D", "-", "--cacert", "/root/ca.pem",
-				"--resolve", "secure.example.com:443:127.0.0.1", "https://secure.example.com/")
-			if code != 0 || !strings.Contains(out, "X-Site: Secure") || !strings.Contains(out, "Strict-Transport-Security: max-age=31536000") || !strings.Contains(out, "<h1>It works</h1>") {
-				h.t.Errorf("HTTPS through the packaged router: exit %d\n%s%s", code, out, errOut)
+			for _, proto := range []struct{ flag, version string }{{"--http1.1", "1.1"}, {"--http2", "2"}} {
+				out, errOut, code := h.try("curl", "-sS", proto.flag, "--max-time", "60", "-D", "-", "-w", "\nversion=%{http_version}", "--cacert", "/root/ca.pem",
+					"--resolve", "secure.example.com:443:127.0.0.1", "https://secure.example.com/")
+				low := strings.ToLower(out)
+				if code != 0 || !strings.Contains(low, "x-site: secure") || !strings.Contains(low, "strict-transport-security: max-age=31536000") ||
+					!strings.Contains(out, "<h1>It works</h1>") || !strings.HasSuffix(out, "version="+proto.version) {
+					h.t.Errorf("HTTPS (curl %s) through the packaged router: exit %d\n%s%s", proto.flag, code, out, errOut)
+				}
 			}
 			if r := h.curl("secure.example.com", "/x?y=1"); r.status != 301 || !strings.Contains(r.head, "Location: https://secure.example.com/x?y=1") {
 				h.t.Errorf("plain HTTP to secure.example.com: %s", r)
