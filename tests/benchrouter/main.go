@@ -11,6 +11,10 @@
 //     root, for the ratio of the two (coldstart.go);
 //  3. memory: the router's RSS with 10,000 routes, its load and SIGHUP
 //     reload times (memory.go);
+//  4. TLS: against nginx with the same ECDSA P-256 certificate, new TLS
+//     connections per second (one request each, full handshakes), keep-alive
+//     requests per second over TLS (wrk), and HTTP/2 requests per second
+//     (h2load) beside them, in interleaved rounds (tls.go);
 //
 // then a summary with every figure, its target and PASS/MISS.
 //
@@ -40,7 +44,7 @@ import (
 )
 
 // options are the command-line flags; the defaults keep a full run within
-// about five minutes on a 2-core machine.
+// about five minutes on a 2-core machine (the TLS section about 80 s of it).
 type options struct {
 	rounds   int           // wrk rounds per target
 	secs     int           // seconds per wrk run
@@ -48,10 +52,16 @@ type options struct {
 	body     int           // backend response body in bytes
 	cold     int           // cold-start iterations (a cold and a warm GET per app and way each)
 	tenants  int           // tenants of the memory section (2 routes each)
-	sections string        // comma-separated subset of throughput,coldstart,memory
+	sections string        // comma-separated subset of throughput,coldstart,memory,tls
 	timeout  time.Duration // bound of the whole run
 	keepTmp  bool          // keep the work directory (logs) for inspection
 	hold     bool          // keep the cold-start machine until interrupted
+
+	// TLS section
+	tlsRounds int    // rounds per test and target (interleaved)
+	tlsSecs   int    // seconds per run
+	tlsConns  int    // concurrent clients of the new-connection test
+	tlsCPUs   string // CPU configurations (nginx workers = router GOMAXPROCS), comma-separated
 }
 
 func main() {
@@ -65,7 +75,11 @@ func main() {
 	flag.IntVar(&o.body, "body", 13, "backend response body in bytes")
 	flag.IntVar(&o.cold, "cold", 50, "cold-start iterations: per app (today's sandbox, previous boundary), a cold and a warm GET through the router and as many raw")
 	flag.IntVar(&o.tenants, "tenants", 5000, "tenants of the memory section (1 app, 2 domains each)")
-	flag.StringVar(&o.sections, "sections", "throughput,coldstart,memory", "sections to run, comma-separated")
+	flag.StringVar(&o.sections, "sections", "throughput,coldstart,memory,tls", "sections to run, comma-separated (e.g. -sections tls)")
+	flag.IntVar(&o.tlsRounds, "tlsrounds", 5, "TLS section: rounds per test and target (interleaved)")
+	flag.IntVar(&o.tlsSecs, "tlssecs", 2, "TLS section: seconds per run")
+	flag.IntVar(&o.tlsConns, "tlsconns", 16, "TLS section: concurrent clients opening new connections")
+	flag.StringVar(&o.tlsCPUs, "tlscpus", "2", "TLS section: CPU configurations, nginx worker_processes = router GOMAXPROCS, comma-separated (e.g. 1,2)")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	flag.BoolVar(&o.keepTmp, "keep", false, "keep the work directory (logs, configs) and print its path")
 	flag.BoolVar(&o.hold, "hold", false, "after the cold-start section, keep its machine running until Ctrl-C (to inspect it with nsenter)")
@@ -147,6 +161,7 @@ func run(o options) int {
 		{"throughput", b.throughput},
 		{"coldstart", b.coldStart},
 		{"memory", b.memory},
+		{"tls", b.tlsBench},
 	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(o.sections, ",") {

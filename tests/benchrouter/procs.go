@@ -278,8 +278,9 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// ensureTools installs wrk and nginx-light from Debian when they are
-// missing and we are root, as the Makefile's deps target does for its tools.
+// ensureTools installs wrk, nginx-light and nghttp2-client (h2load) from
+// Debian when they are missing and we are root, as the Makefile's deps
+// target does for its tools.
 // Debian's nginx package enables nginx.service and starts nginx on :80 from
 // its postinst: a temporary policy-rc.d forbids the start, nginx.service is
 // disabled afterwards, and an nginx started anyway is stopped.
@@ -290,6 +291,9 @@ func ensureTools(ctx context.Context) error {
 	}
 	if _, err := exec.LookPath("nginx"); err != nil {
 		missing = append(missing, "nginx-light")
+	}
+	if _, err := exec.LookPath("h2load"); err != nil {
+		missing = append(missing, "nghttp2-client") // the TLS section's HTTP/2 client
 	}
 	if len(missing) == 0 {
 		return nil

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -236,10 +237,18 @@ var (
 
 // runWrk runs wrk -t2 against t for secs seconds and parses its report.
 func runWrk(ctx context.Context, t target, secs, conns int) (wrkResult, error) {
+	return runWrkURL(ctx, t, secs, conns, fmt.Sprintf("http://127.0.0.1:%d/", t.port), "acme.test", nil)
+}
+
+// runWrkURL is runWrk for any URL and Host field (the TLS section's
+// https://NAME:PORT/), with wrk's argv behind prefix (the TLS section's
+// private mount namespace, where NAME resolves).
+func runWrkURL(ctx context.Context, t target, secs, conns int, url, host string, prefix []string) (wrkResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs+20)*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "wrk", "-t2", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", secs),
-		"--timeout", "5s", "--latency", "-H", "Host: acme.test", fmt.Sprintf("http://127.0.0.1:%d/", t.port))
+	argv := append(slices.Clone(prefix), "wrk", "-t2", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", secs),
+		"--timeout", "5s", "--latency", "-H", "Host: "+host, url)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	before := cpuTicks(t.pids())
 	out, err := cmd.CombinedOutput()
