@@ -134,6 +134,11 @@ cp -r /srv/testdata/https_acme/. /srv/m/`, port, ca.RootsPEM, ca.Directory, pebb
 		if resp.TLS == nil || resp.TLS.PeerCertificates[0].SerialNumber.Cmp(leafA.SerialNumber) != 0 {
 			t.Errorf("TLS state %+v", resp.TLS)
 		}
+		// The issued keys live in the router's state directory, which no
+		// app's root holds.
+		if s, _ := f["list_router_state"].(string); !strings.Contains(s, "FileNotFoundError") {
+			t.Errorf("list_router_state: %q, want FileNotFoundError", s)
+		}
 	})
 	t.Run("plain http redirects", func(t *testing.T) {
 		resp, _ := get(t, "http://"+a+"/x/y?q=1")

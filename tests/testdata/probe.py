@@ -110,6 +110,7 @@ def facts():
         "read_proc1_root": probe(lambda: os.listdir("/proc/1/root")),
         "read_cert_key": probe(lambda: open("/etc/ehecoatl/certs/probe/site.key").read(1)),
         "list_certs": probe(lambda: os.listdir("/etc/ehecoatl/certs")),
+        "list_router_state": probe(lambda: os.listdir("/var/lib/ehecoatl-router")),
     }
 
 
