@@ -510,7 +510,7 @@ func (ex *h2exchange) exchange(req *h2req, a *appState, c *uconn, hasBody bool) 
 
 	ex.writeHead(block, &rh)
 	c.br.Discard(len(block))
-	complete, cerr := ex.copyBody(c, &rh)
+	complete, cerr := relayBody(c, &rh, ex)
 	reusable := complete && !rh.Close
 	if body != nil {
 		select {
@@ -788,102 +788,21 @@ func (ex *h2exchange) flush() error {
 	return ex.rc.Flush()
 }
 
-// copyBody is copyBody (copy.go) for a stream: what the app has sent is
-// written at once, and before every read that would wait for the app the
-// stream is flushed, so streams flow while a small response leaves with
-// the end of the stream.
-func (ex *h2exchange) copyBody(c *uconn, rh *respHead) (complete bool, err error) {
-	if rh.NoBody {
-		return true, nil
-	}
-	br := c.br
-	pending := true // the head is not flushed yet
-	var buf *[32 << 10]byte
-	defer func() {
-		if buf != nil {
-			copyBufPool.Put(buf)
-		}
-	}()
-	var src io.Reader = br
-	remaining := rh.Length // -1: unknown
-	if rh.Chunked {
-		// The chunked reader may block anywhere, and a deadline there
-		// is its end: watch from the start.
-		src = wire.NewChunkedReader(br)
-		ex.watch(c)
-		c.c.SetReadDeadline(time.Time{})
-	}
-	for remaining != 0 {
-		if !rh.Chunked && br.Buffered() > 0 {
-			n := br.Buffered()
-			if remaining > 0 && int64(n) > remaining {
-				n = int(remaining)
-			}
-			b, _ := br.Peek(n)
-			if ex.write(b) != nil {
-				return false, errClientGone
-			}
-			br.Discard(n)
-			pending = true
-			if remaining > 0 {
-				remaining -= int64(n)
-			}
-			continue
-		}
-		if buf == nil {
-			buf = copyBufPool.Get().(*[32 << 10]byte)
-		}
-		p := buf[:]
-		if remaining > 0 && int64(len(p)) > remaining {
-			p = p[:remaining]
-		}
-		n, rerr := -1, error(nil)
-		switch {
-		case !rh.Chunked:
-			n, rerr = c.tryRead(p)
-		case br.Buffered() > 0:
-			n, rerr = src.Read(p)
-		}
-		if n < 0 {
-			if pending {
-				if ex.flush() != nil {
-					return false, errClientGone
-				}
-				pending = false
-			}
-			n, rerr = src.Read(p)
-			if n == 0 && rerr != nil && !rh.Chunked && ex.slow(c, rerr) {
-				continue
-			}
-		}
-		if n > 0 {
-			if ex.write(p[:n]) != nil {
-				return false, errClientGone
-			}
-			pending = true
-		}
-		if rerr == io.EOF {
-			complete := false
-			switch {
-			case rh.Chunked:
-				complete = wire.SkipTrailer(br)
-			case remaining > 0 && int64(n) < remaining:
-				return false, io.ErrUnexpectedEOF
-			}
-			return complete, nil
-		}
-		if rerr != nil {
-			if ex.gone() {
-				return false, errClientGone
-			}
-			return false, rerr
-		}
-		if remaining > 0 {
-			remaining -= int64(n)
-		}
-	}
-	return true, nil
+// A stream as a bodySink (copy.go): what the app has sent is written at
+// once, and before every read that would wait for the app the stream is
+// flushed, so streams flow while a small response leaves with the end of
+// the stream. Reads from the app wait under a deadline (see slow).
+
+// chunked: the chunked reader may block anywhere, and a deadline there is
+// its end: watch the stream from the start.
+func (ex *h2exchange) chunked(c *uconn) {
+	ex.watch(c)
+	c.c.SetReadDeadline(time.Time{})
 }
+
+func (ex *h2exchange) blocking(*uconn) {}
+
+func (ex *h2exchange) left(*uconn) bool { return ex.gone() }
 
 // upstreamError is upstreamError (answer.go) for a stream.
 func (ex *h2exchange) upstreamError(a *appState, err error, startTimeout bool) int {

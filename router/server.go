@@ -175,6 +175,8 @@ type clientConn struct {
 	// hsts: the response to the request being served gets
 	// Strict-Transport-Security.
 	hsts bool
+	// sink relays response bodies to this connection (copy.go).
+	sink h1Sink
 }
 
 const (
