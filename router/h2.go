@@ -3,7 +3,6 @@
 package router
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -662,27 +661,10 @@ func (ex *h2exchange) simple(code int, body, retryAfter string) int {
 // adds no Content-Type or Date of its own.
 func (ex *h2exchange) writeHead(block []byte, rh *respHead) {
 	h := ex.w.Header()
-	var ct, date, clPassed bool
-	_, rest := cutLineH2(block)
-	for {
-		var line []byte
-		line, rest = cutLineH2(rest)
-		if len(line) == 0 {
-			break
-		}
-		colon := bytes.IndexByte(line, ':')
-		name := line[:colon]
-		switch {
-		case hopByHopResponse(name):
-			continue
-		case asciiEqualFold(name, "content-length"):
-			if rh.Chunked || clPassed {
-				continue
-			}
-			clPassed = true
-		case listedName(rh.Listed, name):
-			continue
-		}
+	var ct, date bool
+	// A stream never passes a 101 on (exchange refuses it first), so the
+	// fields are those WriteResponseHead gives an HTTP/1.1 client.
+	wire.EndToEnd(block, &rh.Response, func(name, value []byte) {
 		key := textproto.CanonicalMIMEHeaderKey(string(name))
 		switch key {
 		case "Content-Type":
@@ -690,8 +672,8 @@ func (ex *h2exchange) writeHead(block []byte, rh *respHead) {
 		case "Date":
 			date = true
 		}
-		h[key] = append(h[key], string(bytes.Trim(line[colon+1:], " \t")))
-	}
+		h[key] = append(h[key], string(value))
+	})
 	if !ct {
 		h["Content-Type"] = nil
 	}
@@ -705,57 +687,6 @@ func (ex *h2exchange) writeHead(block []byte, rh *respHead) {
 		h["Connection"] = h2Close
 	}
 	ex.w.WriteHeader(rh.Status)
-}
-
-// hopByHopResponse: the fields WriteResponseHead drops from every
-// response but a 101 (which a stream never passes on).
-func hopByHopResponse(name []byte) bool {
-	for _, n := range [...]string{"connection", "keep-alive", "proxy-connection", "transfer-encoding",
-		"te", "trailer", "upgrade", "proxy-authenticate"} {
-		if asciiEqualFold(name, n) {
-			return true
-		}
-	}
-	return false
-}
-
-// asciiEqualFold compares b with lower, which is lower case.
-func asciiEqualFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func listedName(listed [][]byte, name []byte) bool {
-	for _, l := range listed {
-		if bytes.EqualFold(l, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// cutLineH2 splits b after its first line (CRLF or LF).
-func cutLineH2(b []byte) (line, rest []byte) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return b, nil
-	}
-	line, rest = b[:i], b[i+1:]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, rest
 }
 
 // h2BufferSize is what net/http's HTTP/2 response writer buffers before

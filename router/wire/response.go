@@ -158,22 +158,8 @@ func WriteResponseHead(bw *bufio.Writer, b []byte, rh *Response, closeConn, keep
 		}
 		colon := indexByte(line, ':')
 		name := line[:colon]
-		switch fieldKind(name) {
-		case kContentLength:
-			if rh.Chunked || clPassed {
-				continue
-			}
-			clPassed = true
-		case kUpgrade:
-			if rh.Status != 101 {
-				continue
-			}
-		case kConnection, kTransferEncoding, kHop:
+		if !passes(name, rh, &clPassed) {
 			continue
-		default:
-			if listed(rh.Listed, name) {
-				continue
-			}
 		}
 		bw.Write(name)
 		bw.WriteString(": ")
@@ -194,4 +180,45 @@ func WriteResponseHead(bw *bufio.Writer, b []byte, rh *Response, closeConn, keep
 	}
 	bw.WriteString("\r\n")
 	return clPassed
+}
+
+// passes reports whether the client gets a response field named name:
+// hop-by-hop and connection fields, those the Connection field listed,
+// Upgrade but in a 101, and Content-Length of a chunked body or after the
+// first are the router's business. clPassed: a Content-Length was passed.
+func passes(name []byte, rh *Response, clPassed *bool) bool {
+	switch fieldKind(name) {
+	case kContentLength:
+		if rh.Chunked || *clPassed {
+			return false
+		}
+		*clPassed = true
+	case kUpgrade:
+		return rh.Status == 101
+	case kConnection, kTransferEncoding, kHop:
+		return false
+	default:
+		return !listed(rh.Listed, name)
+	}
+	return true
+}
+
+// EndToEnd calls f, in order, with each field of a head b that
+// ScanResponse accepted as rh which the client gets: the fields
+// WriteResponseHead passes on, values trimmed. For a client that is not
+// HTTP/1.1 (an HTTP/2 stream), which frames the response itself.
+func EndToEnd(b []byte, rh *Response, f func(name, value []byte)) {
+	clPassed := false
+	_, rest := cutLine(b)
+	for {
+		var line []byte
+		line, rest = cutLine(rest)
+		if len(line) == 0 {
+			return
+		}
+		colon := indexByte(line, ':')
+		if name := line[:colon]; passes(name, rh, &clPassed) {
+			f(name, trimOWS(line[colon+1:]))
+		}
+	}
 }
