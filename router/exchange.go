@@ -170,23 +170,11 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 	complete, cerr := copyBody(cc, c, &rh, chunkOut)
 	reusable := complete && !rh.Close
 	if body != nil {
-		select {
-		case berr := <-body.done:
-			reusable = reusable && berr == nil
-		default:
-			if body.eof.Load() {
-				// Only the final flush to the app is left.
-				reusable = reusable && <-body.done == nil
-			} else {
-				// The app answered before the client sent the whole body:
-				// stop reading it; the client connection is closed.
-				reusable = false
-				closeClient = true
-				c.c.Close()
-				cc.c.SetReadDeadline(aLongTimeAgo)
-				<-body.done
-			}
-		}
+		// An unfinished body closes the client connection too.
+		reusable = body.finish(c, func() {
+			closeClient = true
+			cc.c.SetReadDeadline(aLongTimeAgo)
+		}) && reusable
 	}
 	if c.disarm() || !reusable {
 		c.c.Close()

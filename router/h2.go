@@ -512,21 +512,7 @@ func (ex *h2exchange) exchange(req *h2req, a *appState, c *uconn, hasBody bool) 
 	complete, cerr := relayBody(c, &rh, ex)
 	reusable := complete && !rh.Close
 	if body != nil {
-		select {
-		case berr := <-body.done:
-			reusable = reusable && berr == nil
-		default:
-			if body.eof.Load() {
-				reusable = reusable && <-body.done == nil
-			} else {
-				// The app answered before the client sent the whole
-				// body: stop reading it.
-				reusable = false
-				c.c.Close()
-				ex.r.Body.Close()
-				<-body.done
-			}
-		}
+		reusable = body.finish(c, func() { ex.r.Body.Close() }) && reusable
 	}
 	if !ex.unwatch() || !reusable {
 		c.c.Close()

@@ -29,6 +29,27 @@ func startBody(c *uconn, body io.Reader, chunked bool, limit int64) *bodySender 
 	return b
 }
 
+// finish waits for the body once the response has been relayed and
+// reports whether it reached the app whole. A body the client is still
+// sending when the app has answered is abandoned: the app connection c is
+// closed, stop makes the client side give up reading, and finish waits
+// for the sender to end.
+func (b *bodySender) finish(c *uconn, stop func()) bool {
+	select {
+	case err := <-b.done:
+		return err == nil
+	default:
+	}
+	if b.eof.Load() {
+		// Only the final flush to the app is left.
+		return <-b.done == nil
+	}
+	c.c.Close()
+	stop()
+	<-b.done
+	return false
+}
+
 // sendBody copies a request body to the app, flushing after every read so
 // that streamed uploads flow. chunked re-encodes a body of unknown length;
 // limit caps such a body (a known length was checked before).
