@@ -2,13 +2,8 @@ package tests
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -62,26 +57,8 @@ systemctl start ehecoatl-router.socket
 systemctl try-restart ehecoatl-router.service
 cp -r /srv/testdata/https_acme/. /srv/m/`, port, ca.RootsPEM, ca.Directory, pebbletest.Domain))
 
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	client := &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			DialContext:     func(context.Context, string, string) (net.Conn, error) { return net.Dial("tcp", addr) },
-			TLSClientConfig: &tls.Config{RootCAs: ca.IssuerRoots},
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	// handshake verifies the certificate served for name against Pebble's
-	// root and returns its leaf.
-	handshake := func(name string) (*x509.Certificate, error) {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr,
-			&tls.Config{ServerName: name, RootCAs: ca.IssuerRoots, NextProtos: []string{"http/1.1"}})
-		if err != nil {
-			return nil, err
-		}
-		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0], nil
-	}
+	r := newTLSClient(port, ca.IssuerRoots)
+	handshake := r.handshake
 	// issued polls handshake until it succeeds (up to 60 s).
 	issued := func(t *testing.T, name string) *x509.Certificate {
 		t.Helper()
@@ -98,18 +75,7 @@ cp -r /srv/testdata/https_acme/. /srv/m/`, port, ca.RootsPEM, ca.Directory, pebb
 		t.Fatalf("%s: no certificate after 60 s: %v", name, err)
 		return nil
 	}
-	get := func(t *testing.T, url string) (*http.Response, map[string]any) {
-		t.Helper()
-		resp, err := client.Get(url)
-		if err != nil {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		var f map[string]any
-		json.Unmarshal(body, &f)
-		return resp, f
-	}
+	get := r.get
 
 	start := time.Now()
 	h.run("ehecoatl", "apply", "/srv/m")

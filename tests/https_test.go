@@ -62,6 +62,52 @@ func newTestCA(t *testing.T, names ...string) testCerts {
 		keyPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))}
 }
 
+// tlsClient talks to a guest's router on 127.0.0.1:port, whatever the
+// URL's host, trusting roots; it does not follow redirects.
+type tlsClient struct {
+	addr   string
+	roots  *x509.CertPool
+	client *http.Client
+}
+
+func newTLSClient(port int, roots *x509.CertPool) *tlsClient {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return &tlsClient{addr: addr, roots: roots, client: &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			DialContext:     func(context.Context, string, string) (net.Conn, error) { return net.Dial("tcp", addr) },
+			TLSClientConfig: &tls.Config{RootCAs: roots},
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// get fetches url; the body is the probe's JSON (tests/testdata/probe.py).
+func (c *tlsClient) get(t *testing.T, url string) (*http.Response, map[string]any) {
+	t.Helper()
+	resp, err := c.client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var f map[string]any
+	json.Unmarshal(b, &f)
+	return resp, f
+}
+
+// handshake verifies the certificate served for name against the roots
+// and returns its leaf.
+func (c *tlsClient) handshake(name string) (*x509.Certificate, error) {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", c.addr,
+		&tls.Config{ServerName: name, RootCAs: c.roots, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0], nil
+}
+
 // TestHTTPSFiles: the packaged router serves HTTPS with the operator's
 // certificate on the same socket as plain HTTP, redirects plain HTTP,
 // refuses names it has no certificate for, follows apply without a
@@ -88,34 +134,8 @@ cat > /etc/ehecoatl/certs/probe/site.key <<'EOF'
 chgrp ehecoatl-router /etc/ehecoatl/certs/probe/site.*
 chmod 0640 /etc/ehecoatl/certs/probe/site.*`, port, certPEM, keyPEM))
 	h.run("ehecoatl", "apply", "/srv/m")
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	client := &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			DialContext:     func(context.Context, string, string) (net.Conn, error) { return net.Dial("tcp", addr) },
-			TLSClientConfig: &tls.Config{RootCAs: pool},
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	get := func(t *testing.T, url string) (*http.Response, map[string]any) {
-		t.Helper()
-		resp, err := client.Get(url)
-		if err != nil {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		var f map[string]any
-		json.Unmarshal(b, &f)
-		return resp, f
-	}
-	handshake := func(name string) error {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, &tls.Config{ServerName: name, RootCAs: pool})
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}
+	r := newTLSClient(port, pool)
+	get, handshake := r.get, func(name string) error { _, err := r.handshake(name); return err }
 
 	t.Run("https with the operator's certificate", func(t *testing.T) {
 		resp, f := get(t, "https://site.example.com/")
