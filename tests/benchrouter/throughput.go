@@ -323,10 +323,16 @@ func freePorts(n int) ([]int, error) {
 // answers 200 with body want.
 func waitBody(ctx context.Context, port int, host, want string, timeout time.Duration) error {
 	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	return waitURL(ctx, c, fmt.Sprintf("http://127.0.0.1:%d/", port), host, want, timeout)
+}
+
+// waitURL polls GET url with Host host through c until it answers 200
+// with body want.
+func waitURL(ctx context.Context, c *http.Client, url, host, want string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last string
 	for {
-		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 		req.Host = host
 		resp, err := c.Do(req)
 		if err == nil {
@@ -343,7 +349,7 @@ func waitBody(ctx context.Context, port int, host, want string, timeout time.Dur
 			return ctx.Err()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no 200 %q within %s (last: %s)", want, timeout, last)
+			return fmt.Errorf("no 200 %q from %s within %s (last: %s)", want, url, timeout, last)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -466,30 +466,7 @@ func waitTLS(ctx context.Context, port int, pool *x509.CertPool, want string, ti
 	}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Timeout: 2 * time.Second, Transport: tr}
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("https://127.0.0.1:%d/", port), nil)
-		req.Host = tlsDomain
-		resp, err := c.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 && string(body) == want {
-				return nil
-			}
-			last = fmt.Sprintf("%d %.100q", resp.StatusCode, body)
-		} else {
-			last = err.Error()
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no 200 %q over TLS within %s (last: %s)", want, timeout, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitURL(ctx, c, fmt.Sprintf("https://127.0.0.1:%d/", port), tlsDomain, want, timeout)
 }
 
 // probeTLS makes one handshake as the load generator does, but offering
