@@ -211,10 +211,12 @@ type Manager struct {
 	mu        sync.Mutex             // guards the fields below
 	failed    map[string]string      // Auto name -> reason of its last failed attempt
 	failures  map[string][]time.Time // Auto name -> failed attempts within failureWindow
-	slots     map[string]string      // names holding an issuance slot -> their tenant
+	slots     map[string]slot        // names holding an issuance slot
 	perTenant map[string]int
 	changed   chan struct{} // closed and replaced when a slot is given back
 	closed    bool
+
+	now func() time.Time // time.Now; tests move it on
 }
 
 // New starts a Manager: its certificate cache (one for the process's life)
@@ -264,9 +266,10 @@ func New(cfg Config) (*Manager, error) {
 		fileErrs:  make(map[string]string),
 		failed:    make(map[string]string),
 		failures:  make(map[string][]time.Time),
-		slots:     make(map[string]string),
+		slots:     make(map[string]slot),
 		perTenant: make(map[string]int),
 		changed:   make(chan struct{}),
+		now:       time.Now,
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.tbl.Store(&table{names: map[string]entry{}, fileHashes: map[string]bool{}})

@@ -456,3 +456,38 @@ func (h recordHandler) Enabled(context.Context, slog.Level) bool      { return t
 func (h recordHandler) Handle(_ context.Context, r slog.Record) error { h(r); return nil }
 func (h recordHandler) WithAttrs([]slog.Attr) slog.Handler            { return h }
 func (h recordHandler) WithGroup(string) slog.Handler                 { return h }
+
+// TestSlotLease: an attempt that ends without cert_obtained or cert_failed
+// (certmagic reports neither for local errors) gives its slot back after
+// slotLease, not when certmagic's retry backoff next comes round.
+func TestSlotLease(t *testing.T) {
+	m := newOfflineManager(t, func(c *Config) { c.MaxIssuing = 1 })
+	nt := &table{names: map[string]entry{}, fileHashes: map[string]bool{}}
+	for n, tn := range map[string]string{"a": "t1", "b": "t2"} {
+		nt.names[n+".ehecoatl-offline.net"] = entry{Policy: Policy{Mode: Auto, Tenant: tn}, public: true}
+	}
+	m.tbl.Store(nt)
+	start := time.Now()
+	ev := func(n string, at time.Duration) error {
+		m.mu.Lock()
+		m.now = func() time.Time { return start.Add(at) }
+		m.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		return m.onEvent(ctx, "cert_obtaining", map[string]any{"identifier": n + ".ehecoatl-offline.net"})
+	}
+	if err := ev("a", 0); err != nil {
+		t.Fatal(err)
+	}
+	// a's attempt ended on a local error: no event. Its retry comes later.
+	if err := ev("b", slotLease-time.Minute); err == nil {
+		t.Fatal("b got a slot while a's lease runs")
+	}
+	if err := ev("b", slotLease); err != nil {
+		t.Fatalf("b after a's lease: %v", err)
+	}
+	if err := ev("a", slotLease+time.Minute); err == nil {
+		t.Fatal("a got a second slot while b holds the only one")
+	}
+	m.release("b.ehecoatl-offline.net") // Close waits for held slots
+}

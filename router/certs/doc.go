@@ -67,7 +67,10 @@
 // Config.MaxPerTenant of one tenant; the slot is taken in the
 // cert_obtaining event (which certmagic emits right before the issuer is
 // called, while it holds the name's storage lock) and given back at
-// cert_obtained or cert_failed (or when the name is unmanaged).
+// cert_obtained or cert_failed (or when the name is unmanaged). certmagic
+// reports neither when an attempt ends on a local error (storage that
+// refuses the certificate, say), so a slot held 15 minutes without either
+// is taken back.
 //
 // A failed obtain started by ManageAsync is retried by certmagic with
 // exponential backoff (1, 2, 2, 5, 10, 10, 10, 20 minutes, ..., then every

@@ -31,7 +31,23 @@ const (
 	maxFailures   = 2
 
 	failuresFile = "ehecoatl-failures.json"
+
+	// slotLease bounds how long a name holds its slot without
+	// cert_obtained or cert_failed. certmagic emits neither when an attempt
+	// ends on a local error after cert_obtaining (a key or CSR that cannot
+	// be made, storage that refuses the certificate), and then sleeps
+	// through its retry backoff (minutes to hours): without the lease the
+	// slot would stay taken for that long and starve every other name. An
+	// ACME order that runs this long has failed anyway (acmez gives up on
+	// an authorization after a few minutes).
+	slotLease = 15 * time.Minute
 )
+
+// slot is an issuance slot held by a name.
+type slot struct {
+	tenant string
+	since  time.Time // taken, or taken again by a retry of the same name
+}
 
 // onEvent is certmagic's Config.OnEvent. cert_obtaining is emitted before
 // every obtain and renewal attempt reaches the issuer (an error aborts the
@@ -119,7 +135,8 @@ func (m *Manager) holdOff(name string, now time.Time) (int, time.Duration) {
 
 // acquire takes an issuance slot for name, waiting while MaxIssuing slots,
 // or MaxPerTenant of tenant's, are taken. A name keeps the slot it holds
-// (an attempt that ended without cert_obtained or cert_failed).
+// (an attempt that ended without cert_obtained or cert_failed, retried);
+// slots held longer than slotLease are taken back first.
 func (m *Manager) acquire(ctx context.Context, name, tenant string) error {
 	waited := false
 	for {
@@ -128,12 +145,16 @@ func (m *Manager) acquire(ctx context.Context, name, tenant string) error {
 			m.mu.Unlock()
 			return certmagic.ErrNoRetry{Err: errors.New("certificate manager closed")}
 		}
-		if _, held := m.slots[name]; held {
+		now := m.now()
+		m.expireSlots(now)
+		if s, held := m.slots[name]; held {
+			s.since = now
+			m.slots[name] = s
 			m.mu.Unlock()
 			return nil
 		}
 		if len(m.slots) < m.cfg.MaxIssuing && m.perTenant[tenant] < m.cfg.MaxPerTenant {
-			m.slots[name] = tenant
+			m.slots[name] = slot{tenant: tenant, since: now}
 			m.perTenant[tenant]++
 			m.mu.Unlock()
 			return nil
@@ -151,6 +172,18 @@ func (m *Manager) acquire(ctx context.Context, name, tenant string) error {
 		case <-m.ctx.Done():
 			return certmagic.ErrNoRetry{Err: errors.New("certificate manager closed")}
 		case <-ch:
+		case <-time.After(time.Minute): // a held slot may pass its lease
+		}
+	}
+}
+
+// expireSlots takes back the slots held longer than slotLease; m.mu is held.
+func (m *Manager) expireSlots(now time.Time) {
+	for name, s := range m.slots {
+		if now.Sub(s.since) >= slotLease {
+			m.log.Warn("certs: taking back an issuance slot whose attempt never reported an end",
+				"domain", name, "tenant", s.tenant, "held_for", now.Sub(s.since).Round(time.Second))
+			m.dropSlot(name, s)
 		}
 	}
 }
@@ -159,13 +192,16 @@ func (m *Manager) acquire(ctx context.Context, name, tenant string) error {
 func (m *Manager) release(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	tenant, ok := m.slots[name]
-	if !ok {
-		return
+	if s, ok := m.slots[name]; ok {
+		m.dropSlot(name, s)
 	}
+}
+
+// dropSlot frees name's slot and wakes the waiters; m.mu is held.
+func (m *Manager) dropSlot(name string, s slot) {
 	delete(m.slots, name)
-	if m.perTenant[tenant]--; m.perTenant[tenant] <= 0 {
-		delete(m.perTenant, tenant)
+	if m.perTenant[s.tenant]--; m.perTenant[s.tenant] <= 0 {
+		delete(m.perTenant, s.tenant)
 	}
 	close(m.changed)
 	m.changed = make(chan struct{})
