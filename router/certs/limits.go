@@ -16,9 +16,10 @@ import (
 // watchedEvents are the certmagic events onEvent handles (certmagic skips
 // building the others).
 var watchedEvents = map[string]bool{
-	"cert_obtaining": true,
-	"cert_obtained":  true,
-	"cert_failed":    true,
+	"cert_obtaining":      true,
+	"cert_obtained":       true,
+	"cert_failed":         true,
+	"cached_managed_cert": true,
 }
 
 const (
@@ -98,8 +99,30 @@ func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any
 		m.mu.Unlock()
 		m.saveFailures()
 		m.log.Warn("certs: ACME attempt failed", "domain", name, "renewal", renewal, "reason", reason)
+	case "cached_managed_cert":
+		m.dropUnlisted(data)
 	}
 	return nil
+}
+
+// dropUnlisted takes a certificate certmagic has just cached out of the
+// cache again when its name left the list meanwhile: SetNames unmanages a
+// name while its order is in flight, the order completes, and certmagic
+// caches the result after SetNames emptied the cache of that name. The
+// certificate stays in storage (a name added back is served from there).
+func (m *Manager) dropUnlisted(data map[string]any) {
+	sans, _ := data["sans"].([]string)
+	t := m.tbl.Load()
+	var gone []certmagic.SubjectIssuer
+	for _, s := range sans {
+		if _, ok := t.isAuto(normalize(s)); !ok {
+			gone = append(gone, certmagic.SubjectIssuer{Subject: s})
+		}
+	}
+	if len(gone) > 0 {
+		m.cache.RemoveManaged(gone)
+		m.log.Info("certs: dropped a certificate cached for a name no longer listed", "domains", sans)
+	}
 }
 
 // failReason is the CA's problem detail in err, else err's text.

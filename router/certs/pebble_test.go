@@ -9,6 +9,7 @@ package certs
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -500,5 +501,35 @@ func TestACMEFailureBackoff(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	if n := p.Orders(name); n != n2 {
 		t.Errorf("the restarted Manager sent an order (%d -> %d)", n2, n)
+	}
+}
+
+// TestACMEUnlistedWhileIssuing: a name unlisted while its order is in
+// flight is not left in the cache when the order completes (certmagic
+// caches the certificate after SetNames emptied the cache of that name).
+func TestACMEUnlistedWhileIssuing(t *testing.T) {
+	p := startPebble(t, 0)
+	m := p.newManager(t, tempDir(t), func(c *Config) { c.noTLSALPN01 = true })
+	a, b := "a."+testDomain, "b."+testDomain
+	if errs := m.SetNames(map[string]Policy{a: {Mode: Auto, Tenant: "t1"}, b: {Mode: Auto, Tenant: "t1"}}); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	waitValid(t, m, a)
+	waitValid(t, m, b)
+	// The window of the race: the table no longer lists a, SetNames has
+	// already emptied the cache of it, and certmagic caches the order's
+	// result (it emits cached_managed_cert right after).
+	nt := &table{names: map[string]entry{b: m.tbl.Load().names[b]}, fileHashes: map[string]bool{}}
+	m.tbl.Store(nt)
+	if len(m.cache.AllMatchingCertificates(a)) == 0 {
+		t.Fatal("test setup: a is not cached")
+	}
+	m.onEvent(context.Background(), "cached_managed_cert", map[string]any{"sans": []string{a}})
+	m.onEvent(context.Background(), "cached_managed_cert", map[string]any{"sans": []string{b}})
+	if n := len(m.cache.AllMatchingCertificates(a)); n != 0 {
+		t.Errorf("%d certificates for the unlisted %s still cached", n, a)
+	}
+	if n := len(m.cache.AllMatchingCertificates(b)); n != 1 {
+		t.Errorf("%d certificates for the listed %s cached, want 1", n, b)
 	}
 }
