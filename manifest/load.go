@@ -233,8 +233,8 @@ func (d *fileDecoder) checkOwnName(root *yaml.Node, es []entry, key, stem string
 		d.probAt(e.v, e.path, p)
 		return
 	}
-	if key == "tenant" && reservedTenants[name] {
-		d.errAt(e.v, e.path, fmt.Sprintf("tenant name %q is reserved: ehecoatl-%s.* are Ehecoatl's own units", name, name),
+	if why, ok := reservedTenants[name]; ok && key == "tenant" {
+		d.errAt(e.v, e.path, fmt.Sprintf("tenant name %q is reserved: %s", name, why),
 			fmt.Sprintf("choose another name, e.g. %q", name+"_site"))
 		return
 	}

@@ -423,9 +423,15 @@ func joinAnd(q []string) string {
 	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
 }
 
-// reservedTenants would name units of Ehecoatl itself
-// (ehecoatl-router.service, ehecoatl-router.socket).
-var reservedTenants = map[string]bool{"router": true}
+// reservedTenants are tenant names that would collide: with Ehecoatl's own
+// units (ehecoatl-router.*), or with the command line, which reads a lone
+// help or h argument as its help command (`ehecoatl start help` prints the
+// help of start): such a tenant could not be started, stopped or shown.
+var reservedTenants = map[string]string{
+	"router": "ehecoatl-router.* are Ehecoatl's own units",
+	"help":   "ehecoatl reads it as its help command (ehecoatl start help prints help)",
+	"h":      "ehecoatl reads it as its help command (ehecoatl start h prints help)",
+}
 
 // reservedEnv are variables systemd or Ehecoatl set for the app; a manifest
 // value would be overridden, or would lie to the app (LISTEN_FDS).
