@@ -44,6 +44,10 @@ func (e *silentError) Unwrap() error { return e.err }
 // Main runs the CLI with args (os.Args) and returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := New(stdout, stderr)
+	if n := len(args); n > 0 && args[n-1] == completeFlag {
+		complete(app, args[1:n-1], stdout)
+		return ExitOK
+	}
 	err := app.RunContext(ctx, interspersed(app, args))
 	return report(err, stderr)
 }
@@ -73,15 +77,13 @@ func report(err error, stderr io.Writer) int {
 // completion generation.
 func New(stdout, stderr io.Writer) *ucli.App {
 	app := &ucli.App{
-		Name:                 "ehecoatl",
-		Usage:                "run tenants' apps as sandboxed, socket-activated systemd services",
-		Description:          "ehecoatl turns a directory of tenant manifests (tenants/*.yaml, kits/*.yaml) into systemd units — a slice per tenant, a sandboxed DynamicUser service and a socket per app — and controls them over D-Bus. See ehecoatl.yaml(5) for the manifest format.",
-		Version:              Version,
-		Writer:               stdout,
-		ErrWriter:            stderr,
-		EnableBashCompletion: true,
-		HideHelpCommand:      true,
-		Suggest:              true,
+		Name:        "ehecoatl",
+		Usage:       "run tenants' apps as sandboxed, socket-activated systemd services",
+		Description: "ehecoatl turns a directory of tenant manifests (tenants/*.yaml, kits/*.yaml) into systemd units — a slice per tenant, a sandboxed DynamicUser service and a socket per app — and controls them over D-Bus. See ehecoatl.yaml(5) for the manifest format.",
+		Version:     Version,
+		Writer:      stdout,
+		ErrWriter:   stderr,
+		Suggest:     true,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{
 				Name:    "root",
@@ -122,8 +124,29 @@ func New(stdout, stderr io.Writer) *ucli.App {
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
+		documentDefaults(c)
 	}
 	return app
+}
+
+// documentDefaults puts into a command's --help (and so into ehecoatl(1))
+// what urfave/cli leaves out: the default of an optional DIR argument, and
+// which flags are required.
+func documentDefaults(c *ucli.Command) {
+	if strings.HasPrefix(c.ArgsUsage, "[DIR]") {
+		c.Description = strings.TrimSpace(c.Description + "\n\nDIR defaults to /etc/ehecoatl, the installed manifests (below --root).")
+	}
+	for _, f := range c.Flags {
+		if r, ok := f.(ucli.RequiredFlag); !ok || !r.IsRequired() {
+			continue
+		}
+		switch f := f.(type) {
+		case *ucli.StringFlag:
+			f.Usage += " (required)"
+		case *ucli.StringSliceFlag:
+			f.Usage += " (required)"
+		}
+	}
 }
 
 func lay(c *ucli.Context) layout.Layout { return layout.Layout{Root: c.String("root")} }

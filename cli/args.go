@@ -11,9 +11,7 @@ import (
 // v2 stops parsing flags at the first argument, and operators type flags
 // last. Everything after "--" is left alone.
 func interspersed(app *ucli.App, args []string) []string {
-	// Shell completion passes its flag last and urfave/cli looks for it
-	// there: leave such calls alone.
-	if len(args) < 2 || args[len(args)-1] == "--generate-bash-completion" {
+	if len(args) < 2 {
 		return args
 	}
 	out := []string{args[0]}

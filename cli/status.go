@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,19 +19,20 @@ func statusCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "status",
 		Usage:     "per tenant and app: state (running, idle, stopped, failed), since, memory, CPU, tasks, restarts, domains",
-		ArgsUsage: "[TENANT]",
+		ArgsUsage: "[TENANT[/APP]]",
 		Flags:     []ucli.Flag{jsonFlag},
 		Action: func(c *ucli.Context) error {
 			if c.NArg() > 1 {
-				return usagef("status takes at most one TENANT")
+				return usagef("status takes at most one TENANT or TENANT/APP")
 			}
 			set, err := loadInstalled(c, lay(c).Etc())
 			if err != nil {
 				return err
 			}
-			tenant := c.Args().First()
-			if tenant != "" {
-				if _, err := resolveTarget(set, tenant); err != nil {
+			target := c.Args().First()
+			tenant, app, _ := strings.Cut(target, "/")
+			if target != "" {
+				if _, err := resolveTarget(set, target); err != nil {
 					return err
 				}
 			}
@@ -39,6 +41,9 @@ func statusCommand() *ucli.Command {
 			rows, err := status.Collect(c.Context, set, sd, tenant, lastJournalLine)
 			if err != nil {
 				return fmt.Errorf("status: %w", err)
+			}
+			if app != "" {
+				rows = slices.DeleteFunc(rows, func(r status.App) bool { return r.App != app })
 			}
 			if rec, ok, err := tlsstate.Read(lay(c).Path(tlsstate.Path)); err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)

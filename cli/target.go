@@ -8,7 +8,9 @@ import (
 	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
-// resolveTarget turns TENANT or TENANT/APP into the apps it names.
+// resolveTarget turns TENANT or TENANT/APP into the apps it names. An
+// unknown name fails (exit 1, as kubectl's "not found") with the installed
+// names, for every command that takes a target.
 func resolveTarget(set *manifest.Set, target string) ([]*manifest.App, error) {
 	tenant, app, hasApp := strings.Cut(target, "/")
 	var t *manifest.Tenant
@@ -20,7 +22,7 @@ func resolveTarget(set *manifest.Set, target string) ([]*manifest.App, error) {
 		}
 	}
 	if t == nil {
-		return nil, usagef("no tenant %q is installed (installed: %s)", tenant, orNone(names))
+		return nil, fmt.Errorf("no tenant %q is installed (installed: %s)", tenant, orNone(names))
 	}
 	if !hasApp {
 		if len(t.Apps) == 0 {
@@ -35,7 +37,7 @@ func resolveTarget(set *manifest.Set, target string) ([]*manifest.App, error) {
 			return []*manifest.App{a}, nil
 		}
 	}
-	return nil, usagef("tenant %s has no app %q (apps: %s)", tenant, app, orNone(names))
+	return nil, fmt.Errorf("tenant %s has no app %q (apps: %s)", tenant, app, orNone(names))
 }
 
 func orNone(l []string) string {

@@ -1,8 +1,8 @@
 # bash completion for ehecoatl(1)
 #
-# Adapted from urfave/cli v2's autocomplete/bash_autocomplete for the
-# program name ehecoatl: the CLI itself lists the candidates when it is
-# called with --generate-bash-completion. Installed in
+# The CLI itself lists the candidates when its words, up to and including
+# the one being completed, are followed by --generate-bash-completion
+# (cli/complete.go); an empty list falls back to file names. Installed in
 # /usr/share/bash-completion/completions/, where bash-completion loads it
 # on first use; without bash-completion, source this file.
 
@@ -18,12 +18,10 @@ _ehecoatl_complete() {
     cur="${COMP_WORDS[COMP_CWORD]}"
   fi
   words=("${words[@]:0:$cword}")
+  # The word being completed always goes along, "" for a new one
+  # (cli/complete.go).
   local opts
-  if [[ "$cur" == "-"* ]]; then
-    opts=$("${words[@]}" "$cur" --generate-bash-completion 2>/dev/null)
-  else
-    opts=$("${words[@]}" --generate-bash-completion 2>/dev/null)
-  fi
+  opts=$("${words[@]}" "$cur" --generate-bash-completion 2>/dev/null)
   local IFS=$'\n'
   COMPREPLY=($(compgen -W "${opts}" -- "${cur}"))
   return 0

@@ -1,12 +1,12 @@
 // Command gendocs writes the generated files of the packages (make package):
-// the man pages ehecoatl(1), ehecoatl-router(8) and ehecoatl.yaml(5), the fish
-// completion, the Debian changelog and the RPM changelog. Everything it
+// the man pages ehecoatl(1), ehecoatl-router(8) and ehecoatl.yaml(5), the
+// Debian changelog and the RPM changelog. Everything it
 // writes depends only on its inputs (no clock, no host name), so that two
 // builds of one commit give byte-identical packages.
 //
 //	go run ./packaging/gendocs -out DIR -version V -epoch SECONDS -router-bin PATH
 //
-// Sources: the CLI itself (cli.New) for ehecoatl(1) and the fish completion;
+// Sources: the CLI itself (cli.New) for ehecoatl(1);
 // packaging/man/ehecoatl-router.8.md plus the options the router binary
 // prints with -h for ehecoatl-router(8); docs/MANIFEST.md for
 // ehecoatl.yaml(5); packaging/changelog.yaml for both changelogs.
@@ -67,7 +67,6 @@ func run(o options) error {
 		{"man/ehecoatl.1.gz", cliMan, true},
 		{"man/ehecoatl-router.8.gz", routerMan, true},
 		{"man/ehecoatl.yaml.5.gz", manifestMan, true},
-		{"completions/ehecoatl.fish", fish, false},
 		{"changelog.gz", debianChangelog, true},
 		{"changelog.yaml", rpmChangelog, false},
 	}
@@ -174,6 +173,41 @@ func cliMan(o options) ([]byte, error) {
 # EXIT STATUS
 
 0 when the command succeeded, 1 for invalid manifests or a failed operation, 2 for wrong usage.
+
+# EXAMPLES
+
+Check a directory of manifests, see what applying it would change, apply it:
+
+    ehecoatl validate ./hosting
+    ehecoatl plan ./hosting
+    ehecoatl apply ./hosting
+
+Every app, one tenant, one app as JSON for scripts:
+
+    ehecoatl status
+    ehecoatl status acme
+    ehecoatl status acme/web --json
+
+A tenant's errors of the last hour, then one app's lines as they come:
+
+    ehecoatl logs acme --since "1h ago" -p err
+    ehecoatl logs acme/web -f
+
+Stop a tenant's apps, and start them again:
+
+    ehecoatl stop acme
+    ehecoatl start acme
+
+Which domain goes to which app, with its certificate:
+
+    ehecoatl routes
+
+A starter manifest for a new tenant, checked and applied with the others:
+
+    ehecoatl init shop --domain shop.example.com --dir ./hosting
+    ehecoatl apply ./hosting
+
+Shell completion of commands, flags, tenants and TENANT/APP is installed for bash, zsh and fish.
 
 # FILES
 
@@ -313,6 +347,37 @@ ehecoatl.yaml - tenant and kit manifests of Ehecoatl
 # DESCRIPTION
 
 ` + body.String() + `
+# EXAMPLES
+
+A tenant with one socket-activated app, in *DIR/tenants/acme.yaml*:
+
+` + "```" + `
+tenant: acme
+limits: {cpu: 100%, memory: 512M}
+apps:
+  web:
+    command: [/usr/bin/python3, /srv/acme/app.py]
+    listen: activation
+    domains: [acme.example.com, www.acme.example.com]
+    read_only: [/srv/acme]
+    state: true
+` + "```" + `
+
+An app that binds a port itself, from a kit shared by many tenants (white-label), in
+*DIR/tenants/globex.yaml* beside *DIR/kits/shop.yaml*:
+
+` + "```" + `
+tenant: globex
+apps:
+  shop:
+    kit: shop
+    domains: [shop.globex.com]
+    env: {SHOP_NAME: Globex}
+    secrets: [db_password]
+` + "```" + `
+
+More, with comments, in */usr/share/doc/ehecoatl/examples* (**ehecoatl validate** that directory).
+
 # EDITOR SUPPORT
 
 A JSON Schema of tenant and kit files is installed as
@@ -364,13 +429,6 @@ func tableItem(header, cells []string) string {
 		term += " (" + cells[1] + ")"
 	}
 	return term + "\n:   " + cells[len(cells)-1] + "\n\n"
-}
-
-// ---- completions -----------------------------------------------------
-
-func fish(o options) ([]byte, error) {
-	s, err := cli.New(io.Discard, io.Discard).ToFishCompletion()
-	return []byte(s), err
 }
 
 // ---- changelogs ------------------------------------------------------
