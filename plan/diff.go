@@ -68,6 +68,9 @@ func Diff(old, new *State) *Plan {
 			ot = &TenantState{}
 		case nt == nil:
 			p.TenantsRemoved = append(p.TenantsRemoved, tn)
+			// Its slice stays active (and in systemctl's list) while
+			// nothing stops it, even with its unit file gone.
+			p.Stop = append(p.Stop, slices.Sorted(maps.Keys(ot.Units))...)
 			nt = &TenantState{}
 		}
 		diffUnits(p, ot.Units, nt.Units)

@@ -53,6 +53,8 @@ func TestDiff(t *testing.T) {
 			restart: []string{"ehecoatl-acme-web.service"}, appsChanged: []string{"acme/web"}},
 		{name: "app removed", old: state(map[string]*AppState{"web": web}), new: state(map[string]*AppState{}),
 			stop: []string{"ehecoatl-acme-web.service", "ehecoatl-acme-web.socket"}, reload: true},
+		{name: "tenant removed stops its slice too", old: state(map[string]*AppState{"web": web}), new: &State{Units: map[string]string{"ehecoatl.slice": "s"}, Routes: "routes"},
+			stop: []string{"ehecoatl-acme-web.service", "ehecoatl-acme-web.socket", "ehecoatl-acme.slice"}, reload: true},
 		{name: "more workers start instances only", old: state(map[string]*AppState{"web": workers2}), new: state(map[string]*AppState{"web": workers3}),
 			start: []string{"ehecoatl-acme-web@3.socket"}, appsChanged: []string{"acme/web"}},
 		{name: "fewer workers stop instances", old: state(map[string]*AppState{"web": workers3}), new: state(map[string]*AppState{"web": workers2}),
