@@ -120,7 +120,6 @@ func packaged(t *testing.T) []string {
 		"usr/bin/ehecoatl",
 		"usr/bin/ehecoatl-router",
 		"usr/lib/ehecoatl/ehecoatl.nft",
-		"usr/lib/systemd/system-generators/ehecoatl-generator",
 		"usr/lib/systemd/system/ehecoatl-firewall.service",
 		"usr/lib/systemd/system/ehecoatl-router.service",
 		"usr/lib/systemd/system/ehecoatl-router.socket",
@@ -164,6 +163,7 @@ func testContents(t *testing.T, p pkgs) {
 		entries[name] = f[0] + " " + f[1]
 	}
 	want := append(packaged(t),
+		"lib/systemd/system-generators/ehecoatl-generator",
 		"usr/share/zsh/vendor-completions/_ehecoatl",
 		"usr/share/doc/ehecoatl/copyright",
 		"usr/share/doc/ehecoatl/changelog.gz",
@@ -240,6 +240,7 @@ func testRPM(t *testing.T, p pkgs) {
 
 	list := strings.Fields(cmdOut(t, "rpm", "-qlp", p.rpm))
 	want := append(packaged(t),
+		"usr/lib/systemd/system-generators/ehecoatl-generator",
 		"usr/share/zsh/site-functions/_ehecoatl",
 		"usr/share/licenses/ehecoatl/LICENSE",
 		"usr/share/licenses/ehecoatl/copyright",
@@ -1020,8 +1021,33 @@ cat > /root/ca.pem <<'EOF'
 				}
 			}
 		}},
+		{"reinstall after remove", func(h *host) {
+			// The tenants serve again without an apply: the manifests,
+			// the record and the state stayed.
+			h.run("env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "-i", "/root/ehecoatl-upgrade.deb")
+			for _, c := range []struct{ host, want string }{
+				{"acme.example.test", "from acme/web: visit #"},
+				{"globex.example.test", "<title>Ehecoatl example site</title>"},
+			} {
+				out, errOut, code := h.try("curl", "-sS", "--max-time", "20", "-H", "Host: "+c.host, "http://127.0.0.1/")
+				if code != 0 || !strings.Contains(out, c.want) {
+					h.t.Errorf("%s after dpkg -r and dpkg -i, without apply: exit %d, %q %s", c.host, code, head(out, 3), errOut)
+				}
+			}
+			h.run("env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "-r", "ehecoatl")
+		}},
 		{"purge", func(h *host) {
-			h.run("env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "-P", "ehecoatl")
+			out, errOut, code := h.try("env", "DEBIAN_FRONTEND=noninteractive", "dpkg", "-P", "ehecoatl")
+			if code != 0 {
+				h.fatalf("dpkg -P: exit %d\n%s%s", code, out, errOut)
+			}
+			// dpkg says that it kept /etc/ehecoatl/secrets (not empty:
+			// the tenants' secrets stay), and must say nothing else.
+			for _, l := range strings.Split(strings.TrimSpace(out+errOut), "\n") {
+				if strings.Contains(l, "warning") && !strings.Contains(l, "directory '/etc/ehecoatl/secrets' not empty") {
+					h.t.Errorf("dpkg -P warns: %s", l)
+				}
+			}
 			if _, _, code := h.try("dpkg-query", "-W", "-f", "${Status}", "ehecoatl"); code == 0 {
 				if got := h.run("dpkg-query", "-W", "-f", "${Status}", "ehecoatl"); got != "unknown ok not-installed" {
 					h.t.Errorf("dpkg-query after dpkg -P: %q", got)
