@@ -108,11 +108,13 @@ func Desired(dir string, gen generator.Options) (*manifest.Set, *generator.Outpu
 
 // desiredHere is Desired for a directory about to run on this host: its
 // secret files are judged too. strict: a secret that cannot be inspected
-// refuses the directory (apply) instead of being skipped (plan).
+// refuses the directory (apply) instead of being skipped (plan). A missing
+// secret refuses it when strict or run as root
+// (manifest.SecretFiles.MustExist).
 func desiredHere(dir string, opts Options, strict bool) (*manifest.Set, *generator.Output, *plan.State, error) {
 	set, rep := manifest.Load(dir)
 	if !rep.HasErrors() {
-		manifest.CheckSecretFiles(set, rep, manifest.SecretFiles{Dir: opts.Layout.Secrets(), Strict: strict})
+		manifest.CheckSecretFiles(set, rep, manifest.SecretFiles{Dir: opts.Layout.Secrets(), Strict: strict, MustExist: strict || os.Geteuid() == 0})
 	}
 	return render(dir, set, rep, opts.Generator)
 }

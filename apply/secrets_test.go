@@ -138,13 +138,13 @@ func TestSecretFiles(t *testing.T) {
 		h.write(filepath.Join(h.secrets, "alpha", "stolen"), "mine\n", 0o600)
 		h.accepted()
 	})
-	t.Run("a missing file is accepted: the app does not start until it exists", func(t *testing.T) {
-		newSecretsHost(t).accepted()
+	t.Run("a missing file is refused: systemd would fail the app at every start", func(t *testing.T) {
+		newSecretsHost(t).refused(alphaSecret, "does not exist", "install -m 0600 /dev/stdin ")
 	})
-	t.Run("a missing secrets directory is accepted", func(t *testing.T) {
+	t.Run("a missing secrets directory is refused", func(t *testing.T) {
 		h := newSecretsHost(t)
 		os.RemoveAll(h.secrets)
-		h.accepted()
+		h.refused(alphaSecret, "does not exist", "install -d -m 0700")
 	})
 	t.Run("symlink to another tenant's secret", func(t *testing.T) {
 		h := newSecretsHost(t)

@@ -22,10 +22,15 @@ type SecretFiles struct {
 	// Owner is the uid that must own the secrets and their directories;
 	// 0, root, on a real host.
 	Owner int
+	// MustExist makes a missing secret file an error. It is set where the
+	// directory is about to run, or could be (apply, and validate and plan
+	// run as root): systemd would fail the app at every start ("Failed at
+	// step CREDENTIALS") until its start limit. Elsewhere (validate in CI)
+	// the secrets live only on the host, and absence says nothing.
+	MustExist bool
 }
 
-// errAbsent: the secret (or its directory) does not exist. That is not a
-// finding: the app does not start until it exists (docs/MANIFEST.md).
+// errAbsent: the secret (or its directory) does not exist.
 var errAbsent = errors.New("absent")
 
 // CheckSecretFiles adds to rep a finding at each secret of set whose file
@@ -52,6 +57,8 @@ func CheckSecretFiles(set *Set, rep *Report, o SecretFiles) {
 					p, err = checkSecretFile(o, t.Name, name)
 				}
 				switch {
+				case errors.Is(err, errAbsent) && o.MustExist:
+					p = missing(o, t.Name, name)
 				case errors.Is(err, errAbsent):
 					continue
 				case err != nil && o.Strict:
@@ -78,6 +85,16 @@ func CheckSecretFiles(set *Set, rep *Report, o SecretFiles) {
 			Hint:    "run as root to check that each is a regular file of root's; apply always checks them"})
 	}
 	rep.sort()
+}
+
+// missing is the finding at a secret whose file (or directory) does not
+// exist, with the commands that create it as the operator guide does
+// (docs/OPERATIONS.md "Secrets").
+func missing(o SecretFiles, tenant, name string) *problem {
+	dir := filepath.Join(o.Dir, tenant)
+	p := filepath.Join(dir, name)
+	return bad(fmt.Sprintf("create it as root: install -d -m 0700 %s && install -m 0600 /dev/stdin %s", dir, p),
+		"%s does not exist; systemd would fail the app at every start (\"Failed at step CREDENTIALS\")", p)
 }
 
 // checkSecretDir judges Dir and Dir/tenant. Dir may be a symbolic link

@@ -179,3 +179,52 @@ cat > /srv/m/tenants/beta.yaml <<'EOF'
 		}
 	})
 }
+
+// writeTenant writes /srv/m/tenants/NAME.yaml.
+func (h *host) writeTenant(name, yaml string) {
+	h.t.Helper()
+	h.sh("mkdir -p /srv/m/tenants && cat > /srv/m/tenants/" + name + ".yaml <<'EOF'\n" + yaml + "EOF")
+}
+
+const secretTenant = `tenant: acme
+apps:
+  web:
+    command: [/usr/local/lib/ehecoatl-test/hello]
+    listen: activation
+    domains: [acme.test]
+    secrets: [db_password]
+`
+
+// TestSecretMissing: a secret file that does not exist is refused by
+// validate, plan and apply run as root, at the secret's name in the
+// manifest, before anything changes (it used to surface as "Failed at step
+// CREDENTIALS ... Protocol error" after 30 start attempts).
+func TestSecretMissing(t *testing.T) {
+	h := boot(t)
+	h.writeTenant("acme", secretTenant)
+	const at = "tenants/acme.yaml:7:15 apps.web.secrets[0]: "
+	for _, cmd := range [][]string{{"validate"}, {"plan"}, {"apply"}, {"apply", "--dry-run"}} {
+		out, errOut, code := h.try(append(append([]string{"ehecoatl"}, cmd...), "/srv/m")...)
+		t.Logf("ehecoatl %s with the secret missing (exit %d):\n%s%s", strings.Join(cmd, " "), code, out, errOut)
+		if code != 1 || !strings.Contains(errOut, at) || !strings.Contains(errOut, "does not exist") || !strings.Contains(errOut, "install -m 0600") {
+			t.Errorf("ehecoatl %s: exit %d, want 1 and %q, the reason and a hint:\n%s%s", strings.Join(cmd, " "), code, at, out, errOut)
+		}
+	}
+	if out, _, code := h.try("test", "-e", "/etc/ehecoatl/tenants/acme.yaml"); code == 0 {
+		t.Fatalf("a refused apply installed the manifest:\n%s", out)
+	}
+	// As another user validate cannot tell a missing secret from one it
+	// may not see: it accepts the directory.
+	h.sh("chmod -R a+rX /srv/m")
+	if out, errOut, code := h.try("su", "-s", "/bin/sh", "nobody", "-c", "ehecoatl validate /srv/m"); code != 0 {
+		t.Errorf("validate as nobody exited %d:\n%s%s", code, out, errOut)
+	}
+	h.sh(`set -e
+install -d -m 0700 /etc/ehecoatl/secrets/acme
+printf 'first-s3cret' | install -m 0600 /dev/stdin /etc/ehecoatl/secrets/acme/db_password`)
+	h.run("ehecoatl", "apply", "/srv/m")
+	h.run("systemctl", "start", "ehecoatl-acme-web.service")
+	if st := h.prop("ehecoatl-acme-web.service", "ActiveState"); st != "active" {
+		t.Errorf("the app with its secret in place is %s", st)
+	}
+}
