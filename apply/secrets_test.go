@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -205,4 +206,35 @@ func TestSecretFiles(t *testing.T) {
 		os.Symlink("../beta/token", filepath.Join(h.secrets, "alpha", "api_key"))
 		h.refused("kits/shop.yaml:4:11 secrets[0]", `tenant "alpha"`, "install -m 0600 -o root")
 	})
+}
+
+// TestSecretRotated: a secret whose content changed restarts its app, and
+// the plan names it without its value.
+func TestSecretRotated(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the files must belong to root")
+	}
+	h := newSecretsHost(t)
+	stolen := filepath.Join(h.secrets, "alpha", "stolen")
+	h.write(stolen, "first-value\n", 0o600)
+	h.accepted()
+	p, err := Plan(h.dir, h.opts())
+	if err != nil || !p.Empty() {
+		t.Fatalf("plan of the applied directory: %v %+v", err, p)
+	}
+	h.write(stolen, "second-value\n", 0o600)
+	p, err = Plan(h.dir, h.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.AppChanges["alpha/web"]; !reflect.DeepEqual(got, []string{"secret stolen rotated"}) {
+		t.Errorf("app changes %q", got)
+	}
+	if !reflect.DeepEqual(p.Restart, []string{"ehecoatl-alpha-web.service"}) {
+		t.Errorf("restart %q", p.Restart)
+	}
+	b, _ := os.ReadFile(RecordPath(h.l))
+	if strings.Contains(string(b), "value") {
+		t.Errorf("the record holds a secret's value:\n%s", b)
+	}
 }

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -226,5 +227,48 @@ printf 'first-s3cret' | install -m 0600 /dev/stdin /etc/ehecoatl/secrets/acme/db
 	h.run("systemctl", "start", "ehecoatl-acme-web.service")
 	if st := h.prop("ehecoatl-acme-web.service", "ActiveState"); st != "active" {
 		t.Errorf("the app with its secret in place is %s", st)
+	}
+}
+
+// TestSecretRotated: a secret whose content changed restarts the app on
+// the next apply, and plan says so without printing the value.
+func TestSecretRotated(t *testing.T) {
+	h := boot(t)
+	h.writeTenant("acme", secretTenant)
+	h.sh(`set -e
+install -d -m 0700 /etc/ehecoatl/secrets/acme
+printf 'first-s3cret' | install -m 0600 /dev/stdin /etc/ehecoatl/secrets/acme/db_password`)
+	h.run("ehecoatl", "apply", "/srv/m")
+	h.run("systemctl", "start", "ehecoatl-acme-web.service")
+	pid := h.prop("ehecoatl-acme-web.service", "MainPID")
+	if out := h.run("ehecoatl", "plan", "/srv/m"); !strings.Contains(out, "no changes") {
+		t.Errorf("plan with the same secret:\n%s", out)
+	}
+
+	h.sh(`printf 'second-s3cret' | install -m 0600 /dev/stdin /etc/ehecoatl/secrets/acme/db_password`)
+	out := h.run("ehecoatl", "plan", "/srv/m")
+	t.Logf("plan after the rotation:\n%s", out)
+	if !strings.Contains(out, "~ app acme/web: secret db_password rotated\n") || !strings.Contains(out, "restart (if running): ehecoatl-acme-web.service") {
+		t.Errorf("plan does not say that the secret rotated and the app restarts:\n%s", out)
+	}
+	js := h.run("ehecoatl", "plan", "--json", "/srv/m")
+	var p struct {
+		Changes map[string][]string `json:"app_changes"`
+	}
+	if err := json.Unmarshal([]byte(js), &p); err != nil || len(p.Changes["acme/web"]) != 1 || p.Changes["acme/web"][0] != "secret db_password rotated" {
+		t.Errorf("plan --json: %v app_changes %q:\n%s", err, p.Changes, js)
+	}
+	applied := h.run("ehecoatl", "apply", "/srv/m")
+	t.Logf("apply after the rotation:\n%s", applied)
+	for _, o := range []string{out, js, applied, h.sh("cat /var/lib/ehecoatl/applied.json")} {
+		if strings.Contains(o, "s3cret") {
+			t.Errorf("a secret's value was printed or recorded:\n%s", o)
+		}
+	}
+	if p := h.prop("ehecoatl-acme-web.service", "MainPID"); p == pid || p == "0" {
+		t.Errorf("the app was not restarted after the rotation: MainPID %s -> %s", pid, p)
+	}
+	if out := h.run("ehecoatl", "apply", "/srv/m"); !strings.Contains(out, "nothing changed") {
+		t.Errorf("a second apply after the rotation:\n%s", out)
 	}
 }
