@@ -181,6 +181,11 @@ func TestSecretFiles(t *testing.T) {
 		os.Chown(p, 1234, 1234)
 		h.refused(alphaSecret, "owned by uid 1234", "chown root")
 	})
+	t.Run("a file others can read", func(t *testing.T) {
+		h := newSecretsHost(t)
+		h.write(filepath.Join(h.secrets, "alpha", "stolen"), "x\n", 0o644)
+		h.refused(alphaSecret, "readable or writable by group or others (mode 0644)", "chmod 0600")
+	})
 	t.Run("the tenant directory is a symlink to another tenant's", func(t *testing.T) {
 		h := newSecretsHost(t)
 		os.RemoveAll(filepath.Join(h.secrets, "alpha"))

@@ -39,7 +39,8 @@ var errAbsent = errors.New("absent")
 // token or /etc/shadow, and a directory others can write lets them plant
 // such a link. A secret must be a regular file of Owner's, with one name,
 // directly in a directory of the tenant's own that is Owner's and writable
-// by nobody else, below a Dir of the same kind.
+// by nobody else, below a Dir of the same kind; and, being a secret, open
+// to nobody but Owner.
 func CheckSecretFiles(set *Set, rep *Report, o SecretFiles) {
 	var unseen error
 	for _, t := range set.Tenants {
@@ -153,6 +154,10 @@ func checkSecretFile(o SecretFiles, tenant, name string) (*problem, error) {
 	case links > 1:
 		return bad("give the secret a file of its own: "+install+p,
 			"%s is a hard link (%d names): the same file is reachable elsewhere, maybe in another tenant's secrets", p, links), nil
+	case fi.Mode().Perm()&0o077 != 0:
+		// Root-only: a directory that others may enter (0755) would
+		// otherwise show the secret to every local user.
+		return bad("chmod 0600 "+p, "%s is readable or writable by group or others (mode %04o); a secret is root's only", p, fi.Mode().Perm()), nil
 	}
 	return nil, nil
 }

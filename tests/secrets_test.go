@@ -223,6 +223,12 @@ func TestSecretMissing(t *testing.T) {
 	h.sh(`set -e
 install -d -m 0700 /etc/ehecoatl/secrets/acme
 printf 'first-s3cret' | install -m 0600 /dev/stdin /etc/ehecoatl/secrets/acme/db_password`)
+	// A secret others can read is not root-only.
+	h.sh("chmod 0644 /etc/ehecoatl/secrets/acme/db_password")
+	if _, errOut, code := h.try("ehecoatl", "apply", "/srv/m"); code != 1 || !strings.Contains(errOut, at) || !strings.Contains(errOut, "chmod 0600") {
+		t.Errorf("apply with a secret of mode 0644: exit %d:\n%s", code, errOut)
+	}
+	h.sh("chmod 0600 /etc/ehecoatl/secrets/acme/db_password")
 	h.run("ehecoatl", "apply", "/srv/m")
 	h.run("systemctl", "start", "ehecoatl-acme-web.service")
 	if st := h.prop("ehecoatl-acme-web.service", "ActiveState"); st != "active" {
