@@ -56,13 +56,11 @@ func applyCommand() *ucli.Command {
 			if res != nil {
 				printFindings(c, res.Warnings)
 				printWarnings(c, res.Preflight)
-				if res.Plan != nil {
-					printState(c, res.Plan)
-				}
 			}
 			if err != nil {
 				return printInvalid(c, err)
 			}
+			printState(c, res.Plan)
 			if !res.Changed() {
 				fmt.Fprintln(c.App.Writer, "nothing changed: the host already runs these manifests")
 			}
