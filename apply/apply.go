@@ -307,16 +307,27 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 // notePerWorkerState adds to p's state notes the per-worker state
 // directories an older Ehecoatl made (ehecoatl-acme-web-N) beside an app
 // that has state: they are no longer mounted, and never deleted; the
-// operator moves their files (docs/OPERATIONS.md "State").
+// operator moves their files (docs/OPERATIONS.md "State"). The directory
+// is read once, not once per app: a host may hold thousands.
 func notePerWorkerState(p *plan.Plan, want *plan.State, l layout.Layout) {
+	entries, _ := os.ReadDir(l.AppState())
+	old := map[string][]string{} // naming.App.WorkerStatePrefix -> directories
+	for _, e := range entries {
+		name := e.Name()
+		i := strings.LastIndexByte(name, '-')
+		if i < 0 || i == len(name)-1 || strings.Trim(name[i+1:], "0123456789") != "" {
+			continue
+		}
+		old[name[:i+1]] = append(old[name[:i+1]], filepath.Join(naming.PrivateStateDir, name))
+	}
+	if len(old) == 0 {
+		return
+	}
 	for tn, ts := range want.Tenants {
 		for an, as := range ts.Apps {
-			if as.StateDir == "" {
-				continue
-			}
 			names := naming.App{Tenant: tn, Name: an}
-			old, _ := filepath.Glob(filepath.Join(l.AppState(), names.WorkerStatePrefix()+"[0-9]*"))
-			if len(old) == 0 {
+			dirs := old[names.WorkerStatePrefix()]
+			if as.StateDir == "" || len(dirs) == 0 {
 				continue
 			}
 			id := tn + "/" + an
@@ -324,11 +335,8 @@ func notePerWorkerState(p *plan.Plan, want *plan.State, l layout.Layout) {
 			if note == "" {
 				note = "kept in " + as.StateDir
 			}
-			for i := range old {
-				old[i] = filepath.Join(naming.PrivateStateDir, filepath.Base(old[i]))
-			}
 			p.State[id] = fmt.Sprintf("%s; %s of an older Ehecoatl (one per worker) kept but not mounted: move their files into %s (docs/OPERATIONS.md \"State\")",
-				note, strings.Join(old, ", "), as.StateDir)
+				note, strings.Join(dirs, ", "), as.StateDir)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ehecoatl/ehecoatl/generator"
@@ -87,5 +88,29 @@ func TestPlanNamesFieldsAfterUpgrade(t *testing.T) {
 	}
 	if got := p.AppChanges["acme/web"]; !reflect.DeepEqual(got, []string{"env.GREETING"}) {
 		t.Errorf("app changes %q, want env.GREETING", got)
+	}
+}
+
+// TestPerWorkerStateNoted: the per-worker state directories of an older
+// Ehecoatl are named beside their app, and only beside it.
+func TestPerWorkerStateNoted(t *testing.T) {
+	l := layout.Layout{Root: t.TempDir()}
+	for _, d := range []string{"ehecoatl-acme-web-1", "ehecoatl-acme-web-2", "ehecoatl-acme-web", "ehecoatl-acme-web2", "ehecoatl-acme-api-x"} {
+		if err := os.MkdirAll(filepath.Join(l.AppState(), d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := &plan.State{Tenants: map[string]*plan.TenantState{"acme": {Apps: map[string]*plan.AppState{
+		"web":  {StateDir: "/var/lib/private/ehecoatl-acme-web"},
+		"web2": {StateDir: "/var/lib/private/ehecoatl-acme-web2"},
+		"api":  {StateDir: "/var/lib/private/ehecoatl-acme-api"},
+	}}}}
+	p := plan.Diff(want, want)
+	notePerWorkerState(p, want, l)
+	if got := p.State["acme/web"]; !strings.Contains(got, "/var/lib/private/ehecoatl-acme-web-1, /var/lib/private/ehecoatl-acme-web-2 of an older Ehecoatl") {
+		t.Errorf("acme/web: %q", got)
+	}
+	if len(p.State) != 1 {
+		t.Errorf("notes %q, want acme/web's only", p.State)
 	}
 }
