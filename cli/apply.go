@@ -29,7 +29,7 @@ func applyCommand() *ucli.Command {
 		Flags: []ucli.Flag{
 			&ucli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "only print the plan"},
 			&ucli.BoolFlag{Name: "timings", Usage: "print how long each phase took"},
-			&ucli.BoolFlag{Name: "prune", Aliases: []string{"y"}, Usage: "allow removing every installed tenant, or more than half of them"},
+			&ucli.BoolFlag{Name: "prune", Aliases: []string{"yes", "y"}, Usage: "allow removing every installed tenant, or more than half of them"},
 		},
 		Action: func(c *ucli.Context) error {
 			dir, err := dirArg(c)
