@@ -14,8 +14,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,11 +39,26 @@ type Options struct {
 	// Progress, when set, hears of each step that changed something, as
 	// it ends (the CLI prints them).
 	Progress func(Done)
+	// Prune lets an apply remove every installed tenant, or more than
+	// half of them (plan.Plan.PruneNeeded); without it such an apply is
+	// refused with nothing changed.
+	Prune bool
+}
+
+// PruneError refuses an apply that would remove most installed tenants
+// without Options.Prune.
+type PruneError struct{ Plan *plan.Plan }
+
+func (e *PruneError) Error() string {
+	return fmt.Sprintf("apply: %s; nothing was changed (hint: check the directory; if this is meant, run apply --prune)", e.Plan.Pruning())
 }
 
 // Result says what an apply did.
 type Result struct {
 	Plan *plan.Plan
+	// Warnings are the validation warnings of the directory, as
+	// `ehecoatl validate` prints them (also in Plan, once planned).
+	Warnings []manifest.Finding
 	// Preflight are the results of the host checks, when Options.Preflight
 	// asked for them.
 	Preflight []preflight.Result
@@ -107,14 +124,69 @@ func Desired(dir string, gen generator.Options) (*manifest.Set, *generator.Outpu
 }
 
 // desiredHere is Desired for a directory about to run on this host: its
-// secret files are judged too. strict: a secret that cannot be inspected
-// refuses the directory (apply) instead of being skipped (plan).
-func desiredHere(dir string, opts Options, strict bool) (*manifest.Set, *generator.Output, *plan.State, error) {
+// secret files are judged too, and their contents hashed into the state
+// (a rotated secret restarts its app). strict: a secret that cannot be
+// inspected refuses the directory (apply) instead of being skipped
+// (plan). A missing secret refuses it when strict or run as root
+// (manifest.SecretFiles.MustExist). The report carries the warnings.
+func desiredHere(dir string, opts Options, strict bool) (*manifest.Set, *generator.Output, *plan.State, *manifest.Report, error) {
 	set, rep := manifest.Load(dir)
 	if !rep.HasErrors() {
-		manifest.CheckSecretFiles(set, rep, manifest.SecretFiles{Dir: opts.Layout.Secrets(), Strict: strict})
+		manifest.CheckSecretFiles(set, rep, manifest.SecretFiles{Dir: opts.Layout.Secrets(), Strict: strict, MustExist: strict || os.Geteuid() == 0})
 	}
-	return render(dir, set, rep, opts.Generator)
+	set, out, st, err := render(dir, set, rep, opts.Generator)
+	if err != nil {
+		return nil, nil, nil, rep, err
+	}
+	if err := hashSecrets(set, st, opts.Layout.Secrets(), strict); err != nil {
+		return nil, nil, nil, rep, err
+	}
+	return set, out, st, rep, nil
+}
+
+// hashSecrets records a hash of each secret file's content in st. The
+// files passed CheckSecretFiles; O_NOFOLLOW keeps a link swapped in since
+// from being read. Without strict a file this user cannot read is left
+// unhashed: plan then cannot tell a rotation.
+func hashSecrets(set *manifest.Set, st *plan.State, dir string, strict bool) error {
+	for _, t := range set.Tenants {
+		for _, a := range t.Apps {
+			for _, name := range a.Secrets {
+				b, err := readNoFollow(filepath.Join(dir, t.Name, name))
+				if err != nil {
+					if strict {
+						return fmt.Errorf("apply: secret %q of %s/%s: %w", name, t.Name, a.Name, err)
+					}
+					continue
+				}
+				st.SetSecret(t.Name, a.Name, name, b)
+			}
+		}
+	}
+	return nil
+}
+
+func readNoFollow(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// warnings are the findings of rep below error, as validate prints them.
+func warnings(rep *manifest.Report) []manifest.Finding {
+	out := []manifest.Finding{}
+	if rep == nil {
+		return out
+	}
+	for _, f := range rep.Findings {
+		if f.Severity != manifest.Error {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func render(dir string, set *manifest.Set, rep *manifest.Report, gen generator.Options) (*manifest.Set, *generator.Output, *plan.State, error) {
@@ -139,8 +211,19 @@ func RecordPath(l layout.Layout) string { return filepath.Join(l.State(), "appli
 // (first apply, older install), what the installed manifests render to.
 func Current(l layout.Layout, gen generator.Options) (*plan.State, error) {
 	st, err := plan.Load(RecordPath(l))
-	if err != nil || st != nil {
-		return st, err
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		if st.Undescribed() {
+			// A record of an older apply hashes units, not fields: the
+			// installed manifests (that apply's, unless it was killed
+			// after installing) say which fields a plan compares against.
+			if _, _, inst, err := Desired(l.Etc(), gen); err == nil {
+				st.Describe(inst)
+			}
+		}
+		return st, nil
 	}
 	if _, err := os.Stat(filepath.Join(l.Etc(), "tenants")); err != nil {
 		return nil, nil
@@ -157,7 +240,7 @@ func Current(l layout.Layout, gen generator.Options) (*plan.State, error) {
 
 // Plan computes what applying dir would do.
 func Plan(dir string, opts Options) (*plan.Plan, error) {
-	_, _, want, err := desiredHere(dir, opts, false)
+	_, _, want, rep, err := desiredHere(dir, opts, false)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +248,10 @@ func Plan(dir string, opts Options) (*plan.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return plan.Diff(have, want), nil
+	p := plan.Diff(have, want)
+	p.Warnings = warnings(rep)
+	notePerWorkerState(p, want, opts.Layout)
+	return p, nil
 }
 
 // Apply makes the host run dir: it validates and renders dir, plans
@@ -173,11 +259,11 @@ func Plan(dir string, opts Options) (*plan.Plan, error) {
 // dir is invalid or systemd cannot be reached.
 func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, error) {
 	t0 := time.Now()
-	set, output, want, err := desiredHere(dir, opts, true)
+	set, output, want, rep, err := desiredHere(dir, opts, true)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{}
+	res := &Result{Warnings: warnings(rep)}
 	if opts.Preflight != nil {
 		res.Preflight = preflight.Run(ctx, *opts.Preflight, preflight.NeedsOf(set))
 		if failed := preflight.Failed(res.Preflight); len(failed) > 0 {
@@ -194,8 +280,13 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		return nil, err
 	}
 	p := plan.Diff(have, want)
+	p.Warnings = res.Warnings
+	notePerWorkerState(p, want, opts.Layout)
 	res.Plan = p
 	res.took("validate+render+plan", t0)
+	if p.PruneNeeded && !opts.Prune {
+		return res, &PruneError{Plan: p}
+	}
 	defer res.took("total", t0)
 
 	// Reach systemd before changing anything: without it, nothing must be
@@ -211,6 +302,43 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		return res, fmt.Errorf("apply: %w", err)
 	}
 	return res, nil
+}
+
+// notePerWorkerState adds to p's state notes the per-worker state
+// directories an older Ehecoatl made (ehecoatl-acme-web-N) beside an app
+// that has state: they are no longer mounted, and never deleted; the
+// operator moves their files (docs/OPERATIONS.md "State"). The directory
+// is read once, not once per app: a host may hold thousands.
+func notePerWorkerState(p *plan.Plan, want *plan.State, l layout.Layout) {
+	entries, _ := os.ReadDir(l.AppState())
+	old := map[string][]string{} // naming.App.WorkerStatePrefix -> directories
+	for _, e := range entries {
+		name := e.Name()
+		i := strings.LastIndexByte(name, '-')
+		if i < 0 || i == len(name)-1 || strings.Trim(name[i+1:], "0123456789") != "" {
+			continue
+		}
+		old[name[:i+1]] = append(old[name[:i+1]], filepath.Join(naming.PrivateStateDir, name))
+	}
+	if len(old) == 0 {
+		return
+	}
+	for tn, ts := range want.Tenants {
+		for an, as := range ts.Apps {
+			names := naming.App{Tenant: tn, Name: an}
+			dirs := old[names.WorkerStatePrefix()]
+			if as.StateDir == "" || len(dirs) == 0 {
+				continue
+			}
+			id := tn + "/" + an
+			note := p.State[id]
+			if note == "" {
+				note = "kept in " + as.StateDir
+			}
+			p.State[id] = fmt.Sprintf("%s; %s of an older Ehecoatl (one per worker) kept but not mounted: move their files into %s (docs/OPERATIONS.md \"State\")",
+				note, strings.Join(dirs, ", "), as.StateDir)
+		}
+	}
 }
 
 // Control runs `ehecoatl start|stop|restart` for the units of apps, in the

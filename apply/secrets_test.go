@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -138,13 +139,13 @@ func TestSecretFiles(t *testing.T) {
 		h.write(filepath.Join(h.secrets, "alpha", "stolen"), "mine\n", 0o600)
 		h.accepted()
 	})
-	t.Run("a missing file is accepted: the app does not start until it exists", func(t *testing.T) {
-		newSecretsHost(t).accepted()
+	t.Run("a missing file is refused: systemd would fail the app at every start", func(t *testing.T) {
+		newSecretsHost(t).refused(alphaSecret, "does not exist", "install -m 0600 /dev/stdin ")
 	})
-	t.Run("a missing secrets directory is accepted", func(t *testing.T) {
+	t.Run("a missing secrets directory is refused", func(t *testing.T) {
 		h := newSecretsHost(t)
 		os.RemoveAll(h.secrets)
-		h.accepted()
+		h.refused(alphaSecret, "does not exist", "install -d -m 0700")
 	})
 	t.Run("symlink to another tenant's secret", func(t *testing.T) {
 		h := newSecretsHost(t)
@@ -180,6 +181,11 @@ func TestSecretFiles(t *testing.T) {
 		os.Chown(p, 1234, 1234)
 		h.refused(alphaSecret, "owned by uid 1234", "chown root")
 	})
+	t.Run("a file others can read", func(t *testing.T) {
+		h := newSecretsHost(t)
+		h.write(filepath.Join(h.secrets, "alpha", "stolen"), "x\n", 0o644)
+		h.refused(alphaSecret, "readable or writable by group or others (mode 0644)", "chmod 0600")
+	})
 	t.Run("the tenant directory is a symlink to another tenant's", func(t *testing.T) {
 		h := newSecretsHost(t)
 		os.RemoveAll(filepath.Join(h.secrets, "alpha"))
@@ -205,4 +211,35 @@ func TestSecretFiles(t *testing.T) {
 		os.Symlink("../beta/token", filepath.Join(h.secrets, "alpha", "api_key"))
 		h.refused("kits/shop.yaml:4:11 secrets[0]", `tenant "alpha"`, "install -m 0600 -o root")
 	})
+}
+
+// TestSecretRotated: a secret whose content changed restarts its app, and
+// the plan names it without its value.
+func TestSecretRotated(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the files must belong to root")
+	}
+	h := newSecretsHost(t)
+	stolen := filepath.Join(h.secrets, "alpha", "stolen")
+	h.write(stolen, "first-value\n", 0o600)
+	h.accepted()
+	p, err := Plan(h.dir, h.opts())
+	if err != nil || !p.Empty() {
+		t.Fatalf("plan of the applied directory: %v %+v", err, p)
+	}
+	h.write(stolen, "second-value\n", 0o600)
+	p, err = Plan(h.dir, h.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.AppChanges["alpha/web"]; !reflect.DeepEqual(got, []string{"secret stolen rotated"}) {
+		t.Errorf("app changes %q", got)
+	}
+	if !reflect.DeepEqual(p.Restart, []string{"ehecoatl-alpha-web.service"}) {
+		t.Errorf("restart %q", p.Restart)
+	}
+	b, _ := os.ReadFile(RecordPath(h.l))
+	if strings.Contains(string(b), "value") {
+		t.Errorf("the record holds a secret's value:\n%s", b)
+	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -18,13 +19,14 @@ func validateCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			// The secret files are judged as this machine shows them: a
-			// missing one is not an error (it may live only on the host),
-			// one this user cannot see is a warning (apply, as root, always
-			// checks), a link or a foreign file is an error.
+			// The secret files are judged as this machine shows them: one
+			// this user cannot see is a warning (apply, as root, always
+			// checks), a link or a foreign file is an error, and a missing
+			// one an error for root only (elsewhere, in CI, the secrets may
+			// live only on the host).
 			set, rep := manifest.Load(dir)
 			if !rep.HasErrors() {
-				manifest.CheckSecretFiles(set, rep, manifest.SecretFiles{Dir: lay(c).Secrets()})
+				manifest.CheckSecretFiles(set, rep, manifest.SecretFiles{Dir: lay(c).Secrets(), MustExist: os.Geteuid() == 0})
 			}
 			set, err = reported(c, dir, set, rep, true)
 			if err != nil {

@@ -452,11 +452,7 @@ func (r *renderer) appService(p appParts) *units.Unit {
 		s.Add("LoadCredential", sec+":"+path.Join(r.opts.SecretsDir, a.Tenant, sec))
 	}
 	if a.State {
-		if p.names.Templated() {
-			s.AddSpecifier("StateDirectory", p.names.StateDirectory("%i"))
-		} else {
-			s.Add("StateDirectory", p.names.StateDirectory(""))
-		}
+		s.Add("StateDirectory", p.names.StateDirectory())
 	}
 	r.hostView(s, a)
 	if p.hostNet {

@@ -5,8 +5,9 @@ package manifest
 // host-wide ports).
 //
 // Directory decisions:
-//   - tenants/ must exist; it may be empty (zero tenants: apply removes
-//     every tenant). kits/ is optional.
+//   - tenants/ must exist; it may be empty (zero tenants: apply --prune
+//     removes every tenant; docs/OPERATIONS.md "Reading a plan"). kits/ is
+//     optional.
 //   - Only files named *.yaml directly in tenants/ and kits/ are read.
 //     "*.yml" (any case of either extension other than ".yaml") is an
 //     error with a hint to rename: silently skipping a tenant that the

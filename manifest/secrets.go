@@ -22,10 +22,15 @@ type SecretFiles struct {
 	// Owner is the uid that must own the secrets and their directories;
 	// 0, root, on a real host.
 	Owner int
+	// MustExist makes a missing secret file an error. It is set where the
+	// directory is about to run, or could be (apply, and validate and plan
+	// run as root): systemd would fail the app at every start ("Failed at
+	// step CREDENTIALS") until its start limit. Elsewhere (validate in CI)
+	// the secrets live only on the host, and absence says nothing.
+	MustExist bool
 }
 
-// errAbsent: the secret (or its directory) does not exist. That is not a
-// finding: the app does not start until it exists (docs/MANIFEST.md).
+// errAbsent: the secret (or its directory) does not exist.
 var errAbsent = errors.New("absent")
 
 // CheckSecretFiles adds to rep a finding at each secret of set whose file
@@ -34,7 +39,8 @@ var errAbsent = errors.New("absent")
 // token or /etc/shadow, and a directory others can write lets them plant
 // such a link. A secret must be a regular file of Owner's, with one name,
 // directly in a directory of the tenant's own that is Owner's and writable
-// by nobody else, below a Dir of the same kind.
+// by nobody else, below a Dir of the same kind; and, being a secret, open
+// to nobody but Owner.
 func CheckSecretFiles(set *Set, rep *Report, o SecretFiles) {
 	var unseen error
 	for _, t := range set.Tenants {
@@ -52,6 +58,8 @@ func CheckSecretFiles(set *Set, rep *Report, o SecretFiles) {
 					p, err = checkSecretFile(o, t.Name, name)
 				}
 				switch {
+				case errors.Is(err, errAbsent) && o.MustExist:
+					p = missing(o, t.Name, name)
 				case errors.Is(err, errAbsent):
 					continue
 				case err != nil && o.Strict:
@@ -78,6 +86,16 @@ func CheckSecretFiles(set *Set, rep *Report, o SecretFiles) {
 			Hint:    "run as root to check that each is a regular file of root's; apply always checks them"})
 	}
 	rep.sort()
+}
+
+// missing is the finding at a secret whose file (or directory) does not
+// exist, with the commands that create it as the operator guide does
+// (docs/OPERATIONS.md "Secrets").
+func missing(o SecretFiles, tenant, name string) *problem {
+	dir := filepath.Join(o.Dir, tenant)
+	p := filepath.Join(dir, name)
+	return bad(fmt.Sprintf("create it as root: install -d -m 0700 %s && install -m 0600 /dev/stdin %s", dir, p),
+		"%s does not exist; systemd would fail the app at every start (\"Failed at step CREDENTIALS\")", p)
 }
 
 // checkSecretDir judges Dir and Dir/tenant. Dir may be a symbolic link
@@ -136,6 +154,10 @@ func checkSecretFile(o SecretFiles, tenant, name string) (*problem, error) {
 	case links > 1:
 		return bad("give the secret a file of its own: "+install+p,
 			"%s is a hard link (%d names): the same file is reachable elsewhere, maybe in another tenant's secrets", p, links), nil
+	case fi.Mode().Perm()&0o077 != 0:
+		// Root-only: a directory that others may enter (0755) would
+		// otherwise show the secret to every local user.
+		return bad("chmod 0600 "+p, "%s is readable or writable by group or others (mode %04o); a secret is root's only", p, fi.Mode().Perm()), nil
 	}
 	return nil, nil
 }

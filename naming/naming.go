@@ -134,14 +134,19 @@ func (a App) BridgeService() string {
 	return a.unit(bridgeTag, ".service")
 }
 
-// StateDirectory is the app's StateDirectory= name: "ehecoatl-acme-web",
-// or per worker "ehecoatl-acme-web-2" (worker "%i" in a template).
-func (a App) StateDirectory(worker string) string {
-	if worker == "" {
-		return a.Stem()
-	}
-	return a.Stem() + "-" + worker
-}
+// StateDirectory is the app's StateDirectory= name, "ehecoatl-acme-web",
+// one for all its workers: the data stays in the app's view when workers
+// changes (docs/MANIFEST.md "state"). Workers share it safely because
+// systemd derives a DynamicUser= name from the unit name's prefix, so
+// every instance of ehecoatl-acme-web@.service, and the single
+// ehecoatl-acme-web.service, runs as the same user.
+func (a App) StateDirectory() string { return a.Stem() }
+
+// WorkerStatePrefix is how the per-worker state directories of an older
+// Ehecoatl start ("ehecoatl-acme-web-" + N). They are no longer mounted,
+// and kept (docs/OPERATIONS.md "State"); app names cannot contain "-", so
+// no other app's directory starts with it.
+func (a App) WorkerStatePrefix() string { return a.Stem() + "-" }
 
 // SocketPath is the listening socket below runDir ("" means RunDir):
 // /run/ehecoatl/acme/web.sock, or web@N.sock for worker N (worker "%i" in

@@ -129,8 +129,8 @@ func TestOwner(t *testing.T) {
 func TestPaths(t *testing.T) {
 	a := App{Tenant: "acme", Name: "web", Workers: 2}
 	for _, c := range [][2]string{
-		{a.StateDirectory(""), "ehecoatl-acme-web"},
-		{a.StateDirectory("%i"), "ehecoatl-acme-web-%i"},
+		{a.StateDirectory(), "ehecoatl-acme-web"},
+		{a.WorkerStatePrefix(), "ehecoatl-acme-web-"},
 		{a.SocketPath("", "%i"), "/run/ehecoatl/acme/web@%i.sock"},
 		{EnvFileRel("acme", "web"), "env/acme/web.env"},
 		{TenantSlice("acme"), "ehecoatl-acme.slice"},

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/ehecoatl/ehecoatl/manifest"
 )
 
 // Plan is what apply must do to go from one State to another.
@@ -32,6 +34,25 @@ type Plan struct {
 	Stop []string `json:"stop"`
 	// RoutesChanged means the router must reload its table.
 	RoutesChanged bool `json:"routes_changed"`
+	// AppChanges name per changed app ("tenant/app") what changed, never a
+	// value: "command", "env.SHOP_MODE", "secret db_password rotated",
+	// "domains +www.acme.example.com" (fields.go). An app recorded by an
+	// older apply has none.
+	AppChanges map[string][]string `json:"app_changes"`
+	// TenantChanges name per changed tenant what changed ("limits").
+	TenantChanges map[string][]string `json:"tenant_changes"`
+	// State says, per app with a state directory that is added, changed
+	// or removed, what happens to it ("kept in /var/lib/private/...").
+	State map[string]string `json:"state"`
+	// TenantsInstalled is how many tenants the older state has.
+	TenantsInstalled int `json:"tenants_installed"`
+	// PruneNeeded: the plan removes every installed tenant, or more than
+	// half of them. apply refuses it unless told --prune: that is what an
+	// apply of the wrong directory looks like (docs/OPERATIONS.md).
+	PruneNeeded bool `json:"prune_needed"`
+	// Warnings are the validation warnings of the directory planned, as
+	// `ehecoatl validate` prints them (set by package apply).
+	Warnings []manifest.Finding `json:"warnings"`
 	// Steps are what apply does, in order (steps.go).
 	Steps []Step `json:"steps"`
 }
@@ -54,7 +75,8 @@ func Diff(old, new *State) *Plan {
 	if old == nil {
 		old = &State{}
 	}
-	p := &Plan{}
+	p := &Plan{AppChanges: map[string][]string{}, TenantChanges: map[string][]string{}, State: map[string]string{},
+		Warnings: []manifest.Finding{}, TenantsInstalled: len(old.Tenants)}
 	// Empty lists, not null, for JSON readers.
 	for _, l := range p.lists() {
 		*l = []string{}
@@ -75,6 +97,9 @@ func Diff(old, new *State) *Plan {
 		}
 		diffUnits(p, ot.Units, nt.Units)
 		tenantChanged := ot.Manifest != nt.Manifest || !sameMap(ot.Units, nt.Units)
+		if old.Tenants[tn] != nil && new.Tenants[tn] != nil && ot.Limits != "" && ot.Limits != nt.Limits {
+			p.TenantChanges[tn] = []string{"limits"}
+		}
 		for _, an := range union(slices.Sorted(maps.Keys(ot.Apps)), slices.Sorted(maps.Keys(nt.Apps))) {
 			id := tn + "/" + an
 			oa, na := ot.Apps[an], nt.Apps[an]
@@ -84,6 +109,9 @@ func Diff(old, new *State) *Plan {
 					tenantChanged = true
 				}
 				p.AppsAdded = append(p.AppsAdded, id)
+				if n := stateNote(nil, na, tn); n != "" {
+					p.State[id] = n
+				}
 				diffUnits(p, nil, na.Units)
 				p.Start = append(p.Start, na.Sockets...)
 			case na == nil:
@@ -91,12 +119,21 @@ func Diff(old, new *State) *Plan {
 					tenantChanged = true
 				}
 				p.AppsRemoved = append(p.AppsRemoved, id)
+				if n := stateNote(oa, nil, tn); n != "" {
+					p.State[id] = n
+				}
 				diffUnits(p, oa.Units, nil)
 				p.Stop = append(p.Stop, oa.Services...)
 				p.Stop = append(p.Stop, oa.Sockets...)
 			default:
 				if diffApp(p, oa, na) {
 					p.AppsChanged = append(p.AppsChanged, id)
+					if c := appChanges(oa, na); len(c) > 0 {
+						p.AppChanges[id] = c
+					}
+					if n := stateNote(oa, na, tn); n != "" {
+						p.State[id] = n
+					}
 					tenantChanged = true
 				}
 			}
@@ -106,6 +143,9 @@ func Diff(old, new *State) *Plan {
 		}
 	}
 	p.RoutesChanged = old.Routes != new.Routes
+	if r := len(p.TenantsRemoved); r > 0 && (r == len(old.Tenants) || 2*r > len(old.Tenants)) {
+		p.PruneNeeded = true
+	}
 	for _, l := range p.lists() {
 		sort.Strings(*l)
 	}
@@ -145,7 +185,8 @@ func diffApp(p *Plan, oa, na *AppState) bool {
 			changed = true
 		}
 	}
-	if !sameMap(oa.Units, na.Units) || oa.Env != na.Env {
+	rot := len(rotated(oa, na)) > 0
+	if !sameMap(oa.Units, na.Units) || oa.Env != na.Env || rot {
 		// Restart every surviving instance of a changed template: which
 		// file changed does not matter to the app, it sees one sandbox.
 		for _, s := range na.Sockets {
@@ -160,7 +201,11 @@ func diffApp(p *Plan, oa, na *AppState) bool {
 			}
 		}
 	}
-	return changed || oa.Routes != na.Routes || oa.Env != na.Env
+	// A field that renders to nothing (and a record of an older apply
+	// has no fields) changes no step, but the plan names it.
+	described := oa.Fields != nil && (!sameMap(oa.Fields, na.Fields) || !slices.Equal(oa.Domains, na.Domains) ||
+		!slices.Equal(slices.Sorted(maps.Keys(oa.Secrets)), slices.Sorted(maps.Keys(na.Secrets))))
+	return changed || oa.Routes != na.Routes || oa.Env != na.Env || rot || described
 }
 
 func socketChanged(oa, na *AppState) bool {
@@ -192,30 +237,50 @@ func diffUnits(p *Plan, old, new map[string]string) bool {
 	return changed
 }
 
-// Print writes the plan for people, one line per tenant and app.
+// Print writes the plan for people, one line per tenant and app; what
+// changed in an app follows its name, what happens to its state below it.
 func (p *Plan) Print(w io.Writer) {
+	listed := map[string]bool{}
+	app := func(sign, id string) {
+		listed[id] = true
+		fmt.Fprintf(w, "%s app %s%s\n", sign, id, changes(p.AppChanges[id]))
+		if n := p.State[id]; n != "" {
+			fmt.Fprintf(w, "    state: %s\n", n)
+		}
+	}
+	// State notes of apps the plan does not change (say, an older
+	// per-worker directory apply found beside an unchanged app).
+	unlisted := func() {
+		for _, id := range slices.Sorted(maps.Keys(p.State)) {
+			if !listed[id] {
+				fmt.Fprintf(w, "= app %s\n    state: %s\n", id, p.State[id])
+			}
+		}
+	}
 	if p.Empty() {
 		fmt.Fprintln(w, "no changes: the installed manifests and units are up to date")
+		unlisted()
 		return
 	}
 	for _, t := range p.TenantsAdded {
 		fmt.Fprintf(w, "+ tenant %s\n", t)
 	}
 	for _, t := range p.TenantsChanged {
-		fmt.Fprintf(w, "~ tenant %s\n", t)
+		fmt.Fprintf(w, "~ tenant %s%s\n", t, changes(p.TenantChanges[t]))
 	}
 	for _, t := range p.TenantsRemoved {
 		fmt.Fprintf(w, "- tenant %s (its state directories are kept; 'ehecoatl purge %s' deletes them)\n", t, t)
 	}
 	for _, a := range p.AppsAdded {
-		fmt.Fprintf(w, "+ app %s\n", a)
+		app("+", a)
 	}
 	for _, a := range p.AppsChanged {
-		fmt.Fprintf(w, "~ app %s\n", a)
+		app("~", a)
 	}
 	for _, a := range p.AppsRemoved {
-		fmt.Fprintf(w, "- app %s\n", a)
+		app("-", a)
 	}
+	unlisted()
 	fmt.Fprintf(w, "unit files: %d added, %d changed, %d removed\n", len(p.UnitsAdded), len(p.UnitsChanged), len(p.UnitsRemoved))
 	line(w, "start", p.Start)
 	line(w, "restart (if running)", p.Restart)
@@ -223,6 +288,21 @@ func (p *Plan) Print(w io.Writer) {
 	if p.RoutesChanged {
 		fmt.Fprintln(w, "routes: changed (the router reloads its table)")
 	}
+	if p.PruneNeeded {
+		fmt.Fprintf(w, "warning: %s; apply refuses it without --prune\n", p.Pruning())
+	}
+}
+
+// Pruning describes what makes PruneNeeded.
+func (p *Plan) Pruning() string {
+	return fmt.Sprintf("this plan removes %d of the %d installed tenants (%s)", len(p.TenantsRemoved), p.TenantsInstalled, strings.Join(p.TenantsRemoved, ", "))
+}
+
+func changes(c []string) string {
+	if len(c) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(c, ", ")
 }
 
 func line(w io.Writer, verb string, units []string) {

@@ -36,6 +36,8 @@ type TenantState struct {
 	Manifest string `json:"manifest"`
 	// Units are the tenant's own unit files (its slice): name -> content hash.
 	Units map[string]string `json:"units,omitempty"`
+	// Limits is a hash of the tenant's limits, to name them in a plan.
+	Limits string `json:"limits,omitempty"`
 	// Apps by name.
 	Apps map[string]*AppState `json:"apps"`
 }
@@ -53,6 +55,26 @@ type AppState struct {
 	// Env is a hash of the app's env file ("" without env): a change
 	// restarts the app without a daemon-reload.
 	Env string `json:"env,omitempty"`
+	// Fields hash each field the app's manifest sets (env per key), so
+	// that a plan names what changed without holding a value (fields.go).
+	// nil in a record of an older apply.
+	Fields map[string]string `json:"fields,omitempty"`
+	// Domains are the app's domains, to name those added and removed.
+	Domains []string `json:"domains,omitempty"`
+	// Secrets hash each secret's content by name, "" where it could not be
+	// read (SetSecret): a changed hash restarts the app.
+	Secrets map[string]string `json:"secrets,omitempty"`
+	// StateDir is the app's state directory on the host, "" without state.
+	StateDir string `json:"state_dir,omitempty"`
+}
+
+// SetSecret records the content of an app's secret as a hash, never the
+// value (the record is root's only, like the env hashes). apply reads the
+// files as root; a rotated secret then restarts the app.
+func (st *State) SetSecret(tenant, app, name string, content []byte) {
+	if ts := st.Tenants[tenant]; ts != nil && ts.Apps[app] != nil && ts.Apps[app].Secrets != nil {
+		ts.Apps[app].Secrets[name] = hash(append([]byte("secret\x00"), content...))
+	}
 }
 
 func httpsOf(a *manifest.App) string {
@@ -109,8 +131,20 @@ func Render(set *manifest.Set, out *rendered.Output) (*State, error) {
 	appRoutes := map[[2]string][]string{}
 	apps := map[[2]string]*manifest.App{}
 	for _, t := range set.Tenants {
+		st.Tenants[t.Name].Limits = hash(fmt.Appendf(nil, "%v", t.Limits))
 		for _, a := range t.Apps {
 			apps[[2]string{t.Name, a.Name}] = a
+			if as := st.Tenants[t.Name].Apps[a.Name]; as != nil {
+				as.Fields = fieldsOf(a)
+				as.Domains = append([]string(nil), a.Domains...)
+				as.StateDir = stateDir(a)
+				if len(a.Secrets) > 0 {
+					as.Secrets = map[string]string{}
+					for _, s := range a.Secrets {
+						as.Secrets[s] = ""
+					}
+				}
+			}
 		}
 	}
 	var all []string
@@ -146,6 +180,48 @@ func Render(set *manifest.Set, out *rendered.Output) (*State, error) {
 		}
 	}
 	return st, nil
+}
+
+// Undescribed reports whether a record lacks the fields of some app: it
+// was written by an older apply.
+func (st *State) Undescribed() bool {
+	for _, ts := range st.Tenants {
+		for _, as := range ts.Apps {
+			if as.Fields == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Describe fills in what a plan names (fields, domains, secret names,
+// state directory, limits) for the tenants and apps of st that lack it,
+// from from. Unit hashes, which decide the steps, stay st's; secrets get
+// no content hash, so nothing counts as rotated.
+func (st *State) Describe(from *State) {
+	for tn, ts := range st.Tenants {
+		ft := from.Tenants[tn]
+		if ft == nil {
+			continue
+		}
+		if ts.Limits == "" {
+			ts.Limits = ft.Limits
+		}
+		for an, as := range ts.Apps {
+			fa := ft.Apps[an]
+			if fa == nil || as.Fields != nil {
+				continue
+			}
+			as.Fields, as.Domains, as.StateDir = fa.Fields, fa.Domains, fa.StateDir
+			if len(fa.Secrets) > 0 {
+				as.Secrets = map[string]string{}
+				for name := range fa.Secrets {
+					as.Secrets[name] = ""
+				}
+			}
+		}
+	}
 }
 
 // Load reads a State record written by Save; a missing file is (nil, nil).

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -178,4 +179,102 @@ cat > /srv/m/tenants/beta.yaml <<'EOF'
 			t.Errorf("validate as nobody exited %d:\n%s%s", code, out, errOut)
 		}
 	})
+}
+
+// writeTenant writes /srv/m/tenants/NAME.yaml.
+func (h *host) writeTenant(name, yaml string) {
+	h.t.Helper()
+	h.sh("mkdir -p /srv/m/tenants && cat > /srv/m/tenants/" + name + ".yaml <<'EOF'\n" + yaml + "EOF")
+}
+
+const secretTenant = `tenant: acme
+apps:
+  web:
+    command: [/usr/local/lib/ehecoatl-test/hello]
+    listen: activation
+    domains: [acme.test]
+    secrets: [db_password]
+`
+
+// TestSecretMissing: a secret file that does not exist is refused by
+// validate, plan and apply run as root, at the secret's name in the
+// manifest, before anything changes (it used to surface as "Failed at step
+// CREDENTIALS ... Protocol error" after 30 start attempts).
+func TestSecretMissing(t *testing.T) {
+	h := boot(t)
+	h.writeTenant("acme", secretTenant)
+	const at = "tenants/acme.yaml:7:15 apps.web.secrets[0]: "
+	for _, cmd := range [][]string{{"validate"}, {"plan"}, {"apply"}, {"apply", "--dry-run"}} {
+		out, errOut, code := h.try(append(append([]string{"ehecoatl"}, cmd...), "/srv/m")...)
+		t.Logf("ehecoatl %s with the secret missing (exit %d):\n%s%s", strings.Join(cmd, " "), code, out, errOut)
+		if code != 1 || !strings.Contains(errOut, at) || !strings.Contains(errOut, "does not exist") || !strings.Contains(errOut, "install -m 0600") {
+			t.Errorf("ehecoatl %s: exit %d, want 1 and %q, the reason and a hint:\n%s%s", strings.Join(cmd, " "), code, at, out, errOut)
+		}
+	}
+	if out, _, code := h.try("test", "-e", "/etc/ehecoatl/tenants/acme.yaml"); code == 0 {
+		t.Fatalf("a refused apply installed the manifest:\n%s", out)
+	}
+	// As another user validate cannot tell a missing secret from one it
+	// may not see: it accepts the directory.
+	h.sh("chmod -R a+rX /srv/m")
+	if out, errOut, code := h.try("su", "-s", "/bin/sh", "nobody", "-c", "ehecoatl validate /srv/m"); code != 0 {
+		t.Errorf("validate as nobody exited %d:\n%s%s", code, out, errOut)
+	}
+	h.sh(`set -e
+install -d -m 0700 /etc/ehecoatl/secrets/acme
+printf 'first-s3cret' | install -m 0600 /dev/stdin /etc/ehecoatl/secrets/acme/db_password`)
+	// A secret others can read is not root-only.
+	h.sh("chmod 0644 /etc/ehecoatl/secrets/acme/db_password")
+	if _, errOut, code := h.try("ehecoatl", "apply", "/srv/m"); code != 1 || !strings.Contains(errOut, at) || !strings.Contains(errOut, "chmod 0600") {
+		t.Errorf("apply with a secret of mode 0644: exit %d:\n%s", code, errOut)
+	}
+	h.sh("chmod 0600 /etc/ehecoatl/secrets/acme/db_password")
+	h.run("ehecoatl", "apply", "/srv/m")
+	h.run("systemctl", "start", "ehecoatl-acme-web.service")
+	if st := h.prop("ehecoatl-acme-web.service", "ActiveState"); st != "active" {
+		t.Errorf("the app with its secret in place is %s", st)
+	}
+}
+
+// TestSecretRotated: a secret whose content changed restarts the app on
+// the next apply, and plan says so without printing the value.
+func TestSecretRotated(t *testing.T) {
+	h := boot(t)
+	h.writeTenant("acme", secretTenant)
+	h.sh(`set -e
+install -d -m 0700 /etc/ehecoatl/secrets/acme
+printf 'first-s3cret' | install -m 0600 /dev/stdin /etc/ehecoatl/secrets/acme/db_password`)
+	h.run("ehecoatl", "apply", "/srv/m")
+	h.run("systemctl", "start", "ehecoatl-acme-web.service")
+	pid := h.prop("ehecoatl-acme-web.service", "MainPID")
+	if out := h.run("ehecoatl", "plan", "/srv/m"); !strings.Contains(out, "no changes") {
+		t.Errorf("plan with the same secret:\n%s", out)
+	}
+
+	h.sh(`printf 'second-s3cret' | install -m 0600 /dev/stdin /etc/ehecoatl/secrets/acme/db_password`)
+	out := h.run("ehecoatl", "plan", "/srv/m")
+	t.Logf("plan after the rotation:\n%s", out)
+	if !strings.Contains(out, "~ app acme/web: secret db_password rotated\n") || !strings.Contains(out, "restart (if running): ehecoatl-acme-web.service") {
+		t.Errorf("plan does not say that the secret rotated and the app restarts:\n%s", out)
+	}
+	js := h.run("ehecoatl", "plan", "--json", "/srv/m")
+	var p struct {
+		Changes map[string][]string `json:"app_changes"`
+	}
+	if err := json.Unmarshal([]byte(js), &p); err != nil || len(p.Changes["acme/web"]) != 1 || p.Changes["acme/web"][0] != "secret db_password rotated" {
+		t.Errorf("plan --json: %v app_changes %q:\n%s", err, p.Changes, js)
+	}
+	applied := h.run("ehecoatl", "apply", "/srv/m")
+	t.Logf("apply after the rotation:\n%s", applied)
+	for _, o := range []string{out, js, applied, h.sh("cat /var/lib/ehecoatl/applied.json")} {
+		if strings.Contains(o, "s3cret") {
+			t.Errorf("a secret's value was printed or recorded:\n%s", o)
+		}
+	}
+	if p := h.prop("ehecoatl-acme-web.service", "MainPID"); p == pid || p == "0" {
+		t.Errorf("the app was not restarted after the rotation: MainPID %s -> %s", pid, p)
+	}
+	if out := h.run("ehecoatl", "apply", "/srv/m"); !strings.Contains(out, "nothing changed") {
+		t.Errorf("a second apply after the rotation:\n%s", out)
+	}
 }
