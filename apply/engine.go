@@ -39,6 +39,8 @@ type Done struct {
 	// reset-failed, those that had failed; for listen, the sockets that did
 	// not listen before.
 	Units []string `json:"units,omitempty"`
+	// Held: for listen, the apps it left down ("tenant/app (reason)").
+	Held []string `json:"held,omitempty"`
 	// Changed: the step changed the host.
 	Changed bool          `json:"changed"`
 	Took    time.Duration `json:"took_ns"`
@@ -66,13 +68,13 @@ func (e *engine) run(ctx context.Context, steps []plan.Step) ([]Done, error) {
 		t := time.Now()
 		d, err := e.step(ctx, st)
 		d.Op, d.Took = st.Op, time.Since(t)
-		if d.Changed || err != nil {
+		if d.Changed || err != nil || len(d.Held) > 0 {
 			done = append(done, d)
 		}
 		if err != nil {
 			return done, err
 		}
-		if d.Changed && e.progress != nil {
+		if (d.Changed || len(d.Held) > 0) && e.progress != nil {
 			e.progress(d)
 		}
 	}
@@ -107,7 +109,9 @@ func (e *engine) step(ctx context.Context, st plan.Step) (Done, error) {
 		}
 		return Done{Units: failed, Changed: len(failed) > 0}, errors.Join(errs...)
 	case plan.Listen:
-		return e.listen(ctx, st.Units)
+		d, err := e.listen(ctx, st.Units)
+		d.Held = st.Held
+		return d, err
 	case plan.Start, plan.Restart, plan.TryRestart:
 		if len(st.Units) == 0 {
 			return Done{}, nil

@@ -11,13 +11,14 @@ import (
 
 	"github.com/ehecoatl/ehecoatl/dbus"
 	"github.com/ehecoatl/ehecoatl/status"
+	"github.com/ehecoatl/ehecoatl/stops"
 	"github.com/ehecoatl/ehecoatl/tlsstate"
 )
 
 func statusCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "status",
-		Usage:     "per tenant and app: state (running, idle, stopped, failed), since, memory, CPU, tasks, restarts, domains",
+		Usage:     "per tenant and app: state (running, idle, stopped, suspended, failed), since, memory, CPU, tasks, restarts, domains",
 		ArgsUsage: "[TENANT]",
 		Flags:     []ucli.Flag{jsonFlag},
 		Action: func(c *ucli.Context) error {
@@ -45,6 +46,11 @@ func statusCommand() *ucli.Command {
 			} else if ok {
 				status.AttachCertificates(rows, rec)
 			}
+			rec, err := stops.Load(lay(c).Stops())
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
+			}
+			status.AttachHolds(rows, set, rec)
 			if c.Bool("json") {
 				return printJSON(c, rows)
 			}

@@ -31,6 +31,10 @@ const (
 	CertsDir = ManifestDir + "/certs"
 	// StateDir is Ehecoatl's own bookkeeping: apply's record and lock.
 	StateDir = "/var/lib/ehecoatl"
+	// StopsFile records the operator's stops (`ehecoatl stop`), which
+	// apply, the boot-time generator and the router respect until
+	// `ehecoatl start`.
+	StopsFile = StateDir + "/stopped.json"
 	// RunDir holds the app sockets, one directory per tenant.
 	RunDir = "/run/ehecoatl"
 	// GeneratorDir is the normal output directory systemd passes to

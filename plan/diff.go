@@ -193,6 +193,7 @@ func diffUnits(p *Plan, old, new map[string]string) bool {
 func (p *Plan) Print(w io.Writer) {
 	if p.Empty() {
 		fmt.Fprintln(w, "no changes: the installed manifests and units are up to date")
+		p.printHeld(w)
 		return
 	}
 	for _, t := range p.TenantsAdded {
@@ -219,6 +220,17 @@ func (p *Plan) Print(w io.Writer) {
 	line(w, "stop", p.Stop)
 	if p.RoutesChanged {
 		fmt.Fprintln(w, "routes: changed (the router reloads its table)")
+	}
+	p.printHeld(w)
+}
+
+// printHeld names the apps apply leaves down (docs/OPERATIONS.md
+// "Stopping and suspending").
+func (p *Plan) printHeld(w io.Writer) {
+	for _, s := range p.Steps {
+		if s.Op == Listen {
+			line(w, "left stopped", s.Held)
+		}
 	}
 }
 

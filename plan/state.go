@@ -53,6 +53,31 @@ type AppState struct {
 	// Env is a hash of the app's env file ("" without env): a change
 	// restarts the app without a daemon-reload.
 	Env string `json:"env,omitempty"`
+	// Held says why the app must not run: Suspended (its manifest) or
+	// Stopped (the operator's record, State.Hold); "" runs it. Not
+	// recorded: the manifest and the record of stops are the sources.
+	Held string `json:"-"`
+}
+
+// Reasons an app is held (AppState.Held).
+const (
+	Suspended = "suspended"
+	Stopped   = "stopped"
+)
+
+// Hold marks the apps for which stopped is true as held by the operator
+// (those suspended stay so: the manifest wins).
+func (st *State) Hold(stopped func(tenant, app string) bool) {
+	if stopped == nil {
+		return
+	}
+	for tn, t := range st.Tenants {
+		for an, a := range t.Apps {
+			if a.Held == "" && stopped(tn, an) {
+				a.Held = Stopped
+			}
+		}
+	}
 }
 
 func httpsOf(a *manifest.App) string {
@@ -100,6 +125,9 @@ func Render(set *manifest.Set, out *rendered.Output) (*State, error) {
 			Units:    map[string]string{},
 			Sockets:  append([]string(nil), a.Units.Sockets...),
 			Services: append([]string(nil), a.Units.Services...),
+		}
+		if a.Suspended {
+			as.Held = Suspended
 		}
 		if env, ok := out.Env[naming.EnvFileRel(a.Tenant, a.Name)]; ok {
 			as.Env = hash(env)

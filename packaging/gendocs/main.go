@@ -185,7 +185,8 @@ func cliMan(o options) ([]byte, error) {
 :   Secrets of tenants, readable by root only, passed to apps as systemd credentials.
 
 */var/lib/ehecoatl*
-:   What the last **apply** did.
+:   What the last **apply** did (*applied.json*), and the operator's stops (*stopped.json*,
+    written by **stop**, cleared by **start**; apply, the router and reboots respect them).
 
 */var/lib/private/ehecoatl-TENANT-APP*
 :   State directories of apps with *state: true*; kept when a tenant is removed, deleted only by
