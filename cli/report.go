@@ -31,6 +31,8 @@ func printer(w io.Writer) func(apply.Done) {
 			if len(d.Held) > 0 {
 				fmt.Fprintf(w, "left %d app(s) stopped: %s ('ehecoatl status' says why)\n", len(d.Held), apply.Brief(d.Held))
 			}
+		case plan.StartRouter:
+			fmt.Fprintf(w, "started the router's socket (it did not listen): %s\n", units)
 		case plan.Start:
 			fmt.Fprintf(w, "started %d unit(s): %s\n", n, units)
 		case plan.Restart:

@@ -70,6 +70,10 @@ const (
 	RouterUnit = "ehecoatl-router.service"
 	// RouterSocket listens on :80 for the router.
 	RouterSocket = "ehecoatl-router.socket"
+	// RouterReloads is where the router counts its table loads, "<n> ok"
+	// or "<n> failed: <error>" ($RUNTIME_DIRECTORY of RouterUnit; its
+	// ExecReload= waits on it, and status reads it).
+	RouterReloads = "/run/ehecoatl-router/reloads"
 	// RouterGroup is the group that may connect to app sockets: the
 	// router's static system user (sysusers.d).
 	RouterGroup = "ehecoatl-router"

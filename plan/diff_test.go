@@ -121,6 +121,7 @@ func TestApplySteps(t *testing.T) {
 		"reset-failed [ehecoatl-*] false",
 		"listen [ehecoatl-a-w.socket] false",
 		"try-restart [ehecoatl-a-w.service] false",
+		"start-router [ehecoatl-router.socket] false",
 		"reload-router [ehecoatl-router.service] true",
 		"record [] false",
 	}

@@ -38,6 +38,10 @@ const (
 	Restart Op = "restart"
 	// TryRestart restarts those of Units that run.
 	TryRestart Op = "try-restart"
+	// StartRouter starts the router's socket (Units) when it is enabled
+	// but does not listen: an apply means "serve this", and nothing
+	// answers on :80 without it.
+	StartRouter Op = "start-router"
 	// ReloadRouter reloads the router's table, when the router runs and
 	// either Always is set (the routes changed) or an earlier Install
 	// step installed a new generation.
@@ -80,6 +84,7 @@ func applySteps(p *Plan, want *State) []Step {
 		steps = append(steps, Step{Op: TryRestart, Units: p.Restart})
 	}
 	return append(steps,
+		Step{Op: StartRouter, Units: []string{naming.RouterSocket}},
 		Step{Op: ReloadRouter, Units: []string{naming.RouterUnit}, Always: p.RoutesChanged},
 		Step{Op: Record})
 }

@@ -174,6 +174,9 @@ func cliMan(o options) ([]byte, error) {
 # EXIT STATUS
 
 0 when the command succeeded, 1 for invalid manifests or a failed operation, 2 for wrong usage.
+**status** exits 1 also when an app failed or the router is down (its socket enabled but not
+listening, a unit of it failed, or its table not loaded), 0 when everything serves or is held as
+asked (stopped by the operator, suspended).
 
 # FILES
 
