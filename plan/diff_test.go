@@ -156,4 +156,9 @@ func TestApplyStepsHeld(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	var b strings.Builder
+	Diff(st, st).Print(&b)
+	if !strings.Contains(b.String(), "left stopped: d/w (stopped) s/w (suspended)") {
+		t.Errorf("plan does not name the held apps:\n%s", b.String())
+	}
 }

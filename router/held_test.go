@@ -50,3 +50,21 @@ func TestHeldApps(t *testing.T) {
 	check("d.test", 200)
 	check("s.test", 503)
 }
+
+// Over HTTP/2 a held app gets the same 503 as over HTTP/1.1.
+func TestH2Held(t *testing.T) {
+	apps := []*manifest.App{app("d", "web", "/", "d.example.com"), app("b", "web", "/", "b.example.com")}
+	f, fc := h2Fixture(t, Config{}, apps...)
+	f.backend("b", "web", 0, hello("b"))
+	if err := f.rt.setManifests(mkSet(apps...), func(tenant, _ string) bool { return tenant == "d" }); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := f.h2Client(fc.pool)
+	resp, b := h2Get(t, c, "https://d.example.com/", "")
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != heldRetry || string(b) != heldPage {
+		t.Errorf("held app over HTTP/2: %d %v %q", resp.StatusCode, resp.Header, b)
+	}
+	if resp, _ := h2Get(t, c, "https://b.example.com/", ""); resp.StatusCode != 200 {
+		t.Errorf("other app over HTTP/2: %d", resp.StatusCode)
+	}
+}
