@@ -243,21 +243,14 @@ type Target struct {
 	Suspended bool
 }
 
-func (t Target) String() string {
-	if t.App == "" {
-		return t.Tenant
-	}
-	return t.Tenant + "/" + t.App
-}
-
 // Control runs `ehecoatl start|stop|restart` for a target of the
 // installed set, in the same engine as apply. stop records an operator
 // stop and start (or restart) clears it (package stops), under apply's
-// lock; then
-// bring the generator's links in line with the record (a daemon-reload
-// when they differ) and reload the router, so that neither the next apply
-// nor a reboot starts a stopped app, and the router answers its domains
-// with 503 (docs/OPERATIONS.md "Stopping and suspending").
+// lock; then they bring the generator's links in line with the record (a
+// daemon-reload when they differ) and reload the router, so that neither
+// the next apply nor a reboot starts a stopped app, and the router
+// answers its domains with 503 (docs/OPERATIONS.md "Stopping and
+// suspending").
 func Control(ctx context.Context, verb string, t Target, set *manifest.Set, sd Systemd, opts Options) ([]Done, error) {
 	var sockets, services []string
 	for _, a := range t.Apps {
@@ -278,24 +271,15 @@ func Control(ctx context.Context, verb string, t Target, set *manifest.Set, sd S
 	if err != nil {
 		return nil, err
 	}
-	held, isHeld := rec.Of(t.Tenant, t.App)
-	if t.App == "" {
-		// A tenant is held by its own stop; its apps' stops are its
-		// business too, and start clears them with it.
-		held, isHeld = stops.Stop{}, false
-		for _, s := range rec.Stops {
-			if s.Tenant == t.Tenant {
-				held, isHeld = s, true
-				break
-			}
+	// start and restart both mean "serve it": both clear the stop. One
+	// app of a tenant stopped as a whole is not served alone.
+	if verb != "stop" {
+		if t.Suspended {
+			return nil, fmt.Errorf("%s is suspended in its manifest (suspended: true in tenants/%s.yaml): remove that line and apply to serve it again", t.Tenant, t.Tenant)
 		}
-	}
-	// start and restart both mean "serve it": both clear the stop.
-	switch {
-	case verb != "stop" && t.Suspended:
-		return nil, fmt.Errorf("%s is suspended in its manifest (suspended: true in tenants/%s.yaml): remove that line and apply to serve it again", t.Tenant, t.Tenant)
-	case verb != "stop" && isHeld && t.App != "" && held.App == "":
-		return nil, fmt.Errorf("the whole tenant %s is stopped by %s since %s: 'ehecoatl start %s' starts it", t.Tenant, held.By, held.Since.Format(time.RFC3339), t.Tenant)
+		if s, ok := rec.Of(t.Tenant, t.App); ok && t.App != "" && s.App == "" {
+			return nil, fmt.Errorf("the whole tenant %s is stopped by %s since %s: 'ehecoatl start %s' starts it", t.Tenant, s.By, s.Since.Format(time.RFC3339), t.Tenant)
+		}
 	}
 	var changed bool
 	if verb == "stop" {
