@@ -27,6 +27,7 @@ import (
 	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/plan"
 	"github.com/ehecoatl/ehecoatl/preflight"
+	"github.com/ehecoatl/ehecoatl/stops"
 )
 
 // Options of an apply.
@@ -238,10 +239,26 @@ func Current(l layout.Layout, gen generator.Options) (*plan.State, error) {
 	return st, err
 }
 
+// hold applies the operator's stops to a rendering and its state: their
+// sockets lose their ehecoatl.target.wants links as the boot-time
+// generator drops them (so the digests agree), and plan leaves them down.
+func hold(l layout.Layout, out *generator.Output, want *plan.State) error {
+	rec, err := stops.Load(l.Stops())
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	generator.Hold(out, rec.Stopped)
+	want.Hold(rec.Stopped)
+	return nil
+}
+
 // Plan computes what applying dir would do.
 func Plan(dir string, opts Options) (*plan.Plan, error) {
-	_, _, want, rep, err := desiredHere(dir, opts, false)
+	_, out, want, rep, err := desiredHere(dir, opts, false)
 	if err != nil {
+		return nil, err
+	}
+	if err := hold(opts.Layout, out, want); err != nil {
 		return nil, err
 	}
 	have, err := Current(opts.Layout, opts.Generator)
@@ -275,6 +292,9 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		return nil, err
 	}
 	defer unlock()
+	if err := hold(opts.Layout, output, want); err != nil {
+		return nil, err
+	}
 	have, err := Current(opts.Layout, opts.Generator)
 	if err != nil {
 		return nil, err
@@ -341,11 +361,27 @@ func notePerWorkerState(p *plan.Plan, want *plan.State, l layout.Layout) {
 	}
 }
 
-// Control runs `ehecoatl start|stop|restart` for the units of apps, in the
-// same engine as apply.
-func Control(ctx context.Context, verb string, apps []naming.Units, sd Systemd, progress func(Done)) ([]Done, error) {
+// Target is what `ehecoatl start|stop|restart` acts on.
+type Target struct {
+	// Tenant, and App "" for the whole tenant.
+	Tenant, App string
+	// Apps are the units of the apps it names.
+	Apps []naming.Units
+	// Suspended: the tenant's manifest suspends it.
+	Suspended bool
+}
+
+// Control runs `ehecoatl start|stop|restart` for a target of the
+// installed set, in the same engine as apply. stop records an operator
+// stop and start (or restart) clears it (package stops), under apply's
+// lock; then they bring the generator's links in line with the record (a
+// daemon-reload when they differ) and reload the router, so that neither
+// the next apply nor a reboot starts a stopped app, and the router
+// answers its domains with 503 (docs/OPERATIONS.md "Stopping and
+// suspending").
+func Control(ctx context.Context, verb string, t Target, set *manifest.Set, sd Systemd, opts Options) ([]Done, error) {
 	var sockets, services []string
-	for _, a := range apps {
+	for _, a := range t.Apps {
 		sockets = append(sockets, a.Sockets...)
 		services = append(services, a.Services...)
 	}
@@ -353,7 +389,52 @@ func Control(ctx context.Context, verb string, apps []naming.Units, sd Systemd, 
 	if err != nil {
 		return nil, err
 	}
-	e := &engine{sd: sd, progress: progress}
+	unlock, err := lock(opts.Layout)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	path := opts.Layout.Stops()
+	rec, err := stops.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	// start and restart both mean "serve it": both clear the stop. One
+	// app of a tenant stopped as a whole is not served alone.
+	if verb != "stop" {
+		if t.Suspended {
+			return nil, fmt.Errorf("%s is suspended in its manifest (suspended: true in tenants/%s.yaml): remove that line and apply to serve it again", t.Tenant, t.Tenant)
+		}
+		if s, ok := rec.Of(t.Tenant, t.App); ok && t.App != "" && s.App == "" {
+			return nil, fmt.Errorf("the whole tenant %s is stopped by %s since %s: 'ehecoatl start %s' starts it", t.Tenant, s.By, s.Since.Format(time.RFC3339), t.Tenant)
+		}
+	}
+	var changed bool
+	if verb == "stop" {
+		changed = rec.Add(stops.Stop{Tenant: t.Tenant, App: t.App, By: stops.Operator(), Since: time.Now().UTC().Truncate(time.Second)})
+	} else {
+		changed = len(rec.Remove(t.Tenant, t.App)) > 0
+	}
+	if changed {
+		if err := stops.Save(path, rec, naming.RouterGroup); err != nil {
+			return nil, err
+		}
+	}
+	e := &engine{sd: sd, layout: opts.Layout, progress: opts.Progress}
+	if verb != "restart" || changed {
+		// The links follow the record now, not at the next apply: a start
+		// of ehecoatl.target (apply's listen, a boot) must not start what
+		// was just stopped. An installed set that cannot be rendered has
+		// no links to fix.
+		if set != nil {
+			if out, err := generator.Generate(set, opts.Generator); err == nil {
+				generator.Hold(out, rec.Stopped)
+				e.out = out
+				steps = append([]plan.Step{{Op: plan.Reload}}, steps...)
+			}
+		}
+		steps = append(steps, plan.Step{Op: plan.ReloadRouter, Units: []string{naming.RouterUnit}, Always: true})
+	}
 	return e.run(ctx, steps)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/plan"
+	"github.com/ehecoatl/ehecoatl/stops"
 )
 
 // fakeSystemd plays systemd for the apply engine: Reload runs the generator
@@ -245,35 +246,106 @@ func edit(t *testing.T, path, old, new string) {
 }
 
 // start, stop and restart run in the same engine as apply: stop takes down
-// only what runs, services before sockets; restart resets a failed unit
-// first.
+// only what runs, services before sockets, and records the stop; start
+// and restart clear it; restart resets a failed unit first; a suspended
+// tenant is not started, nor one app of a tenant stopped as a whole.
 func TestControl(t *testing.T) {
 	ctx := context.Background()
-	sd := newFake(layout.Layout{Root: t.TempDir()})
-	app := []naming.Units{{Sockets: []string{"ehecoatl-a-w.socket"}, Services: []string{"ehecoatl-a-w.service"}}}
+	l := layout.Layout{Root: t.TempDir()}
+	sd := newFake(l)
+	opts := Options{Layout: l}
+	app := Target{Tenant: "a", App: "w", Apps: []naming.Units{{Sockets: []string{"ehecoatl-a-w.socket"}, Services: []string{"ehecoatl-a-w.service"}}}}
 	for _, c := range []struct {
-		verb   string
-		before func()
-		want   []string
+		verb    string
+		before  func()
+		want    []string
+		refused bool
+		stopped bool
 	}{
-		{"start", nil, []string{"start ehecoatl-a-w.socket", "start ehecoatl-a-w.service"}},
-		{"stop", nil, []string{"stop ehecoatl-a-w.service", "stop ehecoatl-a-w.socket"}},
-		{"stop", nil, nil},
-		{"restart", func() { sd.failed["ehecoatl-a-w.service"] = true },
-			[]string{"reset-failed ehecoatl-a-w.service", "start ehecoatl-a-w.socket", "restart ehecoatl-a-w.service"}},
+		{verb: "start", want: []string{"start ehecoatl-a-w.socket", "start ehecoatl-a-w.service"}},
+		{verb: "stop", want: []string{"stop ehecoatl-a-w.service", "stop ehecoatl-a-w.socket"}, stopped: true},
+		{verb: "stop", stopped: true},
+		{verb: "restart", want: []string{"start ehecoatl-a-w.socket", "restart ehecoatl-a-w.service"}},
+		// The fake's restart leaves the service as it was: inactive.
+		{verb: "stop", want: []string{"stop ehecoatl-a-w.socket"}, stopped: true},
+		{verb: "start", want: []string{"start ehecoatl-a-w.socket", "start ehecoatl-a-w.service"}},
+		{verb: "restart", before: func() { sd.failed["ehecoatl-a-w.service"] = true },
+			want: []string{"reset-failed ehecoatl-a-w.service", "start ehecoatl-a-w.socket", "restart ehecoatl-a-w.service"}},
 	} {
 		sd.calls = nil
 		if c.before != nil {
 			c.before()
 		}
-		if _, err := Control(ctx, c.verb, app, sd, nil); err != nil {
-			t.Fatalf("%s: %v", c.verb, err)
+		_, err := Control(ctx, c.verb, app, nil, sd, opts)
+		if (err != nil) != c.refused {
+			t.Fatalf("%s: %v, want refused %v", c.verb, err, c.refused)
 		}
 		if !reflect.DeepEqual(sd.calls, c.want) {
 			t.Errorf("%s: calls %q, want %q", c.verb, sd.calls, c.want)
 		}
+		rec, err := stops.Load(l.Stops())
+		if err != nil || rec.Stopped("a", "w") != c.stopped {
+			t.Errorf("after %s: stopped %v (%v), want %v", c.verb, rec.Stopped("a", "w"), err, c.stopped)
+		}
 	}
-	if _, err := Control(ctx, "kill", app, sd, nil); err == nil {
+	if _, err := Control(ctx, "kill", app, nil, sd, opts); err == nil {
 		t.Errorf("an unknown verb ran")
+	}
+	Control(ctx, "stop", Target{Tenant: "a"}, nil, sd, opts)
+	if _, err := Control(ctx, "start", app, nil, sd, opts); err == nil || !strings.Contains(err.Error(), "'ehecoatl start a'") {
+		t.Errorf("start of one app of a stopped tenant: %v, want refused", err)
+	}
+	sus := app
+	sus.Suspended = true
+	if _, err := Control(ctx, "start", sus, nil, sd, opts); err == nil || !strings.Contains(err.Error(), "suspended") {
+		t.Errorf("start of a suspended tenant: %v, want refused", err)
+	}
+}
+
+// An operator stop holds through applies: the stopped tenant's sockets
+// lose their ehecoatl.target.wants links (the generator drops them too, so
+// the digests agree) and listen leaves them down while another tenant's
+// change is applied; a suspended tenant is stopped by the next apply.
+func TestApplyHeld(t *testing.T) {
+	ctx := context.Background()
+	l := layout.Layout{Root: t.TempDir()}
+	opts := Options{Layout: l, Generator: generator.Options{SourceDir: layout.EtcDir}}
+	dir := copyDir(t, "../examples")
+	sd := newFake(l)
+	if _, err := Apply(ctx, dir, sd, opts); err != nil {
+		t.Fatal(err)
+	}
+	const acme = "ehecoatl-acme-web.socket"
+	if err := stops.Save(l.Stops(), stops.Record{Stops: []stops.Stop{{Tenant: "acme", By: "test"}}}, "no-such-group-here"); err != nil {
+		t.Fatal(err)
+	}
+	delete(sd.active, acme)
+	delete(sd.active, "ehecoatl-globex-www.socket") // something else to start
+	res, err := Apply(ctx, dir, sd, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen, _ := res.Did(plan.Listen)
+	if sd.active[acme] || !sd.active["ehecoatl-globex-www.socket"] || !reflect.DeepEqual(listen.Held, []string{"acme/web (stopped)"}) {
+		t.Errorf("apply after a stop: acme active %v, globex active %v, listen %+v", sd.active[acme], sd.active["ehecoatl-globex-www.socket"], listen)
+	}
+	if _, err := os.Lstat(filepath.Join(l.GeneratorOut(), naming.SocketsWants, acme)); err == nil {
+		t.Errorf("%s is still wanted by %s", acme, naming.RootTarget)
+	}
+	// The next apply finds the generator's digest equal: no reload.
+	sd.calls = nil
+	if res, err := Apply(ctx, dir, sd, opts); err != nil || reloadedBy(res) {
+		t.Errorf("apply again: %v, calls %q", err, sd.calls)
+	}
+
+	// suspended: true stops what runs of the tenant.
+	os.Remove(l.Stops())
+	sd.active["ehecoatl-initech-site.service"] = true
+	edit(t, filepath.Join(dir, "tenants/initech.yaml"), "tenant: initech\n", "tenant: initech\nsuspended: true\n")
+	if _, err := Apply(ctx, dir, sd, opts); err != nil {
+		t.Fatal(err)
+	}
+	if sd.active["ehecoatl-initech-site.service"] || sd.active["ehecoatl-initech-site.socket"] {
+		t.Errorf("a suspended tenant still runs: %v", sd.active)
 	}
 }

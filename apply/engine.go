@@ -39,6 +39,8 @@ type Done struct {
 	// reset-failed, those that had failed; for listen, the sockets that did
 	// not listen before.
 	Units []string `json:"units,omitempty"`
+	// Held: for listen, the apps it left down ("tenant/app (reason)").
+	Held []string `json:"held,omitempty"`
 	// Changed: the step changed the host.
 	Changed bool          `json:"changed"`
 	Took    time.Duration `json:"took_ns"`
@@ -66,13 +68,13 @@ func (e *engine) run(ctx context.Context, steps []plan.Step) ([]Done, error) {
 		t := time.Now()
 		d, err := e.step(ctx, st)
 		d.Op, d.Took = st.Op, time.Since(t)
-		if d.Changed || err != nil {
+		if d.Changed || err != nil || len(d.Held) > 0 {
 			done = append(done, d)
 		}
 		if err != nil {
 			return done, err
 		}
-		if d.Changed && e.progress != nil {
+		if (d.Changed || len(d.Held) > 0) && e.progress != nil {
 			e.progress(d)
 		}
 	}
@@ -107,7 +109,11 @@ func (e *engine) step(ctx context.Context, st plan.Step) (Done, error) {
 		}
 		return Done{Units: failed, Changed: len(failed) > 0}, errors.Join(errs...)
 	case plan.Listen:
-		return e.listen(ctx, st.Units)
+		d, err := e.listen(ctx, st.Units)
+		d.Held = st.Held
+		return d, err
+	case plan.StartRouter:
+		return e.startRouter(ctx, st.Units)
 	case plan.Start, plan.Restart, plan.TryRestart:
 		if len(st.Units) == 0 {
 			return Done{}, nil
@@ -174,6 +180,60 @@ func (e *engine) listen(ctx context.Context, sockets []string) (Done, error) {
 	}
 	return Done{Units: down, Changed: true}, nil
 }
+
+// unitReader reads full unit properties; *dbus.Client has it (the fakes
+// of the tests need not).
+type unitReader interface {
+	Units(ctx context.Context, names []string) ([]*dbus.UnitInfo, error)
+}
+
+// startRouter starts the router's socket when it is enabled and does not
+// listen (stopped by hand, or reset from failed): an operator who disabled
+// it keeps it off.
+func (e *engine) startRouter(ctx context.Context, units []string) (Done, error) {
+	ur, ok := e.sd.(unitReader)
+	if !ok || len(units) == 0 {
+		return Done{}, nil
+	}
+	l, err := e.sd.ListUnits(ctx, units...)
+	if err != nil {
+		return Done{}, fmt.Errorf("list units: %w", err)
+	}
+	up := map[string]bool{}
+	for _, s := range l {
+		up[s.Name] = active(s)
+	}
+	var down []string
+	for _, u := range units {
+		if !up[u] {
+			down = append(down, u)
+		}
+	}
+	if len(down) == 0 {
+		return Done{}, nil
+	}
+	infos, err := ur.Units(ctx, down)
+	if err != nil {
+		return Done{}, fmt.Errorf("read %s: %w", Brief(down), err)
+	}
+	var start []string
+	for _, u := range infos {
+		if u != nil && Enabled(u.UnitFileState) {
+			start = append(start, u.Name)
+		}
+	}
+	if len(start) == 0 {
+		return Done{}, nil
+	}
+	if err := e.sd.StartMany(ctx, start); err != nil {
+		return Done{Units: start}, fmt.Errorf("start %s: %w (see: systemctl status %s)", Brief(start), err, start[0])
+	}
+	return Done{Units: start, Changed: true}, nil
+}
+
+// Enabled reports whether a UnitFileState means the unit is meant to run
+// (systemctl enable, or --runtime).
+func Enabled(state string) bool { return state == "enabled" || state == "enabled-runtime" }
 
 func (e *engine) notActive(ctx context.Context, units []string) ([]string, error) {
 	l, err := e.sd.ListUnits(ctx, "ehecoatl-*.socket")

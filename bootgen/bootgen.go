@@ -23,6 +23,7 @@ import (
 	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/stops"
 )
 
 // maxManifestFile bounds what the generator reads of one manifest in its
@@ -102,6 +103,14 @@ func (g SystemdGenerator) Run(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The operator's stops hold across reboots: their sockets are not
+	// wanted by ehecoatl.target. An unreadable record is logged and, as
+	// nothing better is known, ignored.
+	rec, err := stops.Load(filepath.Join(g.Root, filepath.FromSlash(naming.StopsFile)))
+	if err != nil {
+		log(err.Error())
+	}
+	generator.Hold(out, rec.Stopped)
 	if err := generator.WriteDir(out, args[0]); err != nil {
 		return fmt.Errorf("ehecoatl-generator: %w", err)
 	}

@@ -376,3 +376,35 @@ func TestMemFS(t *testing.T) {
 		t.Errorf("missing directory: %v", err)
 	}
 }
+
+// The operator's stops hold across a boot: the generator leaves a stopped
+// app's sockets out of ehecoatl.target.wants and keeps its units; an
+// unreadable record is logged and ignored.
+func TestGeneratorStops(t *testing.T) {
+	root := installManifests(t, "../examples")
+	writeFile(t, filepath.Join(root, naming.StopsFile), `{"stops": [{"tenant": "acme", "by": "alice", "since": "2026-12-01T12:00:00Z"}]}`)
+	out := t.TempDir()
+	if err := (SystemdGenerator{Root: root, Log: func(m string) { t.Error(m) }}).Run([]string{out}); err != nil {
+		t.Fatal(err)
+	}
+	wants := filepath.Join(out, naming.SocketsWants)
+	if _, err := os.Lstat(filepath.Join(wants, "ehecoatl-acme-web.socket")); err == nil {
+		t.Error("a stopped app's socket is wanted by ehecoatl.target")
+	}
+	if _, err := os.Lstat(filepath.Join(wants, "ehecoatl-initech-site.socket")); err != nil {
+		t.Errorf("another tenant's socket is not wanted: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "ehecoatl-acme-web.socket")); err != nil {
+		t.Errorf("the stopped app's unit is gone: %v", err)
+	}
+
+	writeFile(t, filepath.Join(root, naming.StopsFile), "{")
+	var logged []string
+	out = t.TempDir()
+	if err := (SystemdGenerator{Root: root, Log: func(m string) { logged = append(logged, m) }}).Run([]string{out}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(out, naming.SocketsWants, "ehecoatl-acme-web.socket")); err != nil || len(logged) != 1 {
+		t.Errorf("unreadable record: socket wanted %v, logged %q", err, logged)
+	}
+}

@@ -2,12 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ehecoatl/ehecoatl/apply"
 	"github.com/ehecoatl/ehecoatl/dbus"
-	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // controlCommand builds start, stop and restart; what each does is
@@ -29,16 +29,23 @@ func controlCommand(verb, usage string) *ucli.Command {
 			if err != nil {
 				return err
 			}
-			var units []naming.Units
+			tenant, app, _ := strings.Cut(c.Args().First(), "/")
+			target := apply.Target{Tenant: tenant, App: app}
+			for _, t := range set.Tenants {
+				if t.Name == tenant {
+					target.Suspended = t.Suspended
+				}
+			}
 			n := 0
 			for _, a := range apps {
 				u := appUnits(a)
-				units = append(units, u)
+				target.Apps = append(target.Apps, u)
 				n += len(u.Sockets) + len(u.Services)
 			}
 			sd := &dbus.Client{}
 			defer sd.Close()
-			if _, err := apply.Control(c.Context, verb, units, sd, printer(c.App.Writer)); err != nil {
+			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Progress: printer(c.App.Writer)}
+			if _, err := apply.Control(c.Context, verb, target, set, sd, opts); err != nil {
 				return fmt.Errorf("%s %s: %w", verb, c.Args().First(), err)
 			}
 			fmt.Fprintf(c.App.Writer, "%s %s: done (%d units)\n", verb, c.Args().First(), n)

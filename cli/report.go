@@ -25,7 +25,14 @@ func printer(w io.Writer) func(apply.Done) {
 		case plan.ResetFailed:
 			fmt.Fprintf(w, "reset %d failed unit(s): %s\n", n, units)
 		case plan.Listen:
-			fmt.Fprintf(w, "started %d socket(s): %s\n", n, units)
+			if d.Changed {
+				fmt.Fprintf(w, "started %d socket(s): %s\n", n, units)
+			}
+			if len(d.Held) > 0 {
+				fmt.Fprintf(w, "left %d app(s) stopped: %s ('ehecoatl status' says why)\n", len(d.Held), apply.Brief(d.Held))
+			}
+		case plan.StartRouter:
+			fmt.Fprintf(w, "started the router's socket (it did not listen): %s\n", units)
 		case plan.Start:
 			fmt.Fprintf(w, "started %d unit(s): %s\n", n, units)
 		case plan.Restart:

@@ -11,14 +11,16 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ehecoatl/ehecoatl/dbus"
+	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/status"
+	"github.com/ehecoatl/ehecoatl/stops"
 	"github.com/ehecoatl/ehecoatl/tlsstate"
 )
 
 func statusCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "status",
-		Usage:     "per tenant and app: state (running, idle, stopped, failed), since, memory, CPU, tasks, restarts, domains",
+		Usage:     "per tenant and app: state (running, idle, stopped, suspended, failed), since, memory, CPU, tasks, restarts, domains; the router; exit 1 when an app failed or the router is down",
 		ArgsUsage: "[TENANT[/APP]]",
 		Flags:     []ucli.Flag{jsonFlag},
 		Action: func(c *ucli.Context) error {
@@ -50,12 +52,51 @@ func statusCommand() *ucli.Command {
 			} else if ok {
 				status.AttachCertificates(rows, rec)
 			}
-			if c.Bool("json") {
-				return printJSON(c, rows)
+			rec, err := stops.Load(lay(c).Stops())
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
 			}
-			return status.Print(c.App.Writer, rows, time.Now())
+			status.AttachHolds(rows, set, rec)
+			router, err := status.CollectRouter(c.Context, sd, lay(c).Path(naming.RouterReloads))
+			if err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			if c.Bool("json") {
+				err = printJSON(c, struct {
+					Router status.Router `json:"router"`
+					Apps   []status.App  `json:"apps"`
+				}{router, rows})
+			} else {
+				// After the table, whose first line stays the header for
+				// scripts that cut its columns.
+				err = status.Print(c.App.Writer, rows, time.Now())
+				status.PrintRouter(c.App.Writer, router)
+			}
+			if err != nil {
+				return err
+			}
+			return statusExit(rows, router)
 		},
 	}
+}
+
+// statusExit is status's exit code (docs/OPERATIONS.md "Status and exit
+// codes"): 1, without another word, when an app failed or the router is
+// down; what is wrong was printed.
+func statusExit(rows []status.App, r status.Router) error {
+	var bad []string
+	for _, row := range rows {
+		if row.State == status.Failed {
+			bad = append(bad, row.Tenant+"/"+row.App)
+		}
+	}
+	if r.Problem != "" {
+		bad = append(bad, "router")
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return &silentError{fmt.Errorf("status: not all well: %s", strings.Join(bad, ", "))}
 }
 
 // lastJournalLine returns the last line a unit's processes wrote.

@@ -249,7 +249,7 @@ func (r *renderer) tenant(out *Output, t *manifest.Tenant) error {
 		return &InvariantError{File: t.File, Err: err}
 	}
 	for _, a := range t.Apps {
-		if err := r.app(out, a, src); err != nil {
+		if err := r.app(out, a, src, t.Suspended); err != nil {
 			return &InvariantError{File: t.File, App: a.Name, Err: err}
 		}
 	}
@@ -291,8 +291,10 @@ func (r *renderer) tenantSlice(out *Output, t *manifest.Tenant, src string) erro
 }
 
 // app renders the units of one app: socket, service and (port apps)
-// bridge, as templates when the app has workers, plus the wants links.
-func (r *renderer) app(out *Output, a *manifest.App, src string) error {
+// bridge, as templates when the app has workers, plus the wants links,
+// which a suspended tenant's apps do not get: installed, not started, at
+// boot or by apply (docs/MANIFEST.md "Tenant file").
+func (r *renderer) app(out *Output, a *manifest.App, src string, suspended bool) error {
 	if err := invariants(a); err != nil {
 		return err
 	}
@@ -339,9 +341,11 @@ func (r *renderer) app(out *Output, a *manifest.App, src string) error {
 	}
 	un := n.Units("")
 	for _, sock := range un.Sockets {
-		out.Links = append(out.Links, Link{Dir: naming.SocketsWants, Name: sock, Target: "../" + ap.socket})
+		if !suspended {
+			out.Links = append(out.Links, Link{Dir: naming.SocketsWants, Name: sock, Target: "../" + ap.socket})
+		}
 	}
-	out.Apps = append(out.Apps, rendered.App{Tenant: a.Tenant, Name: a.Name, Units: un})
+	out.Apps = append(out.Apps, rendered.App{Tenant: a.Tenant, Name: a.Name, Units: un, Suspended: suspended})
 	return nil
 }
 

@@ -38,6 +38,9 @@ func (l Layout) Secrets() string { return l.join(SecretsDir) }
 // State is Ehecoatl's own bookkeeping (/var/lib/ehecoatl): the applied-state record.
 func (l Layout) State() string { return l.join(StateDir) }
 
+// Stops is the record of the operator's stops (/var/lib/ehecoatl/stopped.json).
+func (l Layout) Stops() string { return l.join(naming.StopsFile) }
+
 // AppState is where systemd keeps DynamicUser state directories (/var/lib/private).
 func (l Layout) AppState() string { return l.join(naming.PrivateStateDir) }
 

@@ -211,10 +211,12 @@ var appKeyHints = map[string]string{
 	"limits": "limits belong to the tenant (top level); an app's own cap is memory:",
 	"tenant": "tenant: belongs at the top level of a tenant file",
 	"apps":   "apps: belongs at the top level of a tenant file",
-	"cmd":    "did you mean \"command\"?",
-	"args":   "arguments are part of command: [/path/to/program, arg1, arg2]",
-	"domain": "did you mean \"domains\"? it takes a list: [example.com]",
-	"secret": "did you mean \"secrets\"? it takes a list",
+	// docs/MANIFEST.md "Tenant file": suspension is the tenant's.
+	"suspended": "suspended: belongs at the top level of a tenant file (it suspends the whole tenant); one app alone: ehecoatl stop TENANT/APP",
+	"cmd":       "did you mean \"command\"?",
+	"args":      "arguments are part of command: [/path/to/program, arg1, arg2]",
+	"domain":    "did you mean \"domains\"? it takes a list: [example.com]",
+	"secret":    "did you mean \"secrets\"? it takes a list",
 }
 
 // inherit takes the kit's field when the app does not write the key: a

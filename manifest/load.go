@@ -88,8 +88,10 @@ type rawTenant struct {
 	name   string // from the file name
 	file   string
 	limits Limits
-	apps   []*rawApp // sorted by name
-	merged []*rawApp // same order, kits applied
+	// suspended: the tenant is installed but not served (docs/MANIFEST.md).
+	suspended bool
+	apps      []*rawApp // sorted by name
+	merged    []*rawApp // same order, kits applied
 }
 
 type rawKit struct {
@@ -251,7 +253,7 @@ func (d *fileDecoder) checkOwnName(root *yaml.Node, es []entry, key, stem string
 
 // ---- tenants -----------------------------------------------------------
 
-var tenantKeys = []string{"tenant", "limits", "apps"}
+var tenantKeys = []string{"tenant", "suspended", "limits", "apps"}
 var limitKeys = []string{"cpu", "memory", "tasks", "io_weight"}
 
 func (l *loader) loadTenant(file string) {
@@ -270,6 +272,8 @@ func (l *loader) loadTenant(file string) {
 	for _, e := range es {
 		switch e.key {
 		case "tenant":
+		case "suspended":
+			t.suspended, _ = d.boolean(e.v, e.path)
 		case "limits":
 			d.limits(t, e)
 		case "apps":
@@ -648,7 +652,7 @@ func (l *loader) build(dir string) *Set {
 		s.Kits = append(s.Kits, &Kit{Name: k.name, File: k.file, Source: l.sources[k.file]})
 	}
 	for _, t := range l.tenants {
-		out := &Tenant{Name: t.name, File: t.file, Source: l.sources[t.file], Limits: t.limits, Apps: []*App{}}
+		out := &Tenant{Name: t.name, File: t.file, Source: l.sources[t.file], Limits: t.limits, Suspended: t.suspended, Apps: []*App{}}
 		for _, m := range t.merged {
 			a := m.build(t.name, t.file)
 			out.Apps = append(out.Apps, a)

@@ -39,6 +39,10 @@ type Tenant struct {
 	Source []byte `json:"-"`
 	// Limits become the tenant slice's resource controls.
 	Limits Limits
+	// Suspended: the tenant's units are installed but none listens, and
+	// the router answers its domains with 503 (docs/MANIFEST.md "Tenant
+	// file"); `ehecoatl start` refuses it.
+	Suspended bool `json:",omitempty"`
 	// Apps, sorted by name.
 	Apps []*App
 }

@@ -31,6 +31,10 @@ const (
 	CertsDir = ManifestDir + "/certs"
 	// StateDir is Ehecoatl's own bookkeeping: apply's record and lock.
 	StateDir = "/var/lib/ehecoatl"
+	// StopsFile records the operator's stops (`ehecoatl stop`), which
+	// apply, the boot-time generator and the router respect until
+	// `ehecoatl start`.
+	StopsFile = StateDir + "/stopped.json"
 	// RunDir holds the app sockets, one directory per tenant.
 	RunDir = "/run/ehecoatl"
 	// GeneratorDir is the normal output directory systemd passes to
@@ -66,6 +70,10 @@ const (
 	RouterUnit = "ehecoatl-router.service"
 	// RouterSocket listens on :80 for the router.
 	RouterSocket = "ehecoatl-router.socket"
+	// RouterReloads is where the router counts its table loads, "<n> ok"
+	// or "<n> failed: <error>" ($RUNTIME_DIRECTORY of RouterUnit; its
+	// ExecReload= waits on it, and status reads it).
+	RouterReloads = "/run/ehecoatl-router/reloads"
 	// RouterGroup is the group that may connect to app sockets: the
 	// router's static system user (sysusers.d).
 	RouterGroup = "ehecoatl-router"

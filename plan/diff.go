@@ -260,6 +260,7 @@ func (p *Plan) Print(w io.Writer) {
 	if p.Empty() {
 		fmt.Fprintln(w, "no changes: the installed manifests and units are up to date")
 		unlisted()
+		p.printHeld(w)
 		return
 	}
 	for _, t := range p.TenantsAdded {
@@ -288,6 +289,7 @@ func (p *Plan) Print(w io.Writer) {
 	if p.RoutesChanged {
 		fmt.Fprintln(w, "routes: changed (the router reloads its table)")
 	}
+	p.printHeld(w)
 	if p.PruneNeeded {
 		fmt.Fprintf(w, "warning: %s; apply refuses it without --prune\n", p.Pruning())
 	}
@@ -303,6 +305,16 @@ func changes(c []string) string {
 		return ""
 	}
 	return ": " + strings.Join(c, ", ")
+}
+
+// printHeld names the apps apply leaves down (docs/OPERATIONS.md
+// "Stopping and suspending").
+func (p *Plan) printHeld(w io.Writer) {
+	for _, s := range p.Steps {
+		if s.Op == Listen {
+			line(w, "left stopped", s.Held)
+		}
+	}
 }
 
 func line(w io.Writer, verb string, units []string) {

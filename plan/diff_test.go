@@ -123,10 +123,44 @@ func TestApplySteps(t *testing.T) {
 		"reset-failed [ehecoatl-*] false",
 		"listen [ehecoatl-a-w.socket] false",
 		"try-restart [ehecoatl-a-w.service] false",
+		"start-router [ehecoatl-router.socket] false",
 		"reload-router [ehecoatl-router.service] true",
 		"record [] false",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Held apps are left out of listen, named in it, and stopped whenever
+// anything of them runs; the manifest's suspension wins over a stop.
+func TestApplyStepsHeld(t *testing.T) {
+	app := func(n string) *AppState {
+		return &AppState{Sockets: []string{"ehecoatl-" + n + ".socket"}, Services: []string{"ehecoatl-" + n + ".service"}}
+	}
+	st := &State{Tenants: map[string]*TenantState{
+		"b": {Apps: map[string]*AppState{"w": app("b-w")}},
+		"d": {Apps: map[string]*AppState{"w": app("d-w")}},
+		"s": {Apps: map[string]*AppState{"w": app("s-w")}},
+	}}
+	st.Tenants["s"].Apps["w"].Held = Suspended
+	st.Hold(func(tenant, _ string) bool { return tenant == "d" || tenant == "s" })
+	var got []string
+	for _, s := range Diff(st, st).Steps {
+		if s.Op == Stop || s.Op == Listen {
+			got = append(got, fmt.Sprintf("%s %v %v", s.Op, s.Units, s.Held))
+		}
+	}
+	want := []string{
+		"stop [ehecoatl-d-w.service ehecoatl-s-w.service ehecoatl-d-w.socket ehecoatl-s-w.socket] []",
+		"listen [ehecoatl-b-w.socket] [d/w (stopped) s/w (suspended)]",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("steps:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var b strings.Builder
+	Diff(st, st).Print(&b)
+	if !strings.Contains(b.String(), "left stopped: d/w (stopped) s/w (suspended)") {
+		t.Errorf("plan does not name the held apps:\n%s", b.String())
 	}
 }

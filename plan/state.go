@@ -66,6 +66,10 @@ type AppState struct {
 	Secrets map[string]string `json:"secrets,omitempty"`
 	// StateDir is the app's state directory on the host, "" without state.
 	StateDir string `json:"state_dir,omitempty"`
+	// Held says why the app must not run: Suspended (its manifest) or
+	// Stopped (the operator's record, State.Hold); "" runs it. Not
+	// recorded: the manifest and the record of stops are the sources.
+	Held string `json:"-"`
 }
 
 // SetSecret records the content of an app's secret as a hash, never the
@@ -74,6 +78,27 @@ type AppState struct {
 func (st *State) SetSecret(tenant, app, name string, content []byte) {
 	if ts := st.Tenants[tenant]; ts != nil && ts.Apps[app] != nil && ts.Apps[app].Secrets != nil {
 		ts.Apps[app].Secrets[name] = hash(append([]byte("secret\x00"), content...))
+	}
+}
+
+// Reasons an app is held (AppState.Held).
+const (
+	Suspended = "suspended"
+	Stopped   = "stopped"
+)
+
+// Hold marks the apps for which stopped is true as held by the operator
+// (those suspended stay so: the manifest wins).
+func (st *State) Hold(stopped func(tenant, app string) bool) {
+	if stopped == nil {
+		return
+	}
+	for tn, t := range st.Tenants {
+		for an, a := range t.Apps {
+			if a.Held == "" && stopped(tn, an) {
+				a.Held = Stopped
+			}
+		}
 	}
 }
 
@@ -122,6 +147,9 @@ func Render(set *manifest.Set, out *rendered.Output) (*State, error) {
 			Units:    map[string]string{},
 			Sockets:  append([]string(nil), a.Units.Sockets...),
 			Services: append([]string(nil), a.Units.Services...),
+		}
+		if a.Suspended {
+			as.Held = Suspended
 		}
 		if env, ok := out.Env[naming.EnvFileRel(a.Tenant, a.Name)]; ok {
 			as.Env = hash(env)

@@ -51,6 +51,9 @@ type App struct {
 	// directory: the socket paths are not the rendering's (the router
 	// computes its own) and plan does not compare them.
 	Units naming.Units
+	// Suspended: its tenant is suspended (manifest.Tenant.Suspended), so
+	// no link wants its sockets and apply starts none of them.
+	Suspended bool
 }
 
 // Output is a rendered set of units.

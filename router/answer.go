@@ -55,3 +55,13 @@ func (rt *Router) upstreamError(cc *clientConn, req *request, a *appState, err e
 	rt.appLogf(a, "%v", err)
 	return cc.simple(req, 502, "502 Bad Gateway\n", "")
 }
+
+// heldPage answers the domains of a held app (suspended in its manifest,
+// or stopped by the operator; docs/OPERATIONS.md "Stopping and
+// suspending"): neutral words, as a visitor may read them, and a
+// Retry-After that asks clients and crawlers to come back later rather
+// than drop the site.
+const (
+	heldPage  = "503 Service Unavailable: this site is temporarily unavailable.\n"
+	heldRetry = "300"
+)

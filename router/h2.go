@@ -326,6 +326,9 @@ func serveH2(w http.ResponseWriter, r *http.Request) {
 	var status int
 	if rte == nil {
 		status = ex.simple(404, "404 Not Found\n", "")
+	} else if rte.held {
+		a = rte.app
+		status = ex.simple(503, heldPage, heldRetry)
 	} else {
 		a = rte.app
 		ex.hsts = rte.hsts

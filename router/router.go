@@ -53,6 +53,11 @@ type Config struct {
 	// keeps the current table. Nil means every host answers 404 until
 	// SetManifests is called.
 	Load func(dir string) (*manifest.Set, error)
+	// Stopped, read at every load with the manifests, says which apps the
+	// operator stopped (package stops); nil: none. Their domains, and
+	// those of suspended tenants, are answered with 503 and Retry-After.
+	// An error is logged and counts as no stops.
+	Stopped func() (func(tenant, app string) bool, error)
 
 	// ReadHeaderTimeout bounds the time to read a request head (slowloris).
 	ReadHeaderTimeout time.Duration
@@ -258,7 +263,13 @@ func (rt *Router) load() error {
 	if err != nil {
 		return err
 	}
-	err = rt.SetManifests(set)
+	var stopped func(tenant, app string) bool
+	if rt.cfg.Stopped != nil {
+		if stopped, err = rt.cfg.Stopped(); err != nil {
+			rt.cfg.Logger.Error("operator stops unreadable; serving every installed app", "err", err)
+		}
+	}
+	err = rt.setManifests(set, stopped)
 	// Parsing thousands of manifests grows the heap far beyond the table
 	// it leaves (about 9 MB live for 10,000 routes against 50-65 MB of
 	// RSS measured): give that memory back now rather than whenever the
@@ -270,10 +281,12 @@ func (rt *Router) load() error {
 // SetManifests builds a table from set and makes it current. State of apps
 // whose sockets are unchanged (pools, counters, idle tracking) carries
 // over; pools of removed apps are closed.
-func (rt *Router) SetManifests(set *manifest.Set) error {
+func (rt *Router) SetManifests(set *manifest.Set) error { return rt.setManifests(set, nil) }
+
+func (rt *Router) setManifests(set *manifest.Set, stopped func(tenant, app string) bool) error {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	t, err := buildTable(set, rt.cfg.RunDir, rt.reg)
+	t, err := buildTable(set, rt.cfg.RunDir, rt.reg, stopped)
 	if err != nil {
 		rt.reg.abort()
 		return err

@@ -322,6 +322,9 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 	case !cc.tls && strings.HasPrefix(req.Path, acmeChallengePrefix) && cc.acmeChallenge(req, host, &res):
 	case rte == nil:
 		res = cc.simple(req, 404, "404 Not Found\n", "")
+	case rte.held:
+		a = rte.app
+		res = cc.simple(req, 503, heldPage, heldRetry)
 	case rte.https && !cc.secure(req) && cc.srv.tls != nil: // no HTTPS to send anyone to without certificates
 		res = cc.redirectHTTPS(req, host)
 	default:

@@ -40,6 +40,9 @@ type route struct {
 	// https: the domain has a certificate source, so plain-HTTP requests
 	// are redirected; hsts: HTTPS responses carry Strict-Transport-Security.
 	https, hsts bool
+	// held: the app is suspended in its manifest or stopped by the
+	// operator, and answered with 503 (heldPage) without being forwarded.
+	held bool
 }
 
 // RouteInfo describes one entry of a table, for `ehecoatl routes`.
@@ -62,7 +65,7 @@ type RouteInfo struct {
 // can print; the router itself builds tables through its registry so that
 // state survives reloads.
 func NewTable(set *manifest.Set, runDir string) (*Table, error) {
-	return buildTable(set, runDir, newRegistry(Config{}.withDefaults()))
+	return buildTable(set, runDir, newRegistry(Config{}.withDefaults()), nil)
 }
 
 // Routes lists the table's entries sorted by domain and path.
@@ -143,15 +146,19 @@ func normalizeHost(h string) string {
 }
 
 // buildTable turns a set into a table, taking tenant and app state from
-// reg so that counters and pools of unchanged apps carry over.
-func buildTable(set *manifest.Set, runDir string, reg *registry) (*Table, error) {
+// reg so that counters and pools of unchanged apps carry over. stopped
+// (nil: none) says which apps the operator stopped; they and the apps of
+// suspended tenants are held.
+func buildTable(set *manifest.Set, runDir string, reg *registry, stopped func(tenant, app string) bool) (*Table, error) {
 	if set == nil {
 		return nil, fmt.Errorf("router: no manifest set")
 	}
 	apps := map[string]*manifest.App{}
+	held := map[string]bool{}
 	for _, t := range set.Tenants {
 		for _, a := range t.Apps {
 			apps[t.Name+"/"+a.Name] = a
+			held[t.Name+"/"+a.Name] = t.Suspended || stopped != nil && stopped(t.Name, a.Name)
 		}
 	}
 	t := &Table{exact: map[string]*hostRoutes{}, wild: map[string]*hostRoutes{}, certs: map[string]certs.Policy{}}
@@ -197,7 +204,7 @@ func buildTable(set *manifest.Set, runDir string, reg *registry) (*Table, error)
 		if https {
 			t.certs[normalizeHost(r.Domain)] = pol
 		}
-		hr.routes = append(hr.routes, &route{path: p, app: st, https: https, hsts: https && a.HSTS})
+		hr.routes = append(hr.routes, &route{path: p, app: st, https: https, hsts: https && a.HSTS, held: held[key]})
 		mode := manifest.TLSOff
 		if https {
 			mode = a.TLS.Mode

@@ -40,6 +40,16 @@ func Print(w io.Writer, rows []App, now time.Time) error {
 		}
 	}
 	for _, r := range rows {
+		target := r.Tenant + "/" + r.App
+		if r.StoppedSince != nil {
+			fmt.Fprintf(w, "\n%s: stopped by operator since %s (by %s)\n  'ehecoatl start %s' serves it again\n",
+				target, r.StoppedSince.UTC().Format("2006-01-02 15:04:05 MST"), r.StoppedBy, r.StoppedTarget)
+		}
+		if r.SuspendedIn != "" {
+			fmt.Fprintf(w, "\n%s: suspended (suspended: true in %s)\n  remove that line and apply to serve it again\n", target, r.SuspendedIn)
+		}
+	}
+	for _, r := range rows {
 		if r.State != Failed {
 			continue
 		}

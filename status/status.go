@@ -23,6 +23,8 @@ const (
 	Running  = "running"  // the app's service runs
 	Idle     = "idle"     // the socket listens; the first request starts the app
 	Stopped  = "stopped"  // nothing listens (ehecoatl stop, or never started)
+	// Suspended: nothing listens, as its manifest says (suspended: true).
+	Suspended = "suspended"
 )
 
 // App is one row of `ehecoatl status`.
@@ -42,7 +44,15 @@ type App struct {
 	Domains  []string `json:"domains"`
 	// LastError is the app's last journal line when it failed.
 	LastError string `json:"last_error,omitempty"`
-	Units     []Unit `json:"units"`
+	// StoppedBy and StoppedSince: the operator's stop that holds the app
+	// (ehecoatl stop; AttachHolds).
+	// StoppedTarget is what was stopped: the tenant, or tenant/app.
+	StoppedBy     string     `json:"stopped_by,omitempty"`
+	StoppedSince  *time.Time `json:"stopped_since,omitempty"`
+	StoppedTarget string     `json:"stopped_target,omitempty"`
+	// SuspendedIn is the manifest that suspends the app's tenant.
+	SuspendedIn string `json:"suspended_in,omitempty"`
+	Units       []Unit `json:"units"`
 	// Certificates are the router's certificates of the app's domains
 	// served over HTTPS (AttachCertificates).
 	Certificates []tlsstate.Domain `json:"certificates,omitempty"`

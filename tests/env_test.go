@@ -129,15 +129,18 @@ func (h *host) reloads() int {
 	return n
 }
 
-// statusJSON runs ehecoatl status --json.
+// statusJSON runs ehecoatl status --json and returns its apps; exit 1
+// (an app failed or the router is down) is an answer too.
 func (h *host) statusJSON(args ...string) []map[string]any {
 	h.t.Helper()
-	out := h.run(append([]string{"ehecoatl", "status", "--json"}, args...)...)
-	var rows []map[string]any
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
-		h.t.Fatalf("status --json: %v\n%s", err, out)
+	out, errOut, code := h.try(append([]string{"ehecoatl", "status", "--json"}, args...)...)
+	var doc struct {
+		Apps []map[string]any `json:"apps"`
 	}
-	return rows
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code > 1 {
+		h.t.Fatalf("status --json: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	return doc.Apps
 }
 
 func (h *host) fatalf(format string, a ...any) { h.t.Helper(); h.t.Fatalf(format, a...) }

@@ -243,9 +243,9 @@ func TestRouter(t *testing.T) {
 		if res := r.prop("ehecoatl-broken-web.service", "Result"); res != "start-limit-hit" && res != "exit-code" {
 			t.Errorf("broken app Result=%s", res)
 		}
-		st := r.run("ehecoatl", "status", "broken")
-		if !strings.Contains(st, "failed") || !strings.Contains(st, "crashing at start") {
-			t.Errorf("status does not report the failure and its last line:\n%s", st)
+		st, _, code := r.try("ehecoatl", "status", "broken")
+		if code != 1 || !strings.Contains(st, "failed") || !strings.Contains(st, "crashing at start") {
+			t.Errorf("status does not report the failure and its last line, or exits %d, not 1:\n%s", code, st)
 		}
 		// The operator fixes the manifest and applies: the app serves
 		// again, start limit or not.

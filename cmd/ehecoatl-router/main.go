@@ -22,7 +22,9 @@ import (
 
 	"github.com/ehecoatl/ehecoatl/dbus"
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/router"
+	"github.com/ehecoatl/ehecoatl/stops"
 	"github.com/ehecoatl/ehecoatl/tlsstate"
 )
 
@@ -37,6 +39,7 @@ func run(args []string) int {
 	noIdleStop := fs.Bool("no-idle-stop", false, "never stop idle apps over D-Bus")
 	listen := fs.String("listen", "", "listen on this address (e.g. 127.0.0.1:8080) instead of systemd's sockets")
 	fs.StringVar(&cfg.ManifestDir, "manifests", router.DefaultManifestDir, "installed manifest directory")
+	stopsFile := fs.String("stops", naming.StopsFile, "the record of the operator's stops (ehecoatl stop), read with the manifests")
 	fs.StringVar(&cfg.RunDir, "run-dir", router.DefaultRunDir, "directory of the app sockets (<tenant>/<app>.sock)")
 	fs.DurationVar(&cfg.StartTimeout, "start-timeout", router.DefaultStartTimeout, "how long a request waits for a starting app before 503")
 	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", router.DefaultReadHeaderTimeout, "time allowed to read a request head")
@@ -76,6 +79,10 @@ func run(args []string) int {
 		return 2
 	}
 	cfg.Load = loadManifests(log)
+	cfg.Stopped = func() (func(tenant, app string) bool, error) {
+		rec, err := stops.Load(*stopsFile)
+		return rec.Stopped, err
+	}
 	if *reload != "" {
 		return signalReload(*reload, cfg.StartTimeout)
 	}

@@ -172,7 +172,10 @@ func cliMan(o options) ([]byte, error) {
 
 # EXIT STATUS
 
-0 when the command succeeded, 1 for invalid manifests or a failed operation, 2 for wrong usage.
+0 when the command succeeded, 1 for invalid manifests, a TENANT or TENANT/APP that is not installed, or a failed operation, 2 for wrong usage.
+**status** exits 1 also when an app failed or the router is down (its socket enabled but not
+listening, a unit of it failed, or its table not loaded), 0 when everything serves or is held as
+asked (stopped by the operator, suspended).
 
 # EXAMPLES
 
@@ -219,7 +222,8 @@ Shell completion of commands, flags, tenants and TENANT/APP is installed for bas
 :   Secrets of tenants, readable by root only, passed to apps as systemd credentials.
 
 */var/lib/ehecoatl*
-:   What the last **apply** did.
+:   What the last **apply** did (*applied.json*), and the operator's stops (*stopped.json*,
+    written by **stop**, cleared by **start**; apply, the router and reboots respect them).
 
 */var/lib/private/ehecoatl-TENANT-APP*
 :   State directories of apps with *state: true*; kept when a tenant is removed, deleted only by

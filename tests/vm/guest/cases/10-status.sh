@@ -5,12 +5,13 @@
 # the table must show a value, not "-", in MEMORY, CPU and TASKS.
 . "$VMTEST_LIB"
 
-json=$(ehecoatl status --json) || { fail "status: ehecoatl status --json failed"; done_case; }
-table=$(ehecoatl status) || { fail "status: ehecoatl status failed"; done_case; }
+# Exit 1 means an app failed or the router is down: the rows still come.
+json=$(ehecoatl status --json) || [ $? -eq 1 ] || { fail "status: ehecoatl status --json failed"; done_case; }
+table=$(ehecoatl status) || [ $? -eq 1 ] || { fail "status: ehecoatl status failed"; done_case; }
 echo "$table" >"$VMTEST/out/10-status.table"
 res=$(STATUS_JSON="$json" STATUS_TABLE="$table" python3 - <<'PY'
 import json, os
-rows = {(r["tenant"], r["app"]): r for r in json.loads(os.environ["STATUS_JSON"])}
+rows = {(r["tenant"], r["app"]): r for r in json.loads(os.environ["STATUS_JSON"])["apps"]}
 bad, figs = [], []
 for t, a in [("a", "steady"), ("a", "mem"), ("a", "bomb"), ("a", "burn"), ("b", "web")]:
     r = rows.get((t, a))
