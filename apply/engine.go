@@ -162,7 +162,7 @@ func (e *engine) reload(ctx context.Context) (Done, error) {
 // listen starts ehecoatl.target when any of sockets does not listen, and
 // checks afterwards that every one does.
 func (e *engine) listen(ctx context.Context, sockets []string) (Done, error) {
-	down, err := e.notActive(ctx, sockets)
+	down, err := e.notActive(ctx, sockets, "ehecoatl-*.socket")
 	if err != nil || len(down) == 0 {
 		return Done{}, err
 	}
@@ -171,7 +171,7 @@ func (e *engine) listen(ctx context.Context, sockets []string) (Done, error) {
 	if err := e.sd.StartMany(ctx, []string{naming.RootTarget}); err != nil {
 		return Done{}, fmt.Errorf("start: %w", err)
 	}
-	failed, err := e.notActive(ctx, down)
+	failed, err := e.notActive(ctx, down, "ehecoatl-*.socket")
 	if err != nil {
 		return Done{}, err
 	}
@@ -195,22 +195,9 @@ func (e *engine) startRouter(ctx context.Context, units []string) (Done, error) 
 	if !ok || len(units) == 0 {
 		return Done{}, nil
 	}
-	l, err := e.sd.ListUnits(ctx, units...)
-	if err != nil {
-		return Done{}, fmt.Errorf("list units: %w", err)
-	}
-	up := map[string]bool{}
-	for _, s := range l {
-		up[s.Name] = active(s)
-	}
-	var down []string
-	for _, u := range units {
-		if !up[u] {
-			down = append(down, u)
-		}
-	}
-	if len(down) == 0 {
-		return Done{}, nil
+	down, err := e.notActive(ctx, units, units...)
+	if err != nil || len(down) == 0 {
+		return Done{}, err
 	}
 	infos, err := ur.Units(ctx, down)
 	if err != nil {
@@ -235,10 +222,12 @@ func (e *engine) startRouter(ctx context.Context, units []string) (Done, error) 
 // (systemctl enable, or --runtime).
 func Enabled(state string) bool { return state == "enabled" || state == "enabled-runtime" }
 
-func (e *engine) notActive(ctx context.Context, units []string) ([]string, error) {
-	l, err := e.sd.ListUnits(ctx, "ehecoatl-*.socket")
+// notActive returns those of units that are not active, among the units
+// that patterns list (one listing, not one call per unit).
+func (e *engine) notActive(ctx context.Context, units []string, patterns ...string) ([]string, error) {
+	l, err := e.sd.ListUnits(ctx, patterns...)
 	if err != nil {
-		return nil, fmt.Errorf("list sockets: %w", err)
+		return nil, fmt.Errorf("list units: %w", err)
 	}
 	up := map[string]bool{}
 	for _, s := range l {
