@@ -93,6 +93,31 @@ func TestFailFast(t *testing.T) {
 			}
 		})
 	}
+
+	// A port: app that runs but never binds its port used to idle out
+	// behind its bridge: StopWhenUnneeded= stopped it mid-wait, and it
+	// looked idle with no error. Its bridge fails now.
+	t.Run("silent", func(t *testing.T) {
+		r := r.on(t)
+		start := time.Now()
+		code, _, _, err := r.fetchHead("silent.test")
+		t.Logf("first request: %d %v after %s", code, err, time.Since(start).Round(time.Millisecond))
+		if code == 200 {
+			t.Fatalf("an app that never listens answered 200")
+		}
+		var row map[string]any
+		r.waitFor("status to show the app failed by its bridge", 10*time.Second, func() bool {
+			for _, x := range r.statusJSON("silent") {
+				row = x
+			}
+			le, _ := row["last_error"].(string)
+			return row["state"] == "failed" && strings.Contains(le, "its bridge exited with status 1") && strings.Contains(le, "never accepted")
+		})
+		t.Logf("last_error %q", row["last_error"])
+		if res := r.prop("ehecoatl-silent-web-bridge.service", "Result"); res != "exit-code" {
+			t.Errorf("bridge Result=%s, want exit-code", res)
+		}
+	})
 }
 
 // fetchHead GETs / on the router with the given Host and returns the head
