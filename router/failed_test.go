@@ -76,7 +76,7 @@ func TestFailedAppIs503(t *testing.T) {
 		}
 	}
 	// One lookup per failRecheck, however many requests.
-	if n, _ := units.seen(); n-calls != int(time.Since(loop)/failRecheck)+1 {
+	if n, _ := units.seen(); n-calls < 1 || n-calls > int(time.Since(loop)/failRecheck)+1 {
 		t.Errorf("%d lookups for 20 requests in %s", n-calls, time.Since(loop))
 	}
 	f.backend("acme", "web", 0, echoApp())
