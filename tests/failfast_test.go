@@ -77,6 +77,14 @@ func TestFailFast(t *testing.T) {
 				}
 			}
 
+			// A port: app's socket retries its bridge until the trigger
+			// limit: 50 rounds, not the thousand that flooded the journal.
+			n := strings.Count(jq, "Dependency failed for ehecoatl-"+c.tenant+"-web-bridge.service")
+			t.Logf("%d failed bridge starts in the journal", n)
+			if n > 60 {
+				t.Errorf("%d failed bridge starts in the journal, want at most about 50 (TriggerLimitBurst)", n)
+			}
+
 			// The fields alone miss systemd's lines (docs/OPERATIONS.md).
 			if out := r.run("journalctl", "--no-pager", "-o", "cat", "EHECOATL_TENANT="+c.tenant); strings.Contains(out, "Start request repeated too quickly") {
 				t.Errorf("journalctl EHECOATL_TENANT=%s has systemd's lines; docs/OPERATIONS.md says it has not", c.tenant)
