@@ -10,7 +10,10 @@
 // unix and the TCP connection, which Go turns into splice(2) both ways;
 // each direction is half-closed when its source ends. After IdleTimeout
 // with no connection open the bridge exits 0, and StopWhenUnneeded=yes on
-// the app service then stops the app too.
+// the app service then stops the app too. If the app never accepts within
+// ConnectTimeout, the bridge fails (Run returns ErrAppNeverAccepted): the
+// bridge unit is then failed, not a healthy-looking idle app whose
+// StopWhenUnneeded= stop hid its crash loop (docs/DESIGN.md "Start limits").
 package bridge
 
 import (
@@ -22,6 +25,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,6 +49,12 @@ type Config struct {
 
 // DefaultConnectTimeout is Config.ConnectTimeout's default.
 const DefaultConnectTimeout = 30 * time.Second
+
+// ErrAppNeverAccepted is Run's error when a connection waited
+// ConnectTimeout for an app that has not accepted once since the bridge
+// started: it does not start, and serving on would hold every visitor
+// for ConnectTimeout.
+var ErrAppNeverAccepted = errors.New("bridge: the app never accepted a connection on its port")
 
 // Run accepts on the listeners and bridges every connection to cfg.To
 // until ctx is done or the bridge has been idle for cfg.IdleTimeout; both
@@ -73,7 +83,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return errors.New("bridge: no listening socket from systemd (LISTEN_FDS)")
 		}
 	}
-	b := &bridge{cfg: cfg, conns: map[net.Conn]struct{}{}, idle: make(chan struct{}, 1)}
+	b := &bridge{cfg: cfg, conns: map[net.Conn]struct{}{}, idle: make(chan struct{}, 1), never: make(chan struct{}, 1)}
 	return b.run(ctx)
 }
 
@@ -88,6 +98,10 @@ type bridge struct {
 	// idle is signalled whenever the number of open connections drops
 	// to zero.
 	idle chan struct{}
+	// reached: a connection to the app succeeded once; never is
+	// signalled when a connect timed out before that.
+	reached atomic.Bool
+	never   chan struct{}
 }
 
 func (b *bridge) run(ctx context.Context) error {
@@ -111,6 +125,10 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case err = <-acceptErr:
+			break loop
+		case <-b.never:
+			err = fmt.Errorf("%w within %s (%s)", ErrAppNeverAccepted, b.cfg.ConnectTimeout, b.cfg.To)
+			cancel()
 			break loop
 		case <-b.idle:
 			if timer != nil {
@@ -143,6 +161,9 @@ loop:
 	}
 	b.mu.Unlock()
 	b.wg.Wait()
+	if errors.Is(err, ErrAppNeverAccepted) {
+		return err
+	}
 	if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -203,8 +224,15 @@ func (b *bridge) serve(ctx context.Context, c net.Conn) {
 	back, err := dialRetry(ctx, b.cfg.To, b.cfg.ConnectTimeout)
 	if err != nil {
 		b.cfg.Logger.Warn("app did not accept in time", "to", b.cfg.To, "connect_timeout", b.cfg.ConnectTimeout, "err", err)
+		if !b.reached.Load() && ctx.Err() == nil {
+			select {
+			case b.never <- struct{}{}:
+			default:
+			}
+		}
 		return
 	}
+	b.reached.Store(true)
 	defer back.Close()
 	b.mu.Lock()
 	b.conns[back] = struct{}{}

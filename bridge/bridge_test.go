@@ -3,6 +3,7 @@ package bridge
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -120,7 +121,10 @@ func TestConnectTimeout(t *testing.T) {
 	to := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go Run(ctx, Config{To: to, Listeners: []net.Listener{l}, ConnectTimeout: 300 * time.Millisecond, Logger: quiet()})
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{To: to, Listeners: []net.Listener{l}, ConnectTimeout: 300 * time.Millisecond, Logger: quiet()})
+	}()
 	c, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +137,61 @@ func TestConnectTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d < 250*time.Millisecond || d > 3*time.Second {
 		t.Fatalf("closed after %s, want about 300ms", d)
+	}
+	// The app never accepted: the bridge fails (its unit shows failed)
+	// instead of serving on as if healthy.
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrAppNeverAccepted) {
+			t.Fatalf("Run: %v, want ErrAppNeverAccepted", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still serves after its app never accepted")
+	}
+}
+
+// An app that accepted once and then stops accepting (overloaded,
+// restarting) costs the waiting connection, not the bridge.
+func TestConnectTimeoutAfterAppAccepted(t *testing.T) {
+	l, sock := unixListener(t)
+	to := freePort(t)
+	app, err := net.Listen("tcp", to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := app.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{To: to, Listeners: []net.Listener{l}, ConnectTimeout: 300 * time.Millisecond, Logger: quiet()})
+	}()
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Read(make([]byte, 1))
+		c.Close()
+		app.Close() // the second connection times out
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v after a connect timeout of an app that had accepted", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -25,7 +25,7 @@ const (
 	MaxWorkers = 64
 	// MinIdleTimeout: an idle timeout below one second would let a busy
 	// app cycle stop/start faster than the start limit tolerates
-	// (StartLimitBurst=30 per 30 s, docs/DESIGN.md "Start limits").
+	// (StartLimitBurst=5 per 5 s, docs/DESIGN.md "Start limits").
 	MinIdleTimeout = time.Second
 	// MinPort: ports below 1024 need CAP_NET_BIND_SERVICE, and apps run
 	// with an empty capability set (templates/hardening.conf), so such an app could never

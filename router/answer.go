@@ -41,8 +41,10 @@ func (rt *Router) clientBodyError(cc *clientConn, req *request, err error) resul
 }
 
 // upstreamError answers a request the app did not answer: 503 with
-// Retry-After when it is starting (start timeout) or overloaded (its socket
-// backlog is full), 502 when it is absent or broken.
+// Retry-After when it is starting (start timeout), overloaded (its socket
+// backlog is full) or failed (it could not be reached and systemd gave up
+// on it, docs/DESIGN.md "Start limits"), 502 when it is absent or broken.
+// startTimeout: the connection was fresh and nothing was read from it.
 func (rt *Router) upstreamError(cc *clientConn, req *request, a *appState, err error, startTimeout bool) result {
 	var de *errDial
 	switch {
@@ -51,6 +53,9 @@ func (rt *Router) upstreamError(cc *clientConn, req *request, a *appState, err e
 		return cc.simple(req, 503, "503 Service Unavailable: the app is starting\n", "5")
 	case errors.As(err, &de) && errors.Is(err, syscall.EAGAIN):
 		return cc.simple(req, 503, "503 Service Unavailable\n", "1")
+	case notThere(err, startTimeout) && rt.gaveUp(a):
+		rt.appLogf(a, "systemd gave up on the app (a unit failed): 503 until it is fixed or restarted (%v)", err)
+		return cc.simple(req, 503, failedBody, failedRetryAfter)
 	}
 	rt.appLogf(a, "%v", err)
 	return cc.simple(req, 502, "502 Bad Gateway\n", "")

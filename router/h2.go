@@ -734,6 +734,9 @@ func (ex *h2exchange) upstreamError(a *appState, err error, startTimeout bool) i
 		return ex.simple(503, "503 Service Unavailable: the app is starting\n", "5")
 	case errors.As(err, &de) && errors.Is(err, syscall.EAGAIN):
 		return ex.simple(503, "503 Service Unavailable\n", "1")
+	case notThere(err, startTimeout) && rt.gaveUp(a):
+		rt.appLogf(a, "systemd gave up on the app (a unit failed): 503 until it is fixed or restarted (%v)", err)
+		return ex.simple(503, failedBody, failedRetryAfter)
 	}
 	rt.appLogf(a, "%v", err)
 	return ex.simple(502, "502 Bad Gateway\n", "")

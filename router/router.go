@@ -132,6 +132,10 @@ type Config struct {
 
 	// Stopper stops idle activation apps; nil disables idle stop.
 	Stopper IdleStopper
+	// Units tells whether systemd gave up on an app that a request could
+	// not reach: then the answer is 503 with Retry-After at once, not 502.
+	// nil: always 502.
+	Units UnitStates
 	// AccessLog receives one entry per request; nil: the journal when
 	// available, stderr otherwise.
 	AccessLog AccessLogger

@@ -77,6 +77,13 @@ type appState struct {
 
 	// errLoggedAt and errSuppressed rate-limit upstream error messages.
 	errLoggedAt, errSuppressed atomic.Int64
+
+	// watch are all the app's units (sockets and services); failed is
+	// whether one of them was failed at failAt (Router.gaveUp).
+	watch  []string
+	failMu sync.Mutex
+	failAt time.Time
+	failed bool
 }
 
 // pick chooses the worker upstream with the fewest requests in flight,
@@ -158,6 +165,10 @@ func (r *registry) app(tenant, app string, sockets []string, o appOptions) *appS
 	}
 	a.idleTimeout.Store(int64(o.idleTimeout))
 	a.activation.Store(o.activation)
+	// A port: app gains a bridge without its sockets changing.
+	a.failMu.Lock()
+	a.watch = o.watch
+	a.failMu.Unlock()
 	r.next[key] = a
 	return a
 }

@@ -176,6 +176,7 @@ func buildTable(set *manifest.Set, runDir string, reg *registry, stopped func(te
 			n := a.Names().Units(runDir)
 			st = reg.app(r.Tenant, r.App, n.SocketPaths, appOptions{
 				units:       n.Services,
+				watch:       append(append([]string{}, n.Sockets...), n.Services...),
 				idleTimeout: a.IdleTimeout,
 				activation:  a.Listen == manifest.ListenActivation,
 			})
@@ -256,6 +257,7 @@ func (t *Table) Certs() map[string]certs.Policy { return t.certs }
 // appOptions are the per-app settings the registry keeps with the state.
 type appOptions struct {
 	units       []string
+	watch       []string
 	idleTimeout time.Duration
 	activation  bool
 }

@@ -60,8 +60,11 @@ func Print(w io.Writer, rows []App, now time.Time) error {
 			}
 		}
 		fmt.Fprintln(w)
-		if r.LastError != "" {
-			fmt.Fprintf(w, "  last line: %s\n", r.LastError)
+		if r.Reason != "" {
+			fmt.Fprintf(w, "  reason: %s\n", r.Reason)
+		}
+		if r.LastLine != "" {
+			fmt.Fprintf(w, "  last line: %s\n", r.LastLine)
 		}
 		fmt.Fprintf(w, "  see: ehecoatl logs %s/%s; ehecoatl restart %s/%s after fixing\n", r.Tenant, r.App, r.Tenant, r.App)
 	}

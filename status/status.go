@@ -42,7 +42,8 @@ type App struct {
 	// Restarts counts automatic restarts (Restart=) of its services.
 	Restarts uint32   `json:"restarts"`
 	Domains  []string `json:"domains"`
-	// LastError is the app's last journal line when it failed.
+	// LastError says why the app failed: Reason, then "; last line: "
+	// and LastLine (either alone when the other is empty).
 	LastError string `json:"last_error,omitempty"`
 	// StoppedBy and StoppedSince: the operator's stop that holds the app
 	// (ehecoatl stop; AttachHolds).
@@ -52,7 +53,12 @@ type App struct {
 	StoppedTarget string     `json:"stopped_target,omitempty"`
 	// SuspendedIn is the manifest that suspends the app's tenant.
 	SuspendedIn string `json:"suspended_in,omitempty"`
-	Units       []Unit `json:"units"`
+	// Reason is systemd's (Reason): exit status, signal, OOM kill, start
+	// limit hit.
+	Reason string `json:"reason,omitempty"`
+	// LastLine is the last journal line of the failed service.
+	LastLine string `json:"last_line,omitempty"`
+	Units    []Unit `json:"units"`
 	// Certificates are the router's certificates of the app's domains
 	// served over HTTPS (AttachCertificates).
 	Certificates []tlsstate.Domain `json:"certificates,omitempty"`
@@ -140,15 +146,28 @@ func Collect(ctx context.Context, set *manifest.Set, src Source, tenant string, 
 	for _, a := range apps {
 		n := appUnits(a)
 		row := summarize(a, n, byName)
-		if row.State == Failed && last != nil {
+		if row.State == Failed {
+			all := append(append([]string{}, n.Services...), n.Sockets...)
+			infos := make([]*dbus.UnitInfo, 0, len(all))
+			for _, u := range all {
+				infos = append(infos, byName[u])
+			}
+			row.Reason = Reason(infos)
 			// The app's own last words are in its service's journal; a
 			// failed socket has none of its own.
-			for _, u := range append(append([]string{}, n.Services...), n.Sockets...) {
-				if byName[u] != nil && byName[u].ActiveState == "failed" {
-					if row.LastError = last(ctx, u); row.LastError != "" {
+			for _, u := range all {
+				if last != nil && byName[u] != nil && byName[u].ActiveState == "failed" {
+					if row.LastLine = last(ctx, u); row.LastLine != "" {
 						break
 					}
 				}
+			}
+			row.LastError = row.Reason
+			switch {
+			case row.Reason == "":
+				row.LastError = row.LastLine
+			case row.LastLine != "":
+				row.LastError += "; last line: " + row.LastLine
 			}
 		}
 		rows = append(rows, row)

@@ -56,7 +56,7 @@ func TestCollect(t *testing.T) {
 		"ehecoatl-acme-run.socket":    {Name: "ehecoatl-acme-run.socket", ActiveState: "active", SubState: "running"},
 		"ehecoatl-acme-run.service":   {Name: "ehecoatl-acme-run.service", ActiveState: "active", SubState: "running", Since: t0, MainPID: 42, NRestarts: 2, MemoryCurrent: u64(1 << 20), TasksCurrent: u64(3)},
 		"ehecoatl-acme-bad.socket":    {Name: "ehecoatl-acme-bad.socket", ActiveState: "failed", Result: "service-start-limit-hit"},
-		"ehecoatl-acme-bad.service":   {Name: "ehecoatl-acme-bad.service", ActiveState: "failed", Result: "exit-code"},
+		"ehecoatl-acme-bad.service":   {Name: "ehecoatl-acme-bad.service", ActiveState: "failed", Result: "exit-code", ExecMainCode: 1, ExecMainStatus: 1},
 		"ehecoatl-acme-two@1.socket":  {Name: "ehecoatl-acme-two@1.socket", ActiveState: "active"},
 		"ehecoatl-acme-two@2.socket":  {Name: "ehecoatl-acme-two@2.socket", ActiveState: "active"},
 		"ehecoatl-acme-two@2.service": {Name: "ehecoatl-acme-two@2.service", ActiveState: "active", MemoryCurrent: u64(10), TasksCurrent: u64(1)},
@@ -83,7 +83,7 @@ func TestCollect(t *testing.T) {
 	if r := got["run"]; r.Restarts != 2 || r.MemoryBytes == nil || *r.MemoryBytes != 1<<20 || r.Since == nil || !r.Since.Equal(t0) {
 		t.Errorf("run: %+v", r)
 	}
-	if r := got["bad"]; r.LastError != "panic: boom" {
+	if r := got["bad"]; r.LastError != "exited with status 1; systemd gave up: start limit hit (5 starts in 5 s); last line: panic: boom" {
 		t.Errorf("bad: last error %q", r.LastError)
 	}
 	if r := got["two"]; len(r.Units) != 4 || r.Tasks == nil || *r.Tasks != 1 {
@@ -91,7 +91,7 @@ func TestCollect(t *testing.T) {
 	}
 	var b strings.Builder
 	Print(&b, rows, t0.Add(90*time.Second))
-	for _, want := range []string{"acme    run   running  1m ago  1.0MiB", "acme/bad failed:", "last line: panic: boom"} {
+	for _, want := range []string{"acme    run   running  1m ago  1.0MiB", "acme/bad failed:", "reason: exited with status 1; systemd gave up", "last line: panic: boom"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
@@ -126,5 +126,35 @@ func TestCertificates(t *testing.T) {
 	Print(&b, rows, now)
 	if !strings.Contains(b.String(), "acme/shop: certificate of c.example.com failed: key does not match the certificate") {
 		t.Errorf("no explanation of the failed certificate:\n%s", b.String())
+	}
+}
+
+// systemd's reason in words, from the properties status reads.
+func TestReason(t *testing.T) {
+	svc := func(name, result string, code, st int32) *dbus.UnitInfo {
+		return &dbus.UnitInfo{Name: name, ActiveState: "failed", Result: result, ExecMainCode: code, ExecMainStatus: st}
+	}
+	sock := func(result string) *dbus.UnitInfo {
+		return &dbus.UnitInfo{Name: "ehecoatl-a-w.socket", ActiveState: "failed", Result: result}
+	}
+	for _, c := range []struct {
+		units []*dbus.UnitInfo
+		want  string
+	}{
+		{[]*dbus.UnitInfo{svc("ehecoatl-a-w.service", "exit-code", 1, 203), sock("trigger-limit-hit")},
+			"the program could not be executed (status 203/EXEC: missing, not executable, or not inside the sandbox); systemd gave up: start limit hit (its socket's trigger limit ended the retries)"},
+		{[]*dbus.UnitInfo{svc("ehecoatl-a-w.service", "exit-code", 1, 3), sock("service-start-limit-hit")},
+			"exited with status 3; systemd gave up: start limit hit (5 starts in 5 s)"},
+		{[]*dbus.UnitInfo{svc("ehecoatl-a-w.service", "exit-code", 1, 243)}, "systemd could not start the program (status 243/CREDENTIALS)"},
+		{[]*dbus.UnitInfo{svc("ehecoatl-a-w.service", "oom-kill", 2, 9)}, "killed by the OOM killer: out of memory (memory limit)"},
+		{[]*dbus.UnitInfo{svc("ehecoatl-a-w.service", "signal", 2, 11)}, "killed by signal SIGSEGV"},
+		{[]*dbus.UnitInfo{svc("ehecoatl-a-w.service", "core-dump", 3, 6)}, "killed by signal SIGABRT (core dumped)"},
+		{[]*dbus.UnitInfo{svc("ehecoatl-a-w.service", "start-limit-hit", 0, 0)}, "systemd gave up: start limit hit"},
+		{[]*dbus.UnitInfo{nil, svc("ehecoatl-a-w-bridge.service", "exit-code", 1, 1)}, "its bridge exited with status 1"},
+		{[]*dbus.UnitInfo{{Name: "ehecoatl-a-w.service", ActiveState: "inactive", Result: "exit-code"}}, ""},
+	} {
+		if got := Reason(c.units); got != c.want {
+			t.Errorf("Reason(%v):\n got %q\nwant %q", c.units, got, c.want)
+		}
 	}
 }

@@ -93,11 +93,16 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "ehecoatl-router: %v\n", err)
 		return 2
 	}
+	sd := &dbus.Client{}
+	defer sd.Close()
 	if !*noIdleStop {
 		// The polkit rule 50-ehecoatl-router.rules is what allows the
 		// unprivileged router to stop (only) app services.
-		cfg.Stopper = &dbus.Client{}
+		cfg.Stopper = sd
 	}
+	// A request that cannot reach an app whose units failed gets 503 at
+	// once (docs/DESIGN.md "Start limits").
+	cfg.Units = unitStates{sd}
 
 	var ls router.Listeners
 	if *listen != "" {

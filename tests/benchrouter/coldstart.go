@@ -142,7 +142,7 @@ func (b *bench) coldStart(ctx context.Context) error {
 	fmt.Printf("each iteration, per app (which app goes first alternates): systemctl stop + reset-failed (outside the timing), cold GET, warm GET; same for the raw socket (%s via the guest's root)\n", coldNow.socket())
 
 	// stop stops an app and resets its start-limit counter: 4n starts in
-	// a minute or two are far above StartLimitBurst=30 per 30 s, which
+	// a minute or two are far above StartLimitBurst=5 per 5 s, which
 	// guards crash loops, not this benchmark.
 	stop := func(unit string) error {
 		out, err := run("sh", "-c", fmt.Sprintf("systemctl stop %[1]s && systemctl reset-failed %[1]s 2>/dev/null; systemctl show -p ActiveState --value %[1]s", unit))
