@@ -50,10 +50,12 @@ func TestFailFast(t *testing.T) {
 				return row["state"] == "failed" && strings.Contains(le, c.reason) && strings.Contains(le, "systemd gave up") && strings.Contains(le, c.line)
 			})
 			t.Logf("failed after %s: last_error %q", time.Since(start).Round(time.Millisecond), row["last_error"])
-			out := r.run("ehecoatl", "status", c.tenant)
-			t.Logf("ehecoatl status %s:\n%s", c.tenant, out)
-			if !strings.Contains(out, c.reason) {
-				t.Errorf("status table does not say why:\n%s", out)
+			// A failed app makes status exit 1 (docs/OPERATIONS.md "Status
+			// and exit codes").
+			out, errOut, code := r.try("ehecoatl", "status", c.tenant)
+			t.Logf("ehecoatl status %s (exit %d):\n%s%s", c.tenant, code, out, errOut)
+			if !strings.Contains(out, c.reason) || code != 1 {
+				t.Errorf("status table does not say why, or exit %d is not 1:\n%s", code, out)
 			}
 
 			// systemd gave up: every request is a 503 at once.
@@ -78,11 +80,14 @@ func TestFailFast(t *testing.T) {
 			}
 
 			// A port: app's socket retries its bridge until the trigger
-			// limit: 50 rounds, not the thousand that flooded the journal.
+			// limit: about 50 rounds, not the thousand that flooded the
+			// journal. 50 per second: on a loaded machine the rounds are
+			// slower and a few seconds' worth pass before the limit, so
+			// the bound tells 50 from 1000, not 50 from 60.
 			n := strings.Count(jq, "Dependency failed for ehecoatl-"+c.tenant+"-web-bridge.service")
 			t.Logf("%d failed bridge starts in the journal", n)
-			if n > 60 {
-				t.Errorf("%d failed bridge starts in the journal, want at most about 50 (TriggerLimitBurst)", n)
+			if n > 250 {
+				t.Errorf("%d failed bridge starts in the journal, want about 50 (TriggerLimitBurst), far from the old 1000", n)
 			}
 
 			// The fields alone miss systemd's lines (docs/OPERATIONS.md).
