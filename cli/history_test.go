@@ -49,6 +49,10 @@ func TestHistoryAndRollback(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "* 0  bbbb000000") || !strings.Contains(out, "  1  aaaa000000") {
 		t.Errorf("history: exit %d\n%s%s", code, out, errOut)
 	}
+	code, out, errOut = run(t, "--root", root, "rollback", "", completeFlag)
+	if code != ExitOK || strings.TrimSpace(out) != "aaaa000000" {
+		t.Errorf("completion of rollback's GEN: %q %s, want the previous generation only", out, errOut)
+	}
 	code, out, errOut = run(t, "--root", root, "rollback", "--dry-run")
 	if code != ExitOK || !strings.Contains(out, "rollback to aaaa000000 (generation 1") || !strings.Contains(out, "+ tenant initech") {
 		t.Errorf("rollback --dry-run: exit %d\n%s%s", code, out, errOut)
