@@ -303,6 +303,15 @@ func (e *engine) logGeneration() error {
 	cur := history.CurrentID(etc)
 	path := HistoryPath(e.layout)
 	log, err := history.Load(path)
+	var bad *history.CorruptError
+	if errors.As(err, &bad) {
+		// A log that cannot be read must not fail every apply from now
+		// on: it is moved aside, not deleted, and a new one begun.
+		if err := os.Rename(path, fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())); err != nil {
+			return err
+		}
+		log, err = &history.Log{}, nil
+	}
 	if err != nil {
 		return err
 	}

@@ -187,3 +187,23 @@ func TestKeepGenerations(t *testing.T) {
 		t.Errorf("history file: %v %v, want 0600", info, err)
 	}
 }
+
+// TestCorruptHistory: a history file that cannot be read does not fail
+// applies; it is moved aside and a new log begun.
+func TestCorruptHistory(t *testing.T) {
+	ctx := context.Background()
+	l := layout.Layout{Root: t.TempDir()}
+	opts := Options{Layout: l, Generator: generator.Options{SourceDir: layout.EtcDir}}
+	if err := os.MkdirAll(l.State(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(HistoryPath(l), []byte("{not json"), 0o600)
+	if _, err := Apply(ctx, copyDir(t, "../examples"), newFake(l), opts); err != nil {
+		t.Fatalf("apply with a corrupt history: %v", err)
+	}
+	aside, _ := filepath.Glob(HistoryPath(l) + ".corrupt-*")
+	gens, err := History(l)
+	if len(aside) != 1 || err != nil || len(gens) != 1 || gens[0].Command == "" {
+		t.Errorf("moved aside %v; history %+v %v", aside, gens, err)
+	}
+}

@@ -47,10 +47,20 @@ func Load(path string) (*Log, error) {
 	}
 	var l Log
 	if err := json.Unmarshal(b, &l); err != nil {
-		return nil, fmt.Errorf("history: %s: %w", path, err)
+		return nil, &CorruptError{Path: path, Err: err}
 	}
 	return &l, nil
 }
+
+// CorruptError is a log that cannot be read back (a disk that lost
+// writes, a hand edit).
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptError) Error() string { return fmt.Sprintf("history: %s: %v", e.Path, e.Err) }
+func (e *CorruptError) Unwrap() error { return e.Err }
 
 // Save writes the log atomically, root's alone (0600): it names operators
 // and what they changed.

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,8 +117,9 @@ func TestLogSaveLoad(t *testing.T) {
 		t.Errorf("Keep: %+v", l.Entries)
 	}
 	os.WriteFile(path, []byte("{"), 0o600)
-	if _, err := Load(path); err == nil {
-		t.Error("a corrupt log loads")
+	var bad *CorruptError
+	if _, err := Load(path); !errors.As(err, &bad) {
+		t.Errorf("a corrupt log: %v, want a CorruptError", err)
 	}
 }
 
