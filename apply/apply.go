@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/generator"
+	"github.com/ehecoatl/ehecoatl/history"
 	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
@@ -44,13 +45,29 @@ type Options struct {
 	// half of them (plan.Plan.PruneNeeded); without it such an apply is
 	// refused with nothing changed.
 	Prune bool
+	// Planned, when set, hears of the plan before anything is executed
+	// (rollback prints it first), also of one refused for Prune.
+	Planned func(*plan.Plan)
+	// Keep is how many previous generations an install keeps (0:
+	// history.DefaultKeep; the CLI reads history.Keep).
+	Keep int
+	// command is what the history says installed the generation; "" is
+	// "apply DIR".
+	command string
 }
 
 // PruneError refuses an apply that would remove most installed tenants
 // without Options.Prune.
-type PruneError struct{ Plan *plan.Plan }
+type PruneError struct {
+	Plan *plan.Plan
+	// Rollback: refused to `ehecoatl rollback`, not apply.
+	Rollback bool
+}
 
 func (e *PruneError) Error() string {
+	if e.Rollback {
+		return fmt.Sprintf("rollback: %s; nothing was changed (hint: check the generation in ehecoatl history; if this is meant, run rollback --prune)", e.Plan.Pruning())
+	}
 	return fmt.Sprintf("apply: %s; nothing was changed (hint: check the directory; if this is meant, run apply --prune)", e.Plan.Pruning())
 }
 
@@ -208,6 +225,9 @@ func render(dir string, set *manifest.Set, rep *manifest.Report, gen generator.O
 // RecordPath is where the applied-state record lives.
 func RecordPath(l layout.Layout) string { return filepath.Join(l.State(), "applied.json") }
 
+// HistoryPath is where the generation log lives.
+func HistoryPath(l layout.Layout) string { return filepath.Join(l.State(), "history.json") }
+
 // Current returns the state apply last completed, or, without a record
 // (first apply, older install), what the installed manifests render to.
 func Current(l layout.Layout, gen generator.Options) (*plan.State, error) {
@@ -304,8 +324,11 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	notePerWorkerState(p, want, opts.Layout)
 	res.Plan = p
 	res.took("validate+render+plan", t0)
+	if opts.Planned != nil {
+		opts.Planned(p)
+	}
 	if p.PruneNeeded && !opts.Prune {
-		return res, &PruneError{Plan: p}
+		return res, &PruneError{Plan: p, Rollback: strings.HasPrefix(opts.command, "rollback")}
 	}
 	defer res.took("total", t0)
 
@@ -314,7 +337,18 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	if _, err := sd.ListUnits(ctx, naming.RootTarget); err != nil {
 		return res, fmt.Errorf("apply: systemd: %w (nothing was changed)", err)
 	}
-	e := &engine{sd: sd, layout: opts.Layout, set: set, out: output, want: want, progress: opts.Progress}
+	e := &engine{sd: sd, layout: opts.Layout, set: set, out: output, want: want, progress: opts.Progress,
+		keep: opts.Keep, entry: history.Entry{By: stops.Operator(), Command: opts.command, Summary: p.Summary()}}
+	if e.keep <= 0 {
+		e.keep = history.DefaultKeep
+	}
+	if e.entry.Command == "" {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			abs = dir
+		}
+		e.entry.Command = "apply " + abs
+	}
 	t1 := time.Now()
 	res.Done, err = e.run(ctx, p.Steps)
 	res.took("steps", t1)

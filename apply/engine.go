@@ -11,6 +11,7 @@ import (
 
 	"github.com/ehecoatl/ehecoatl/dbus"
 	"github.com/ehecoatl/ehecoatl/generator"
+	"github.com/ehecoatl/ehecoatl/history"
 	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
@@ -56,6 +57,10 @@ type engine struct {
 	want   *plan.State
 	// progress, when set, hears of each step as it ends.
 	progress func(Done)
+	// keep is how many previous generations Install keeps; entry is what
+	// Record logs of the generation it leaves current (history).
+	keep  int
+	entry history.Entry
 
 	installed bool // an Install step installed a new generation
 }
@@ -84,7 +89,7 @@ func (e *engine) run(ctx context.Context, steps []plan.Step) ([]Done, error) {
 func (e *engine) step(ctx context.Context, st plan.Step) (Done, error) {
 	switch st.Op {
 	case plan.Install:
-		changed, err := Install(e.layout.Etc(), e.set, e.out)
+		changed, err := installKeeping(e.layout.Etc(), e.set, e.out, e.keep)
 		if err != nil {
 			return Done{}, fmt.Errorf("install manifests into %s: %w", e.layout.Etc(), err)
 		}
@@ -137,6 +142,9 @@ func (e *engine) step(ctx context.Context, st plan.Step) (Done, error) {
 		}
 		return Done{Units: running, Changed: true}, nil
 	case plan.Record:
+		if err := e.logGeneration(); err != nil {
+			return Done{}, fmt.Errorf("record history: %w", err)
+		}
 		if err := plan.Save(RecordPath(e.layout), e.want); err != nil {
 			return Done{}, fmt.Errorf("record applied state: %w", err)
 		}
@@ -283,4 +291,41 @@ func Brief(units []string) string {
 		return strings.Join(units, " ")
 	}
 	return strings.Join(units[:6], " ") + fmt.Sprintf(" ... and %d more", len(units)-6)
+}
+
+// logGeneration records in the history that the current generation
+// became current, when this apply installed it or the log does not know
+// it yet (an apply killed after its install), and forgets the generations
+// Install removed. Before the applied record, so a failure here is redone
+// by the next apply.
+func (e *engine) logGeneration() error {
+	etc := e.layout.Etc()
+	cur := history.CurrentID(etc)
+	path := HistoryPath(e.layout)
+	log, err := history.Load(path)
+	var bad *history.CorruptError
+	if errors.As(err, &bad) {
+		// A log that cannot be read must not fail every apply from now
+		// on: it is moved aside, not deleted, and a new one begun.
+		if err := os.Rename(path, fmt.Sprintf("%s.corrupt-%d", path, time.Now().Unix())); err != nil {
+			return err
+		}
+		log, err = &history.Log{}, nil
+	}
+	if err != nil {
+		return err
+	}
+	known := len(log.Entries) > 0 && log.Entries[0].Generation == cur
+	if cur == "" || known && !e.installed {
+		return nil
+	}
+	ent := e.entry
+	ent.Generation = cur
+	ent.Applied = time.Now().UTC()
+	log.Add(ent)
+	log.Keep(func(id string) bool {
+		fi, err := os.Stat(filepath.Join(etc, history.GenerationsDir, id))
+		return err == nil && fi.IsDir()
+	})
+	return history.Save(path, log)
 }

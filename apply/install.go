@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ehecoatl/ehecoatl/history"
 	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/rendered"
@@ -25,10 +26,11 @@ import (
 // rename(2): /etc/ehecoatl/current -> .generations/<hash>, and tenants and
 // kits are fixed symlinks into current. A crash leaves either the old or
 // the new set visible, never a mix.
+// How many previous generations are kept is the host's setting
+// (history.Keep): they are what `ehecoatl rollback` re-applies.
 const (
-	generationsDir = ".generations"
-	currentLink    = "current"
-	keepPrevious   = 1 // generations kept besides the current one, for inspection
+	generationsDir = history.GenerationsDir
+	currentLink    = history.CurrentLink
 )
 
 // manifestFiles returns the files to install, relative path -> bytes: the
@@ -236,11 +238,17 @@ func generationName(files map[string][]byte) string {
 
 // Install makes the set's manifest files and the env files of its
 // rendering out the installed ones under etc, atomically, readable by root
-// and the router only (the env files by root alone). It reports whether
-// anything changed.
+// and the router only (the env files by root alone), keeping
+// history.DefaultKeep previous generations. It reports whether anything
+// changed.
 func Install(etc string, set *manifest.Set, out *rendered.Output) (bool, error) {
+	return installKeeping(etc, set, out, history.DefaultKeep)
+}
+
+// installKeeping is Install keeping keep previous generations.
+func installKeeping(etc string, set *manifest.Set, out *rendered.Output, keep int) (bool, error) {
 	gid := routerGID()
-	changed, err := install(etc, set, out, gid)
+	changed, err := install(etc, set, out, gid, keep)
 	if err != nil {
 		return changed, err
 	}
@@ -252,7 +260,7 @@ func Install(etc string, set *manifest.Set, out *rendered.Output) (bool, error) 
 	return changed, tightenAll(etc, gid)
 }
 
-func install(etc string, set *manifest.Set, out *rendered.Output, gid int) (bool, error) {
+func install(etc string, set *manifest.Set, out *rendered.Output, gid, keep int) (bool, error) {
 	want, err := manifestFiles(set, out)
 	if err != nil {
 		return false, err
@@ -290,6 +298,13 @@ func install(etc string, set *manifest.Set, out *rendered.Output, gid int) (bool
 			os.RemoveAll(tmp)
 			return false, err
 		}
+	} else {
+		// A generation made current again (a rollback) is the newest:
+		// collectGenerations keeps generations by this time.
+		now := time.Now()
+		if err := os.Chtimes(genDir, now, now); err != nil {
+			return false, err
+		}
 	}
 	if err := replaceSymlink(filepath.Join(etc, currentLink), filepath.Join(generationsDir, gen)); err != nil {
 		return false, err
@@ -302,7 +317,7 @@ func install(etc string, set *manifest.Set, out *rendered.Output, gid int) (bool
 	if err := syncDir(etc); err != nil {
 		return false, err
 	}
-	collectGenerations(etc, gen)
+	collectGenerations(etc, gen, keep)
 	return true, nil
 }
 
@@ -397,8 +412,9 @@ func linksInPlace(etc string) bool {
 }
 
 // collectGenerations removes old generations, keeping the current one, the
-// most recent previous ones and anything moved aside from an older install.
-func collectGenerations(etc, current string) {
+// keep most recently current previous ones and anything moved aside from
+// an older install.
+func collectGenerations(etc, current string, keep int) {
 	dir := filepath.Join(etc, generationsDir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -414,6 +430,11 @@ func collectGenerations(etc, current string) {
 		if n == current || strings.HasPrefix(n, "pre-ehecoatl-") {
 			continue
 		}
+		if strings.HasPrefix(n, ".tmp-") {
+			// What a killed apply left half written.
+			os.RemoveAll(filepath.Join(dir, n))
+			continue
+		}
 		info, err := e.Info()
 		if err != nil {
 			continue
@@ -422,7 +443,7 @@ func collectGenerations(etc, current string) {
 	}
 	sort.Slice(gens, func(i, j int) bool { return gens[i].mod.After(gens[j].mod) })
 	for i, g := range gens {
-		if i >= keepPrevious || strings.HasPrefix(g.name, ".tmp-") {
+		if i >= keep {
 			os.RemoveAll(filepath.Join(dir, g.name))
 		}
 	}

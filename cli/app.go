@@ -96,6 +96,8 @@ func New(stdout, stderr io.Writer) *ucli.App {
 			validateCommand(),
 			planCommand(),
 			applyCommand(),
+			historyCommand(),
+			rollbackCommand(),
 			generateCommand(),
 			statusCommand(),
 			doctorCommand(),

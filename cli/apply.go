@@ -37,11 +37,15 @@ func applyCommand() *ucli.Command {
 				return err
 			}
 			warnInstalledDir(c)
+			keep, err := keepSetting(c)
+			if err != nil {
+				return err
+			}
 			// The client connects on first use: an invalid DIR fails the
 			// same way on a host without systemd.
 			sd := &dbus.Client{}
 			defer sd.Close()
-			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Progress: printer(c.App.Writer), Prune: c.Bool("prune")}
+			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Progress: printer(c.App.Writer), Prune: c.Bool("prune"), Keep: keep}
 			if c.Bool("dry-run") {
 				p, err := apply.Plan(dir, opts)
 				if err != nil {

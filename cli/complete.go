@@ -7,6 +7,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/ehecoatl/ehecoatl/apply"
 	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/manifest"
 )
@@ -21,7 +22,7 @@ const completeFlag = "--generate-bash-completion"
 // complete prints the candidates for the last of words, the word being
 // completed (the shells always pass it, "" for a new word), one per line:
 // commands; the flags when it begins with "-"; installed tenants and
-// TENANT/APP for a target argument. Nothing (so the shell completes file
+// TENANT/APP for a target argument; kept generations for rollback's GEN. Nothing (so the shell completes file
 // names) for DIR and flag values. The shells filter by the word's prefix.
 func complete(app *ucli.App, words []string, w io.Writer) {
 	if len(words) == 0 {
@@ -78,6 +79,21 @@ func complete(app *ucli.App, words []string, w io.Writer) {
 	}
 	if positional == 0 && targetCommands[cmd.Name] {
 		printTargets(w, root, strings.Contains(cmd.ArgsUsage, "/APP"))
+	}
+	if positional == 0 && cmd.Name == "rollback" {
+		printGenerations(w, root)
+	}
+}
+
+// printGenerations prints the ids of the kept generations rollback can
+// re-apply (not the current one); the generations directory is root's
+// and the router's, so other users get none.
+func printGenerations(w io.Writer, root string) {
+	gens, _ := apply.History(layout.Layout{Root: root})
+	for _, g := range gens {
+		if !g.Current {
+			fmt.Fprintln(w, g.Generation)
+		}
 	}
 }
 

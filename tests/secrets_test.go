@@ -46,8 +46,8 @@ cat > /srv/m/tenants/beta.yaml <<'EOF'
 	// A second generation, so that apply keeps a previous one.
 	r.sh("echo '# second' >> /srv/m/tenants/beta.yaml")
 	r.run("ehecoatl", "apply", "/srv/m")
-	if gens := strings.Fields(r.sh("ls /etc/ehecoatl/.generations")); len(gens) != 2 {
-		t.Fatalf("generations %v, want two", gens)
+	if gens := strings.Fields(r.sh("ls /etc/ehecoatl/.generations")); len(gens) < 2 {
+		t.Fatalf("generations %v, want the current one and at least one previous", gens)
 	}
 
 	private := []string{"/etc/ehecoatl/tenants/beta.yaml", "/etc/ehecoatl/env/beta/web.env", "/etc/ehecoatl/current/tenants/beta.yaml"}

@@ -201,6 +201,12 @@ Stop a tenant's apps, and start them again:
     ehecoatl stop acme
     ehecoatl start acme
 
+Undo the last apply, after reading what it would change, and see what is kept:
+
+    ehecoatl rollback --dry-run
+    ehecoatl rollback
+    ehecoatl history
+
 Which domain goes to which app, with its certificate:
 
     ehecoatl routes
@@ -221,8 +227,17 @@ Shell completion of commands, flags, tenants and TENANT/APP is installed for bas
 */etc/ehecoatl/secrets/TENANT/NAME*
 :   Secrets of tenants, readable by root only, passed to apps as systemd credentials.
 
+*/etc/ehecoatl/.generations*
+:   The generations **apply** installed: the current one and the last 10 before it
+    (*EHECOATL_KEEP_GENERATIONS*), which **history** lists and **rollback** re-applies.
+
+*/etc/default/ehecoatl*
+:   Settings of the command, *KEY=VALUE* lines: *EHECOATL_KEEP_GENERATIONS*, how many previous
+    generations **apply** keeps (default 10, at least 1).
+
 */var/lib/ehecoatl*
-:   What the last **apply** did (*applied.json*), and the operator's stops (*stopped.json*,
+:   What the last **apply** did (*applied.json*), the generations' log (*history.json*: when,
+    by whom, by which command, what changed), and the operator's stops (*stopped.json*,
     written by **stop**, cleared by **start**; apply, the router and reboots respect them).
 
 */var/lib/private/ehecoatl-TENANT-APP*

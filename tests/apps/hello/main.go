@@ -40,6 +40,11 @@ func main() {
 	fmt.Fprintf(os.Stderr, "hello: serving %s/%s on %s\n", os.Getenv("EHECOATL_TENANT"), os.Getenv("EHECOATL_APP"), l.Addr())
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// GREETING comes from the manifest's env: a changed env is a
+		// changed response (tests/rollback_test.go).
+		if g := os.Getenv("GREETING"); g != "" {
+			fmt.Fprintf(w, "%s\n", g)
+		}
 		fmt.Fprintf(w, "hello from %s/%s pid %d path %s xff %s\n", os.Getenv("EHECOATL_TENANT"), os.Getenv("EHECOATL_APP"), os.Getpid(), r.URL.Path, r.Header.Get("X-Forwarded-For"))
 	})
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { os.Exit(3) })
