@@ -56,6 +56,9 @@ type engine struct {
 	want   *plan.State
 	// progress, when set, hears of each step as it ends.
 	progress func(Done)
+	// lastLine, when set, reads a unit's last journal line (the reason
+	// of a failed rollout).
+	lastLine func(ctx context.Context, unit string) string
 
 	installed bool // an Install step installed a new generation
 }
@@ -114,16 +117,24 @@ func (e *engine) step(ctx context.Context, st plan.Step) (Done, error) {
 		return d, err
 	case plan.StartRouter:
 		return e.startRouter(ctx, st.Units)
-	case plan.Start, plan.Restart, plan.TryRestart:
+	case plan.Start:
 		if len(st.Units) == 0 {
 			return Done{}, nil
 		}
-		do := map[plan.Op]func(context.Context, []string) error{
-			plan.Start: e.sd.StartMany, plan.Restart: e.sd.RestartMany, plan.TryRestart: e.sd.TryRestartMany,
-		}[st.Op]
-		return Done{Units: st.Units, Changed: true}, do(ctx, st.Units)
+		return Done{Units: st.Units, Changed: true}, e.sd.StartMany(ctx, st.Units)
+	case plan.Restart, plan.TryRestart:
+		if len(st.Units) == 0 {
+			return Done{}, nil
+		}
+		return e.restart(ctx, st.Units, st.Op == plan.TryRestart)
 	case plan.ReloadRouter:
-		if !st.Always && !e.installed {
+		// Instances a failed rollout left drained go back into rotation
+		// with the next run that gets here.
+		undrained, err := e.undrainAll()
+		if err != nil {
+			return Done{}, err
+		}
+		if !st.Always && !e.installed && !undrained {
 			return Done{}, nil
 		}
 		running, err := e.units(ctx, st.Units, active)
