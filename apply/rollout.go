@@ -2,9 +2,11 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/dbus"
@@ -21,8 +23,8 @@ const HealthDeadline = 30 * time.Second
 // drainPoll is how often a rollout reads the router's drained report.
 const drainPoll = 20 * time.Millisecond
 
-// instance is one worker of an app: its socket and the units that restart
-// together (the service, and the bridge of a port: app).
+// instance is one worker of an app: the units that restart together (the
+// service, and the bridge of a port: app).
 type instance struct {
 	worker string // "" for an app of one worker
 	units  []string
@@ -35,13 +37,16 @@ type appRoll struct {
 	instances    []instance
 }
 
-// restart runs a restart or try-restart step as rollouts, one app after
-// the other: every instance of an app in turn is drained in the router,
-// restarted and checked before the next one restarts. Apps with deploy:
+// restart runs a restart or try-restart step as rollouts, in waves: wave
+// k drains the k-th instance of every app in the router (one record
+// update, one reload), waits for their requests to end, restarts them
+// (one batch of jobs), checks each, and puts those that passed back in
+// rotation, before wave k+1. So an app's instances restart one at a time,
+// and a host of a thousand apps costs two router reloads per wave, not per
+// app. A failed check ends the step after its wave. Apps with deploy:
 // stop-start, and units of apps the set does not name, restart all at
 // once as before. running: only instances that run are restarted (an idle
-// app is not started to roll it: its next request starts the new
-// version).
+// app is not started to roll it: its next request starts the new version).
 func (e *engine) restart(ctx context.Context, units []string, running bool) (Done, error) {
 	all := e.sd.RestartMany
 	if running {
@@ -49,6 +54,7 @@ func (e *engine) restart(ctx context.Context, units []string, running bool) (Don
 	}
 	var now []string
 	var rolls []appRoll
+	waves := 0
 	for _, r := range e.rolls(units) {
 		if r.app == nil || r.app.Deploy == manifest.DeployStopStart {
 			for _, in := range r.instances {
@@ -57,6 +63,7 @@ func (e *engine) restart(ctx context.Context, units []string, running bool) (Don
 			continue
 		}
 		rolls = append(rolls, r)
+		waves = max(waves, len(r.instances))
 	}
 	if len(now) > 0 {
 		if err := all(ctx, now); err != nil {
@@ -68,8 +75,8 @@ func (e *engine) restart(ctx context.Context, units []string, running bool) (Don
 	if err != nil {
 		return done, err
 	}
-	for _, r := range rolls {
-		did, err := e.roll(ctx, r, running, len(routed) > 0)
+	for k := 0; k < waves; k++ {
+		did, err := e.wave(ctx, rolls, k, running, len(routed) > 0)
 		done.Units = append(done.Units, did...)
 		done.Changed = done.Changed || len(did) > 0
 		if err != nil {
@@ -111,75 +118,128 @@ func (e *engine) rolls(units []string) []appRoll {
 	return out
 }
 
-// roll restarts the instances of one app one at a time; it returns the
+// member is one app's instance in a wave.
+type member struct {
+	r       *appRoll
+	in      instance
+	restart []string // the instance's units to restart (those that run)
+	sock    string   // its socket on this host
+	rel     string   // its name in the drain record
+	err     error
+}
+
+// wave rolls the k-th instance of every app that has one; it returns the
 // units it restarted. routed: the router runs, so instances are drained.
-func (e *engine) roll(ctx context.Context, r appRoll, running, routed bool) ([]string, error) {
-	names := r.app.Names()
-	var did []string
-	for _, in := range r.instances {
+func (e *engine) wave(ctx context.Context, rolls []appRoll, k int, running, routed bool) ([]string, error) {
+	var ms []*member
+	for i := range rolls {
+		r := &rolls[i]
+		if k >= len(r.instances) {
+			continue
+		}
+		in := r.instances[k]
 		restart := in.units
 		if running {
 			up, err := e.units(ctx, in.units, active)
 			if err != nil {
-				return did, err
+				return nil, err
 			}
 			if restart = up; len(restart) == 0 {
 				continue // idle: its next request starts the new version
 			}
 		}
-		sock := names.SocketPath(e.layout.Path(naming.RunDir), in.worker)
-		rel := strings.TrimPrefix(names.SocketPath("", in.worker), naming.RunDir+"/")
-		if routed {
-			if err := e.drain(ctx, rel, true); err != nil {
-				return did, err
-			}
-			e.waitDrained(ctx, rel, r.app.Drain)
-		}
-		did = append(did, restart...)
-		err := e.sd.RestartMany(ctx, restart)
-		if err == nil {
-			err = e.check(ctx, r.app, sock, in.units)
-		}
-		if err != nil {
-			// With other workers the failed one stays out of rotation and
-			// they go on serving the old version; alone, it is all there is.
-			if routed && len(r.instances) == 1 && names.Workers <= 1 {
-				e.drain(ctx, rel, false)
-			}
-			return did, fmt.Errorf("rollout of %s/%s stopped: %s %s%s", r.tenant, r.name, in.units[0], err, e.why(ctx, in.units))
-		}
-		if routed {
-			if err := e.drain(ctx, rel, false); err != nil {
-				return did, err
+		names := r.app.Names()
+		ms = append(ms, &member{r: r, in: in, restart: restart,
+			sock: names.SocketPath(e.layout.Path(naming.RunDir), in.worker),
+			rel:  strings.TrimPrefix(names.SocketPath("", in.worker), naming.RunDir+"/")})
+	}
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	rels := func(keep func(m *member) bool) []string {
+		var out []string
+		for _, m := range ms {
+			if keep(m) {
+				out = append(out, m.rel)
 			}
 		}
+		return out
+	}
+	if routed {
+		if err := e.drain(ctx, rels(func(*member) bool { return true }), true); err != nil {
+			return nil, err
+		}
+		e.waitDrained(ctx, ms)
+	}
+	var did []string
+	for _, m := range ms {
+		did = append(did, m.restart...)
+	}
+	// A job that fails (a command that cannot be executed) fails its
+	// instance's check below, which says why.
+	jobs := e.sd.RestartMany(ctx, did)
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.check(ctx, m.r.app, m.sock, m.in.units); err != nil {
+				m.err = fmt.Errorf("rollout of %s/%s stopped: %s %w%s", m.r.tenant, m.r.name, m.in.units[0], err, e.why(ctx, m.in.units))
+			}
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for _, m := range ms {
+		errs = append(errs, m.err)
+	}
+	if routed {
+		// A failed instance of an app with workers stays out of rotation
+		// while the others serve the old version; alone, it is all there
+		// is.
+		back := rels(func(m *member) bool { return m.err == nil || m.r.app.Workers <= 1 })
+		if err := e.drain(ctx, back, false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return did, err
+	}
+	if jobs != nil {
+		return did, fmt.Errorf("restart: %w", jobs)
 	}
 	return did, nil
 }
 
-// drain adds a socket to the drain record (or removes it) and reloads the
-// router, which reads the record at every load; the reload is
+// drain adds sockets to the drain record (or removes them) and reloads
+// the router, which reads the record at every load; the reload is
 // synchronous (docs/DESIGN.md), so no new request goes to a drained socket
 // once it returns.
-func (e *engine) drain(ctx context.Context, rel string, on bool) error {
+func (e *engine) drain(ctx context.Context, rels []string, on bool) error {
 	path := e.layout.Path(naming.DrainFile)
 	rec, err := drains.Load(path)
 	if err != nil {
 		return err
 	}
-	if rec[rel] == on {
-		return nil
+	changed := false
+	for _, rel := range rels {
+		if rec[rel] != on {
+			changed = true
+			if on {
+				rec[rel] = true
+			} else {
+				delete(rec, rel)
+			}
+		}
 	}
-	if on {
-		rec[rel] = true
-	} else {
-		delete(rec, rel)
+	if !changed {
+		return nil
 	}
 	if err := drains.Save(path, rec); err != nil {
 		return err
 	}
 	if err := e.sd.ReloadUnit(ctx, naming.RouterUnit); err != nil {
-		return fmt.Errorf("reload the router to drain %s: %w", rel, err)
+		return fmt.Errorf("reload the router for the drain of %s: %w", strings.Join(rels, " "), err)
 	}
 	return nil
 }
@@ -197,16 +257,20 @@ func (e *engine) undrainAll() (bool, error) {
 	return true, drains.Save(path, nil)
 }
 
-// waitDrained waits until the router reports no request in flight on the
-// socket, at most d (the app's drain:); what still runs then is cut by
-// the restart.
-func (e *engine) waitDrained(ctx context.Context, rel string, d time.Duration) {
-	if d <= 0 {
-		d = manifest.DefaultDrain
-	}
-	end := time.Now().Add(d)
-	for time.Now().Before(end) && ctx.Err() == nil {
-		if idle, err := drains.Load(e.layout.Path(naming.RouterDrained)); err == nil && idle[rel] {
+// waitDrained waits until the router reports no request in flight on
+// each member's socket, or until that app's drain: has passed; what still
+// runs then is cut by the restart.
+func (e *engine) waitDrained(ctx context.Context, ms []*member) {
+	start := time.Now()
+	for ctx.Err() == nil {
+		idle, _ := drains.Load(e.layout.Path(naming.RouterDrained))
+		waiting := false
+		for _, m := range ms {
+			if !idle[m.rel] && time.Since(start) < m.r.app.Drain {
+				waiting = true
+			}
+		}
+		if !waiting {
 			return
 		}
 		time.Sleep(drainPoll)

@@ -17,8 +17,8 @@ import (
 	"github.com/ehecoatl/ehecoatl/plan"
 )
 
-// rollFixture: an app of two workers whose sockets answer health checks
-// with code(worker), a running router that reports every drained socket
+// rollFixture: an app of two workers (acme/web) whose sockets answer
+// health checks with code(worker), one of one worker (acme/api), a running router that reports every drained socket
 // idle at once, and an engine over them.
 func rollFixture(t *testing.T, code func(worker string) int) (*engine, *fakeSystemd) {
 	t.Helper()
@@ -29,10 +29,14 @@ func rollFixture(t *testing.T, code func(worker string) int) (*engine, *fakeSyst
 	t.Cleanup(func() { os.RemoveAll(root) })
 	l := layout.Layout{Root: root}
 	a := &manifest.App{Tenant: "acme", Name: "web", Workers: 2, Health: "/healthz", Domains: []string{"acme.test"}, Deploy: manifest.DeployRolling, Drain: manifest.DefaultDrain}
-	set := &manifest.Set{Tenants: []*manifest.Tenant{{Name: "acme", Apps: []*manifest.App{a}}}}
+	api := &manifest.App{Tenant: "acme", Name: "api", Workers: 1, Deploy: manifest.DeployRolling, Drain: manifest.DefaultDrain}
+	set := &manifest.Set{Tenants: []*manifest.Tenant{{Name: "acme", Apps: []*manifest.App{a, api}}}}
 	os.MkdirAll(filepath.Dir(l.Path(naming.RouterDrained)), 0o755)
-	for _, w := range []string{"1", "2"} {
+	for _, w := range []string{"1", "2", ""} {
 		p := a.Names().SocketPath(l.Path(naming.RunDir), w)
+		if w == "" {
+			p = api.Names().SocketPath(l.Path(naming.RunDir), "")
+		}
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		ln, err := net.Listen("unix", p)
 		if err != nil {
@@ -46,6 +50,7 @@ func rollFixture(t *testing.T, code func(worker string) int) (*engine, *fakeSyst
 	sd.active[naming.RouterUnit] = true
 	sd.active["ehecoatl-acme-web@1.service"] = true
 	sd.active["ehecoatl-acme-web@2.service"] = true
+	sd.active["ehecoatl-acme-api.service"] = true
 	sd.onReload = func(string) {
 		rec, _ := drains.Load(l.Path(naming.DrainFile))
 		drains.Save(l.Path(naming.RouterDrained), rec)
@@ -108,5 +113,33 @@ func TestRolloutIdle(t *testing.T) {
 		if strings.Contains(c, "@1") {
 			t.Errorf("idle worker 1 was restarted: %q", sd.calls)
 		}
+	}
+}
+
+// TestRolloutWaves: apps roll side by side, instance k of each in one
+// wave (two router reloads, one batch of jobs).
+func TestRolloutWaves(t *testing.T) {
+	e, sd := rollFixture(t, func(string) int { return 200 })
+	units := append([]string{"ehecoatl-acme-api.service"}, webWorkers...)
+	if _, err := e.step(context.Background(), plan.Step{Op: plan.TryRestart, Units: units}); err != nil {
+		t.Fatal(err)
+	}
+	r := "reload " + naming.RouterUnit
+	want := []string{r, "restart ehecoatl-acme-api.service ehecoatl-acme-web@1.service", r, r, "restart ehecoatl-acme-web@2.service", r}
+	if !reflect.DeepEqual(sd.calls, want) {
+		t.Errorf("calls %q, want %q", sd.calls, want)
+	}
+}
+
+// TestRolloutStopStart: deploy: stop-start restarts every instance at
+// once, without draining.
+func TestRolloutStopStart(t *testing.T) {
+	e, sd := rollFixture(t, func(string) int { return 200 })
+	e.set.Tenants[0].Apps[0].Deploy = manifest.DeployStopStart
+	if _, err := e.step(context.Background(), plan.Step{Op: plan.TryRestart, Units: webWorkers}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"try-restart ehecoatl-acme-web@1.service ehecoatl-acme-web@2.service"}; !reflect.DeepEqual(sd.calls, want) {
+		t.Errorf("calls %q, want %q", sd.calls, want)
 	}
 }
