@@ -317,7 +317,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	if _, err := sd.ListUnits(ctx, naming.RootTarget); err != nil {
 		return res, fmt.Errorf("apply: systemd: %w (nothing was changed)", err)
 	}
-	e := &engine{sd: sd, layout: opts.Layout, set: set, out: output, want: want, progress: opts.Progress, lastLine: opts.LastLine}
+	e := &engine{sd: sd, layout: opts.Layout, set: set, out: output, want: want, progress: opts.Progress, lastLine: opts.LastLine, recover: true}
 	t1 := time.Now()
 	res.Done, err = e.run(ctx, p.Steps)
 	res.took("steps", t1)

@@ -61,6 +61,9 @@ type engine struct {
 	lastLine func(ctx context.Context, unit string) string
 
 	installed bool // an Install step installed a new generation
+	// recover: reload-router first rolls what a failed rollout left
+	// drained (apply, not start/stop/restart of other apps).
+	recover bool
 }
 
 // run executes steps in order and stops at the first that fails; it
@@ -129,10 +132,13 @@ func (e *engine) step(ctx context.Context, st plan.Step) (Done, error) {
 		return e.restart(ctx, st.Units, st.Op == plan.TryRestart)
 	case plan.ReloadRouter:
 		// Instances a failed rollout left drained go back into rotation
-		// with the next run that gets here.
-		undrained, err := e.undrainAll()
-		if err != nil {
-			return Done{}, err
+		// with the next apply that gets here.
+		var undrained bool
+		if e.recover {
+			var err error
+			if undrained, err = e.recoverDrained(ctx); err != nil {
+				return Done{}, err
+			}
 		}
 		if !st.Always && !e.installed && !undrained {
 			return Done{}, nil

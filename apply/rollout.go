@@ -244,15 +244,38 @@ func (e *engine) drain(ctx context.Context, rels []string, on bool) error {
 	return nil
 }
 
-// undrainAll empties the drain record of a failed rollout, when an apply
-// or control run got as far as reloading the router: a later apply that
-// succeeds puts every instance back into rotation. It reports whether
-// the record held anything.
-func (e *engine) undrainAll() (bool, error) {
+// recoverDrained puts back into rotation the instances a failed
+// rollout left drained, when a later apply gets as far as reloading the
+// router (nothing it rolled failed): those that run are rolled again, so
+// none serves a version that never passed its check (an apply of the
+// previous manifests restarts nothing else); the others start the
+// installed version at their next request. Instances of apps no longer
+// installed are dropped. It reports whether the record held anything.
+func (e *engine) recoverDrained(ctx context.Context) (bool, error) {
 	path := e.layout.Path(naming.DrainFile)
 	rec, err := drains.Load(path)
 	if err != nil || len(rec) == 0 {
 		return false, err
+	}
+	var units []string
+	if e.set != nil {
+		for _, t := range e.set.Tenants {
+			for _, a := range t.Apps {
+				n := a.Names()
+				us := n.Units("")
+				per := len(us.Services) / len(us.SocketPaths)
+				for i, p := range us.SocketPaths {
+					if rec[strings.TrimPrefix(p, naming.RunDir+"/")] {
+						units = append(units, us.Services[i*per:(i+1)*per]...)
+					}
+				}
+			}
+		}
+	}
+	if len(units) > 0 {
+		if _, err := e.restart(ctx, units, true); err != nil {
+			return true, err
+		}
 	}
 	return true, drains.Save(path, nil)
 }

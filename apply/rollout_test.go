@@ -143,3 +143,24 @@ func TestRolloutStopStart(t *testing.T) {
 		t.Errorf("calls %q, want %q", sd.calls, want)
 	}
 }
+
+// TestRolloutRecover: an apply that gets to reload-router rolls again the
+// running instance a failed rollout left drained (it may run a version
+// that never passed its check), then empties the record.
+func TestRolloutRecover(t *testing.T) {
+	e, sd := rollFixture(t, func(string) int { return 200 })
+	e.recover = true
+	left := map[string]bool{"acme/web@1.sock": true}
+	drains.Save(e.layout.Path(naming.DrainFile), left)
+	drains.Save(e.layout.Path(naming.RouterDrained), left) // the router's report, nothing in flight
+	if _, err := e.step(context.Background(), plan.Step{Op: plan.ReloadRouter, Units: []string{naming.RouterUnit}}); err != nil {
+		t.Fatal(err)
+	}
+	r := "reload " + naming.RouterUnit
+	if want := []string{"restart ehecoatl-acme-web@1.service", r, r}; !reflect.DeepEqual(sd.calls, want) {
+		t.Errorf("calls %q, want %q", sd.calls, want)
+	}
+	if rec, _ := drains.Load(e.layout.Path(naming.DrainFile)); len(rec) != 0 {
+		t.Errorf("drain record left: %v", rec)
+	}
+}

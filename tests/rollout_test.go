@@ -100,7 +100,9 @@ func (l *loop) String() string {
 // no connection, and each deploy ends with the new version answering.
 // A broken new version of the 2-worker app (exits at start; health
 // answers 500) is not switched to: the old instance keeps serving with no
-// error, and apply exits 1 naming the instance and its last log line.
+// error, and apply exits 1 naming the instance and its last log line; an
+// apply of the previous manifest then serves the old version on both
+// workers (the instance left drained is rolled again).
 func TestRollout(t *testing.T) {
 	r := bootRouted(t, "/srv/testdata/rollout")
 	const m = "/srv/m/tenants/roll.yaml"
@@ -164,7 +166,7 @@ func TestRollout(t *testing.T) {
 			l := r.startLoop("multi.test", 4, 2)
 			time.Sleep(2500 * time.Millisecond)
 			good := r.sh("cat " + m)
-			r.sh(fmt.Sprintf(`sed -i '/^  multi:/,/^  [a-z]*:$/{s|c2\]|c2, %s]|}' %s`, c.flag, m))
+			r.sh(fmt.Sprintf(`sed -i '/^  multi:/,/^  [a-z]*:$/{s|c2\]|c3, %s]|}' %s`, c.flag, m))
 			start := time.Now()
 			out, errOut, code := r.try("ehecoatl", "apply", "/srv/m")
 			t.Logf("apply of a broken version: exit %d after %s\nstdout:\n%s\nstderr:\n%s", code, time.Since(start).Round(time.Millisecond), out, errOut)
@@ -172,18 +174,34 @@ func TestRollout(t *testing.T) {
 				t.Errorf("apply exit %d, want 1 naming ehecoatl-roll-multi@1.service and %q", code, c.why)
 			}
 			time.Sleep(2 * time.Second)
-			if v := version(t, "multi.test"); v != "c2+v2" {
-				t.Errorf("after the broken apply multi answers version %q, want the old c2+v2", v)
+			for i := 0; i < 20; i++ {
+				if v := version(t, "multi.test"); v != "c2+v2" {
+					t.Fatalf("after the broken apply multi answers version %q, want the old c2+v2", v)
+				}
 			}
 			l.end()
 			t.Logf("multi during the broken deploy: %s", l)
 			if l.non2xx.Load() != 0 || l.dropped.Load() != 0 || l.ok.Load() == 0 {
 				t.Errorf("multi: %s; first failures:\n%s", l, strings.Join(l.last, "\n"))
 			}
-			// The fixed manifest serves on both workers again.
+			// The previous manifest serves on both workers again: the
+			// apply rolls the instance the failed one left drained.
 			r.sh("cat > " + m + " <<'EOF'\n" + good + "EOF")
-			r.run("ehecoatl", "apply", "/srv/m")
-			r.run("ehecoatl", "restart", "roll/multi")
+			t.Logf("apply of the previous manifest:\n%s", r.run("ehecoatl", "apply", "/srv/m"))
+			if out, _, code := r.try("test", "-e", "/run/ehecoatl/.draining"); code == 0 {
+				t.Errorf("the drain record is left after a good apply: %s", out)
+			}
+			pids := map[string]bool{}
+			for i := 0; i < 40; i++ {
+				code, body, err := r.fetch("multi.test", "/")
+				if err != nil || code != 200 || !strings.HasSuffix(strings.TrimSpace(body), "version c2+v2") {
+					t.Fatalf("after the previous manifest: %d %q %v", code, body, err)
+				}
+				pids[strings.Fields(body)[4]] = true
+			}
+			if len(pids) != 2 {
+				t.Errorf("after the previous manifest %d worker(s) answered, want 2: %v", len(pids), pids)
+			}
 		})
 	}
 }
