@@ -41,6 +41,9 @@ type Options struct {
 	// Progress, when set, hears of each step that changed something, as
 	// it ends (the CLI prints them).
 	Progress func(Done)
+	// LastLine, when set, reads a unit's last journal line: a failed
+	// rollout names it.
+	LastLine func(ctx context.Context, unit string) string
 	// Prune lets an apply remove every installed tenant, or more than
 	// half of them (plan.Plan.PruneNeeded); without it such an apply is
 	// refused with nothing changed.
@@ -338,7 +341,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		return res, fmt.Errorf("apply: systemd: %w (nothing was changed)", err)
 	}
 	e := &engine{sd: sd, layout: opts.Layout, set: set, out: output, want: want, progress: opts.Progress,
-		keep: opts.Keep, entry: history.Entry{By: stops.Operator(), Command: opts.command, Summary: p.Summary()}}
+		lastLine: opts.LastLine, recover: true, keep: opts.Keep, entry: history.Entry{By: stops.Operator(), Command: opts.command, Summary: p.Summary()}}
 	if e.keep <= 0 {
 		e.keep = history.DefaultKeep
 	}
@@ -454,7 +457,7 @@ func Control(ctx context.Context, verb string, t Target, set *manifest.Set, sd S
 			return nil, err
 		}
 	}
-	e := &engine{sd: sd, layout: opts.Layout, progress: opts.Progress}
+	e := &engine{sd: sd, layout: opts.Layout, set: set, progress: opts.Progress, lastLine: opts.LastLine}
 	if verb != "restart" || changed {
 		// The links follow the record now, not at the next apply: a start
 		// of ehecoatl.target (apply's listen, a boot) must not start what

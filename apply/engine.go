@@ -61,8 +61,14 @@ type engine struct {
 	// Record logs of the generation it leaves current (history).
 	keep  int
 	entry history.Entry
+	// lastLine, when set, reads a unit's last journal line (the reason
+	// of a failed rollout).
+	lastLine func(ctx context.Context, unit string) string
 
 	installed bool // an Install step installed a new generation
+	// recover: reload-router first rolls what a failed rollout left
+	// drained (apply, not start/stop/restart of other apps).
+	recover bool
 }
 
 // run executes steps in order and stops at the first that fails; it
@@ -119,16 +125,27 @@ func (e *engine) step(ctx context.Context, st plan.Step) (Done, error) {
 		return d, err
 	case plan.StartRouter:
 		return e.startRouter(ctx, st.Units)
-	case plan.Start, plan.Restart, plan.TryRestart:
+	case plan.Start:
 		if len(st.Units) == 0 {
 			return Done{}, nil
 		}
-		do := map[plan.Op]func(context.Context, []string) error{
-			plan.Start: e.sd.StartMany, plan.Restart: e.sd.RestartMany, plan.TryRestart: e.sd.TryRestartMany,
-		}[st.Op]
-		return Done{Units: st.Units, Changed: true}, do(ctx, st.Units)
+		return Done{Units: st.Units, Changed: true}, e.sd.StartMany(ctx, st.Units)
+	case plan.Restart, plan.TryRestart:
+		if len(st.Units) == 0 {
+			return Done{}, nil
+		}
+		return e.restart(ctx, st.Units, st.Op == plan.TryRestart)
 	case plan.ReloadRouter:
-		if !st.Always && !e.installed {
+		// Instances a failed rollout left drained go back into rotation
+		// with the next apply that gets here.
+		var undrained bool
+		if e.recover {
+			var err error
+			if undrained, err = e.recoverDrained(ctx); err != nil {
+				return Done{}, err
+			}
+		}
+		if !st.Always && !e.installed && !undrained {
 			return Done{}, nil
 		}
 		running, err := e.units(ctx, st.Units, active)

@@ -45,7 +45,7 @@ func applyCommand() *ucli.Command {
 			// same way on a host without systemd.
 			sd := &dbus.Client{}
 			defer sd.Close()
-			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Progress: printer(c.App.Writer), Prune: c.Bool("prune"), Keep: keep}
+			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Progress: printer(c.App.Writer), LastLine: lastJournalLine, Prune: c.Bool("prune"), Keep: keep}
 			if c.Bool("dry-run") {
 				p, err := apply.Plan(dir, opts)
 				if err != nil {

@@ -44,7 +44,7 @@ func controlCommand(verb, usage string) *ucli.Command {
 			}
 			sd := &dbus.Client{}
 			defer sd.Close()
-			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Progress: printer(c.App.Writer)}
+			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Progress: printer(c.App.Writer), LastLine: lastJournalLine}
 			if _, err := apply.Control(c.Context, verb, target, set, sd, opts); err != nil {
 				return fmt.Errorf("%s %s: %w", verb, c.Args().First(), err)
 			}

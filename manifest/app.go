@@ -20,6 +20,16 @@ const (
 	DefaultWorkers     = 1
 	DefaultIdleTimeout = 15 * time.Minute
 	DefaultRestart     = "on-failure"
+	// DefaultDrain is how long a rollout waits for a worker's requests to
+	// end before it restarts the worker (docs/OPERATIONS.md "Deploys").
+	DefaultDrain = 30 * time.Second
+	// MaxDrain bounds drain: a rollout of N workers may wait N times it.
+	MaxDrain = 10 * time.Minute
+	// DeployRolling restarts an app one instance at a time, each drained
+	// first and checked after; DeployStopStart restarts every instance at
+	// once (apps that cannot run twice).
+	DeployRolling   = "rolling"
+	DeployStopStart = "stop-start"
 	// MaxWorkers bounds workers: each worker is a socket, a service and a
 	// sandbox; PID 1's cost grows with their number (docs/DESIGN.md "Start limits").
 	MaxWorkers = 64
@@ -419,6 +429,33 @@ func (d *fileDecoder) idleTimeout(e *entry) (time.Duration, bool) {
 		return 0, false
 	}
 	return v, true
+}
+
+func (d *fileDecoder) drain(e *entry) (time.Duration, bool) {
+	s, ok := d.scalarText(e, "write a duration such as 30s or 2m")
+	if !ok {
+		return 0, false
+	}
+	v, p := parseDuration(s)
+	if p != nil {
+		d.probAt(e.v, e.path, p)
+		return 0, false
+	}
+	if v > MaxDrain {
+		d.errAt(e.v, e.path, fmt.Sprintf("drain %q is longer than 10m", s), "use 10m or less; 0 restarts a worker without waiting")
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *fileDecoder) deploy(e *entry) (string, bool) {
+	const hint = "write deploy: rolling or deploy: stop-start"
+	v, ok := d.text(e.v, e.path, hint)
+	if ok && v != DeployRolling && v != DeployStopStart {
+		d.errAt(e.v, e.path, fmt.Sprintf("deploy %q is not rolling or stop-start", v), hint)
+		ok = false
+	}
+	return v, ok
 }
 
 func (d *fileDecoder) size(e *entry) (int64, bool) {

@@ -46,6 +46,8 @@ type rawApp struct {
 	memory   field[int64]
 	restart  field[string]
 	health   field[string]
+	drain    field[time.Duration]
+	deploy   field[string]
 	tls      field[TLS]
 	hsts     field[bool]
 }
@@ -176,6 +178,12 @@ var appFields = []appField{
 	fieldOf("health", func(a *rawApp) *field[string] { return &a.health },
 		(*fileDecoder).healthPath, inherit,
 		func(o *App, f field[string]) { o.Health = f.val }),
+	fieldOf("drain", func(a *rawApp) *field[time.Duration] { return &a.drain },
+		(*fileDecoder).drain, inherit,
+		func(o *App, f field[time.Duration]) { o.Drain = f.or(DefaultDrain) }),
+	fieldOf("deploy", func(a *rawApp) *field[string] { return &a.deploy },
+		(*fileDecoder).deploy, inherit,
+		func(o *App, f field[string]) { o.Deploy = f.or(DeployRolling) }),
 	fieldOf("tls", func(a *rawApp) *field[TLS] { return &a.tls },
 		(*fileDecoder).tls, inherit,
 		func(o *App, f field[TLS]) {

@@ -136,6 +136,11 @@ type App struct {
 	Restart string
 	// Health is an optional HTTP path the router may probe; "" when unset.
 	Health string
+	// Drain is how long a rollout waits for a worker's requests to end
+	// before restarting it; DefaultDrain unless set (0: no wait).
+	Drain time.Duration
+	// Deploy is DeployRolling (the default) or DeployStopStart.
+	Deploy string
 	// TLS is how the router serves the app's domains over HTTPS.
 	TLS TLS
 	// HSTS makes the router send Strict-Transport-Security on the app's

@@ -37,6 +37,11 @@ const (
 	StopsFile = StateDir + "/stopped.json"
 	// RunDir holds the app sockets, one directory per tenant.
 	RunDir = "/run/ehecoatl"
+	// DrainFile lists the worker sockets (relative to RunDir) that a
+	// rollout is restarting: the router, which reads it at every load,
+	// sends them no new request (docs/OPERATIONS.md "Deploys"). The dot
+	// keeps it apart from the tenants' directories.
+	DrainFile = RunDir + "/.draining"
 	// GeneratorDir is the normal output directory systemd passes to
 	// generators.
 	GeneratorDir = "/run/systemd/generator"
@@ -74,6 +79,10 @@ const (
 	// or "<n> failed: <error>" ($RUNTIME_DIRECTORY of RouterUnit; its
 	// ExecReload= waits on it, and status reads it).
 	RouterReloads = "/run/ehecoatl-router/reloads"
+	// RouterDrained is where the router lists the drained sockets of
+	// DrainFile with no request left in flight; a rollout restarts a
+	// worker once it is listed.
+	RouterDrained = "/run/ehecoatl-router/drained"
 	// RouterGroup is the group that may connect to app sockets: the
 	// router's static system user (sysusers.d).
 	RouterGroup = "ehecoatl-router"

@@ -41,8 +41,7 @@ type result struct {
 
 // forward sends req to one worker of a and relays the response.
 func (rt *Router) forward(cc *clientConn, req *request, a *appState) result {
-	up := a.pick()
-	up.active.Add(1)
+	up := rt.ready(a)
 	defer up.active.Add(-1)
 
 	hasBody := req.ContentLength != 0

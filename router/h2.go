@@ -417,8 +417,7 @@ func (ex *h2exchange) releaseBody(req *h2req) {
 
 // forward is forward (exchange.go) for a stream.
 func (ex *h2exchange) forward(req *h2req, a *appState) int {
-	up := a.pick()
-	up.active.Add(1)
+	up := ex.cc.rt.ready(a)
 	defer up.active.Add(-1)
 
 	hasBody := req.ContentLength != 0

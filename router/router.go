@@ -58,6 +58,13 @@ type Config struct {
 	// those of suspended tenants, are answered with 503 and Retry-After.
 	// An error is logged and counts as no stops.
 	Stopped func() (func(tenant, app string) bool, error)
+	// Draining, read at every load like Stopped, lists the sockets (paths
+	// relative to RunDir) that apply is restarting: no new request goes
+	// to them (docs/OPERATIONS.md "Deploys"). nil: none.
+	Draining func() (map[string]bool, error)
+	// DrainedReport is the file where the router lists, one per line, the
+	// drained sockets with no request in flight; "" writes none.
+	DrainedReport string
 
 	// ReadHeaderTimeout bounds the time to read a request head (slowloris).
 	ReadHeaderTimeout time.Duration
@@ -209,6 +216,8 @@ type Router struct {
 	// the memory of request bodies being buffered (MaxBufferedBodyBytes).
 	clients  clientLimiter
 	buffered atomic.Int64
+	// anyDrained: some worker is drained (drain.go).
+	anyDrained atomic.Bool
 	// ownAccess: the access logger was created here and is closed by Close.
 	ownAccess bool
 
@@ -237,6 +246,9 @@ func New(cfg Config) (*Router, error) {
 		}
 	}
 	go rt.idleLoop()
+	if cfg.DrainedReport != "" {
+		go rt.drainLoop()
+	}
 	if cfg.Certs != nil && cfg.CertState != "" {
 		go rt.certStateLoop()
 	}
@@ -262,9 +274,24 @@ func (rt *Router) Reload() error {
 	return err
 }
 
+// loadDrained marks the drained workers of the current table.
+func (rt *Router) loadDrained() {
+	if rt.cfg.Draining == nil {
+		return
+	}
+	d, err := rt.cfg.Draining()
+	if err != nil {
+		rt.cfg.Logger.Error("drain record unreadable; sending to every worker", "err", err)
+	}
+	rt.mu.Lock()
+	rt.markDrained(rt.table.Load(), d)
+	rt.mu.Unlock()
+}
+
 func (rt *Router) load() error {
 	set, err := rt.cfg.Load(rt.cfg.ManifestDir)
 	if err != nil {
+		rt.loadDrained() // a rollout goes on while a manifest is broken
 		return err
 	}
 	var stopped func(tenant, app string) bool
@@ -274,6 +301,7 @@ func (rt *Router) load() error {
 		}
 	}
 	err = rt.setManifests(set, stopped)
+	rt.loadDrained()
 	// Parsing thousands of manifests grows the heap far beyond the table
 	// it leaves (about 9 MB live for 10,000 routes against 50-65 MB of
 	// RSS measured): give that memory back now rather than whenever the

@@ -23,6 +23,9 @@ type upstream struct {
 
 	// active counts requests using this upstream (least-connections).
 	active atomic.Int64
+	// drained: apply is restarting this worker; no new request is sent
+	// to it (drain.go).
+	drained atomic.Bool
 
 	mu     sync.Mutex
 	idle   []*uconn

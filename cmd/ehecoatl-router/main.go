@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/ehecoatl/ehecoatl/dbus"
+	"github.com/ehecoatl/ehecoatl/drains"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/router"
@@ -82,6 +83,14 @@ func run(args []string) int {
 	cfg.Stopped = func() (func(tenant, app string) bool, error) {
 		rec, err := stops.Load(*stopsFile)
 		return rec.Stopped, err
+	}
+	// Rollouts (docs/OPERATIONS.md "Deploys"): the record sits beside the
+	// app sockets, the report in the router's runtime directory.
+	cfg.Draining = func() (map[string]bool, error) {
+		return drains.Load(filepath.Join(cfg.RunDir, filepath.Base(naming.DrainFile)))
+	}
+	if d := os.Getenv("RUNTIME_DIRECTORY"); d != "" {
+		cfg.DrainedReport = filepath.Join(d, filepath.Base(naming.RouterDrained))
 	}
 	if *reload != "" {
 		return signalReload(*reload, cfg.StartTimeout)

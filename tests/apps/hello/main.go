@@ -22,6 +22,8 @@ import (
 func main() {
 	port := flag.Int("port", 0, "listen on 127.0.0.1:PORT instead of the socket from systemd")
 	crashAtStart := flag.Bool("crash-at-start", false, "exit 1 at once (a broken app)")
+	version := flag.String("version", "", "`NAME` of this version, in every answer with $HELLO_VERSION (a rollout test sees which answered)")
+	failHealth := flag.Bool("fail-health", false, "answer /healthz with 500 (a broken new version that runs)")
 	flag.Parse()
 	if *crashAtStart {
 		fmt.Fprintln(os.Stderr, "hello: crashing at start as asked")
@@ -40,12 +42,24 @@ func main() {
 	fmt.Fprintf(os.Stderr, "hello: serving %s/%s on %s\n", os.Getenv("EHECOATL_TENANT"), os.Getenv("EHECOATL_APP"), l.Addr())
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// ?sleep=2s: a slow request, in flight across a rollout.
+		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil && d > 0 {
+			time.Sleep(d)
+		}
 		// GREETING comes from the manifest's env: a changed env is a
 		// changed response (tests/rollback_test.go).
 		if g := os.Getenv("GREETING"); g != "" {
 			fmt.Fprintf(w, "%s\n", g)
 		}
-		fmt.Fprintf(w, "hello from %s/%s pid %d path %s xff %s\n", os.Getenv("EHECOATL_TENANT"), os.Getenv("EHECOATL_APP"), os.Getpid(), r.URL.Path, r.Header.Get("X-Forwarded-For"))
+		fmt.Fprintf(w, "hello from %s/%s pid %d path %s xff %s version %s+%s\n", os.Getenv("EHECOATL_TENANT"), os.Getenv("EHECOATL_APP"), os.Getpid(), r.URL.Path, r.Header.Get("X-Forwarded-For"), *version, os.Getenv("HELLO_VERSION"))
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if *failHealth {
+			fmt.Fprintln(os.Stderr, "hello: health check failing as asked")
+			http.Error(w, "unhealthy as asked", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { os.Exit(3) })
 	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,62 @@
+// Package drains is the record of the workers a rollout takes out of
+// rotation (naming.DrainFile): apply writes it before it restarts a worker
+// and the router reads it at every load, sending no new request to the
+// sockets it lists; the router answers in naming.RouterDrained which of
+// them have no request left in flight (docs/OPERATIONS.md "Deploys"). A
+// leaf beside naming and stops, so that the router links no apply.
+package drains
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Load reads a list of socket names, one per line, from path (the drain
+// record or the router's report); a missing file is an empty list.
+func Load(path string) (map[string]bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("drains: %w", err)
+	}
+	m := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			m[l] = true
+		}
+	}
+	return m, nil
+}
+
+// Save writes the record atomically, sorted, 0644 (socket names only; the
+// router runs as its own user); an empty record removes the file.
+func Save(path string, m map[string]bool) error {
+	var names []string
+	for n, ok := range m {
+		if ok {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("drains: %w", err)
+		}
+		return nil
+	}
+	slices.Sort(names)
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strings.Join(names, "\n")+"\n"), 0o644); err != nil {
+		return fmt.Errorf("drains: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("drains: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+// Draining: apply's rolling restarts take one worker at a time out of
+// rotation (docs/OPERATIONS.md "Deploys"). Apply lists the drained sockets
+// in a record the router reads at every load (Config.Draining); the router
+// sends no new request to a drained socket and reports, in
+// Config.DrainedReport, those with no request left in flight, which is
+// when apply may restart them.
+
+package router
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// drainPoll is how often the router looks for drained sockets whose
+// requests have ended, and how often a request waits for a worker when
+// every worker of its app is drained.
+const drainPoll = 20 * time.Millisecond
+
+// markDrained sets the drained flag of every upstream of the table from
+// the record; names are socket paths relative to the run directory
+// ("acme/web@2.sock").
+func (rt *Router) markDrained(t *Table, drained map[string]bool) {
+	any := false
+	for _, a := range t.apps {
+		for _, u := range a.ups {
+			d := drained[rt.relSocket(u.path)]
+			u.drained.Store(d)
+			any = any || d
+		}
+	}
+	rt.anyDrained.Store(any)
+}
+
+func (rt *Router) relSocket(p string) string {
+	r, err := filepath.Rel(rt.cfg.RunDir, p)
+	if err != nil {
+		return p
+	}
+	return r
+}
+
+// ready returns a worker of a that is not drained and counts a request on
+// it. When every worker is drained (an app of one worker being
+// restarted), the request waits for one, at most StartTimeout, then goes
+// to a drained one: its socket still queues connections while the app
+// restarts.
+func (rt *Router) ready(a *appState) *upstream {
+	var deadline time.Time
+	for {
+		up := a.pick()
+		up.active.Add(1)
+		// Checked after the count is taken: the drain watcher reads the
+		// flag before the count, so a request either sees the flag or is
+		// seen in flight (sequentially consistent atomics).
+		if !up.drained.Load() {
+			return up
+		}
+		up.active.Add(-1)
+		if alt := a.pickUndrained(); alt != nil {
+			alt.active.Add(1)
+			if !alt.drained.Load() {
+				return alt
+			}
+			alt.active.Add(-1)
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(max(rt.cfg.StartTimeout, time.Second))
+		}
+		if time.Now().After(deadline) {
+			up.active.Add(1)
+			return up
+		}
+		time.Sleep(drainPoll)
+	}
+}
+
+// pickUndrained is pick among the workers not drained; nil when none is.
+func (a *appState) pickUndrained() *upstream {
+	var best *upstream
+	for _, u := range a.ups {
+		if u.drained.Load() {
+			continue
+		}
+		if best == nil || u.active.Load() < best.active.Load() {
+			best = u
+		}
+	}
+	return best
+}
+
+// drainLoop writes the drained sockets with nothing in flight to
+// Config.DrainedReport, one per line, whenever that list changes. Their
+// pooled connections are closed first: they lead to the process apply is
+// about to stop.
+func (rt *Router) drainLoop() {
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	last := "\x00"
+	for {
+		select {
+		case <-rt.done:
+			return
+		case <-tick.C:
+		}
+		var idle []string
+		if rt.anyDrained.Load() {
+			for _, a := range rt.table.Load().apps {
+				for _, u := range a.ups {
+					if u.drained.Load() && u.active.Load() == 0 {
+						u.reap(0, true)
+						idle = append(idle, rt.relSocket(u.path))
+					}
+				}
+			}
+		}
+		slices.Sort(idle)
+		s := strings.Join(idle, "\n")
+		if s == last {
+			continue
+		}
+		if s != "" {
+			s += "\n"
+		}
+		if err := writeAtomic(rt.cfg.DrainedReport, s); err != nil {
+			rt.logf("drained report: %v", err)
+			continue
+		}
+		last = strings.TrimSuffix(s, "\n")
+	}
+}
+
+func writeAtomic(path, s string) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path))
+	if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

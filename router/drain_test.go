@@ -1,0 +1,86 @@
+package router
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ehecoatl/ehecoatl/manifest"
+)
+
+// TestDrain: a drained worker gets no new request, the report lists it
+// once nothing is in flight, and with every worker drained a request
+// waits for one to come back instead of failing.
+func TestDrain(t *testing.T) {
+	a := app("acme", "web", "/", "acme.test")
+	a.Workers = 2
+	set := mkSet(a)
+	var mu sync.Mutex
+	drained := map[string]bool{}
+	report := filepath.Join(t.TempDir(), "drained")
+	f := newFixture(t, Config{
+		Load: func(string) (*manifest.Set, error) { return set, nil },
+		Draining: func() (map[string]bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			m := map[string]bool{}
+			for k, v := range drained {
+				m[k] = v
+			}
+			return m, nil
+		},
+		DrainedReport: report,
+	}, nil)
+	f.backend("acme", "web", 1, hello("1"))
+	f.backend("acme", "web", 2, hello("2"))
+	set2 := func(m map[string]bool) {
+		mu.Lock()
+		drained = m
+		mu.Unlock()
+		if err := f.rt.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set2(map[string]bool{"acme/web@1.sock": true})
+	c := f.client()
+	for i := 0; i < 20; i++ {
+		if _, body, _ := f.get(c, "http://acme.test/"); body != "hello from 2" {
+			t.Fatalf("request %d with worker 1 drained: %q", i, body)
+		}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		b, _ := os.ReadFile(report)
+		if strings.TrimSpace(string(b)) == "acme/web@1.sock" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("report %q, want acme/web@1.sock", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	set2(map[string]bool{"acme/web@1.sock": true, "acme/web@2.sock": true})
+	got := make(chan string, 1)
+	go func() {
+		_, body, _ := f.get(c, "http://acme.test/")
+		got <- body
+	}()
+	select {
+	case b := <-got:
+		t.Fatalf("a request with every worker drained was answered at once: %q", b)
+	case <-time.After(300 * time.Millisecond):
+	}
+	set2(map[string]bool{"acme/web@2.sock": true})
+	select {
+	case b := <-got:
+		if b != "hello from 1" {
+			t.Fatalf("held request answered %q, want worker 1", b)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("held request not answered after worker 1 came back")
+	}
+}
