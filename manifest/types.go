@@ -134,7 +134,8 @@ type App struct {
 	Memory int64
 	// Restart is systemd's Restart= value; "on-failure" by default.
 	Restart string
-	// Health is an optional HTTP path the router may probe; "" when unset.
+	// Health is an optional HTTP path the router probes on running
+	// instances (docs/OPERATIONS.md "Health checks"); "" when unset.
 	Health string
 	// TLS is how the router serves the app's domains over HTTPS.
 	TLS TLS
