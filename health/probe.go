@@ -8,7 +8,6 @@ package health
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -36,9 +35,11 @@ const (
 	CoolDown = 10 * time.Second
 )
 
-// ErrStatus is wrapped by Probe's error when the app answered with a
+// StatusError is Probe's error (errors.As) when the app answered with a
 // status outside 200-399.
-var ErrStatus = errors.New("unhealthy status")
+type StatusError struct{ Code int }
+
+func (e *StatusError) Error() string { return "status " + strconv.Itoa(e.Code) }
 
 // Probe sends GET path with Host: host to the app instance listening on
 // the unix socket socketPath, and returns nil when the response status is
@@ -74,7 +75,7 @@ func Probe(ctx context.Context, socketPath, host, path string, timeout time.Dura
 		return fmt.Errorf("health: GET %s: %w", path, err)
 	}
 	if code < 200 || code > 399 {
-		return fmt.Errorf("health: GET %s: status %d: %w", path, code, ErrStatus)
+		return fmt.Errorf("health: GET %s: %w", path, &StatusError{code})
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func TestProbe(t *testing.T) {
 	})
 	for _, c := range []struct {
 		path    string
-		status  bool // the error wraps ErrStatus
+		status  bool // the error is a *StatusError
 		wantErr bool
 	}{
 		{"/ok", false, false},
@@ -49,7 +49,7 @@ func TestProbe(t *testing.T) {
 		{"/slow", false, true},
 	} {
 		err := Probe(context.Background(), sock, "acme.example.test", c.path, 300*time.Millisecond)
-		if (err != nil) != c.wantErr || errors.Is(err, ErrStatus) != c.status {
+		if (err != nil) != c.wantErr || errors.As(err, new(*StatusError)) != c.status {
 			t.Errorf("%s: err = %v", c.path, err)
 		}
 	}

@@ -27,6 +27,8 @@ const (
 	// app cycle stop/start faster than the start limit tolerates
 	// (StartLimitBurst=5 per 5 s, docs/DESIGN.md "Start limits").
 	MinIdleTimeout = time.Second
+	// MinWatchdog is the shortest watchdog: interval.
+	MinWatchdog = time.Second
 	// MinPort: ports below 1024 need CAP_NET_BIND_SERVICE, and apps run
 	// with an empty capability set (templates/hardening.conf), so such an app could never
 	// bind its port. Refused at validation instead of crash-looping.
@@ -416,6 +418,26 @@ func (d *fileDecoder) idleTimeout(e *entry) (time.Duration, bool) {
 	if v != 0 && v < MinIdleTimeout {
 		d.errAt(e.v, e.path, fmt.Sprintf("idle_timeout %q is below 1s; the app would be stopped and started faster than systemd's start limit allows", s),
 			"use 1s or more, or 0 to never stop")
+		return 0, false
+	}
+	return v, true
+}
+
+// watchdog decodes watchdog: (docs/MANIFEST.md), a duration of at least
+// MinWatchdog.
+func (d *fileDecoder) watchdog(e *entry) (time.Duration, bool) {
+	s, ok := d.scalarText(e, "write a duration such as 30s")
+	if !ok {
+		return 0, false
+	}
+	v, p := parseDuration(s)
+	if p != nil {
+		d.probAt(e.v, e.path, p)
+		return 0, false
+	}
+	if v < MinWatchdog {
+		d.errAt(e.v, e.path, fmt.Sprintf("watchdog %q is below 1s; an app must send WATCHDOG=1 within it, and under load it would be restarted for a short pause", s),
+			"use 1s or more (30s is common), or remove the key for no watchdog")
 		return 0, false
 	}
 	return v, true

@@ -134,6 +134,10 @@ type App struct {
 	Memory int64
 	// Restart is systemd's Restart= value; "on-failure" by default.
 	Restart string
+	// Watchdog is systemd's WatchdogSec= (with Type=notify): the app
+	// sends READY=1 and then WATCHDOG=1 at least this often, or systemd
+	// restarts it; 0 when unset.
+	Watchdog time.Duration
 	// Health is an optional HTTP path the router probes on running
 	// instances (docs/OPERATIONS.md "Health checks"); "" when unset.
 	Health string

@@ -17,7 +17,7 @@ import (
 // rotations sit between the two groups; domains and secrets are listed
 // with the names added and removed.
 var (
-	unitFields  = []string{"kit", "command", "listen", "port", "state", "read_only", "connect", "egress", "workers", "idle_timeout", "memory", "restart", "health"}
+	unitFields  = []string{"kit", "command", "listen", "port", "state", "read_only", "connect", "egress", "workers", "idle_timeout", "memory", "restart", "watchdog", "health"}
 	routeFields = []string{"path", "tls", "hsts"}
 )
 
@@ -44,6 +44,7 @@ func fieldsOf(a *manifest.App) map[string]string {
 	put("idle_timeout", a.IdleTimeout.String(), true)
 	put("memory", fmt.Sprint(a.Memory), a.Memory != 0)
 	put("restart", a.Restart, a.Restart != "")
+	put("watchdog", a.Watchdog.String(), a.Watchdog != 0)
 	put("health", a.Health, a.Health != "")
 	put("path", a.Path, a.Path != "" && a.Path != "/")
 	put("tls", a.TLS.Mode+" "+a.TLS.CertFile+" "+a.TLS.KeyFile, a.TLS.Mode != "" && a.TLS.Mode != manifest.TLSAuto)
