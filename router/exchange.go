@@ -50,7 +50,7 @@ func (rt *Router) forward(cc *clientConn, req *request, a *appState) result {
 	}
 	res, derr := rt.forwardTo(cc, req, a, up, len(a.ups) > 1)
 	if derr != nil {
-		rt.failure(a, up, "connect: "+derr.Error())
+		rt.failure(a, up, 0, derr)
 		alt := a.pick(up)
 		if alt == nil {
 			return rt.upstreamError(cc, req, a, derr, false)

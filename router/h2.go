@@ -425,7 +425,7 @@ func (ex *h2exchange) forward(req *h2req, a *appState) int {
 	}
 	status, derr := ex.forwardTo(req, a, up, len(a.ups) > 1)
 	if derr != nil {
-		rt.failure(a, up, "connect: "+derr.Error())
+		rt.failure(a, up, 0, derr)
 		alt := a.pick(up)
 		if alt == nil {
 			return ex.upstreamError(a, derr, false)

@@ -66,15 +66,17 @@ func (rt *Router) observe(a *appState, u *upstream, status int) {
 	if !failedStatus(status) {
 		return
 	}
-	rt.failure(a, u, fmt.Sprintf("status %d", status))
+	rt.failure(a, u, status, nil)
 }
 
-// failure counts one failed request (or connect) of u; PassiveFails of
-// them within PassiveWindow take it down. An app of one instance without
+// failure counts one failed request (its status) or connect (its error)
+// of u; PassiveFails of them within PassiveWindow take it down. Nothing is
+// formatted but at a transition, so that a flood of failures costs no
+// allocation. An app of one instance without
 // a health: path is never taken down: there is no other instance to send
 // its requests to, nor a probe to bring it back as soon as it answers, and
 // the answers of docs/OPERATIONS.md "When an app fails" say what is wrong.
-func (rt *Router) failure(a *appState, u *upstream, what string) {
+func (rt *Router) failure(a *appState, u *upstream, status int, err error) {
 	if len(a.ups) == 1 && a.probe.Load() == nil {
 		return
 	}
@@ -84,7 +86,11 @@ func (rt *Router) failure(a *appState, u *upstream, what string) {
 		h.fails.Store(0)
 	}
 	if h.fails.Add(1) >= health.PassiveFails && !h.down.Load() {
-		rt.setHealth(a, u, false, fmt.Sprintf("%d failed requests within %s (last: %s)", health.PassiveFails, health.PassiveWindow, what))
+		last := fmt.Sprintf("status %d", status)
+		if err != nil {
+			last = "connect: " + err.Error()
+		}
+		rt.setHealth(a, u, false, fmt.Sprintf("%d failed requests within %s (last: %s)", health.PassiveFails, health.PassiveWindow, last))
 	}
 }
 
@@ -237,6 +243,9 @@ func (rt *Router) running(a *appState) []bool {
 
 // probe runs one active check of u and counts it.
 func (rt *Router) probe(a *appState, u *upstream, pt *probeTarget) {
+	if a.stopped.Load() || a.stopping.Load() {
+		return // stopped for idleness since the lookup: a probe would start it
+	}
 	err := health.Probe(context.Background(), u.path, pt.host, pt.path, health.Timeout)
 	h := &u.health
 	h.mu.Lock()

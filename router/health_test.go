@@ -161,3 +161,38 @@ func TestActiveHealth(t *testing.T) {
 		t.Errorf("transitions: %q", got)
 	}
 }
+
+// Choosing a worker and counting outcomes cost no allocation, with a
+// worker down and with failures that change nothing.
+func TestHealthAllocs(t *testing.T) {
+	a := app("acme", "web", "/", "acme.test")
+	a.Workers = 3
+	f := newFixture(t, Config{HealthLog: func(string, string, int, bool, string) {}}, mkSet(a))
+	st := f.rt.table.Load().apps[0]
+	st.ups[1].health.down.Store(true)
+	if n := testing.AllocsPerRun(1000, func() {
+		if u := st.pick(nil); u == nil || u == st.ups[1] {
+			t.Fatal("picked a down worker")
+		}
+		f.rt.observe(st, st.ups[0], 200)
+		f.rt.observe(st, st.ups[1], 502) // already down: counted, no transition
+	}); n != 0 {
+		t.Errorf("pick and observe allocate %.1f times", n)
+	}
+}
+
+// Over HTTP/2 too, an app whose workers are all down is answered 503
+// with Retry-After.
+func TestH2AllDown(t *testing.T) {
+	a := app("acme", "web", "/", "acme.example.com")
+	a.Workers = 2
+	f, fc := h2Fixture(t, Config{HealthLog: func(string, string, int, bool, string) {}}, a)
+	for _, u := range f.rt.table.Load().apps[0].ups {
+		u.health.down.Store(true)
+	}
+	c, _ := f.h2Client(fc.pool)
+	resp, b := h2Get(t, c, "https://acme.example.com/", "")
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != downRetry || string(b) != downBody {
+		t.Errorf("all down over HTTP/2: %d %q %v", resp.StatusCode, b, resp.Header)
+	}
+}

@@ -20,17 +20,30 @@ apps:
     health: /healthz
 `
 
+// An app the router stops for idleness, whose probes must not start it.
+const healthIdleTenant = `tenant: hi
+apps:
+  web:
+    command: [/usr/local/lib/ehecoatl-test/hello]
+    listen: activation
+    domains: [hi.test]
+    idle_timeout: 2s
+    health: /healthz
+`
+
 // TestHealthChecks (docs/OPERATIONS.md "Health checks"): a 2-worker app
 // under load loses at most a handful of requests when one worker is
 // SIGKILLed, then none; a worker whose health: path fails is taken out
 // (all requests go to the other), said in the journal with the tenant's
-// fields and in ehecoatl status, and brought back once it passes.
+// fields and in ehecoatl status, and brought back once it passes; an idle
+// app is never woken by a probe.
 func TestHealthChecks(t *testing.T) {
 	r := bootRouted(t)
 	h := r.host
 	// Probes every 2 s instead of 10, so that the test waits less.
 	h.sh(`echo 'EHECOATL_ROUTER_OPTS="-health-interval=2s"' >> /etc/default/ehecoatl-router; systemctl try-restart ehecoatl-router.service`)
 	h.writeTenant("hc", healthTenant)
+	h.writeTenant("hi", healthIdleTenant)
 	h.run("ehecoatl", "apply", "/srv/m")
 	pidOf := func(i int) string { return h.prop(fmt.Sprintf("ehecoatl-hc-web@%d.service", i), "MainPID") }
 	// Both workers run once each has taken a request.
@@ -194,6 +207,38 @@ func TestHealthChecks(t *testing.T) {
 		h.waitFor("status shows it up", 30*time.Second, func() bool { in := instance(); return in != nil && in["health"] == "up" })
 		if table := h.run("ehecoatl", "status", "hc"); !strings.Contains(table, "running  up") {
 			t.Errorf("status after recovery:\n%s", table)
+		}
+	})
+
+	t.Run("idle app not probed", func(t *testing.T) {
+		h := h.on(t)
+		const svc = "ehecoatl-hi-web.service"
+		starts := func() string { return strings.TrimSpace(h.sh("journalctl -u " + svc + " --no-pager -o cat | grep -c 'hello: serving' || true")) }
+		// Five probe intervals (-health-interval=2s) each: the app stays
+		// stopped, never started (since apply) and stopped by the router
+		// for idleness.
+		staysStopped := func(what string) {
+			for i := 0; i < 10; i++ {
+				time.Sleep(time.Second)
+				if st := h.prop(svc, "ActiveState"); st != "inactive" {
+					t.Fatalf("the %s app is %s: something started it (%s starts)", what, st, starts())
+				}
+			}
+		}
+		staysStopped("never requested")
+		if n := starts(); n != "0" {
+			t.Fatalf("the never requested app started %s times", n)
+		}
+		if code, body, err := r.fetch("hi.test", "/"); err != nil || code != 200 {
+			t.Fatalf("first request: %d %q %v", code, body, err)
+		}
+		h.waitFor("the router to stop the idle app", 60*time.Second, func() bool { return h.prop(svc, "ActiveState") == "inactive" })
+		staysStopped("idle")
+		if n := starts(); n != "1" {
+			t.Errorf("the app started %s times for one request", n)
+		}
+		if code, body, err := r.fetch("hi.test", "/"); err != nil || code != 200 {
+			t.Errorf("request after the idle stop: %d %q %v", code, body, err)
 		}
 	})
 }
