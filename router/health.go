@@ -87,8 +87,10 @@ func (rt *Router) failure(a *appState, u *upstream, status int, err error) {
 	}
 	if h.fails.Add(1) >= health.PassiveFails && !h.down.Load() {
 		last := fmt.Sprintf("status %d", status)
-		if err != nil {
-			last = "connect: " + err.Error()
+		if de, ok := err.(*errDial); ok {
+			last = de.err.Error() // "dial unix PATH: connect: ..."
+		} else if err != nil {
+			last = err.Error()
 		}
 		rt.setHealth(a, u, false, fmt.Sprintf("%d failed requests within %s (last: %s)", health.PassiveFails, health.PassiveWindow, last))
 	}

@@ -143,6 +143,39 @@ func TestHealthChecks(t *testing.T) {
 		}
 	})
 
+	t.Run("worker socket gone", func(t *testing.T) {
+		h := h.on(t)
+		// Its connects fail: each request is sent to worker 1 instead,
+		// and after 3 failures worker 2 is down (passive).
+		h.run("systemctl", "stop", "ehecoatl-hc-web@2.socket", "ehecoatl-hc-web@2.service")
+		bad := 0
+		for i := 0; i < 40; i++ {
+			if code, body, err := r.fetch("hc.test", "/"); err != nil || code != 200 {
+				bad++
+				t.Logf("request %d: %d %q %v", i, code, body, err)
+			}
+		}
+		if bad != 0 {
+			t.Errorf("%d of 40 requests failed with worker 2's socket stopped", bad)
+		}
+		out, _, _ := h.try("journalctl", "--no-pager", "-o", "cat", "EHECOATL_TENANT=hc", "EHECOATL_INSTANCE=2", "EHECOATL_HEALTH=down")
+		if !strings.Contains(out, "hc/web@2 is down: 3 failed requests within 10s (last: dial unix /run/ehecoatl/hc/web@2.sock: connect: ") {
+			t.Errorf("journal of worker 2 going down:\n%s", out)
+		}
+		t.Logf("journal: %s", strings.TrimSpace(out))
+		// Its service does not run, so no probe judges it: the cool-down
+		// brings it back, and the next request starts it again.
+		h.run("systemctl", "start", "ehecoatl-hc-web@2.socket")
+		h.waitFor("worker 2 up after the cool-down", 60*time.Second, func() bool {
+			out, _, _ := h.try("journalctl", "--no-pager", "-o", "cat", "EHECOATL_TENANT=hc", "EHECOATL_INSTANCE=2", "EHECOATL_HEALTH=up")
+			return strings.Contains(out, "hc/web@2 is up: cool-down of 10s over")
+		})
+		h.waitFor("worker 2 serving again", 60*time.Second, func() bool {
+			r.fetch("hc.test", "/")
+			return pidOf(2) != "0"
+		})
+	})
+
 	t.Run("failing health check", func(t *testing.T) {
 		h := h.on(t)
 		// /sick goes to one of the workers; its /healthz then fails for 20 s.
