@@ -27,6 +27,9 @@ const (
 	downRetry = "10"
 )
 
+// runningLookupTimeout bounds the one D-Bus call of a probe round.
+const runningLookupTimeout = 5 * time.Second
+
 // instHealth is one upstream's health. down is read on every pick; the
 // counters are touched only by failed requests and the prober.
 type instHealth struct {
@@ -191,19 +194,39 @@ func (rt *Router) coolDown(now time.Time) {
 }
 
 // probeAll probes the running instances of every app with a health: path,
-// at most 8 at once, and waits for them.
+// at most 8 at once, and waits for them. Which instances run is one
+// lookup for all of them.
 func (rt *Router) probeAll() {
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
+	var apps []*appState
+	var units []string
 	for _, a := range rt.table.Load().apps {
-		pt := a.probe.Load()
-		if pt == nil {
+		if a.probe.Load() == nil {
 			continue
 		}
-		running := rt.running(a)
-		for i, u := range a.ups {
-			u.running.Store(running[i])
-			if !running[i] {
+		if a.stopped.Load() || a.stopping.Load() || len(a.runUnits) != len(a.ups) {
+			// Stopped for idleness: nothing runs, and a probe would start it.
+			for _, u := range a.ups {
+				u.running.Store(false)
+			}
+			continue
+		}
+		apps = append(apps, a)
+		units = append(units, a.runUnits...)
+	}
+	if len(apps) == 0 {
+		return
+	}
+	running := rt.running(units)
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	i := 0
+	for _, a := range apps {
+		pt := a.probe.Load()
+		for _, u := range a.ups {
+			r := running[i]
+			i++
+			u.running.Store(r)
+			if !r || pt == nil {
 				continue
 			}
 			wg.Add(1)
@@ -217,26 +240,23 @@ func (rt *Router) probeAll() {
 	wg.Wait()
 }
 
-// running says which of a's instances have a service that runs: only those
-// are probed, since connecting to the socket of a stopped one starts it.
-// An app the router stopped for idleness runs nothing.
-func (rt *Router) running(a *appState) []bool {
-	out := make([]bool, len(a.ups))
-	if a.stopped.Load() || a.stopping.Load() {
-		return out
-	}
+// running says which units (per instance, the service its socket starts)
+// are active: only those are probed, since connecting to the socket of a
+// stopped one starts it. A failed lookup probes none.
+func (rt *Router) running(units []string) []bool {
+	out := make([]bool, len(units))
 	if rt.cfg.Running == nil {
 		for i := range out {
 			out[i] = true
 		}
 		return out
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), failLookupTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), runningLookupTimeout)
 	defer cancel()
-	r, err := rt.cfg.Running(ctx, a.runUnits)
+	r, err := rt.cfg.Running(ctx, units)
 	if err != nil || len(r) != len(out) {
 		if err != nil {
-			rt.appLogf(a, "looking up which instances run: %v", err)
+			rt.cfg.Logger.Warn("looking up which app instances run; no probes this round", "err", err)
 		}
 		return out
 	}
