@@ -93,7 +93,9 @@ func statusCommand() *ucli.Command {
 func statusExit(rows []status.App, r status.Router) error {
 	var bad []string
 	for _, row := range rows {
-		if row.State == status.Failed {
+		// Every instance down: the router answers the app with 503,
+		// whatever systemd says of its units.
+		if row.State == status.Failed || row.Health() == "down" {
 			bad = append(bad, row.Tenant+"/"+row.App)
 		}
 	}
