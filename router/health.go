@@ -75,10 +75,10 @@ func (rt *Router) observe(a *appState, u *upstream, status int) {
 // failure counts one failed request (its status) or connect (its error)
 // of u; PassiveFails of them within PassiveWindow take it down. Nothing is
 // formatted but at a transition, so that a flood of failures costs no
-// allocation. An app of one instance without
-// a health: path is never taken down: there is no other instance to send
-// its requests to, nor a probe to bring it back as soon as it answers, and
-// the answers of docs/OPERATIONS.md "When an app fails" say what is wrong.
+// allocation. An app of one instance without a health: path is never
+// taken down: there is no other instance to send its requests to, nor a
+// probe to bring it back as soon as it answers, and the answers of
+// docs/OPERATIONS.md "When an app fails" say what is wrong.
 func (rt *Router) failure(a *appState, u *upstream, status int, err error) {
 	if len(a.ups) == 1 && a.probe.Load() == nil {
 		return
