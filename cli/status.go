@@ -11,6 +11,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/ehecoatl/ehecoatl/dbus"
+	"github.com/ehecoatl/ehecoatl/health"
 	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/status"
 	"github.com/ehecoatl/ehecoatl/stops"
@@ -47,20 +48,26 @@ func statusCommand() *ucli.Command {
 			if app != "" {
 				rows = slices.DeleteFunc(rows, func(r status.App) bool { return r.App != app })
 			}
+			router, err := status.CollectRouter(c.Context, sd, lay(c).Path(naming.RouterReloads))
+			if err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
 			if rec, ok, err := tlsstate.Read(lay(c).Path(tlsstate.Path)); err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
 			} else if ok {
 				status.AttachCertificates(rows, rec)
+			}
+			// A record left by a router that no longer runs says nothing.
+			if rec, ok, err := health.Read(lay(c).Path(health.Path)); err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
+			} else if ok && strings.HasPrefix(router.ServiceState, "active") {
+				status.AttachHealth(rows, rec)
 			}
 			rec, err := stops.Load(lay(c).Stops())
 			if err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
 			}
 			status.AttachHolds(rows, set, rec)
-			router, err := status.CollectRouter(c.Context, sd, lay(c).Path(naming.RouterReloads))
-			if err != nil {
-				return fmt.Errorf("status: %w", err)
-			}
 			if c.Bool("json") {
 				err = printJSON(c, struct {
 					Router status.Router `json:"router"`
@@ -86,7 +93,9 @@ func statusCommand() *ucli.Command {
 func statusExit(rows []status.App, r status.Router) error {
 	var bad []string
 	for _, row := range rows {
-		if row.State == status.Failed {
+		// Every instance down: the router answers the app with 503,
+		// whatever systemd says of its units.
+		if row.State == status.Failed || row.Health() == "down" {
 			bad = append(bad, row.Tenant+"/"+row.App)
 		}
 	}

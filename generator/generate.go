@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
@@ -492,7 +493,25 @@ func (r *renderer) appService(p appParts) *units.Unit {
 	}
 	r.hideInOS(s)
 	u.Merge(r.hardening)
+	if a.Watchdog > 0 {
+		// The app speaks sd_notify (docs/MANIFEST.md "watchdog"): these
+		// replace the template's Type=exec and the profile's
+		// NotifyAccess=none, so that systemd kills and restarts it when
+		// it hangs.
+		s.Set("Type", "notify")
+		s.Set("NotifyAccess", "main")
+		s.Add("WatchdogSec", watchdogSec(a.Watchdog))
+	}
 	return u
+}
+
+// watchdogSec writes a duration as systemd reads it: whole seconds, else
+// milliseconds.
+func watchdogSec(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
 }
 
 // hostView adds the host paths an app sees besides the OS (docs/MANIFEST.md

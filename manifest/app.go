@@ -37,6 +37,8 @@ const (
 	// app cycle stop/start faster than the start limit tolerates
 	// (StartLimitBurst=5 per 5 s, docs/DESIGN.md "Start limits").
 	MinIdleTimeout = time.Second
+	// MinWatchdog is the shortest watchdog: interval.
+	MinWatchdog = time.Second
 	// MinPort: ports below 1024 need CAP_NET_BIND_SERVICE, and apps run
 	// with an empty capability set (templates/hardening.conf), so such an app could never
 	// bind its port. Refused at validation instead of crash-looping.
@@ -456,6 +458,26 @@ func (d *fileDecoder) deploy(e *entry) (string, bool) {
 		ok = false
 	}
 	return v, ok
+}
+
+// watchdog decodes watchdog: (docs/MANIFEST.md), a duration of at least
+// MinWatchdog.
+func (d *fileDecoder) watchdog(e *entry) (time.Duration, bool) {
+	s, ok := d.scalarText(e, "write a duration such as 30s")
+	if !ok {
+		return 0, false
+	}
+	v, p := parseDuration(s)
+	if p != nil {
+		d.probAt(e.v, e.path, p)
+		return 0, false
+	}
+	if v < MinWatchdog {
+		d.errAt(e.v, e.path, fmt.Sprintf("watchdog %q is below 1s; an app must send WATCHDOG=1 within it, and under load it would be restarted for a short pause", s),
+			"use 1s or more (30s is common), or remove the key for no watchdog")
+		return 0, false
+	}
+	return v, true
 }
 
 func (d *fileDecoder) size(e *entry) (int64, bool) {

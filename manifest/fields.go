@@ -45,6 +45,7 @@ type rawApp struct {
 	idle     field[time.Duration]
 	memory   field[int64]
 	restart  field[string]
+	watchdog field[time.Duration]
 	health   field[string]
 	drain    field[time.Duration]
 	deploy   field[string]
@@ -175,6 +176,9 @@ var appFields = []appField{
 	fieldOf("restart", func(a *rawApp) *field[string] { return &a.restart },
 		(*fileDecoder).restart, inherit,
 		func(o *App, f field[string]) { o.Restart = f.or(DefaultRestart) }),
+	fieldOf("watchdog", func(a *rawApp) *field[time.Duration] { return &a.watchdog },
+		(*fileDecoder).watchdog, inherit,
+		func(o *App, f field[time.Duration]) { o.Watchdog = f.val }),
 	fieldOf("health", func(a *rawApp) *field[string] { return &a.health },
 		(*fileDecoder).healthPath, inherit,
 		func(o *App, f field[string]) { o.Health = f.val }),

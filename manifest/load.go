@@ -612,11 +612,21 @@ func (l *loader) checkApp(d *fileDecoder, t *rawTenant, a, m *rawApp) {
 				fmt.Sprintf("a port app cannot have an egress list: it would listen on the host's loopback, where other local processes could reach port %d or take it while the app is stopped", m.port.val),
 				"take the socket from systemd (listen: activation) to reach the network, or keep egress: none")
 		}
+		if m.watchdog.set && m.watchdog.ok {
+			addAt(Error, m.watchdog.at,
+				"watchdog: needs a unix socket (systemd's notify socket), which an app with an egress list may not have: in the host's network namespace it would reach every abstract socket of the host and of other apps",
+				"remove watchdog, or use it with egress: none")
+		}
 		if m.connect.set && m.connect.ok && len(m.connect.val) > 0 {
 			addAt(Error, m.connect.at,
 				"connect: needs unix sockets, which an app with an egress list may not have: in the host's network namespace they would reach every abstract socket of the host and of other apps",
 				"reach the service over TCP by listing its address in egress (e.g. 127.0.0.1/32), or use connect: with egress: none")
 		}
+	}
+	if m.watchdog.set && m.watchdog.ok && m.restart.set && m.restart.ok && (m.restart.val == "no" || m.restart.val == "on-success") {
+		addAt(Warning, m.watchdog.at,
+			fmt.Sprintf("watchdog with restart: %s: systemd stops a hung app but does not start it again", m.restart.val),
+			"write restart: on-failure (the default) or on-watchdog")
 	}
 	// HTTPS (docs/MANIFEST.md "HTTPS").
 	tlsMode := TLSAuto

@@ -134,7 +134,12 @@ type App struct {
 	Memory int64
 	// Restart is systemd's Restart= value; "on-failure" by default.
 	Restart string
-	// Health is an optional HTTP path the router may probe; "" when unset.
+	// Watchdog is systemd's WatchdogSec= (with Type=notify): the app
+	// sends READY=1 and then WATCHDOG=1 at least this often, or systemd
+	// restarts it; 0 when unset.
+	Watchdog time.Duration
+	// Health is an optional HTTP path the router probes on running
+	// instances (docs/OPERATIONS.md "Health checks"); "" when unset.
 	Health string
 	// Drain is how long a rollout waits for a worker's requests to end
 	// before restarting it; DefaultDrain unless set (0: no wait).

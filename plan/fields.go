@@ -13,12 +13,12 @@ import (
 
 // The app fields a plan names when they change, in the order it names
 // them: what restarts the app (table order of docs/MANIFEST.md), then env
-// and secrets, then what only the router reads. env.KEY and the secret
+// and secrets, then what only the router or a rollout reads. env.KEY and the secret
 // rotations sit between the two groups; domains and secrets are listed
 // with the names added and removed.
 var (
-	unitFields  = []string{"kit", "command", "listen", "port", "state", "read_only", "connect", "egress", "workers", "idle_timeout", "memory", "restart", "health"}
-	routeFields = []string{"path", "tls", "hsts"}
+	unitFields  = []string{"kit", "command", "listen", "port", "state", "read_only", "connect", "egress", "workers", "idle_timeout", "memory", "restart", "watchdog", "health"}
+	routeFields = []string{"path", "tls", "hsts", "drain", "deploy"}
 )
 
 // fieldsOf hashes each field of a (after kit merging) that is set: a
@@ -44,6 +44,9 @@ func fieldsOf(a *manifest.App) map[string]string {
 	put("idle_timeout", a.IdleTimeout.String(), true)
 	put("memory", fmt.Sprint(a.Memory), a.Memory != 0)
 	put("restart", a.Restart, a.Restart != "")
+	put("watchdog", a.Watchdog.String(), a.Watchdog != 0)
+	put("drain", a.Drain.String(), a.Drain != manifest.DefaultDrain)
+	put("deploy", a.Deploy, a.Deploy != "" && a.Deploy != manifest.DeployRolling)
 	put("health", a.Health, a.Health != "")
 	put("path", a.Path, a.Path != "" && a.Path != "/")
 	put("tls", a.TLS.Mode+" "+a.TLS.CertFile+" "+a.TLS.KeyFile, a.TLS.Mode != "" && a.TLS.Mode != manifest.TLSAuto)

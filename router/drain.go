@@ -43,53 +43,51 @@ func (rt *Router) relSocket(p string) string {
 	return r
 }
 
-// ready returns a worker of a that is not drained and counts a request on
-// it. When every worker is drained (an app of one worker being
-// restarted), the request waits for one, at most StartTimeout, then goes
-// to a drained one: its socket still queues connections while the app
-// restarts.
-func (rt *Router) ready(a *appState) *upstream {
+// ready picks a worker of a for one request, other than skip, with its
+// in-flight count taken (the caller gives it back): one that is up
+// (health.go) and not drained. While the only workers up are drained (a
+// rollout restarting a one-worker app), the request waits for one, up to
+// the start timeout, then goes to a drained one (docs/OPERATIONS.md
+// "Deploys"): new requests queue rather than fail. nil when every worker
+// is down.
+func (rt *Router) ready(a *appState, skip *upstream) *upstream {
 	var deadline time.Time
 	for {
-		up := a.pick()
-		up.active.Add(1)
-		// Checked after the count is taken: the drain watcher reads the
-		// flag before the count, so a request either sees the flag or is
-		// seen in flight (sequentially consistent atomics).
-		if !up.drained.Load() {
-			return up
-		}
-		up.active.Add(-1)
-		if alt := a.pickUndrained(); alt != nil {
-			alt.active.Add(1)
-			if !alt.drained.Load() {
-				return alt
+		if up := a.pick(skip); up != nil {
+			up.active.Add(1)
+			// Checked after the count is taken: the drain watcher reads
+			// the flag before the count, so a request either sees the
+			// flag or is seen in flight (sequentially consistent atomics).
+			if !up.drained.Load() {
+				return up
 			}
-			alt.active.Add(-1)
+			up.active.Add(-1)
+			continue // pick skips it now
+		}
+		d := a.drainedUp(skip)
+		if d == nil {
+			return nil
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(max(rt.cfg.StartTimeout, time.Second))
 		}
 		if time.Now().After(deadline) {
-			up.active.Add(1)
-			return up
+			d.active.Add(1)
+			return d
 		}
 		time.Sleep(drainPoll)
 	}
 }
 
-// pickUndrained is pick among the workers not drained; nil when none is.
-func (a *appState) pickUndrained() *upstream {
-	var best *upstream
+// drainedUp is a drained worker of a that is up, other than skip; nil
+// when there is none.
+func (a *appState) drainedUp(skip *upstream) *upstream {
 	for _, u := range a.ups {
-		if u.drained.Load() {
-			continue
-		}
-		if best == nil || u.active.Load() < best.active.Load() {
-			best = u
+		if u != skip && u.drained.Load() && !u.health.down.Load() {
+			return u
 		}
 	}
-	return best
+	return nil
 }
 
 // drainLoop writes the drained sockets with nothing in flight to

@@ -39,9 +39,32 @@ type result struct {
 	close bool
 }
 
-// forward sends req to one worker of a and relays the response.
+// forward sends req to one worker of a that is up and relays the
+// response; a connect that fails (nothing was sent) is tried once on
+// another worker. The outcome counts for the worker's health (health.go).
 func (rt *Router) forward(cc *clientConn, req *request, a *appState) result {
-	up := rt.ready(a)
+	up := rt.ready(a, nil)
+	if up == nil {
+		body, retry := rt.allDown(a)
+		return cc.simple(req, 503, body, retry)
+	}
+	res, derr := rt.forwardTo(cc, req, a, up, len(a.ups) > 1)
+	if derr != nil {
+		rt.failure(a, up, 0, derr)
+		alt := rt.ready(a, up)
+		if alt == nil {
+			return rt.upstreamError(cc, req, a, derr, false)
+		}
+		up = alt
+		res, _ = rt.forwardTo(cc, req, a, up, false)
+	}
+	rt.observe(a, up, res.status)
+	return res
+}
+
+// forwardTo forwards req to up. With handBack a failed connect is
+// returned as derr with nothing answered, for forward to try elsewhere.
+func (rt *Router) forwardTo(cc *clientConn, req *request, a *appState, up *upstream, handBack bool) (res result, derr error) {
 	defer up.active.Add(-1)
 
 	hasBody := req.ContentLength != 0
@@ -49,20 +72,26 @@ func (rt *Router) forward(cc *clientConn, req *request, a *appState) result {
 		(req.Method == "GET" || req.Method == "HEAD" || req.Method == "OPTIONS" || req.Method == "TRACE")
 	c, err := up.get()
 	if err != nil {
-		return rt.upstreamError(cc, req, a, err, false)
+		if handBack {
+			return result{}, err
+		}
+		return rt.upstreamError(cc, req, a, err, false), nil
 	}
 	for attempt := 0; ; attempt++ {
 		res, retry := rt.exchange(cc, req, a, c, hasBody)
 		if !retry {
-			return res
+			return res, nil
 		}
 		if !replayable || attempt > 0 {
-			return rt.upstreamError(cc, req, a, errBadResponse, false)
+			return rt.upstreamError(cc, req, a, errBadResponse, false), nil
 		}
 		// A pooled connection the app had closed: the request was not
 		// processed, send it again on a fresh connection.
 		if c, err = up.dial(); err != nil {
-			return rt.upstreamError(cc, req, a, err, false)
+			if handBack {
+				return result{}, err
+			}
+			return rt.upstreamError(cc, req, a, err, false), nil
 		}
 	}
 }

@@ -417,7 +417,28 @@ func (ex *h2exchange) releaseBody(req *h2req) {
 
 // forward is forward (exchange.go) for a stream.
 func (ex *h2exchange) forward(req *h2req, a *appState) int {
-	up := ex.cc.rt.ready(a)
+	rt := ex.cc.rt
+	up := rt.ready(a, nil)
+	if up == nil {
+		body, retry := rt.allDown(a)
+		return ex.simple(503, body, retry)
+	}
+	status, derr := ex.forwardTo(req, a, up, len(a.ups) > 1)
+	if derr != nil {
+		rt.failure(a, up, 0, derr)
+		alt := rt.ready(a, up)
+		if alt == nil {
+			return ex.upstreamError(a, derr, false)
+		}
+		up = alt
+		status, _ = ex.forwardTo(req, a, up, false)
+	}
+	rt.observe(a, up, status)
+	return status
+}
+
+// forwardTo is forwardTo (exchange.go) for a stream.
+func (ex *h2exchange) forwardTo(req *h2req, a *appState, up *upstream, handBack bool) (status int, derr error) {
 	defer up.active.Add(-1)
 
 	hasBody := req.ContentLength != 0
@@ -425,18 +446,24 @@ func (ex *h2exchange) forward(req *h2req, a *appState) int {
 		(req.Method == "GET" || req.Method == "HEAD" || req.Method == "OPTIONS" || req.Method == "TRACE")
 	c, err := up.get()
 	if err != nil {
-		return ex.upstreamError(a, err, false)
+		if handBack {
+			return 0, err
+		}
+		return ex.upstreamError(a, err, false), nil
 	}
 	for attempt := 0; ; attempt++ {
 		status, retry := ex.exchange(req, a, c, hasBody)
 		if !retry {
-			return status
+			return status, nil
 		}
 		if !replayable || attempt > 0 {
-			return ex.upstreamError(a, errBadResponse, false)
+			return ex.upstreamError(a, errBadResponse, false), nil
 		}
 		if c, err = up.dial(); err != nil {
-			return ex.upstreamError(a, err, false)
+			if handBack {
+				return 0, err
+			}
+			return ex.upstreamError(a, err, false), nil
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/ehecoatl/ehecoatl/health"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/router/certs"
@@ -137,6 +138,21 @@ type Config struct {
 	// status` and `routes` (tlsstate.Path under systemd); "" writes none.
 	CertState string
 
+	// HealthState is where the instances' health is written for `ehecoatl
+	// status` (health.Path under systemd); "" writes none.
+	HealthState string
+	// HealthInterval is how often the running instances of apps with a
+	// health: path are probed (health.Interval).
+	HealthInterval time.Duration
+	// Running says which of the units (per instance, the service its
+	// socket starts) are active, so that only running instances are
+	// probed; nil: every instance counts as running.
+	Running func(ctx context.Context, units []string) ([]bool, error)
+	// HealthLog receives each instance's transition to up or down; nil:
+	// the journal with EHECOATL_TENANT, EHECOATL_APP, EHECOATL_INSTANCE
+	// and EHECOATL_HEALTH (else Logger).
+	HealthLog func(tenant, app string, instance int, up bool, msg string)
+
 	// Stopper stops idle activation apps; nil disables idle stop.
 	Stopper IdleStopper
 	// Units tells whether systemd gave up on an app that a request could
@@ -171,6 +187,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.DialTimeout, DefaultDialTimeout)
 	setDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&c.IdleCheckInterval, time.Second)
+	setDefault(&c.HealthInterval, health.Interval)
 	c.TrustedProxies = trustedPrefixes(c.TrustedProxies)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -221,6 +238,9 @@ type Router struct {
 	// ownAccess: the access logger was created here and is closed by Close.
 	ownAccess bool
 
+	// healthDirty asks healthLoop to rewrite Config.HealthState.
+	healthDirty chan struct{}
+
 	closeOnce sync.Once
 	done      chan struct{}
 }
@@ -232,7 +252,7 @@ type Router struct {
 // (and every other tenant) down after a reboot.
 func New(cfg Config) (*Router, error) {
 	cfg = cfg.withDefaults()
-	rt := &Router{cfg: cfg, reg: newRegistry(cfg), done: make(chan struct{})}
+	rt := &Router{cfg: cfg, reg: newRegistry(cfg), done: make(chan struct{}), healthDirty: make(chan struct{}, 1)}
 	rt.clients.max = int32(min(cfg.ClientMaxInFlight, 1<<30))
 	rt.table.Store(&Table{exact: map[string]*hostRoutes{}, wild: map[string]*hostRoutes{}})
 	rt.access = cfg.AccessLog
@@ -249,6 +269,7 @@ func New(cfg Config) (*Router, error) {
 	if cfg.DrainedReport != "" {
 		go rt.drainLoop()
 	}
+	go rt.healthLoop()
 	if cfg.Certs != nil && cfg.CertState != "" {
 		go rt.certStateLoop()
 	}
@@ -334,6 +355,10 @@ func (rt *Router) setManifests(set *manifest.Set, stopped func(tenant, app strin
 	}
 	rt.table.Store(t)
 	rt.reg.commit()
+	select {
+	case rt.healthDirty <- struct{}{}:
+	default:
+	}
 	rt.cfg.Logger.Info("routing table loaded", "routes", len(t.routes), "apps", len(t.apps), "https", len(t.certs))
 	if rt.cfg.Certs != nil {
 		// A certificate that cannot be loaded leaves its domain without

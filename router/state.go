@@ -60,7 +60,13 @@ type appState struct {
 	sockets []string
 	units   []string
 	ups     []*upstream
-	rr      atomic.Uint32
+	// runUnits are, per instance, the service its socket starts (the app's,
+	// or its bridge's), whose state says whether it may be probed.
+	runUnits []string
+	// probe is the active health check, nil without health: in the
+	// manifest (health.go).
+	probe atomic.Pointer[probeTarget]
+	rr    atomic.Uint32
 
 	// idleTimeout (ns) and activation can change on reload without the
 	// sockets changing.
@@ -86,21 +92,31 @@ type appState struct {
 	failed bool
 }
 
-// pick chooses the worker upstream with the fewest requests in flight,
-// starting at a round-robin position so that ties (the common case with
-// short requests) rotate evenly.
-func (a *appState) pick() *upstream {
+// pick chooses the worker upstream with the fewest requests in flight
+// among those up, not drained (drain.go) and not skip, starting at a round-robin position so that
+// ties (the common case with short requests) rotate evenly; nil when
+// every instance is down (or skipped).
+func (a *appState) pick(skip *upstream) *upstream {
 	n := len(a.ups)
 	if n == 1 {
-		return a.ups[0]
+		if u := a.ups[0]; u != skip && !u.health.down.Load() && !u.drained.Load() {
+			return u
+		}
+		return nil
 	}
 	start := int(a.rr.Add(1) % uint32(n))
-	best := a.ups[start]
-	bl := best.active.Load()
-	for i := 1; i < n && bl > 0; i++ {
+	var best *upstream
+	var bl int64
+	for i := 0; i < n; i++ {
 		u := a.ups[(start+i)%n]
-		if l := u.active.Load(); l < bl {
+		if u == skip || u.health.down.Load() || u.drained.Load() {
+			continue
+		}
+		if l := u.active.Load(); best == nil || l < bl {
 			best, bl = u, l
+			if l == 0 {
+				break
+			}
 		}
 	}
 	return best
@@ -155,15 +171,24 @@ func (r *registry) app(tenant, app string, sockets []string, o appOptions) *appS
 	key := tenant + "/" + app
 	a := r.apps[key]
 	if a == nil || !sameStrings(a.sockets, sockets) {
-		a = &appState{key: key, name: app, tenant: r.tenant(tenant), sockets: sockets, units: o.units}
-		for _, s := range sockets {
-			a.ups = append(a.ups, newUpstream(s, r.cfg))
+		a = &appState{key: key, name: app, tenant: r.tenant(tenant), sockets: sockets, units: o.units, runUnits: o.runUnits}
+		for i, s := range sockets {
+			u := newUpstream(s, r.cfg)
+			if o.workers {
+				u.instance = i + 1
+			}
+			a.ups = append(a.ups, u)
 		}
 		a.lastActive.Store(time.Now().UnixNano())
 	} else {
 		r.tenant(tenant) // refresh caps
 	}
 	a.idleTimeout.Store(int64(o.idleTimeout))
+	if o.health == "" {
+		a.probe.Store(nil)
+	} else if pt := a.probe.Load(); pt == nil || pt.path != o.health || pt.host != o.host {
+		a.probe.Store(&probeTarget{path: o.health, host: o.host})
+	}
 	a.activation.Store(o.activation)
 	// A port: app gains a bridge without its sockets changing.
 	a.failMu.Lock()

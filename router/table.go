@@ -176,6 +176,10 @@ func buildTable(set *manifest.Set, runDir string, reg *registry, stopped func(te
 			n := a.Names().Units(runDir)
 			st = reg.app(r.Tenant, r.App, n.SocketPaths, appOptions{
 				units:       n.Services,
+				runUnits:    runUnits(n.Services, len(n.SocketPaths)),
+				workers:     a.Names().Templated(),
+				health:      a.Health,
+				host:        probeHost(a.Domains),
 				watch:       append(append([]string{}, n.Sockets...), n.Services...),
 				idleTimeout: a.IdleTimeout,
 				activation:  a.Listen == manifest.ListenActivation,
@@ -257,7 +261,40 @@ func (t *Table) Certs() map[string]certs.Policy { return t.certs }
 // appOptions are the per-app settings the registry keeps with the state.
 type appOptions struct {
 	units       []string
+	runUnits    []string
+	workers     bool
+	health      string
+	host        string
 	watch       []string
 	idleTimeout time.Duration
 	activation  bool
+}
+
+// runUnits picks, per instance, the last of its services (the bridge of a
+// port: app, which its socket starts, else the app's own service): the one
+// whose running means a probe starts nothing.
+func runUnits(services []string, instances int) []string {
+	if instances == 0 {
+		return nil
+	}
+	g := len(services) / instances
+	out := make([]string, 0, instances)
+	for i := 0; i < instances; i++ {
+		out = append(out, services[i*g+g-1])
+	}
+	return out
+}
+
+// probeHost is the Host of an app's health probes: its first exact
+// domain, else its first wildcard with "*" written as "health".
+func probeHost(domains []string) string {
+	for _, d := range domains {
+		if !strings.HasPrefix(d, "*.") {
+			return normalizeHost(d)
+		}
+	}
+	if len(domains) > 0 {
+		return "health" + normalizeHost(domains[0])[1:]
+	}
+	return "localhost"
 }

@@ -13,8 +13,10 @@ import (
 // connection is the warmest and the least likely to have been closed by
 // the app, and surplus connections at the bottom age out.
 type upstream struct {
-	path    string
-	maxIdle int
+	path string
+	// instance is the worker number, 0 for an app without workers.
+	instance int
+	maxIdle  int
 	// idleTimeout closes connections idle for longer (set from the app's
 	// idle timeout so that pooled connections never keep an idle app or
 	// its bridge alive).
@@ -26,6 +28,10 @@ type upstream struct {
 	// drained: apply is restarting this worker; no new request is sent
 	// to it (drain.go).
 	drained atomic.Bool
+	// health: down instances are skipped by pick (health.go); running is
+	// whether its service ran at the last probe round.
+	health  instHealth
+	running atomic.Bool
 
 	mu     sync.Mutex
 	idle   []*uconn

@@ -11,7 +11,7 @@ import (
 // Print writes rows as the `ehecoatl status` table.
 func Print(w io.Writer, rows []App, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tAPP\tSTATE\tSINCE\tMEMORY\tCPU\tTASKS\tRESTARTS\tHTTPS\tDOMAINS")
+	fmt.Fprintln(tw, "TENANT\tAPP\tSTATE\tHEALTH\tSINCE\tMEMORY\tCPU\tTASKS\tRESTARTS\tHTTPS\tDOMAINS")
 	for _, r := range rows {
 		since := "-"
 		if r.Since != nil {
@@ -27,7 +27,7 @@ func Print(w io.Writer, rows []App, now time.Time) error {
 		if r.Tasks != nil {
 			tasks = fmt.Sprint(*r.Tasks)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Tenant, r.App, r.State, since, mem, cpu, tasks, r.Restarts, r.HTTPS(now), strings.Join(r.Domains, ","))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Tenant, r.App, r.State, r.Health(), since, mem, cpu, tasks, r.Restarts, r.HTTPS(now), strings.Join(r.Domains, ","))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -37,6 +37,19 @@ func Print(w io.Writer, rows []App, now time.Time) error {
 			if strings.HasPrefix(c.State, "failed") {
 				fmt.Fprintf(w, "\n%s/%s: certificate of %s %s\n  see: journalctl -u ehecoatl-router\n", r.Tenant, r.App, c.Domain, c.State)
 			}
+		}
+	}
+	for _, r := range rows {
+		for _, in := range r.Instances {
+			if in.Health != "down" {
+				continue
+			}
+			since := ""
+			if in.Since != nil {
+				since = " since " + in.Since.UTC().Format("2006-01-02 15:04:05 MST")
+			}
+			fmt.Fprintf(w, "\n%s: down%s: %s\n  the router sends its requests to the app's other instances; see: journalctl EHECOATL_HEALTH=down EHECOATL_TENANT=%s\n",
+				in.Name(), since, in.Reason, r.Tenant)
 		}
 	}
 	for _, r := range rows {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/dbus"
+	"github.com/ehecoatl/ehecoatl/health"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/tlsstate"
@@ -62,6 +63,9 @@ type App struct {
 	// Certificates are the router's certificates of the app's domains
 	// served over HTTPS (AttachCertificates).
 	Certificates []tlsstate.Domain `json:"certificates,omitempty"`
+	// Instances are the router's view of the app's instances: up or
+	// down, since when and why (AttachHealth).
+	Instances []health.Instance `json:"instances,omitempty"`
 }
 
 // AttachCertificates gives each row the router's certificates of its

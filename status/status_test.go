@@ -91,7 +91,7 @@ func TestCollect(t *testing.T) {
 	}
 	var b strings.Builder
 	Print(&b, rows, t0.Add(90*time.Second))
-	for _, want := range []string{"acme    run   running  1m ago  1.0MiB", "acme/bad failed:", "reason: exited with status 1; systemd gave up", "last line: panic: boom"} {
+	for _, want := range []string{"acme    run   running  -       1m ago  1.0MiB", "acme/bad failed:", "reason: exited with status 1; systemd gave up", "last line: panic: boom"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}

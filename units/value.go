@@ -16,6 +16,22 @@ func (s *Section) Add(key, value string) {
 	s.add(key, enc, err)
 }
 
+// Set is Add after dropping the section's options named key: a later
+// choice replaces one a merged fragment made (Type=, NotifyAccess=), so
+// the unit holds one value for it, not two of which systemd takes the
+// last.
+func (s *Section) Set(key, value string) {
+	kept := s.Options[:0]
+	for _, o := range s.Options {
+		if o.Key != key {
+			kept = append(kept, o)
+		}
+	}
+	clear(s.Options[len(kept):])
+	s.Options = kept
+	s.Add(key, value)
+}
+
 // AddSpecifier is Add for a value in which '%' specifiers are intended, e.g.
 // "/run/ehecoatl/acme/web@%i.sock". Only %i %I %n %N %p and %% are allowed.
 func (s *Section) AddSpecifier(key, value string) {

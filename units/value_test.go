@@ -132,3 +132,18 @@ func TestUnescapeValue(t *testing.T) {
 		}
 	}
 }
+
+func TestSet(t *testing.T) {
+	u := New("a.service")
+	s := u.Section("Service")
+	s.Add("Type", "exec")
+	s.Add("User", "x")
+	s.Add("Type", "simple")
+	s.Set("Type", "notify")
+	if got := u.Lookup("Service", "Type"); len(got) != 1 || got[0] != "notify" {
+		t.Errorf("Type = %q after Set", got)
+	}
+	if got := u.Lookup("Service", "User"); len(got) != 1 {
+		t.Errorf("User = %q: Set dropped another key", got)
+	}
+}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ehecoatl/ehecoatl/dbus"
 	"github.com/ehecoatl/ehecoatl/drains"
+	"github.com/ehecoatl/ehecoatl/health"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/router"
@@ -53,6 +54,7 @@ func run(args []string) int {
 	fs.Int64Var(&cfg.BodyMinRate, "body-min-rate", router.DefaultBodyMinRate, "bytes per second a request body must average; -1 bounds only its pauses")
 	fs.Int64Var(&cfg.MaxBufferedBodyBytes, "max-buffered-body-bytes", router.DefaultMaxBufferedBodies, "memory for request bodies read before they take a tenant slot, all together; -1 never buffers")
 	fs.IntVar(&cfg.TenantMaxUpgraded, "tenant-max-websockets", router.DefaultTenantMaxUpgraded, "open WebSocket connections per tenant; -1 for no cap")
+	fs.DurationVar(&cfg.HealthInterval, "health-interval", health.Interval, "how often the running instances of apps with a health: path are probed")
 	fs.IntVar(&cfg.MaxIdleConnsPerUpstream, "max-idle-per-socket", router.DefaultMaxIdlePerSocket, "kept-alive connections per app socket")
 	accessLog := fs.String("access-log", "auto", "where access log lines go: auto (the journal when there is one, else stderr), stderr, off")
 	stateDir := fs.String("state-dir", "", "directory of the ACME account and issued certificates (default: $STATE_DIRECTORY from StateDirectory=)")
@@ -112,6 +114,12 @@ func run(args []string) int {
 	// A request that cannot reach an app whose units failed gets 503 at
 	// once (docs/DESIGN.md "Start limits").
 	cfg.Units = unitStates{sd}
+	// Only instances whose service runs are probed (docs/OPERATIONS.md
+	// "Health checks").
+	cfg.Running = unitStates{sd}.Running
+	if d := os.Getenv("RUNTIME_DIRECTORY"); d != "" {
+		cfg.HealthState = filepath.Join(d, filepath.Base(health.Path))
+	}
 
 	var ls router.Listeners
 	if *listen != "" {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +25,7 @@ func main() {
 	crashAtStart := flag.Bool("crash-at-start", false, "exit 1 at once (a broken app)")
 	version := flag.String("version", "", "`NAME` of this version, in every answer with $HELLO_VERSION (a rollout test sees which answered)")
 	failHealth := flag.Bool("fail-health", false, "answer /healthz with 500 (a broken new version that runs)")
+	notify := flag.Bool("notify", false, "speak sd_notify: READY=1 once serving, WATCHDOG=1 every half $WATCHDOG_USEC until GET /hang")
 	flag.Parse()
 	if *crashAtStart {
 		fmt.Fprintln(os.Stderr, "hello: crashing at start as asked")
@@ -53,15 +55,48 @@ func main() {
 		}
 		fmt.Fprintf(w, "hello from %s/%s pid %d path %s xff %s version %s+%s\n", os.Getenv("EHECOATL_TENANT"), os.Getenv("EHECOATL_APP"), os.Getpid(), r.URL.Path, r.Header.Get("X-Forwarded-For"), *version, os.Getenv("HELLO_VERSION"))
 	})
+	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { os.Exit(3) })
+	// GET /sick?s=N: /healthz answers 503 for N seconds.
+	var sickUntil atomic.Int64
+	mux.HandleFunc("/sick", func(w http.ResponseWriter, r *http.Request) {
+		s, _ := strconv.Atoi(r.URL.Query().Get("s"))
+		sickUntil.Store(time.Now().Add(time.Duration(s) * time.Second).UnixNano())
+		fmt.Fprintf(w, "pid %d sick for %ds\n", os.Getpid(), s)
+	})
+	// /healthz: 500 with --fail-health (a broken new version that runs),
+	// 503 while sick, else 200.
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if *failHealth {
 			fmt.Fprintln(os.Stderr, "hello: health check failing as asked")
 			http.Error(w, "unhealthy as asked", http.StatusInternalServerError)
 			return
 		}
-		fmt.Fprintln(w, "ok")
+		if time.Now().UnixNano() < sickUntil.Load() {
+			http.Error(w, "sick", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "ok pid %d\n", os.Getpid())
 	})
-	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { os.Exit(3) })
+	// /hang stops the watchdog keep-alives: the app looks hung to systemd.
+	var hung atomic.Bool
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		hung.Store(true)
+		fmt.Fprintf(w, "pid %d stops its watchdog keep-alives\n", os.Getpid())
+	})
+	if *notify {
+		if err := sdNotify("READY=1"); err != nil {
+			log.Fatalf("hello: %v", err)
+		}
+		if usec, _ := strconv.Atoi(os.Getenv("WATCHDOG_USEC")); usec > 0 {
+			go func() {
+				for range time.Tick(time.Duration(usec) * time.Microsecond / 2) {
+					if !hung.Load() {
+						sdNotify("WATCHDOG=1")
+					}
+				}
+			}()
+		}
+	}
 	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		for i := 0; i < n; i++ {
@@ -72,6 +107,21 @@ func main() {
 	})
 	mux.HandleFunc("/ws", wsEcho)
 	log.Fatal(http.Serve(l, mux))
+}
+
+// sdNotify sends one sd_notify(3) message to $NOTIFY_SOCKET.
+func sdNotify(state string) error {
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if addr == "" {
+		return fmt.Errorf("--notify without NOTIFY_SOCKET")
+	}
+	c, err := net.Dial("unixgram", addr)
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	defer c.Close()
+	_, err = c.Write([]byte(state))
+	return err
 }
 
 // activated returns the listening socket systemd passed as fd 3.
