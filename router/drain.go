@@ -22,13 +22,18 @@ const drainPoll = 20 * time.Millisecond
 
 // markDrained sets the drained flag of every upstream of the table from
 // the record; names are socket paths relative to the run directory
-// ("acme/web@2.sock").
+// ("acme/web@2.sock"). A worker leaving the record was restarted by the
+// rollout and passed its check (or was not running): it is up, whatever
+// its health was before the restart (a broken version's failed probes
+// must not keep the fixed one out for two probe rounds).
 func (rt *Router) markDrained(t *Table, drained map[string]bool) {
 	any := false
 	for _, a := range t.apps {
 		for _, u := range a.ups {
 			d := drained[rt.relSocket(u.path)]
-			u.drained.Store(d)
+			if was := u.drained.Swap(d); was && !d {
+				rt.setHealth(a, u, true, "restarted by a rollout, which checked it")
+			}
 			any = any || d
 		}
 	}

@@ -83,4 +83,17 @@ func TestDrain(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("held request not answered after worker 1 came back")
 	}
+
+	// Worker 2 was down (a broken version failed its probes); the rollout
+	// restarts it, checks it and undrains it: it serves at once, without
+	// waiting for two passed probes.
+	var w2 *upstream
+	for _, a := range f.rt.table.Load().apps {
+		w2 = a.ups[1]
+	}
+	w2.health.down.Store(true)
+	set2(map[string]bool{})
+	if w2.health.down.Load() {
+		t.Error("worker 2 is still down after the rollout undrained it")
+	}
 }
