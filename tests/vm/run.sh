@@ -126,10 +126,13 @@ boot0=$SECONDS
 echo "# qemu: accel $accel, pid $qemu_pid, serial log $run/serial.log"
 
 # 4. Relay the guest's "@@ " lines until "@@ done", QEMU's exit or a timeout.
-booted="" done=""
+booted="" done="" part=""
 exec 8< <(tail -n +1 -F --pid="$qemu_pid" "$run/serial.log" 2>/dev/null)
 while :; do
-	if IFS= read -r -t 1 line <&8; then
+	if IFS= read -r -t 1 chunk <&8; then
+		# A read that timed out in the middle of a line left its
+		# beginning in part: without it the line, a FAIL too, was lost.
+		line=$part$chunk part=""
 		line=${line%$'\r'}
 		case $line in
 		"@@ booted "*)
@@ -145,6 +148,8 @@ while :; do
 		esac
 	elif [ $? -le 128 ]; then
 		break # end of the log: QEMU exited
+	else
+		part+=$chunk # the timeout struck within a line
 	fi
 	if [ -z "$booted" ] && [ $((SECONDS - boot0)) -ge "$boot_timeout" ]; then
 		result "FAIL boot: the test unit did not start within $boot_timeout s (VM_BOOT_TIMEOUT); serial log tail: $(tail -c 400 "$run/serial.log" | tr -s '\r\n' '  ')"

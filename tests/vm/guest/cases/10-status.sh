@@ -31,13 +31,13 @@ for t, a in [("a", "steady"), ("a", "mem"), ("a", "bomb"), ("a", "burn"), ("b", 
 # The table, cut at the header's column offsets (SINCE holds spaces).
 lines = os.environ["STATUS_TABLE"].splitlines()
 h = lines[0]
-cols = [h.index(c) for c in ("STATE", "SINCE", "MEMORY", "CPU", "TASKS", "RESTARTS")]
+cols = [h.index(c) for c in ("STATE", "HEALTH", "SINCE", "MEMORY", "CPU", "TASKS", "RESTARTS")]
 shown = 0
 for l in lines[1:]:
     if not l.strip() or not l.startswith(("a ", "b ")):
         continue
     state = l[cols[0]:cols[1]].strip()
-    vals = [l[cols[i]:cols[i + 1]].strip() for i in (2, 3, 4)]
+    vals = [l[cols[i]:cols[i + 1]].strip() for i in (3, 4, 5)]
     if state == "running":
         shown += 1
         if "-" in vals or "" in vals:
