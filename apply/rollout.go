@@ -75,6 +75,23 @@ func (e *engine) restart(ctx context.Context, units []string, running bool) (Don
 	if err != nil {
 		return done, err
 	}
+	if len(routed) > 0 {
+		// Apps of one worker with a second slot roll through it first,
+		// all together (slot.go); the others in waves.
+		ss, rest, err := e.slotRolls(ctx, rolls)
+		if err != nil {
+			return done, err
+		}
+		if len(ss) > 0 {
+			did, err := e.slotRoll(ctx, ss)
+			done.Units = append(done.Units, did...)
+			done.Changed = true
+			if err != nil {
+				return done, err
+			}
+		}
+		rolls = rest
+	}
 	for k := 0; k < waves; k++ {
 		did, err := e.wave(ctx, rolls, k, running, len(routed) > 0)
 		done.Units = append(done.Units, did...)
@@ -216,20 +233,31 @@ func (e *engine) wave(ctx context.Context, rolls []appRoll, k int, running, rout
 // synchronous (docs/DESIGN.md), so no new request goes to a drained socket
 // once it returns.
 func (e *engine) drain(ctx context.Context, rels []string, on bool) error {
+	if on {
+		return e.mark(ctx, rels, nil)
+	}
+	return e.mark(ctx, nil, rels)
+}
+
+// mark adds the lines on to the drain record and removes the lines off,
+// then reloads the router once if that changed the record.
+func (e *engine) mark(ctx context.Context, on, off []string) error {
 	path := e.layout.Path(naming.DrainFile)
 	rec, err := drains.Load(path)
 	if err != nil {
 		return err
 	}
 	changed := false
-	for _, rel := range rels {
-		if rec[rel] != on {
+	for _, rel := range off {
+		if rec[rel] {
 			changed = true
-			if on {
-				rec[rel] = true
-			} else {
-				delete(rec, rel)
-			}
+			delete(rec, rel)
+		}
+	}
+	for _, rel := range on {
+		if !rec[rel] {
+			changed = true
+			rec[rel] = true
 		}
 	}
 	if !changed {
@@ -239,7 +267,7 @@ func (e *engine) drain(ctx context.Context, rels []string, on bool) error {
 		return err
 	}
 	if err := e.sd.ReloadUnit(ctx, naming.RouterUnit); err != nil {
-		return fmt.Errorf("reload the router for the drain of %s: %w", strings.Join(rels, " "), err)
+		return fmt.Errorf("reload the router for the drain of %s: %w", strings.Join(append(on, off...), " "), err)
 	}
 	return nil
 }
@@ -257,7 +285,7 @@ func (e *engine) recoverDrained(ctx context.Context) (bool, error) {
 	if err != nil || len(rec) == 0 {
 		return false, err
 	}
-	var units []string
+	var units, slots []string
 	if e.set != nil {
 		for _, t := range e.set.Tenants {
 			for _, a := range t.Apps {
@@ -269,6 +297,9 @@ func (e *engine) recoverDrained(ctx context.Context) (bool, error) {
 						units = append(units, us.Services[i*per:(i+1)*per]...)
 					}
 				}
+				if p := strings.TrimPrefix(us.Next.SocketPath, naming.RunDir+"/"); p != "" && (rec[p] || rec[drains.Serve+p]) {
+					slots = append(slots, us.Next.Service, us.Next.Socket)
+				}
 			}
 		}
 	}
@@ -277,7 +308,18 @@ func (e *engine) recoverDrained(ctx context.Context) (bool, error) {
 			return true, err
 		}
 	}
-	return true, drains.Save(path, nil)
+	// A second slot a failed rollout left serving: the roll above put the
+	// app's own instance back with the installed version, or there was
+	// nothing running to roll (its next request starts it).
+	if err := drains.Save(path, nil); err != nil {
+		return true, err
+	}
+	if len(slots) > 0 {
+		if err := e.sd.StopMany(ctx, slots); err != nil {
+			return true, fmt.Errorf("stop %s: %w", strings.Join(slots, " "), err)
+		}
+	}
+	return true, nil
 }
 
 // waitDrained waits until the router reports no request in flight on

@@ -71,7 +71,12 @@ func logsCommand() *ucli.Command {
 			// carry UNIT=, not the extra fields: OR them in.
 			for _, a := range apps {
 				n := appUnits(a)
-				for _, u := range append(append([]string{}, n.Sockets...), n.Services...) {
+				us := append(append([]string{}, n.Sockets...), n.Services...)
+				if n.Next.Service != "" {
+					// The second slot's lines: a rollout's new version.
+					us = append(us, n.Next.Socket, n.Next.Service)
+				}
+				for _, u := range us {
 					args = append(args, "+", "UNIT="+u)
 				}
 			}

@@ -16,6 +16,13 @@ import (
 	"strings"
 )
 
+// Serve marks a line of the drain record that puts a socket in rotation
+// instead of out of it: "+acme/web-next.sock". Only the second slot of an
+// app of one worker (naming.App.NextSocketPath) is ever listed so; it is
+// out of rotation whenever the record does not say this (docs/OPERATIONS.md
+// "Deploys"). A socket is never listed both ways.
+const Serve = "+"
+
 // Load reads a list of socket names, one per line, from path (the drain
 // record or the router's report); a missing file is an empty list.
 func Load(path string) (map[string]bool, error) {

@@ -340,6 +340,21 @@ func (r *renderer) app(out *Output, a *manifest.App, src string, suspended bool)
 		f.Tenant, f.App = a.Tenant, a.Name
 		out.Files = append(out.Files, f)
 	}
+	if n.HasNext() {
+		// The second slot: the same socket and service under other names,
+		// wanted by nothing, so it listens only while a rollout runs it
+		// (docs/OPERATIONS.md "Deploys").
+		np := ap
+		np.next, np.socket, np.svc = true, n.NextSocket(), n.NextService()
+		for _, u := range []*units.Unit{r.appSocket(np), r.appService(np)} {
+			f, err := file(u, u.Name)
+			if err != nil {
+				return err
+			}
+			f.Tenant, f.App = a.Tenant, a.Name
+			out.Files = append(out.Files, f)
+		}
+	}
 	un := n.Units("")
 	for _, sock := range un.Sockets {
 		if !suspended {
@@ -358,6 +373,9 @@ type appParts struct {
 	src, slice          string
 	socket, svc, bridge string
 	hostNet             bool // egress list: the host's network namespace
+	// next: the units are the second slot of an app of one worker
+	// (naming.App.HasNext); socket and svc name its units.
+	next bool
 }
 
 // ref returns how a unit of the app refers to another unit of the same
@@ -382,6 +400,9 @@ func (p appParts) addRef(s *units.Section, key, name string) {
 // describe adds Description= and SourcePath=.
 func (p appParts) describe(s *units.Section, what string) {
 	d := "Ehecoatl " + what + " " + p.app.Tenant + "/" + p.app.Name
+	if p.next {
+		d += " (next slot)"
+	}
 	if p.names.Templated() {
 		s.AddSpecifier("Description", d+" worker %i")
 	} else {
@@ -398,6 +419,8 @@ func (r *renderer) appSocket(p appParts) *units.Unit {
 	s = u.Section("Socket")
 	if p.names.Templated() {
 		s.AddSpecifier("ListenStream", p.names.SocketPath(r.opts.RunDir, "%i"))
+	} else if p.next {
+		s.Add("ListenStream", p.names.NextSocketPath(r.opts.RunDir))
 	} else {
 		s.Add("ListenStream", p.names.SocketPath(r.opts.RunDir, ""))
 	}
@@ -458,6 +481,13 @@ func (r *renderer) appService(p appParts) *units.Unit {
 	}
 	if a.State {
 		s.Add("StateDirectory", p.names.StateDirectory())
+	}
+	if p.next {
+		// systemd names a DynamicUser= after the unit's prefix; the
+		// second slot takes the app's name, so that both slots are one
+		// user and share the state directory (systemd would otherwise
+		// chown it to the newer one).
+		s.Add("User", p.names.Stem())
 	}
 	r.hostView(s, a)
 	if p.hostNet {

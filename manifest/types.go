@@ -177,7 +177,8 @@ const (
 // Names are the names of the app's units and paths, computed by package
 // naming: the one conversion every package that names an app's units uses.
 func (a *App) Names() naming.App {
-	return naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == ListenPort}
+	return naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == ListenPort,
+		Next: a.Listen == ListenActivation && a.Deploy != DeployStopStart}
 }
 
 // Route is one (domain, path) -> (tenant, app) entry of the routing table.

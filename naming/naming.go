@@ -118,6 +118,49 @@ type App struct {
 	Workers int
 	// Bridge is set for port: apps, whose socket activates a bridge.
 	Bridge bool
+	// Next is set for an app of one worker that rolls (deploy: rolling,
+	// listen: activation): it gets a second slot, a socket and service
+	// that only a rollout starts, so that the new version is started and
+	// checked before the old one stops (docs/OPERATIONS.md "Deploys").
+	Next bool
+}
+
+// nextTag names the second slot of an app of one worker. App names cannot
+// contain "-", so "ehecoatl-acme-web-next" is no other app's unit.
+const nextTag = "-next"
+
+// HasNext reports whether the app has a second slot (Next, and one worker).
+func (a App) HasNext() bool { return a.Next && !a.Templated() }
+
+// NextSocket is the second slot's socket, "ehecoatl-acme-web-next.socket";
+// "" for an app without one.
+func (a App) NextSocket() string {
+	if !a.HasNext() {
+		return ""
+	}
+	return a.Stem() + nextTag + ".socket"
+}
+
+// NextService is the second slot's service, "ehecoatl-acme-web-next.service";
+// "" for an app without one.
+func (a App) NextService() string {
+	if !a.HasNext() {
+		return ""
+	}
+	return a.Stem() + nextTag + ".service"
+}
+
+// NextSocketPath is the second slot's listening socket below runDir (""
+// means RunDir): /run/ehecoatl/acme/web-next.sock; "" for an app without
+// one.
+func (a App) NextSocketPath(runDir string) string {
+	if !a.HasNext() {
+		return ""
+	}
+	if runDir == "" {
+		runDir = RunDir
+	}
+	return path.Join(runDir, a.Tenant, a.Name+nextTag+".sock")
 }
 
 // Templated reports whether the app is rendered as template units (@.socket,
@@ -204,6 +247,16 @@ type Units struct {
 	// SocketPaths are the listening socket files the router connects to,
 	// in instance order.
 	SocketPaths []string
+	// Next is the second slot of an app of one worker (App.HasNext):
+	// socket, service and socket path, which only a rollout starts; none
+	// of them is in Sockets, Services or SocketPaths (its files are in
+	// Files). Zero for other apps.
+	Next Slot
+}
+
+// Slot is the second slot of an app of one worker.
+type Slot struct {
+	Socket, Service, SocketPath string
 }
 
 // Units returns the units an app owns, with socket paths below runDir (""
@@ -214,6 +267,10 @@ func (a App) Units(runDir string) Units {
 	n.Files = []string{sock, svc}
 	if bridge != "" {
 		n.Files = append(n.Files, bridge)
+	}
+	if a.HasNext() {
+		n.Next = Slot{Socket: a.NextSocket(), Service: a.NextService(), SocketPath: a.NextSocketPath(runDir)}
+		n.Files = append(n.Files, n.Next.Socket, n.Next.Service)
 	}
 	sort.Strings(n.Files)
 	if !a.Templated() {

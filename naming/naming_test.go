@@ -8,10 +8,12 @@ import (
 
 func TestUnits(t *testing.T) {
 	web := App{Tenant: "acme", Name: "web", Workers: 1}
-	port, workers, portWorkers := web, web, web
+	port, workers, portWorkers, next, nextWorkers := web, web, web, web, web
 	port.Bridge = true
 	workers.Workers = 2
 	portWorkers.Bridge, portWorkers.Workers = true, 2
+	next.Next = true
+	nextWorkers.Next, nextWorkers.Workers = true, 2
 	for _, tc := range []struct {
 		name string
 		app  App
@@ -22,6 +24,21 @@ func TestUnits(t *testing.T) {
 			Sockets:     []string{"ehecoatl-acme-web.socket"},
 			Services:    []string{"ehecoatl-acme-web.service"},
 			SocketPaths: []string{"/run/ehecoatl/acme/web.sock"},
+		}},
+		{"second slot", next, Units{
+			Files: []string{"ehecoatl-acme-web-next.service", "ehecoatl-acme-web-next.socket",
+				"ehecoatl-acme-web.service", "ehecoatl-acme-web.socket"},
+			Sockets:     []string{"ehecoatl-acme-web.socket"},
+			Services:    []string{"ehecoatl-acme-web.service"},
+			SocketPaths: []string{"/run/ehecoatl/acme/web.sock"},
+			Next:        Slot{Socket: "ehecoatl-acme-web-next.socket", Service: "ehecoatl-acme-web-next.service", SocketPath: "/run/ehecoatl/acme/web-next.sock"},
+		}},
+		// Workers have each other: no slot.
+		{"second slot with workers", nextWorkers, Units{
+			Files:       []string{"ehecoatl-acme-web@.service", "ehecoatl-acme-web@.socket"},
+			Sockets:     []string{"ehecoatl-acme-web@1.socket", "ehecoatl-acme-web@2.socket"},
+			Services:    []string{"ehecoatl-acme-web@1.service", "ehecoatl-acme-web@2.service"},
+			SocketPaths: []string{"/run/ehecoatl/acme/web@1.sock", "/run/ehecoatl/acme/web@2.sock"},
 		}},
 		{"port", port, Units{
 			Files:       []string{"ehecoatl-acme-web-bridge.service", "ehecoatl-acme-web.service", "ehecoatl-acme-web.socket"},
@@ -51,6 +68,14 @@ func TestUnits(t *testing.T) {
 	}
 	if got := web.Units("/run/x").SocketPaths; got[0] != "/run/x/acme/web.sock" {
 		t.Errorf("runDir ignored: %v", got)
+	}
+	if got := next.Units("/run/x").Next.SocketPath; got != "/run/x/acme/web-next.sock" {
+		t.Errorf("runDir ignored by the slot: %v", got)
+	}
+	// The slot's names lead back to its app, and no app's own units are
+	// named so: names have no "-".
+	if tn, an, w := Owner(next.NextService()); tn != "acme" || an != "web" || w != "" {
+		t.Errorf("Owner(%s) = %s %s %s", next.NextService(), tn, an, w)
 	}
 }
 

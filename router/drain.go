@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ehecoatl/ehecoatl/drains"
 )
 
 // drainPoll is how often the router looks for drained sockets whose
@@ -36,6 +38,18 @@ func (rt *Router) markDrained(t *Table, drained map[string]bool) {
 			}
 			any = any || d
 		}
+		if n := a.next.Load(); n != nil {
+			// The second slot serves only while the record lists it with
+			// a "+" (drains.Serve), and is reported when listed without.
+			// serving is cleared before drained is set, so that a request
+			// that saw it serving is seen in flight by the drain watcher
+			// (as in ready).
+			rel := rt.relSocket(n.path)
+			n.serving.Store(drained[drains.Serve+rel])
+			d := drained[rel]
+			n.drained.Store(d)
+			any = any || d
+		}
 	}
 	rt.anyDrained.Store(any)
 }
@@ -50,11 +64,12 @@ func (rt *Router) relSocket(p string) string {
 
 // ready picks a worker of a for one request, other than skip, with its
 // in-flight count taken (the caller gives it back): one that is up
-// (health.go) and not drained. While the only workers up are drained (a
-// rollout restarting a one-worker app), the request waits for one, up to
-// the start timeout, then goes to a drained one (docs/OPERATIONS.md
-// "Deploys"): new requests queue rather than fail. nil when every worker
-// is down.
+// (health.go) and not drained, else the app's second slot while a
+// rollout has it serving. While the only workers up are drained (a
+// rollout restarting a one-worker app without a second slot), the request
+// waits for one, up to the start timeout, then goes to a drained one
+// (docs/OPERATIONS.md "Deploys"): new requests queue rather than fail.
+// nil when every worker is down.
 func (rt *Router) ready(a *appState, skip *upstream) *upstream {
 	var deadline time.Time
 	for {
@@ -68,6 +83,14 @@ func (rt *Router) ready(a *appState, skip *upstream) *upstream {
 			}
 			up.active.Add(-1)
 			continue // pick skips it now
+		}
+		if n := a.next.Load(); n != nil && n != skip && n.serving.Load() {
+			n.active.Add(1)
+			if n.serving.Load() { // as above
+				return n
+			}
+			n.active.Add(-1)
+			continue
 		}
 		d := a.drainedUp(skip)
 		if d == nil {
@@ -117,6 +140,10 @@ func (rt *Router) drainLoop() {
 						u.reap(0, true)
 						idle = append(idle, rt.relSocket(u.path))
 					}
+				}
+				if u := a.next.Load(); u != nil && u.drained.Load() && u.active.Load() == 0 {
+					u.reap(0, true)
+					idle = append(idle, rt.relSocket(u.path))
 				}
 			}
 		}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,4 +97,66 @@ func TestDrain(t *testing.T) {
 	if w2.health.down.Load() {
 		t.Error("worker 2 is still down after the rollout undrained it")
 	}
+}
+
+// TestDrainSecondSlot: the second slot of an app of one worker gets no
+// request until the record lists it with "+"; then it gets every request
+// while the app's own instance is drained, and is reported once drained
+// itself with nothing in flight.
+func TestDrainSecondSlot(t *testing.T) {
+	set := mkSet(app("acme", "web", "/", "acme.test"))
+	var mu sync.Mutex
+	drained := map[string]bool{}
+	report := filepath.Join(t.TempDir(), "drained")
+	f := newFixture(t, Config{
+		Load: func(string) (*manifest.Set, error) { return set, nil },
+		Draining: func() (map[string]bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return maps.Clone(drained), nil
+		},
+		DrainedReport: report,
+	}, nil)
+	f.backend("acme", "web", 0, hello("main"))
+	serveUnix(t, filepath.Join(f.runDir, "acme", "web-next.sock"), hello("next"))
+	set2 := func(m map[string]bool) {
+		mu.Lock()
+		drained = m
+		mu.Unlock()
+		if err := f.rt.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := f.client()
+	answers := func(want string) {
+		t.Helper()
+		for i := 0; i < 20; i++ {
+			if _, body, _ := f.get(c, "http://acme.test/"); body != "hello from "+want {
+				t.Fatalf("request %d with record %v: %q, want %s", i, drained, body, want)
+			}
+		}
+	}
+	reported := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			b, _ := os.ReadFile(report)
+			if strings.TrimSpace(string(b)) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("report %q, want %q", b, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	answers("main")
+	set2(map[string]bool{"acme/web.sock": true, "+acme/web-next.sock": true})
+	answers("next")
+	reported("acme/web.sock")
+	set2(map[string]bool{"acme/web-next.sock": true})
+	answers("main")
+	reported("acme/web-next.sock")
+	set2(map[string]bool{})
+	answers("main")
 }

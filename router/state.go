@@ -60,6 +60,10 @@ type appState struct {
 	sockets []string
 	units   []string
 	ups     []*upstream
+	// next is the second slot of an app of one worker (naming.App.HasNext),
+	// nil for other apps: it gets requests only while a rollout puts it in
+	// rotation (drain.go), and is no instance for health, idle or pick.
+	next atomic.Pointer[upstream]
 	// runUnits are, per instance, the service its socket starts (the app's,
 	// or its bridge's), whose state says whether it may be probed.
 	runUnits []string
@@ -139,6 +143,9 @@ func (a *appState) close() {
 	for _, u := range a.ups {
 		u.close()
 	}
+	if n := a.next.Load(); n != nil {
+		n.close()
+	}
 }
 
 // registry keeps tenant and app state across table generations.
@@ -182,6 +189,15 @@ func (r *registry) app(tenant, app string, sockets []string, o appOptions) *appS
 		a.lastActive.Store(time.Now().UnixNano())
 	} else {
 		r.tenant(tenant) // refresh caps
+	}
+	if n := a.next.Load(); n != nil && n.path != o.next {
+		// The slot goes on a change of deploy: or listen:; the app's own
+		// upstreams, with their counts, stay.
+		a.next.Store(nil)
+		n.close()
+	}
+	if a.next.Load() == nil && o.next != "" {
+		a.next.Store(newUpstream(o.next, r.cfg))
 	}
 	a.idleTimeout.Store(int64(o.idleTimeout))
 	if o.health == "" {

@@ -183,6 +183,7 @@ func buildTable(set *manifest.Set, runDir string, reg *registry, stopped func(te
 				watch:       append(append([]string{}, n.Sockets...), n.Services...),
 				idleTimeout: a.IdleTimeout,
 				activation:  a.Listen == manifest.ListenActivation,
+				next:        n.Next.SocketPath,
 			})
 			used[key] = st
 		}
@@ -268,6 +269,8 @@ type appOptions struct {
 	watch       []string
 	idleTimeout time.Duration
 	activation  bool
+	// next is the socket of the app's second slot, "" without one.
+	next string
 }
 
 // runUnits picks, per instance, the last of its services (the bridge of a

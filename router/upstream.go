@@ -28,6 +28,9 @@ type upstream struct {
 	// drained: apply is restarting this worker; no new request is sent
 	// to it (drain.go).
 	drained atomic.Bool
+	// serving: for the second slot of an app of one worker (appState.next),
+	// a rollout has put it in rotation (drain.go); it never is otherwise.
+	serving atomic.Bool
 	// health: down instances are skipped by pick (health.go); running is
 	// whether its service ran at the last probe round.
 	health  instHealth

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -143,6 +144,16 @@ func TestRollout(t *testing.T) {
 			if v := version(t, host); v != d.want {
 				t.Errorf("%s after %s answers version %q, want %q", app, d.name, v, d.want)
 			}
+			if app == "single" {
+				// The second slot served during the deploy and is
+				// stopped at its end, the record empty again.
+				if st := strings.TrimSpace(r.sh("systemctl is-active ehecoatl-roll-single-next.service ehecoatl-roll-single-next.socket || true")); st != "inactive\ninactive" {
+					t.Errorf("after %s the second slot is %q, want inactive", d.name, st)
+				}
+				if out, _, code := r.try("test", "-e", "/run/ehecoatl/.draining"); code == 0 {
+					t.Errorf("the drain record is left after %s: %s", d.name, out)
+				}
+			}
 			time.Sleep(2500 * time.Millisecond) // new slow requests in flight
 		}
 	}
@@ -154,35 +165,56 @@ func TestRollout(t *testing.T) {
 		}
 	}
 
-	// Broken new versions of the 2-worker app: the old one keeps serving.
+	// The second slot is the same DynamicUser as the app's own service,
+	// so the state directory they share stays theirs (systemd would
+	// otherwise chown it to whichever started last).
+	r.sh("systemctl start ehecoatl-roll-single-next.service")
+	uids := strings.Fields(r.sh(`for u in ehecoatl-roll-single ehecoatl-roll-single-next; do stat -c %u /proc/$(systemctl show -P MainPID $u.service); done; stat -L -c %u /var/lib/ehecoatl-roll-single`))
+	r.sh("systemctl stop ehecoatl-roll-single-next.service ehecoatl-roll-single-next.socket")
+	if len(uids) != 3 || uids[0] != uids[1] || uids[1] != uids[2] {
+		t.Errorf("uids of the app, its second slot and their state directory: %q, want one", uids)
+	}
+
+	// Broken new versions: the old one keeps serving. The 2-worker app
+	// has its second worker; the 1-worker app its second slot, which
+	// fails its check and is never switched to.
 	for _, c := range []struct {
-		name, flag, why string
+		name, app, unit, flag, why string
 	}{
-		{"exits at start", "--crash-at-start", "hello: crashing at start as asked"},
-		{"health answers 500", "--fail-health", "GET /healthz: 500"},
+		{"exits at start", "multi", "ehecoatl-roll-multi@1.service", "--crash-at-start", "hello: crashing at start as asked"},
+		{"health answers 500", "multi", "ehecoatl-roll-multi@1.service", "--fail-health", "GET /healthz: 500"},
+		{"single exits at start", "single", "ehecoatl-roll-single-next.service", "--crash-at-start", "hello: crashing at start as asked"},
+		{"single health answers 500", "single", "ehecoatl-roll-single-next.service", "--fail-health", "GET /healthz: 500"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := r.on(t)
-			l := r.startLoop("multi.test", 4, 2)
+			host := c.app + ".test"
+			l := r.startLoop(host, 4, 2)
 			time.Sleep(2500 * time.Millisecond)
 			good := r.sh("cat " + m)
-			r.sh(fmt.Sprintf(`sed -i '/^  multi:/,/^  [a-z]*:$/{s|c2\]|c3, %s]|}' %s`, c.flag, m))
+			edit := fmt.Sprintf(`s|c2\]|c3, %s]|`, c.flag)
+			r.sh(fmt.Sprintf(`sed -i '/^  %s:/,/^  [a-z]*:$/{%s}' %s`, c.app, edit, m))
 			start := time.Now()
 			out, errOut, code := r.try("ehecoatl", "apply", "/srv/m")
 			t.Logf("apply of a broken version: exit %d after %s\nstdout:\n%s\nstderr:\n%s", code, time.Since(start).Round(time.Millisecond), out, errOut)
-			if code != 1 || !strings.Contains(errOut, "ehecoatl-roll-multi@1.service") || !strings.Contains(errOut, c.why) {
-				t.Errorf("apply exit %d, want 1 naming ehecoatl-roll-multi@1.service and %q", code, c.why)
+			if code != 1 || !strings.Contains(errOut, c.unit) || !strings.Contains(errOut, c.why) {
+				t.Errorf("apply exit %d, want 1 naming %s and %q", code, c.unit, c.why)
 			}
 			time.Sleep(2 * time.Second)
 			for i := 0; i < 20; i++ {
-				if v := version(t, "multi.test"); v != "c2+v2" {
-					t.Fatalf("after the broken apply multi answers version %q, want the old c2+v2", v)
+				if v := version(t, host); v != "c2+v2" {
+					t.Fatalf("after the broken apply %s answers version %q, want the old c2+v2", c.app, v)
 				}
 			}
 			l.end()
-			t.Logf("multi during the broken deploy: %s", l)
+			t.Logf("%s during the broken deploy: %s", c.app, l)
 			if l.non2xx.Load() != 0 || l.dropped.Load() != 0 || l.ok.Load() == 0 {
-				t.Errorf("multi: %s; first failures:\n%s", l, strings.Join(l.last, "\n"))
+				t.Errorf("%s: %s; first failures:\n%s", c.app, l, strings.Join(l.last, "\n"))
+			}
+			if c.app == "single" {
+				if st := strings.TrimSpace(r.sh("systemctl is-active ehecoatl-roll-single-next.service ehecoatl-roll-single-next.socket || true")); slices.ContainsFunc(strings.Fields(st), func(s string) bool { return s == "active" || s == "activating" }) {
+					t.Errorf("after the broken apply the second slot is %q, want it stopped", st)
+				}
 			}
 			// The previous manifest serves on both workers again: the
 			// apply rolls the instance the failed one left drained.
@@ -193,14 +225,14 @@ func TestRollout(t *testing.T) {
 			}
 			pids := map[string]bool{}
 			for i := 0; i < 40; i++ {
-				code, body, err := r.fetch("multi.test", "/")
+				code, body, err := r.fetch(host, "/")
 				if err != nil || code != 200 || !strings.HasSuffix(strings.TrimSpace(body), "version c2+v2") {
 					t.Fatalf("after the previous manifest: %d %q %v", code, body, err)
 				}
 				pids[strings.Fields(body)[4]] = true
 			}
-			if len(pids) != 2 {
-				t.Errorf("after the previous manifest %d worker(s) answered, want 2: %v", len(pids), pids)
+			if want := map[string]int{"multi": 2, "single": 1}[c.app]; len(pids) != want {
+				t.Errorf("after the previous manifest %d worker(s) answered, want %d: %v", len(pids), want, pids)
 			}
 		})
 	}
