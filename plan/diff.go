@@ -125,6 +125,14 @@ func Diff(old, new *State) *Plan {
 				diffUnits(p, oa.Units, nil)
 				p.Stop = append(p.Stop, oa.Services...)
 				p.Stop = append(p.Stop, oa.Sockets...)
+				// Its other unit files (a one-worker app's second slot,
+				// which a failed rollout may have left serving) stop too;
+				// templates run as the instances listed above.
+				for _, u := range slices.Sorted(maps.Keys(oa.Units)) {
+					if !strings.Contains(u, "@.") && !slices.Contains(oa.Services, u) && !slices.Contains(oa.Sockets, u) {
+						p.Stop = append(p.Stop, u)
+					}
+				}
 			default:
 				if diffApp(p, oa, na) {
 					p.AppsChanged = append(p.AppsChanged, id)
