@@ -11,9 +11,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/ehecoatl/ehecoatl/atomicfile"
 )
 
 // Serve marks a line of the drain record that puts a socket in rotation
@@ -58,11 +59,7 @@ func Save(path string, m map[string]bool) error {
 		return nil
 	}
 	slices.Sort(names)
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, []byte(strings.Join(names, "\n")+"\n"), 0o644); err != nil {
-		return fmt.Errorf("drains: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, []byte(strings.Join(names, "\n")+"\n"), 0o644, -1); err != nil {
 		return fmt.Errorf("drains: %w", err)
 	}
 	return nil

@@ -8,11 +8,12 @@
 package router
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ehecoatl/ehecoatl/atomicfile"
 
 	"github.com/ehecoatl/ehecoatl/drains"
 )
@@ -163,10 +164,4 @@ func (rt *Router) drainLoop() {
 	}
 }
 
-func writeAtomic(path, s string) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path))
-	if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
+func writeAtomic(path, s string) error { return atomicfile.Write(path, []byte(s), 0o644, -1) }

@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/ehecoatl/ehecoatl/atomicfile"
 )
 
 // Stop is one operator stop: a whole tenant (App "") or one app.
@@ -121,34 +123,18 @@ func Save(path string, r Record, group string) error {
 	if err != nil {
 		return fmt.Errorf("stops: %w", err)
 	}
+	// The router's group reads it; without that group (a test root),
+	// root only.
+	mode, gid := os.FileMode(0o600), -1
+	if g, err := user.LookupGroup(group); err == nil {
+		if id, err := strconv.Atoi(g.Gid); err == nil {
+			mode, gid = 0o640, id
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("stops: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".stopped-*")
-	if err != nil {
-		return fmt.Errorf("stops: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	mode := os.FileMode(0o600)
-	if g, err := user.LookupGroup(group); err == nil {
-		if gid, err := strconv.Atoi(g.Gid); err == nil && tmp.Chown(-1, gid) == nil {
-			mode = 0o640
-		}
-	}
-	err = tmp.Chmod(mode)
-	if err == nil {
-		_, err = tmp.Write(append(b, '\n'))
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), mode, gid); err != nil {
 		return fmt.Errorf("stops: %w", err)
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ehecoatl/ehecoatl/atomicfile"
 )
 
 // systemd 252 has no Type=notify-reload: a reload job ends when ExecReload=
@@ -30,10 +32,7 @@ func recordReload(n int, err error) {
 	if err != nil {
 		line = fmt.Sprintf("%d failed: %s\n", n, strings.ReplaceAll(err.Error(), "\n", " "))
 	}
-	tmp := filepath.Join(dir, "."+reloadsFile)
-	if os.WriteFile(tmp, []byte(line), 0o644) == nil {
-		os.Rename(tmp, filepath.Join(dir, reloadsFile))
-	}
+	atomicfile.Write(filepath.Join(dir, reloadsFile), []byte(line), 0o644, -1)
 }
 
 func readReloads(dir string) (int, string) {

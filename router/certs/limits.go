@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ehecoatl/ehecoatl/atomicfile"
+
 	"github.com/caddyserver/certmagic"
 	"github.com/mholt/acmez/v3/acme"
 )
@@ -269,14 +271,7 @@ func (m *Manager) saveFailures() {
 	if err != nil {
 		return
 	}
-	path := filepath.Join(m.cfg.StorageDir, failuresFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err == nil {
-		err = os.Rename(tmp, path)
-		if err != nil {
-			m.log.Warn("certs: saving failure history", "err", err)
-		}
-	} else {
+	if err := atomicfile.Write(filepath.Join(m.cfg.StorageDir, failuresFile), b, 0o600, -1); err != nil {
 		m.log.Warn("certs: saving failure history", "err", err)
 	}
 }
