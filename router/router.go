@@ -242,6 +242,9 @@ type Router struct {
 	healthDirty chan struct{}
 
 	closeOnce sync.Once
+	// loops are the background loops that write the router's records;
+	// Close waits for them, so that none writes after it returned.
+	loops sync.WaitGroup
 	done      chan struct{}
 }
 
@@ -267,11 +270,11 @@ func New(cfg Config) (*Router, error) {
 	}
 	go rt.idleLoop()
 	if cfg.DrainedReport != "" {
-		go rt.drainLoop()
+		rt.background(rt.drainLoop)
 	}
-	go rt.healthLoop()
+	rt.background(rt.healthLoop)
 	if cfg.Certs != nil && cfg.CertState != "" {
-		go rt.certStateLoop()
+		rt.background(rt.certStateLoop)
 	}
 	return rt, nil
 }
@@ -423,11 +426,21 @@ func (rt *Router) tlsConfig() *tls.Config {
 	return c
 }
 
+// background runs loop until Close.
+func (rt *Router) background(loop func()) {
+	rt.loops.Add(1)
+	go func() {
+		defer rt.loops.Done()
+		loop()
+	}()
+}
+
 // Close stops the idle loop, closes every pooled connection and flushes
 // the access log. The router must not serve afterwards.
 func (rt *Router) Close() {
 	rt.closeOnce.Do(func() {
 		close(rt.done)
+		rt.loops.Wait()
 		rt.mu.Lock()
 		for _, a := range rt.reg.apps {
 			a.close()
