@@ -66,7 +66,9 @@ func TestRun(t *testing.T) {
 		{name: "complete host", needs: Needs{Bridge: true, Egress: true}},
 		{name: "no router group", break_: func(_ string, h *Host) { h.LookupGroup = func(string) error { return errors.New("unknown group") } },
 			check: "group", level: Fail, says: "status=216/GROUP"},
-		{name: "old systemd", break_: func(_ string, h *Host) { h.Systemd = fakeSystemd{version: "249.11", units: h.Systemd.(fakeSystemd).units} },
+		{name: "old systemd", break_: func(_ string, h *Host) {
+			h.Systemd = fakeSystemd{version: "249.11", units: h.Systemd.(fakeSystemd).units}
+		},
 			check: "systemd", level: Fail, says: "252 or newer"},
 		{name: "no systemd", break_: func(_ string, h *Host) { h.Systemd = fakeSystemd{err: errors.New("connect to systemd: no bus")} },
 			check: "systemd", level: Fail, says: "no bus"},

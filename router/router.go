@@ -245,7 +245,7 @@ type Router struct {
 	// loops are the background loops that write the router's records;
 	// Close waits for them, so that none writes after it returned.
 	loops sync.WaitGroup
-	done      chan struct{}
+	done  chan struct{}
 }
 
 // New creates a router and loads its first table with cfg.Load. A manifest

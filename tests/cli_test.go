@@ -88,4 +88,3 @@ COMP_WORDS=(`+tc.words+`); COMP_CWORD=`+strconv.Itoa(n-1)+`; _ehecoatl_complete;
 		}
 	})
 }
-

@@ -246,7 +246,9 @@ func TestHealthChecks(t *testing.T) {
 	t.Run("idle app not probed", func(t *testing.T) {
 		h := h.on(t)
 		const svc = "ehecoatl-hi-web.service"
-		starts := func() string { return strings.TrimSpace(h.sh("journalctl -u " + svc + " --no-pager -o cat | grep -c 'hello: serving' || true")) }
+		starts := func() string {
+			return strings.TrimSpace(h.sh("journalctl -u " + svc + " --no-pager -o cat | grep -c 'hello: serving' || true"))
+		}
 		// Five probe intervals (-health-interval=2s) each: the app stays
 		// stopped, never started (since apply) and stopped by the router
 		// for idleness.
