@@ -57,7 +57,9 @@ func TestTenantCapIsolation(t *testing.T) {
 
 	var unloaded, loaded time.Duration
 	var ok, rejected atomic.Int64
-	for attempt := 0; attempt < 3; attempt++ {
+	// Five attempts: in `make test` other packages' tests (the booted
+	// systemd ones) share the two cores, and one quiet attempt suffices.
+	for attempt := 0; attempt < 5; attempt++ {
 		unloaded = p99(t, f, cb, "http://b.test/", 200)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
