@@ -298,7 +298,7 @@ func (e *engine) recoverDrained(ctx context.Context) (bool, error) {
 					}
 				}
 				if p := strings.TrimPrefix(us.Next.SocketPath, naming.RunDir+"/"); p != "" && (rec[p] || rec[drains.Serve+p]) {
-					slots = append(slots, us.Next.Service, us.Next.Socket)
+					slots = append(slots, us.Next.Stop()...)
 				}
 			}
 		}

@@ -17,9 +17,10 @@ import (
 	"github.com/ehecoatl/ehecoatl/plan"
 )
 
-// rollFixture: an app of two workers (acme/web) whose sockets answer
-// health checks with code(worker), one of one worker (acme/api), a running router that reports every drained socket
-// idle at once, and an engine over them.
+// rollFixture: two apps of two workers (acme/web, whose sockets answer
+// health checks with code(worker), and acme/api; a rolling app of one
+// worker has a second slot, see slot_test.go), a running router that
+// reports every drained socket idle at once, and an engine over them.
 func rollFixture(t *testing.T, code func(worker string) int) (*engine, *fakeSystemd) {
 	t.Helper()
 	root, err := os.MkdirTemp("", "ehroll") // short: unix socket paths are limited
@@ -29,13 +30,13 @@ func rollFixture(t *testing.T, code func(worker string) int) (*engine, *fakeSyst
 	t.Cleanup(func() { os.RemoveAll(root) })
 	l := layout.Layout{Root: root}
 	a := &manifest.App{Tenant: "acme", Name: "web", Workers: 2, Health: "/healthz", Domains: []string{"acme.test"}, Deploy: manifest.DeployRolling, Drain: manifest.DefaultDrain}
-	api := &manifest.App{Tenant: "acme", Name: "api", Workers: 1, Deploy: manifest.DeployRolling, Drain: manifest.DefaultDrain}
+	api := &manifest.App{Tenant: "acme", Name: "api", Workers: 2, Deploy: manifest.DeployRolling, Drain: manifest.DefaultDrain}
 	set := &manifest.Set{Tenants: []*manifest.Tenant{{Name: "acme", Apps: []*manifest.App{a, api}}}}
 	os.MkdirAll(filepath.Dir(l.Path(naming.RouterDrained)), 0o755)
-	for _, w := range []string{"1", "2", ""} {
+	for _, w := range []string{"1", "2", "api1", "api2"} {
 		p := a.Names().SocketPath(l.Path(naming.RunDir), w)
-		if w == "" {
-			p = api.Names().SocketPath(l.Path(naming.RunDir), "")
+		if aw, ok := strings.CutPrefix(w, "api"); ok {
+			p = api.Names().SocketPath(l.Path(naming.RunDir), aw)
 		}
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		ln, err := net.Listen("unix", p)
@@ -50,7 +51,8 @@ func rollFixture(t *testing.T, code func(worker string) int) (*engine, *fakeSyst
 	sd.active[naming.RouterUnit] = true
 	sd.active["ehecoatl-acme-web@1.service"] = true
 	sd.active["ehecoatl-acme-web@2.service"] = true
-	sd.active["ehecoatl-acme-api.service"] = true
+	sd.active["ehecoatl-acme-api@1.service"] = true
+	sd.active["ehecoatl-acme-api@2.service"] = true
 	sd.onReload = func(string) {
 		rec, _ := drains.Load(l.Path(naming.DrainFile))
 		drains.Save(l.Path(naming.RouterDrained), rec)
@@ -120,12 +122,12 @@ func TestRolloutIdle(t *testing.T) {
 // wave (two router reloads, one batch of jobs).
 func TestRolloutWaves(t *testing.T) {
 	e, sd := rollFixture(t, func(string) int { return 200 })
-	units := append([]string{"ehecoatl-acme-api.service"}, webWorkers...)
+	units := append([]string{"ehecoatl-acme-api@1.service", "ehecoatl-acme-api@2.service"}, webWorkers...)
 	if _, err := e.step(context.Background(), plan.Step{Op: plan.TryRestart, Units: units}); err != nil {
 		t.Fatal(err)
 	}
 	r := "reload " + naming.RouterUnit
-	want := []string{r, "restart ehecoatl-acme-api.service ehecoatl-acme-web@1.service", r, r, "restart ehecoatl-acme-web@2.service", r}
+	want := []string{r, "restart ehecoatl-acme-api@1.service ehecoatl-acme-web@1.service", r, r, "restart ehecoatl-acme-api@2.service ehecoatl-acme-web@2.service", r}
 	if !reflect.DeepEqual(sd.calls, want) {
 		t.Errorf("calls %q, want %q", sd.calls, want)
 	}

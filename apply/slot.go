@@ -16,6 +16,7 @@ import (
 type slotted struct {
 	r         *appRoll
 	main      instance
+	svc       string // the app's own service, which errors name (main.units may list a bridge first)
 	next      naming.Slot
 	sock, rel string // the main instance's socket, and its name in the record
 	nextSock  string
@@ -52,7 +53,7 @@ func (e *engine) slotRolls(ctx context.Context, rolls []appRoll) ([]*slotted, []
 			rest = append(rest, *r)
 			continue
 		}
-		ss = append(ss, &slotted{r: r, main: r.instances[0], next: n.Units("").Next,
+		ss = append(ss, &slotted{r: r, main: r.instances[0], svc: n.Service(), next: n.Units("").Next,
 			sock: n.SocketPath(run, ""), rel: strings.TrimPrefix(n.SocketPath("", ""), root),
 			nextSock: n.NextSocketPath(run), nextRel: strings.TrimPrefix(n.NextSocketPath(""), root)})
 	}
@@ -72,16 +73,16 @@ func (e *engine) slotRoll(ctx context.Context, ss []*slotted) ([]string, error) 
 	var did []string
 	var start []string
 	for _, s := range ss {
-		start = append(start, s.next.Socket, s.next.Service)
+		start = append(start, s.next.Start()...)
 	}
 	did = append(did, start...)
 	// A restart, not a start: a slot a failed apply left running gets the
 	// installed version. A job that fails fails the check, which says why.
 	jobs := e.sd.RestartMany(ctx, start)
 	e.checkAll(ss, func(s *slotted) error {
-		if err := e.check(ctx, s.r.app, s.nextSock, []string{s.next.Service}); err != nil {
+		if err := e.check(ctx, s.r.app, s.nextSock, s.next.Services()); err != nil {
 			return fmt.Errorf("rollout of %s/%s stopped: %s %w%s; %s keeps serving the previous version",
-				s.r.tenant, s.r.name, s.next.Service, err, e.why(ctx, []string{s.next.Service}), s.main.units[0])
+				s.r.tenant, s.r.name, s.next.Service, err, e.why(ctx, []string{s.next.Service}), s.svc)
 		}
 		return nil
 	})
@@ -91,7 +92,7 @@ func (e *engine) slotRoll(ctx context.Context, ss []*slotted) ([]string, error) 
 	for _, s := range ss {
 		if s.err != nil {
 			errs = append(errs, s.err)
-			bad = append(bad, s.next.Socket, s.next.Service)
+			bad = append(bad, s.next.Stop()...)
 			continue
 		}
 		ok = append(ok, s)
@@ -127,7 +128,7 @@ func (e *engine) slotRoll(ctx context.Context, ss []*slotted) ([]string, error) 
 			// The slot passed its check with the same version: it goes on
 			// serving until an apply rolls the app again.
 			return fmt.Errorf("rollout of %s/%s stopped: %s %w%s; %s serves the new version",
-				s.r.tenant, s.r.name, s.main.units[0], err, e.why(ctx, s.main.units), s.next.Service)
+				s.r.tenant, s.r.name, s.svc, err, e.why(ctx, s.main.units), s.next.Service)
 		}
 		return nil
 	})
@@ -151,7 +152,7 @@ func (e *engine) slotRoll(ctx context.Context, ss []*slotted) ([]string, error) 
 		e.waitDrained(ctx, members(done, func(s *slotted) string { return s.nextRel }))
 		var stop []string
 		for _, s := range done {
-			stop = append(stop, s.next.Service, s.next.Socket)
+			stop = append(stop, s.next.Stop()...)
 		}
 		if err := e.sd.StopMany(ctx, stop); err != nil {
 			errs = append(errs, fmt.Errorf("stop %s: %w", strings.Join(stop, " "), err))

@@ -24,13 +24,21 @@ import (
 // once; records are the drain record at each router reload.
 func slotFixture(t *testing.T, code func(slot string) int) (*engine, *fakeSystemd, *[]string) {
 	t.Helper()
+	return slotFixtureListen(t, manifest.ListenActivation, code)
+}
+
+// slotFixtureListen is slotFixture with acme/one of the given listen: (a port:
+// app's bridge is not running in the fixture: the check is over the
+// socket either way).
+func slotFixtureListen(t *testing.T, listen string, code func(slot string) int) (*engine, *fakeSystemd, *[]string) {
+	t.Helper()
 	root, err := os.MkdirTemp("", "ehslot")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(root) })
 	l := layout.Layout{Root: root}
-	a := &manifest.App{Tenant: "acme", Name: "one", Workers: 1, Listen: manifest.ListenActivation, Health: "/healthz",
+	a := &manifest.App{Tenant: "acme", Name: "one", Workers: 1, Listen: listen, Port: 8080, Health: "/healthz",
 		Domains: []string{"one.test"}, Deploy: manifest.DeployRolling, Drain: manifest.DefaultDrain}
 	set := &manifest.Set{Tenants: []*manifest.Tenant{{Name: "acme", Apps: []*manifest.App{a}}}}
 	os.MkdirAll(filepath.Dir(l.Path(naming.RouterDrained)), 0o755)
@@ -63,6 +71,28 @@ func slotFixture(t *testing.T, code func(slot string) int) (*engine, *fakeSystem
 		records = append(records, strings.Join(slices.Sorted(slices.Values(names)), " "))
 	}
 	return &engine{sd: sd, layout: l, set: set}, sd, &records
+}
+
+// TestRolloutSecondSlotPort: a port: app's slot is started through its
+// bridge (its service stops when unneeded, so it is not started alone),
+// and stopped with it.
+func TestRolloutSecondSlotPort(t *testing.T) {
+	e, sd, records := slotFixtureListen(t, manifest.ListenPort, func(string) int { return 200 })
+	main := []string{"ehecoatl-acme-one.service", "ehecoatl-acme-one-bridge.service"}
+	sd.active[main[1]] = true
+	if _, err := e.step(context.Background(), plan.Step{Op: plan.TryRestart, Units: main}); err != nil {
+		t.Fatal(err)
+	}
+	r := "reload " + naming.RouterUnit
+	want := []string{"restart ehecoatl-acme-one-next.socket ehecoatl-acme-one-next-bridge.service", r,
+		"restart ehecoatl-acme-one.service ehecoatl-acme-one-bridge.service", r,
+		"stop ehecoatl-acme-one-next.service ehecoatl-acme-one-next-bridge.service ehecoatl-acme-one-next.socket", r}
+	if !reflect.DeepEqual(sd.calls, want) {
+		t.Errorf("calls %q, want %q", sd.calls, want)
+	}
+	if wantRec := []string{"+acme/one-next.sock acme/one.sock", "acme/one-next.sock", ""}; !reflect.DeepEqual(*records, wantRec) {
+		t.Errorf("records at the reloads %q, want %q", *records, wantRec)
+	}
 }
 
 // TestRolloutSecondSlot: the slot starts and is checked, the router sends

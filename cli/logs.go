@@ -74,7 +74,7 @@ func logsCommand() *ucli.Command {
 				us := append(append([]string{}, n.Sockets...), n.Services...)
 				if n.Next.Service != "" {
 					// The second slot's lines: a rollout's new version.
-					us = append(us, n.Next.Socket, n.Next.Service)
+					us = append(us, n.Next.Stop()...)
 				}
 				for _, u := range us {
 					args = append(args, "+", "UNIT="+u)

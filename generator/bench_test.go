@@ -140,7 +140,7 @@ func report(b *testing.B, f *benchFixture) {
 }
 
 // BenchmarkGenerate1000Tenants renders 1,000 tenants with two apps each
-// (8,002 unit files): from an in-memory set ("generate") and
+// (11,002 unit files): from an in-memory set ("generate") and
 // from YAML including loading and validation ("load+generate").
 func BenchmarkGenerate1000Tenants(b *testing.B) {
 	f, err := benchSetup()
@@ -186,8 +186,9 @@ func TestBenchFixture(t *testing.T) {
 	}
 	// Per tenant: its slice; web's socket and service and its second
 	// slot's (docs/OPERATIONS.md "Deploys"); api's socket, service and
-	// bridge (a port: app has no second slot).
-	if len(f.set.Tenants) != benchTenants || f.files != 2+benchTenants*8 {
+	// bridge, and its second slot's (a port: app's slot has its own
+	// bridge).
+	if len(f.set.Tenants) != benchTenants || f.files != 2+benchTenants*11 {
 		t.Fatalf("%d tenants, %d files", len(f.set.Tenants), f.files)
 	}
 }

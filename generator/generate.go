@@ -341,12 +341,18 @@ func (r *renderer) app(out *Output, a *manifest.App, src string, suspended bool)
 		out.Files = append(out.Files, f)
 	}
 	if n.HasNext() {
-		// The second slot: the same socket and service under other names,
-		// wanted by nothing, so it listens only while a rollout runs it
-		// (docs/OPERATIONS.md "Deploys").
+		// The second slot: the same socket and service (and bridge, for a
+		// port: app) under other names, wanted by nothing, so it listens
+		// only while a rollout runs it (docs/OPERATIONS.md "Deploys"). Its
+		// bridge joins its own service's network namespace, where the new
+		// version binds the same port as the old one does in the app's.
 		np := ap
-		np.next, np.socket, np.svc = true, n.NextSocket(), n.NextService()
-		for _, u := range []*units.Unit{r.appSocket(np), r.appService(np)} {
+		np.next, np.socket, np.svc, np.bridge = true, n.NextSocket(), n.NextService(), n.NextBridgeService()
+		us := []*units.Unit{r.appSocket(np), r.appService(np)}
+		if np.bridge != "" {
+			us = append(us, r.bridgeService(np))
+		}
+		for _, u := range us {
 			f, err := file(u, u.Name)
 			if err != nil {
 				return err

@@ -178,7 +178,7 @@ const (
 // naming: the one conversion every package that names an app's units uses.
 func (a *App) Names() naming.App {
 	return naming.App{Tenant: a.Tenant, Name: a.Name, Workers: a.Workers, Bridge: a.Listen == ListenPort,
-		Next: a.Listen == ListenActivation && a.Deploy != DeployStopStart}
+		Next: a.Deploy != DeployStopStart}
 }
 
 // Route is one (domain, path) -> (tenant, app) entry of the routing table.

@@ -118,9 +118,9 @@ type App struct {
 	Workers int
 	// Bridge is set for port: apps, whose socket activates a bridge.
 	Bridge bool
-	// Next is set for an app of one worker that rolls (deploy: rolling,
-	// listen: activation): it gets a second slot, a socket and service
-	// that only a rollout starts, so that the new version is started and
+	// Next is set for an app of one worker that rolls (deploy: rolling):
+	// it gets a second slot, a socket and service (and for port: apps a
+	// bridge) that only a rollout starts, so that the new version is started and
 	// checked before the old one stops (docs/OPERATIONS.md "Deploys").
 	Next bool
 }
@@ -148,6 +148,17 @@ func (a App) NextService() string {
 		return ""
 	}
 	return a.Stem() + nextTag + ".service"
+}
+
+// NextBridgeService is the second slot's bridge of a port: app,
+// "ehecoatl-acme-web-next-bridge.service"; "" for an app without a second
+// slot or without a bridge. Owner still reads it as app "web": the tags
+// after the app's name are what app names cannot contain.
+func (a App) NextBridgeService() string {
+	if !a.HasNext() || !a.Bridge {
+		return ""
+	}
+	return a.Stem() + nextTag + bridgeTag + ".service"
 }
 
 // NextSocketPath is the second slot's listening socket below runDir (""
@@ -248,7 +259,7 @@ type Units struct {
 	// in instance order.
 	SocketPaths []string
 	// Next is the second slot of an app of one worker (App.HasNext):
-	// socket, service and socket path, which only a rollout starts; none
+	// socket, service, bridge (port: apps) and socket path, which only a rollout starts; none
 	// of them is in Sockets, Services or SocketPaths (its files are in
 	// Files). Zero for other apps.
 	Next Slot
@@ -257,7 +268,34 @@ type Units struct {
 // Slot is the second slot of an app of one worker.
 type Slot struct {
 	Socket, Service, SocketPath string
+	// Bridge is the slot's bridge service of a port: app, "" otherwise.
+	// The slot's socket activates it and it starts Service (BindsTo=),
+	// as the app's own bridge does.
+	Bridge string
 }
+
+// Start is what a rollout starts for the slot: its socket, and the unit
+// that brings the app up, the bridge of a port: app (its service has
+// StopWhenUnneeded=, so started alone it would be stopped again).
+func (s Slot) Start() []string {
+	if s.Bridge != "" {
+		return []string{s.Socket, s.Bridge}
+	}
+	return []string{s.Socket, s.Service}
+}
+
+// Services are the slot's services: the app's, and the bridge of a port:
+// app.
+func (s Slot) Services() []string {
+	if s.Bridge != "" {
+		return []string{s.Service, s.Bridge}
+	}
+	return []string{s.Service}
+}
+
+// Stop is every unit of the slot, services before the socket, for a stop
+// job that leaves nothing of it running.
+func (s Slot) Stop() []string { return append(s.Services(), s.Socket) }
 
 // Units returns the units an app owns, with socket paths below runDir (""
 // means RunDir).
@@ -269,8 +307,12 @@ func (a App) Units(runDir string) Units {
 		n.Files = append(n.Files, bridge)
 	}
 	if a.HasNext() {
-		n.Next = Slot{Socket: a.NextSocket(), Service: a.NextService(), SocketPath: a.NextSocketPath(runDir)}
+		n.Next = Slot{Socket: a.NextSocket(), Service: a.NextService(), SocketPath: a.NextSocketPath(runDir),
+			Bridge: a.NextBridgeService()}
 		n.Files = append(n.Files, n.Next.Socket, n.Next.Service)
+		if n.Next.Bridge != "" {
+			n.Files = append(n.Files, n.Next.Bridge)
+		}
 	}
 	sort.Strings(n.Files)
 	if !a.Templated() {

@@ -2,6 +2,7 @@ package naming
 
 import (
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -77,6 +78,19 @@ func TestUnits(t *testing.T) {
 	if tn, an, w := Owner(next.NextService()); tn != "acme" || an != "web" || w != "" {
 		t.Errorf("Owner(%s) = %s %s %s", next.NextService(), tn, an, w)
 	}
+	// A port: app's slot has its own bridge, started in its place (the
+	// slot's service stops when unneeded) and stopped with it.
+	portNext := App{Tenant: "acme", Name: "api", Workers: 1, Bridge: true, Next: true}
+	ps := portNext.Units("").Next
+	if ps.Bridge != "ehecoatl-acme-api-next-bridge.service" || !slices.Contains(portNext.Units("").Files, ps.Bridge) {
+		t.Errorf("portNext slot bridge: %+v, files %v", ps, portNext.Units("").Files)
+	}
+	if got := ps.Start(); !slices.Equal(got, []string{"ehecoatl-acme-api-next.socket", "ehecoatl-acme-api-next-bridge.service"}) {
+		t.Errorf("portNext slot Start = %v", got)
+	}
+	if tn, an, w := Owner(ps.Bridge); tn != "acme" || an != "api" || w != "" {
+		t.Errorf("Owner(%s) = %s %s %s", ps.Bridge, tn, an, w)
+	}
 }
 
 // TestOwnerRoundTrip: every name an app's units get leads back to the app
@@ -86,6 +100,7 @@ func TestOwnerRoundTrip(t *testing.T) {
 	for _, a := range []App{
 		{Tenant: "acme", Name: "web", Workers: 1},
 		{Tenant: "acme", Name: "web", Workers: 1, Bridge: true},
+		{Tenant: "acme", Name: "web", Workers: 1, Bridge: true, Next: true}, // the second slot and its bridge
 		{Tenant: "acme", Name: "web", Workers: 3},
 		{Tenant: "acme", Name: "web", Workers: 12, Bridge: true},
 		{Tenant: "a_b", Name: "c_d", Workers: 2, Bridge: true},

@@ -96,9 +96,10 @@ func (l *loop) String() string {
 
 // TestRollout checks issue 14's zero-downtime restarts as an operator
 // sees them: with slow requests (2 s) in flight through the router, three
-// deploys of a 2-worker app and three of a 1-worker app (command change,
-// env change, `ehecoatl restart`) answer every request with 2xx and drop
-// no connection, and each deploy ends with the new version answering.
+// deploys of a 2-worker app, of a 1-worker app and of a 1-worker port:
+// app (command change, env change, `ehecoatl restart`) answer every
+// request with 2xx and drop no connection, and each deploy ends with the
+// new version answering.
 // A broken new version of the 2-worker app (exits at start; health
 // answers 500) is not switched to: the old instance keeps serving with no
 // error, and apply exits 1 naming the instance and its last log line; an
@@ -115,20 +116,26 @@ func TestRollout(t *testing.T) {
 		i := strings.LastIndex(body, "version ")
 		return strings.TrimSpace(body[i+len("version "):])
 	}
-	for _, h := range []string{"multi.test", "single.test"} {
+	for _, h := range []string{"multi.test", "single.test", "port.test"} {
 		if v := version(t, h); v != "+v1" {
 			t.Fatalf("%s answers version %q, want +v1", h, v)
 		}
 	}
 
-	loops := map[string]*loop{"multi": r.startLoop("multi.test", 4, 4), "single": r.startLoop("single.test", 4, 4)}
+	loops := map[string]*loop{"multi": r.startLoop("multi.test", 4, 4), "single": r.startLoop("single.test", 4, 4),
+		"port": r.startLoop("port.test", 4, 4)}
 	time.Sleep(3 * time.Second) // slow requests are in flight on every worker
-	for _, app := range []string{"multi", "single"} {
+	// The units of each one-worker app's second slot.
+	slot := map[string]string{
+		"single": "ehecoatl-roll-single-next.service ehecoatl-roll-single-next.socket",
+		"port":   "ehecoatl-roll-port-next.service ehecoatl-roll-port-next-bridge.service ehecoatl-roll-port-next.socket",
+	}
+	for _, app := range []string{"multi", "single", "port"} {
 		host := app + ".test"
 		for _, d := range []struct {
 			name, sed, want string // sed edits the app's block of the manifest
 		}{
-			{"command change", `s|hello\]|hello, --version, c2]|`, "c2+v1"},
+			{"command change", `s|^\(    command: .*\)\]$|\1, --version, c2]|`, "c2+v1"},
 			{"env change", `s|HELLO_VERSION: v1|HELLO_VERSION: v2|`, "c2+v2"},
 			{"ehecoatl restart", "", "c2+v2"},
 		} {
@@ -144,10 +151,10 @@ func TestRollout(t *testing.T) {
 			if v := version(t, host); v != d.want {
 				t.Errorf("%s after %s answers version %q, want %q", app, d.name, v, d.want)
 			}
-			if app == "single" {
+			if units := slot[app]; units != "" {
 				// The second slot served during the deploy and is
 				// stopped at its end, the record empty again.
-				if st := strings.TrimSpace(r.sh("systemctl is-active ehecoatl-roll-single-next.service ehecoatl-roll-single-next.socket || true")); st != "inactive\ninactive" {
+				if st := strings.Fields(r.sh("systemctl is-active " + units + " || true")); slices.ContainsFunc(st, func(s string) bool { return s != "inactive" }) {
 					t.Errorf("after %s the second slot is %q, want inactive", d.name, st)
 				}
 				if out, _, code := r.try("test", "-e", "/run/ehecoatl/.draining"); code == 0 {
@@ -176,8 +183,9 @@ func TestRollout(t *testing.T) {
 	}
 
 	// Broken new versions: the old one keeps serving. The 2-worker app
-	// has its second worker; the 1-worker app its second slot, which
-	// fails its check and is never switched to.
+	// has its second worker; the 1-worker apps their second slot (the
+	// port: app's with its own bridge), which fails its check and is
+	// never switched to.
 	for _, c := range []struct {
 		name, app, unit, flag, why string
 	}{
@@ -185,6 +193,8 @@ func TestRollout(t *testing.T) {
 		{"health answers 500", "multi", "ehecoatl-roll-multi@1.service", "--fail-health", "GET /healthz: 500"},
 		{"single exits at start", "single", "ehecoatl-roll-single-next.service", "--crash-at-start", "hello: crashing at start as asked"},
 		{"single health answers 500", "single", "ehecoatl-roll-single-next.service", "--fail-health", "GET /healthz: 500"},
+		{"port exits at start", "port", "ehecoatl-roll-port-next.service", "--crash-at-start", "hello: crashing at start as asked"},
+		{"port health answers 500", "port", "ehecoatl-roll-port-next.service", "--fail-health", "GET /healthz: 500"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := r.on(t)
@@ -200,6 +210,9 @@ func TestRollout(t *testing.T) {
 			if code != 1 || !strings.Contains(errOut, c.unit) || !strings.Contains(errOut, c.why) {
 				t.Errorf("apply exit %d, want 1 naming %s and %q", code, c.unit, c.why)
 			}
+			if keeps := "ehecoatl-roll-" + c.app + ".service keeps serving the previous version"; slot[c.app] != "" && !strings.Contains(errOut, keeps) {
+				t.Errorf("apply's error does not say %q", keeps)
+			}
 			time.Sleep(2 * time.Second)
 			for i := 0; i < 20; i++ {
 				if v := version(t, host); v != "c2+v2" {
@@ -211,8 +224,8 @@ func TestRollout(t *testing.T) {
 			if l.non2xx.Load() != 0 || l.dropped.Load() != 0 || l.ok.Load() == 0 {
 				t.Errorf("%s: %s; first failures:\n%s", c.app, l, strings.Join(l.last, "\n"))
 			}
-			if c.app == "single" {
-				if st := strings.TrimSpace(r.sh("systemctl is-active ehecoatl-roll-single-next.service ehecoatl-roll-single-next.socket || true")); slices.ContainsFunc(strings.Fields(st), func(s string) bool { return s == "active" || s == "activating" }) {
+			if units := slot[c.app]; units != "" {
+				if st := strings.TrimSpace(r.sh("systemctl is-active " + units + " || true")); slices.ContainsFunc(strings.Fields(st), func(s string) bool { return s == "active" || s == "activating" }) {
 					t.Errorf("after the broken apply the second slot is %q, want it stopped", st)
 				}
 			}
@@ -231,7 +244,7 @@ func TestRollout(t *testing.T) {
 				}
 				pids[strings.Fields(body)[4]] = true
 			}
-			if want := map[string]int{"multi": 2, "single": 1}[c.app]; len(pids) != want {
+			if want := map[string]int{"multi": 2, "single": 1, "port": 1}[c.app]; len(pids) != want {
 				t.Errorf("after the previous manifest %d worker(s) answered, want %d: %v", len(pids), want, pids)
 			}
 		})
