@@ -134,6 +134,12 @@ while :; do
 		# beginning in part: without it the line, a FAIL too, was lost.
 		line=$part$chunk part=""
 		line=${line%$'\r'}
+		# Whatever the console wrote before a guest line on the same line
+		# (the terminal reset ESC c ESC[?7l ESC[2J, a kernel message
+		# without its newline) is not part of it.
+		case $line in
+		?*"@@ "*) line="@@ ${line#*"@@ "}" ;;
+		esac
 		case $line in
 		"@@ booted "*)
 			booted=$SECONDS
