@@ -415,39 +415,38 @@ func (d *fileDecoder) egress(e *entry) ([]netip.Prefix, bool) {
 	return out, ok
 }
 
-func (d *fileDecoder) idleTimeout(e *entry) (time.Duration, bool) {
-	s, ok := d.scalarText(e, "write a duration such as 15m, or 0 to never stop")
+// duration decodes a duration scalar (docs/MANIFEST.md, idle_timeout row) and
+// returns it with its text, for the bound each field checks.
+func (d *fileDecoder) duration(e *entry, hint string) (time.Duration, string, bool) {
+	s, ok := d.scalarText(e, hint)
 	if !ok {
-		return 0, false
+		return 0, "", false
 	}
 	v, p := parseDuration(s)
 	if p != nil {
 		d.probAt(e.v, e.path, p)
-		return 0, false
+		return 0, "", false
 	}
-	if v != 0 && v < MinIdleTimeout {
+	return v, s, true
+}
+
+func (d *fileDecoder) idleTimeout(e *entry) (time.Duration, bool) {
+	v, s, ok := d.duration(e, "write a duration such as 15m, or 0 to never stop")
+	if ok && v != 0 && v < MinIdleTimeout {
 		d.errAt(e.v, e.path, fmt.Sprintf("idle_timeout %q is below 1s; the app would be stopped and started faster than systemd's start limit allows", s),
 			"use 1s or more, or 0 to never stop")
 		return 0, false
 	}
-	return v, true
+	return v, ok
 }
 
 func (d *fileDecoder) drain(e *entry) (time.Duration, bool) {
-	s, ok := d.scalarText(e, "write a duration such as 30s or 2m")
-	if !ok {
-		return 0, false
-	}
-	v, p := parseDuration(s)
-	if p != nil {
-		d.probAt(e.v, e.path, p)
-		return 0, false
-	}
-	if v > MaxDrain {
+	v, s, ok := d.duration(e, "write a duration such as 30s or 2m")
+	if ok && v > MaxDrain {
 		d.errAt(e.v, e.path, fmt.Sprintf("drain %q is longer than 10m", s), "use 10m or less; 0 restarts a worker without waiting")
 		return 0, false
 	}
-	return v, true
+	return v, ok
 }
 
 func (d *fileDecoder) deploy(e *entry) (string, bool) {
@@ -463,21 +462,13 @@ func (d *fileDecoder) deploy(e *entry) (string, bool) {
 // watchdog decodes watchdog: (docs/MANIFEST.md), a duration of at least
 // MinWatchdog.
 func (d *fileDecoder) watchdog(e *entry) (time.Duration, bool) {
-	s, ok := d.scalarText(e, "write a duration such as 30s")
-	if !ok {
-		return 0, false
-	}
-	v, p := parseDuration(s)
-	if p != nil {
-		d.probAt(e.v, e.path, p)
-		return 0, false
-	}
-	if v < MinWatchdog {
+	v, s, ok := d.duration(e, "write a duration such as 30s")
+	if ok && v < MinWatchdog {
 		d.errAt(e.v, e.path, fmt.Sprintf("watchdog %q is below 1s; an app must send WATCHDOG=1 within it, and under load it would be restarted for a short pause", s),
 			"use 1s or more (30s is common), or remove the key for no watchdog")
 		return 0, false
 	}
-	return v, true
+	return v, ok
 }
 
 func (d *fileDecoder) size(e *entry) (int64, bool) {
