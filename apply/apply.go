@@ -100,6 +100,22 @@ func (r *Result) took(phase string, since time.Time) {
 	r.Timings = append(r.Timings, Timing{phase, time.Since(since)})
 }
 
+// timer records consecutive phases into a Result; a nil timer records
+// nothing.
+type timer struct {
+	res  *Result
+	last time.Time
+}
+
+func (t *timer) lap(phase string) {
+	if t == nil {
+		return
+	}
+	now := time.Now()
+	t.res.Timings = append(t.res.Timings, Timing{phase, now.Sub(t.last)})
+	t.last = now
+}
+
 // Changed reports whether the apply changed anything on the host.
 func (r *Result) Changed() bool {
 	for _, d := range r.Done {
@@ -150,12 +166,14 @@ func Desired(dir string, gen generator.Options) (*manifest.Set, *generator.Outpu
 // inspected refuses the directory (apply) instead of being skipped
 // (plan). A missing secret refuses it when strict or run as root
 // (manifest.SecretFiles.MustExist). The report carries the warnings.
-func desiredHere(dir string, opts Options, strict bool) (*manifest.Set, *generator.Output, *plan.State, *manifest.Report, error) {
+func desiredHere(dir string, opts Options, strict bool, tm *timer) (*manifest.Set, *generator.Output, *plan.State, *manifest.Report, error) {
 	set, rep := manifest.Load(dir)
 	if !rep.HasErrors() {
 		manifest.CheckSecretFiles(set, rep, manifest.SecretFiles{Dir: opts.Layout.Secrets(), Strict: strict, MustExist: strict || os.Geteuid() == 0})
 	}
+	tm.lap("validate")
 	set, out, st, err := render(dir, set, rep, opts.Generator)
+	tm.lap("render")
 	if err != nil {
 		return nil, nil, nil, rep, err
 	}
@@ -277,7 +295,7 @@ func hold(l layout.Layout, out *generator.Output, want *plan.State) error {
 
 // Plan computes what applying dir would do.
 func Plan(dir string, opts Options) (*plan.Plan, error) {
-	_, out, want, rep, err := desiredHere(dir, opts, false)
+	_, out, want, rep, err := desiredHere(dir, opts, false, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -299,17 +317,20 @@ func Plan(dir string, opts Options) (*plan.Plan, error) {
 // dir is invalid or systemd cannot be reached.
 func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, error) {
 	t0 := time.Now()
-	set, output, want, rep, err := desiredHere(dir, opts, true)
+	res := &Result{}
+	tm := &timer{res: res, last: t0}
+	set, output, want, rep, err := desiredHere(dir, opts, true, tm)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Warnings: warnings(rep)}
+	res.Warnings = warnings(rep)
 	if opts.Preflight != nil {
 		res.Preflight = preflight.Run(ctx, *opts.Preflight, preflight.NeedsOf(set))
 		if failed := preflight.Failed(res.Preflight); len(failed) > 0 {
 			return res, fmt.Errorf("apply: %w", &preflight.Error{Failed: failed})
 		}
 	}
+	tm.lap("preflight")
 	unlock, err := lock(opts.Layout)
 	if err != nil {
 		return nil, err
@@ -322,10 +343,12 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	if err != nil {
 		return nil, err
 	}
+	tm.lap("current")
 	p := plan.Diff(have, want)
 	p.Warnings = res.Warnings
 	notePerWorkerState(p, want, opts.Layout)
 	res.Plan = p
+	tm.lap("plan")
 	res.took("validate+render+plan", t0)
 	if opts.Planned != nil {
 		opts.Planned(p)
@@ -355,6 +378,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	t1 := time.Now()
 	res.Done, err = e.run(ctx, p.Steps)
 	res.took("steps", t1)
+	res.Timings = append(res.Timings, e.timings...)
 	if err != nil {
 		return res, fmt.Errorf("apply: %w", err)
 	}

@@ -248,7 +248,7 @@ func TestApplyLock(t *testing.T) {
 	}
 }
 
-func edit(t *testing.T, path, old, new string) {
+func edit(t testing.TB, path, old, new string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil || !strings.Contains(string(b), old) {

@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,6 +85,36 @@ func BenchmarkDesired1000(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, _, _, err := Desired(dir, gen); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNoopApply1000 is a no-op apply of 1,000 tenants in process, as
+// `ehecoatl apply` runs it but with the fake systemd of the engine tests:
+// everything but D-Bus (make bench-apply has the whole in a real systemd).
+//
+//	go test ./apply/ -run '^$' -bench NoopApply -cpuprofile /tmp/cpu.out
+func BenchmarkNoopApply1000(b *testing.B) {
+	ctx := context.Background()
+	dir := bigDir(b, 1000)
+	l := layout.Layout{Root: b.TempDir()}
+	opts := Options{Layout: l, Generator: generator.Options{SourceDir: layout.EtcDir}}
+	sd := newFake(l)
+	if _, err := Apply(ctx, dir, sd, opts); err != nil {
+		b.Fatal(err)
+	}
+	// Four more generations, as a host that applied before keeps.
+	for i, old := range []string{"one", "1", "2", "3"} {
+		edit(b, filepath.Join(dir, "tenants/t0001.yaml"), "MODE: "+old, fmt.Sprintf("MODE: %d", i+1))
+		if _, err := Apply(ctx, dir, sd, opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := Apply(ctx, dir, sd, opts)
+		if err != nil || res.Changed() {
+			b.Fatalf("no-op apply: %v %+v", err, res)
 		}
 	}
 }

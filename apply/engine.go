@@ -65,6 +65,9 @@ type engine struct {
 	// of a failed rollout).
 	lastLine func(ctx context.Context, unit string) string
 
+	// timings: how long each step took, changed or not (--timings).
+	timings []Timing
+
 	installed bool // an Install step installed a new generation
 	// recover: reload-router first rolls what a failed rollout left
 	// drained (apply, not start/stop/restart of other apps).
@@ -79,6 +82,7 @@ func (e *engine) run(ctx context.Context, steps []plan.Step) ([]Done, error) {
 		t := time.Now()
 		d, err := e.step(ctx, st)
 		d.Op, d.Took = st.Op, time.Since(t)
+		e.timings = append(e.timings, Timing{"step:" + string(st.Op), d.Took})
 		if d.Changed || err != nil || len(d.Held) > 0 {
 			done = append(done, d)
 		}
