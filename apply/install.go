@@ -284,7 +284,14 @@ func install(etc string, set *manifest.Set, out *rendered.Output, gid, keep int)
 		if err != nil {
 			return false, err
 		}
-		if err := writeGeneration(tmp, want); err != nil {
+		// The current generation, whose unchanged files the new one
+		// links; not an older install's plain directories, which are
+		// moved aside as they are.
+		var from string
+		if linksInPlace(etc) {
+			from, _ = filepath.EvalSymlinks(filepath.Join(etc, currentLink))
+		}
+		if err := writeGeneration(tmp, want, have, from); err != nil {
 			os.RemoveAll(tmp)
 			return false, err
 		}
@@ -321,7 +328,12 @@ func install(etc string, set *manifest.Set, out *rendered.Output, gid, keep int)
 	return true, nil
 }
 
-func writeGeneration(dir string, files map[string][]byte) error {
+// writeGeneration writes files into the new generation dir. A file whose
+// bytes the current generation (from, whose files are have) holds already
+// is a hard link to that one: generations are never changed once written,
+// and a one-tenant change of 1,000 tenants then writes and syncs one
+// manifest and its env files instead of 3,000 files.
+func writeGeneration(dir string, files, have map[string][]byte, from string) error {
 	for _, sub := range subdirs {
 		mode, _ := modeOf(sub, true)
 		if err := os.Mkdir(filepath.Join(dir, sub), mode); err != nil {
@@ -331,6 +343,11 @@ func writeGeneration(dir string, files map[string][]byte) error {
 	for rel, b := range files {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o700); err != nil {
 			return err
+		}
+		if old, ok := have[rel]; ok && from != "" && bytes.Equal(old, b) {
+			if err := os.Link(filepath.Join(from, filepath.FromSlash(rel)), filepath.Join(dir, filepath.FromSlash(rel))); err == nil {
+				continue
+			}
 		}
 		mode, _ := modeOf(rel, false)
 		f, err := os.OpenFile(filepath.Join(dir, rel), os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)

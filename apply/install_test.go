@@ -265,3 +265,50 @@ func TestEnvRenderedOnce(t *testing.T) {
 		t.Errorf("installed %d env files, rendered %d", n, len(out.Env))
 	}
 }
+
+// TestInstallLinksUnchangedFiles: a new generation hard-links the files
+// the current one holds with the same bytes and writes only what changed,
+// so a one-tenant change writes one manifest and its env files, not every
+// tenant's again. The old generation keeps its own bytes.
+func TestInstallLinksUnchangedFiles(t *testing.T) {
+	etc := filepath.Join(t.TempDir(), "etc", "ehecoatl")
+	dir := copyDir(t, "../examples")
+	set := loadSet(t, dir)
+	if _, err := Install(etc, set, renderSet(t, set)); err != nil {
+		t.Fatal(err)
+	}
+	old, err := filepath.EvalSymlinks(filepath.Join(etc, currentLink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(t, filepath.Join(dir, "tenants/acme.yaml"), "GREETING: 'Hello, 100% \"quoted\" $world'", "GREETING: changed")
+	set = loadSet(t, dir)
+	if changed, err := Install(etc, set, renderSet(t, set)); err != nil || !changed {
+		t.Fatalf("second install: %v %v", changed, err)
+	}
+	cur, err := filepath.EvalSymlinks(filepath.Join(etc, currentLink))
+	if err != nil || cur == old {
+		t.Fatalf("current %s (was %s): %v", cur, old, err)
+	}
+	linked, written := 0, 0
+	for _, rel := range []string{"tenants/acme.yaml", "env/acme/web.env", "tenants/globex.yaml", "kits/static.yaml", "env/globex/www.env"} {
+		a, errA := os.Stat(filepath.Join(old, rel))
+		b, errB := os.Stat(filepath.Join(cur, rel))
+		if errA != nil || errB != nil {
+			t.Fatalf("%s: %v %v", rel, errA, errB)
+		}
+		same := os.SameFile(a, b)
+		if changed := strings.Contains(rel, "acme"); same == changed {
+			t.Errorf("%s: same inode in both generations %v, want %v", rel, same, !changed)
+		}
+		if same {
+			linked++
+		} else {
+			written++
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(old, "tenants/acme.yaml")); strings.Contains(string(got), "GREETING: changed") {
+		t.Errorf("the old generation's acme.yaml changed")
+	}
+	t.Logf("%d files linked, %d written", linked, written)
+}
