@@ -4,7 +4,7 @@
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/ehecoatl/ehecoatl/cli.Version=$(VERSION)
-BINS    := bin/ehecoatl bin/ehecoatl-router bin/ehecoatl-generator
+BINS    := bin/ehecoatl bin/ehecoatl-router bin/ehecoatl-generator bin/ehecoatl-exec
 export CGO_ENABLED := 0
 
 .PHONY: all build test test-unit test-integration deps demo bench bench-apply bench-router fuzz clean

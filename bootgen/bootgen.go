@@ -8,6 +8,7 @@
 package bootgen
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ehecoatl/ehecoatl/appexec"
 	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
@@ -99,6 +101,10 @@ func (g SystemdGenerator) Run(args []string) error {
 	if set == nil {
 		return nil
 	}
+	if g.LegacyEnv(set) {
+		g.Options.CommandInUnit = true
+		log("the installed env files hold no commands (an Ehecoatl before the launcher installed them): the commands are rendered into the units until the next ehecoatl apply")
+	}
 	out, err := g.render(set)
 	if err != nil {
 		return err
@@ -116,6 +122,30 @@ func (g SystemdGenerator) Run(args []string) error {
 	}
 	return nil
 }
+
+// LegacyEnv reports whether the installed env files are an older
+// Ehecoatl's, which carry no command for the launcher (package appexec):
+// the first app's is missing or has no EHECOATL_ARGV_0. One apply installs
+// every env file of a generation, so the first app speaks for all. After
+// a package upgrade the apps then keep starting with the commands in
+// their units, and the next apply, whose rendering differs, installs new
+// env files and reloads.
+func (g SystemdGenerator) LegacyEnv(set *manifest.Set) bool {
+	for _, t := range set.Tenants {
+		for _, a := range t.Apps {
+			p := filepath.Join(g.Root, filepath.FromSlash(naming.ManifestDir), filepath.FromSlash(naming.EnvFileRel(a.Tenant, a.Name)))
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return true
+			}
+			return !bytes.HasPrefix(b, []byte(argv0)) && !bytes.Contains(b, []byte("\n"+argv0))
+		}
+	}
+	return false
+}
+
+// argv0 starts the env-file line of the command's first word.
+const argv0 = appexec.Prefix + "0="
 
 // opts are the rendering options with the defaults apply renders with.
 func (g SystemdGenerator) opts() generator.Options { return g.Options.ForHost() }

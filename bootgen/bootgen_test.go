@@ -18,11 +18,21 @@ import (
 )
 
 // installManifests copies a manifest directory to ROOT/etc/ehecoatl, as
-// `ehecoatl apply` installs it, and returns ROOT.
+// `ehecoatl apply` installs it, with the env files of its rendering when
+// the directory is valid, and returns ROOT.
 func installManifests(t *testing.T, src string) string {
 	t.Helper()
 	root := t.TempDir()
 	dst := filepath.Join(root, "etc", "ehecoatl")
+	if set, rep := manifest.Load(src); !rep.HasErrors() {
+		out, err := generator.Generate(set, generator.Options{SourceDir: naming.ManifestDir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rel, b := range out.Env {
+			writeFile(t, filepath.Join(dst, rel), string(b))
+		}
+	}
 	for _, sub := range []string{"tenants", "kits"} {
 		ents, err := os.ReadDir(filepath.Join(src, sub))
 		if os.IsNotExist(err) {
@@ -182,6 +192,50 @@ func TestRunSystemdGenerator(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareTrees(t, tree(t, dirs[0]), got)
+}
+
+// TestLegacyEnv: env files installed by an Ehecoatl before the launcher
+// hold no command (and apps without env had none); until the next apply
+// the units keep the commands, as they had, instead of failing every app
+// at its next start.
+func TestLegacyEnv(t *testing.T) {
+	root := installManifests(t, "../examples")
+	envDir := filepath.Join(root, "etc/ehecoatl/env")
+	var l logs
+	g := SystemdGenerator{Root: root, Log: l.log}
+	dir := t.TempDir()
+	if err := g.Run([]string{dir}); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(unit string) string {
+		b, err := os.ReadFile(filepath.Join(dir, unit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "ExecStart=") {
+				return line
+			}
+		}
+		return ""
+	}
+	const unit = "ehecoatl-acme-web.service"
+	if got := exec(unit); got != "ExecStart="+naming.ExecBin || l.contains("hold no commands") {
+		t.Fatalf("with current env files: %s, log %q", got, l.lines)
+	}
+	// What the older Ehecoatl installed: env files only for apps with
+	// env, without the command.
+	if err := os.RemoveAll(envDir); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(envDir, "acme/web.env"), "SHOP_MODE=\"prod\"\n")
+	dir = t.TempDir()
+	if err := g.Run([]string{dir}); err != nil {
+		t.Fatal(err)
+	}
+	if got := exec(unit); strings.Contains(got, naming.ExecBin) || !strings.HasPrefix(got, "ExecStart=/") || !l.contains("hold no commands") {
+		t.Errorf("with an older install's env files: %s, log %q", got, l.lines)
+	}
 }
 
 // logs collects the generator's log messages.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ehecoatl/ehecoatl/appexec"
 	"github.com/ehecoatl/ehecoatl/units"
 )
 
@@ -57,6 +58,9 @@ import (
 //	    sees, not its encoded form).
 //	## assert-env-missing FILE [KEY]
 //	    FILE sets no KEY; without KEY, there is no env file FILE.
+//	## assert-command FILE WORD...
+//	    the env file FILE carries the argv WORD... for the launcher
+//	    (appexec.Split of its variables, as cmd/ehecoatl-exec reads them).
 //
 // UNIT is a file name of the output ("ehecoatl-acme-web.service"); units are
 // read with units.Parse, so the assertions see what systemd parses. An
@@ -210,6 +214,7 @@ var verbs = map[string]struct {
 	"assert-link-missing": {3, -1, checkLinkMissing},
 	"assert-env":          {3, 3, checkEnv},
 	"assert-env-missing":  {1, 2, checkEnvMissing},
+	"assert-command":      {2, -1, checkCommand},
 }
 
 // run checks one assertion.
@@ -413,6 +418,28 @@ func checkEnv(r *rendering, a assertion) error {
 	return nil
 }
 
+func checkCommand(r *rendering, a assertion) error {
+	vars, ok, err := r.envVars(a.args[0])
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("no env file %s; the output has %s", a.args[0], r.envFiles())
+	}
+	var environ []string
+	for k, v := range vars {
+		environ = append(environ, k+"="+v)
+	}
+	argv, _, err := appexec.Split(environ)
+	if err != nil {
+		return err
+	}
+	if !slices.Equal(argv, a.args[1:]) {
+		return fmt.Errorf("found argv %q", argv)
+	}
+	return nil
+}
+
 func checkEnvMissing(r *rendering, a assertion) error {
 	vars, ok, err := r.envVars(a.args[0])
 	if err != nil {
@@ -484,13 +511,17 @@ func TestAssertionsCanFail(t *testing.T) {
 		"assert-key-missing " + svc + "Service Restart",
 		"assert-exec " + svc + "Service ExecStart /bin/false",
 		"assert-exec " + svc + "Service LogExtraFields EHECOATL_TENANT=acme", // two values
-		"assert-unit-lacks " + svc + "/bin/true",
+		"assert-unit-lacks " + svc + "ehecoatl-exec",
 		"assert-unit-missing ehecoatl-acme-web.socket",
 		"assert-units ehecoatl-acme-web.service",
 		"assert-link sockets.target.wants/ehecoatl.target -> ../nosuch.target",
 		"assert-link-missing sockets.target.wants/ehecoatl.target -> ../ehecoatl.target",
 		"assert-env env/acme/web.env A b",
-		"assert-env-missing env/acme/web.env A", // no such file to lack A
+		"assert-env-missing env/acme/web.env EHECOATL_ARGV_0",
+		"assert-env-missing env/acme/web.env",
+		"assert-command env/acme/web.env /bin/false",
+		"assert-command env/acme/web.env /bin/true extra",
+		"assert-command env/acme/nosuch.env /bin/true",
 		"assert-key-was " + svc + "Service Restart on-failure",
 		"assert-key-is " + svc + "Service",
 		"assert-key-is " + svc + "Service Restart 'on-failure",
@@ -509,8 +540,10 @@ func TestAssertionsCanFail(t *testing.T) {
 		"assert-key-is " + svc + "Service Restart on-failure",
 		"assert-key-is " + svc + "Service LogExtraFields EHECOATL_TENANT=acme EHECOATL_APP=web",
 		"assert-key-is " + svc + "Service NoSuchKey",
-		"assert-exec " + svc + "Service ExecStart /bin/true",
-		"assert-env-missing env/acme/web.env",
+		"assert-exec " + svc + "Service ExecStart /usr/lib/ehecoatl/ehecoatl-exec",
+		"assert-unit-lacks " + svc + "/bin/true",
+		"assert-env-missing env/acme/web.env A",
+		"assert-command env/acme/web.env /bin/true",
 	} {
 		words, _ := shellWords(line)
 		a := assertion{verb: words[0], args: words[1:]}

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ehecoatl/ehecoatl/appexec"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/rendered"
@@ -38,6 +39,9 @@ type Options struct {
 	// Bin is the ehecoatl binary used by bridge services; default
 	// naming.Bin.
 	Bin string
+	// Exec is the launcher every app service runs, which execs the app's
+	// command from its env file; default naming.ExecBin.
+	Exec string
 	// SecretsDir holds the secrets, one directory per tenant; default
 	// naming.SecretsDir.
 	SecretsDir string
@@ -46,9 +50,13 @@ type Options struct {
 	// SecretsDir and the installed manifests (naming.ManifestDir; see
 	// hideInOS and templates/hardening.conf).
 	RunDir string
-	// RouterGroup is the group that may connect to app sockets; default
-	// naming.RouterGroup.
-	RouterGroup string
+	// CommandInUnit renders the app's command into ExecStart= instead of
+	// the launcher, and EnvironmentFile= only for apps with env: the units
+	// an installed generation of an Ehecoatl before the launcher works
+	// with, whose env files hold no command. The boot-time generator sets
+	// it for such a generation until the next apply installs new env
+	// files (bootgen.LegacyEnv); apply never does.
+	CommandInUnit bool
 	// SourceDir is written into SourcePath= (the manifests' directory as
 	// installed, e.g. "/etc/ehecoatl"); default: the set's Dir made
 	// absolute, or naming.ManifestDir when the set has no Dir.
@@ -72,14 +80,14 @@ func (o Options) withDefaults(setDir string) Options {
 	if o.Bin == "" {
 		o.Bin = naming.Bin
 	}
+	if o.Exec == "" {
+		o.Exec = naming.ExecBin
+	}
 	if o.SecretsDir == "" {
 		o.SecretsDir = naming.SecretsDir
 	}
 	if o.RunDir == "" {
 		o.RunDir = naming.RunDir
-	}
-	if o.RouterGroup == "" {
-		o.RouterGroup = naming.RouterGroup
 	}
 	if o.SourceDir == "" {
 		o.SourceDir = naming.ManifestDir
@@ -97,7 +105,7 @@ func (o Options) withDefaults(setDir string) Options {
 // "%" would be a specifier, and in space-separated lists.
 func (o Options) check() error {
 	for _, p := range []struct{ name, v string }{
-		{"Bin", o.Bin}, {"SecretsDir", o.SecretsDir}, {"RunDir", o.RunDir}, {"SourceDir", o.SourceDir},
+		{"Bin", o.Bin}, {"Exec", o.Exec}, {"SecretsDir", o.SecretsDir}, {"RunDir", o.RunDir}, {"SourceDir", o.SourceDir},
 	} {
 		if !path.IsAbs(p.v) {
 			return fmt.Errorf("generator: option %s %q: must be an absolute path", p.name, p.v)
@@ -105,9 +113,6 @@ func (o Options) check() error {
 	}
 	if !safePath(o.RunDir) {
 		return fmt.Errorf("generator: option RunDir %q: only letters, digits and /._- are allowed", o.RunDir)
-	}
-	if !safeName(o.RouterGroup) {
-		return fmt.Errorf("generator: option RouterGroup %q: not a valid group name", o.RouterGroup)
 	}
 	return nil
 }
@@ -305,12 +310,10 @@ func (r *renderer) app(out *Output, a *manifest.App, src string, suspended bool)
 	if err != nil {
 		return err
 	}
-	if env != nil {
-		if out.Env == nil {
-			out.Env = map[string][]byte{}
-		}
-		out.Env[naming.EnvFileRel(a.Tenant, a.Name)] = env
+	if out.Env == nil {
+		out.Env = map[string][]byte{}
 	}
+	out.Env[naming.EnvFileRel(a.Tenant, a.Name)] = env
 	n := a.Names()
 	ap := appParts{
 		app:    a,
@@ -422,6 +425,10 @@ func (r *renderer) appSocket(p appParts) *units.Unit {
 	u := units.New(p.socket)
 	s := u.Section("Unit")
 	p.describe(s, "socket of")
+	// The run directory keeps other users away from the 0666 sockets
+	// (templates/socket.conf): made by tmpfiles.d, never by the socket's
+	// DirectoryMode=, which would make it traversable by everyone.
+	s.Add("AssertPathIsDirectory", r.opts.RunDir)
 	s = u.Section("Socket")
 	if p.names.Templated() {
 		s.AddSpecifier("ListenStream", p.names.SocketPath(r.opts.RunDir, "%i"))
@@ -430,7 +437,6 @@ func (r *renderer) appSocket(p appParts) *units.Unit {
 	} else {
 		s.Add("ListenStream", p.names.SocketPath(r.opts.RunDir, ""))
 	}
-	s.Add("SocketGroup", r.opts.RouterGroup)
 	if p.bridge != "" {
 		// The socket activates the bridge, which starts the app.
 		p.addRef(s, "Service", p.bridge)
@@ -465,14 +471,23 @@ func (r *renderer) appService(p appParts) *units.Unit {
 
 	s = u.Section("Service")
 	s.Add("Slice", p.slice)
-	s.AddExec("ExecStart", a.Command)
+	if r.opts.CommandInUnit {
+		s.AddExec("ExecStart", a.Command)
+	} else {
+		// The launcher execs the command it finds in the env file
+		// (package appexec): the command is not in the unit, so changing
+		// it needs a restart but no daemon-reload (docs/DESIGN.md "The
+		// app's command").
+		s.AddExec("ExecStart", []string{r.opts.Exec})
+	}
 	// The app learns who it serves (white-label kits run one program for
 	// many tenants).
 	s.AddEnv("EHECOATL_TENANT", a.Tenant)
 	s.AddEnv("EHECOATL_APP", a.Name)
-	if len(a.Env) > 0 {
-		// The manifest's env is in a root-only file installed by apply
-		// (see naming.EnvFileRel), not in this world-readable unit.
+	if !r.opts.CommandInUnit || len(a.Env) > 0 {
+		// The command and the manifest's env are in a root-only file
+		// installed by apply (see naming.EnvFileRel), not in this
+		// world-readable unit.
 		s.Add("EnvironmentFile", path.Join(r.opts.SourceDir, naming.EnvFileRel(a.Tenant, a.Name)))
 	}
 	if a.Restart != "" {
@@ -681,6 +696,12 @@ func protectHome(readOnly []string) string {
 func invariants(a *manifest.App) error {
 	if len(a.Command) == 0 || !path.IsAbs(a.Command[0]) {
 		return errors.New("command: argv[0] must be an absolute path")
+	}
+	for k := range a.Env {
+		// The env file carries the command in these (package appexec).
+		if strings.HasPrefix(k, appexec.Prefix) {
+			return fmt.Errorf("env %s: the prefix %s is the command's", k, appexec.Prefix)
+		}
 	}
 	switch a.Listen {
 	case manifest.ListenActivation:

@@ -121,11 +121,12 @@ func TestGenerateErrors(t *testing.T) {
 		{"colon in connect", app(func(a *manifest.App) { a.Connect = []string{"/run/a:b"} }), Options{}, `read_only/connect "/run/a:b"`},
 		{"space in read_only", app(func(a *manifest.App) { a.ReadOnly = []string{"/srv/a b"} }), Options{}, "BindReadOnlyPaths"},
 		{"newline in env", app(func(a *manifest.App) { a.Env = map[string]string{"A": "x\ny"} }), Options{}, "environment file"},
-		{"newline in argv", app(func(a *manifest.App) { a.Command = []string{"/bin/echo", "a\nb"} }), Options{}, "ExecStart"},
+		{"newline in argv", app(func(a *manifest.App) { a.Command = []string{"/bin/echo", "a\nb"} }), Options{}, "EHECOATL_ARGV_1: line break"},
+		{"env key of the command", app(func(a *manifest.App) { a.Env = map[string]string{"EHECOATL_ARGV_0": "/bin/sh"} }), Options{}, "the prefix EHECOATL_ARGV_ is the command's"},
 		{"bad secret", app(func(a *manifest.App) { a.Secrets = []string{"../x"} }), Options{}, `secrets "../x"`},
 		{"relative run dir", app(nil), Options{RunDir: "run"}, "option RunDir"},
 		{"percent in run dir", app(nil), Options{RunDir: "/run/%i"}, "option RunDir"},
-		{"bad group", app(nil), Options{RouterGroup: "a b"}, "option RouterGroup"},
+		{"relative launcher", app(nil), Options{Exec: "bin/ehecoatl-exec"}, "option Exec"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Generate(setOf(tc.app), tc.opts)
@@ -290,15 +291,14 @@ func TestOutputOwners(t *testing.T) {
 			} else if got, want := out.Apps[i].Units, a.Names().Units(""); !reflect.DeepEqual(got, want) {
 				t.Errorf("app %s/%s: units %+v, want %+v", a.Tenant, a.Name, got, want)
 			}
-			if len(a.Env) > 0 {
-				env[naming.EnvFileRel(a.Tenant, a.Name)] = true
-				if len(out.Env[naming.EnvFileRel(a.Tenant, a.Name)]) == 0 {
-					t.Errorf("app %s/%s: no env file in the output", a.Tenant, a.Name)
-				}
+			// Every app has one: it carries the command (package appexec).
+			env[naming.EnvFileRel(a.Tenant, a.Name)] = true
+			if len(out.Env[naming.EnvFileRel(a.Tenant, a.Name)]) == 0 {
+				t.Errorf("app %s/%s: no env file in the output", a.Tenant, a.Name)
 			}
 		}
 	}
 	if len(out.Apps) != len(apps) || len(out.Env) != len(env) || len(env) == 0 {
-		t.Errorf("output has %d apps and %d env files, the set %d apps and %d with env", len(out.Apps), len(out.Env), len(apps), len(env))
+		t.Errorf("output has %d apps and %d env files, the set %d apps", len(out.Apps), len(out.Env), len(apps))
 	}
 }

@@ -51,6 +51,11 @@ const (
 	StateLinkDir = "/var/lib"
 	// Bin is the ehecoatl binary that bridge services run.
 	Bin = "/usr/bin/ehecoatl"
+	// ExecBin is the launcher every app service runs (cmd/ehecoatl-exec):
+	// it execs the app's command, which it reads from the app's env file,
+	// so that a changed command needs no daemon-reload. Below /usr, which
+	// every sandbox sees.
+	ExecBin = "/usr/lib/ehecoatl/ehecoatl-exec"
 	// GeneratorBin is the systemd generator that renders the installed
 	// manifests into units at boot and at every daemon-reload.
 	GeneratorBin = "/usr/lib/systemd/system-generators/ehecoatl-generator"

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/ehecoatl/ehecoatl/dbus"
 	"github.com/ehecoatl/ehecoatl/layout"
@@ -62,6 +63,8 @@ type Host struct {
 	Systemd Systemd
 	// LookupGroup reports whether a group exists; default os/user.
 	LookupGroup func(name string) error
+	// GroupName names a group ID; default os/user.
+	GroupName func(gid uint32) (string, error)
 }
 
 // Needs says which optional parts of the host a manifest set uses.
@@ -96,8 +99,17 @@ func Run(ctx context.Context, h Host, n Needs) []Result {
 	if h.LookupGroup == nil {
 		h.LookupGroup = func(name string) error { _, err := user.LookupGroup(name); return err }
 	}
+	if h.GroupName == nil {
+		h.GroupName = func(gid uint32) (string, error) {
+			g, err := user.LookupGroupId(strconv.FormatUint(uint64(gid), 10))
+			if err != nil {
+				return "", err
+			}
+			return g.Name, nil
+		}
+	}
 	sd := checkSystemd(ctx, h)
-	rs := []Result{sd, checkGroup(h), checkGenerator(h), checkBin(h, n), checkSandboxRoot(h), checkCgroup(h)}
+	rs := []Result{sd, checkGroup(h), checkGenerator(h), checkBin(h, n), checkLauncher(h), checkSandboxRoot(h), checkSocketDir(h), checkCgroup(h)}
 	if sd.Level == OK {
 		rs = append(rs, checkUnits(ctx, h, n)...)
 	}
@@ -166,7 +178,7 @@ func major(v string) (int, bool) {
 func checkGroup(h Host) Result {
 	r := Result{Check: "group"}
 	if err := h.LookupGroup(naming.RouterGroup); err != nil {
-		return fail(r, fmt.Sprintf("no group %s: app sockets are owned by it, so every socket would fail with status=216/GROUP", naming.RouterGroup),
+		return fail(r, fmt.Sprintf("no group %s: the router reaches the app sockets through it (%s is root:%s 0750), so no request would reach an app", naming.RouterGroup, naming.RunDir, naming.RouterGroup),
 			"systemd-sysusers (the package ships /usr/lib/sysusers.d/ehecoatl.conf; reinstall it), or: groupadd --system "+naming.RouterGroup)
 	}
 	r.Level, r.Detail = OK, naming.RouterGroup+" exists"
@@ -198,6 +210,45 @@ func checkBin(h Host, n Needs) Result {
 		return r
 	}
 	r.Level, r.Detail = OK, h.Bin
+	return r
+}
+
+func checkLauncher(h Host) Result {
+	r := Result{Check: "launcher"}
+	if err := executable(h.Layout.Path(naming.ExecBin)); err != nil {
+		return fail(r, fmt.Sprintf("%s: %v: every app service runs it, so every app would fail with status 203/EXEC", naming.ExecBin, err),
+			"reinstall the ehecoatl package (it installs the launcher there)")
+	}
+	r.Level, r.Detail = OK, naming.ExecBin
+	return r
+}
+
+// checkSocketDir: the app sockets are 0666 (systemd sets a socket's group
+// only by forking a helper per socket), so the directory that holds them
+// is what keeps every user but root and the router out (docs/DESIGN.md
+// "Names and paths").
+func checkSocketDir(h Host) Result {
+	r := Result{Check: "socket directory"}
+	const fix = "systemd-tmpfiles --create /usr/lib/tmpfiles.d/ehecoatl.conf (the package runs it at install and at boot)"
+	fi, err := os.Stat(h.Layout.Path(naming.RunDir))
+	if err != nil || !fi.IsDir() {
+		return fail(r, fmt.Sprintf("%s is missing: the app sockets live in it, and their units do not start without it", naming.RunDir), fix)
+	}
+	var gid uint32
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		gid = st.Gid
+	}
+	group, err := h.GroupName(gid)
+	if err != nil {
+		group = strconv.FormatUint(uint64(gid), 10)
+	}
+	switch perm := fi.Mode().Perm(); {
+	case perm&0o007 != 0:
+		return fail(r, fmt.Sprintf("%s is mode %04o: every local user could connect to every app (its sockets are 0666); only root and the group %s may enter it", naming.RunDir, perm, naming.RouterGroup), fix)
+	case group != naming.RouterGroup || perm&0o050 != 0o050:
+		return fail(r, fmt.Sprintf("%s is mode %04o of group %s: the router (group %s) could not reach the app sockets", naming.RunDir, perm, group, naming.RouterGroup), fix)
+	}
+	r.Level, r.Detail = OK, naming.RunDir+" is root:"+naming.RouterGroup+" "+fmt.Sprintf("%04o", fi.Mode().Perm())
 	return r
 }
 

@@ -31,7 +31,7 @@ func (f fakeSystemd) ListUnits(context.Context, ...string) ([]dbus.UnitStatus, e
 // one thing away.
 func host(t *testing.T, break_ func(root string, h *Host)) Host {
 	root := t.TempDir()
-	for _, f := range []string{naming.GeneratorBin, naming.Bin} {
+	for _, f := range []string{naming.GeneratorBin, naming.Bin, naming.ExecBin} {
 		p := filepath.Join(root, f)
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
@@ -41,12 +41,15 @@ func host(t *testing.T, break_ func(root string, h *Host)) Host {
 	for _, m := range append([]string{""}, sandboxMounts...) {
 		os.MkdirAll(filepath.Join(root, naming.SandboxRoot, m), 0o555)
 	}
+	os.MkdirAll(filepath.Join(root, naming.RunDir), 0o750)
+	os.Chmod(filepath.Join(root, naming.RunDir), 0o750)
 	os.MkdirAll(filepath.Join(root, "sys/fs/cgroup"), 0o755)
 	os.WriteFile(filepath.Join(root, "sys/fs/cgroup/cgroup.controllers"), []byte("cpu memory pids\n"), 0o644)
 	h := Host{
 		Layout:      layout.Layout{Root: root},
 		Systemd:     fakeSystemd{version: "252.30-1~deb12u2", units: []dbus.UnitStatus{{Name: naming.RouterSocket, ActiveState: "active", SubState: "listening"}}},
 		LookupGroup: func(string) error { return nil },
+		GroupName:   func(uint32) (string, error) { return naming.RouterGroup, nil },
 	}
 	if break_ != nil {
 		break_(root, &h)
@@ -65,7 +68,7 @@ func TestRun(t *testing.T) {
 	}{
 		{name: "complete host", needs: Needs{Bridge: true, Egress: true}},
 		{name: "no router group", break_: func(_ string, h *Host) { h.LookupGroup = func(string) error { return errors.New("unknown group") } },
-			check: "group", level: Fail, says: "status=216/GROUP"},
+			check: "group", level: Fail, says: "no request would reach an app"},
 		{name: "old systemd", break_: func(_ string, h *Host) {
 			h.Systemd = fakeSystemd{version: "249.11", units: h.Systemd.(fakeSystemd).units}
 		},
@@ -80,6 +83,17 @@ func TestRun(t *testing.T) {
 			check: "binary", level: Warn, says: naming.Bin},
 		{name: "no sandbox root", break_: func(root string, _ *Host) { os.RemoveAll(filepath.Join(root, naming.SandboxRoot, "usr")) },
 			check: "sandbox root", level: Fail, says: naming.SandboxRoot + "/usr"},
+		{name: "no launcher", break_: func(root string, _ *Host) { os.Remove(filepath.Join(root, naming.ExecBin)) },
+			check: "launcher", level: Fail, says: "status 203/EXEC"},
+		{name: "no socket directory", break_: func(root string, _ *Host) { os.Remove(filepath.Join(root, naming.RunDir)) },
+			check: "socket directory", level: Fail, says: naming.RunDir + " is missing"},
+		{name: "socket directory open to all", break_: func(root string, _ *Host) { os.Chmod(filepath.Join(root, naming.RunDir), 0o755) },
+			check: "socket directory", level: Fail, says: "mode 0755: every local user could connect"},
+		{name: "socket directory of another group", break_: func(_ string, h *Host) {
+			h.GroupName = func(uint32) (string, error) { return "root", nil }
+		}, check: "socket directory", level: Fail, says: "of group root: the router (group ehecoatl-router) could not reach"},
+		{name: "socket directory closed to the group", break_: func(root string, _ *Host) { os.Chmod(filepath.Join(root, naming.RunDir), 0o700) },
+			check: "socket directory", level: Fail, says: "mode 0700 of group ehecoatl-router"},
 		{name: "cgroup v1", break_: func(root string, _ *Host) { os.Remove(filepath.Join(root, "sys/fs/cgroup/cgroup.controllers")) },
 			check: "cgroup v2", level: Warn, says: "not enforced"},
 		{name: "router socket stopped", break_: func(_ string, h *Host) { h.Systemd = fakeSystemd{version: "252"} },

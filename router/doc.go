@@ -50,7 +50,7 @@
 // (journal access log), listen.go (socket activation).
 //
 // Permissions: the router runs as the static user ehecoatl-router, which
-// may connect to the app sockets (SocketGroup=ehecoatl-router). Stopping an
+// may connect to the app sockets (its group may enter /run/ehecoatl). Stopping an
 // idle activation app calls an IdleStopper, in production a D-Bus
 // StopUnit of ehecoatl-<tenant>-<app>.service, which the polkit rule
 // packaging/polkit/50-ehecoatl-router.rules allows the ehecoatl-router user

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -177,6 +178,57 @@ diff -r --no-dereference /tmp/g /tmp/sys`)
 			} else if now != pid {
 				t.Errorf("%s restarted (PID %s -> %s) though only the probe changed", svc, pid, now)
 			}
+		}
+	})
+
+	t.Run("a command change restarts the app without a daemon-reload", func(t *testing.T) {
+		h := h.on(t)
+		h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/")
+		pid := h.prop("ehecoatl-probe-web.service", "MainPID")
+		// Words systemd would take apart in ExecStart=: they reach the
+		// app through the env file and the launcher as written.
+		words := []string{"two words", `say "hi"`, "$HOME", "${PATH}", "100%", "%i", `C:\dir\`, ";", ""}
+		var yaml []string
+		for _, w := range words {
+			b, _ := json.Marshal(w)
+			yaml = append(yaml, string(b))
+		}
+		h.sh(`sed -i 's#command: .*#command: [/usr/bin/python3, /srv/testdata/probe.py, ` + strings.ReplaceAll(strings.Join(yaml, ", "), `\`, `\\`) + `]#' /srv/m/tenants/probe.yaml`)
+		if out := h.run("ehecoatl", "plan", "/srv/m"); !strings.Contains(out, "~ app probe/web: command\n") || !strings.Contains(out, "unit files: 0 added, 0 changed, 0 removed") {
+			t.Errorf("plan of a command change:\n%s", out)
+		}
+		reloads := h.reloads()
+		out := h.run("ehecoatl", "apply", "/srv/m")
+		t.Logf("apply after a command change:\n%s", out)
+		if n := h.reloads(); n != reloads {
+			t.Errorf("a command change reloaded systemd (%d reloads)", n-reloads)
+		}
+		now := h.prop("ehecoatl-probe-web.service", "MainPID")
+		if now == pid || now == "0" {
+			t.Errorf("probe MainPID %s -> %s: the command change did not restart it", pid, now)
+		}
+		_, body := h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/")
+		var f struct {
+			PID      int      `json:"pid"`
+			Argv     []string `json:"argv"`
+			ArgvVars []string `json:"argv_vars"`
+			NOFILE   int64    `json:"nofile"`
+		}
+		if err := json.Unmarshal([]byte(body), &f); err != nil {
+			t.Fatalf("probe: %v: %s", err, body)
+		}
+		if !slices.Equal(f.Argv, words) || len(f.ArgvVars) != 0 {
+			t.Errorf("probe argv %q, EHECOATL_ARGV variables %q; want %q and none", f.Argv, f.ArgvVars, words)
+		}
+		// The launcher execs in place: systemd's main process is the app.
+		if strconv.Itoa(f.PID) != h.prop("ehecoatl-probe-web.service", "MainPID") {
+			t.Errorf("probe PID %d, MainPID %s", f.PID, h.prop("ehecoatl-probe-web.service", "MainPID"))
+		}
+		if want := h.propInt("ehecoatl-probe-web.service", "LimitNOFILESoft"); f.NOFILE != want {
+			t.Errorf("probe's soft open-file limit %d, the unit's %d", f.NOFILE, want)
+		}
+		if got := h.prop("ehecoatl-probe-web.service", "ExecStart"); !strings.Contains(got, "path=/usr/lib/ehecoatl/ehecoatl-exec ") {
+			t.Errorf("ExecStart %s, want the launcher", got)
 		}
 	})
 

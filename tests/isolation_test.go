@@ -127,6 +127,42 @@ mkdir -p /srv/m && cp -r /srv/testdata/isolation/tenants /srv/m/`)
 			"socketpair":       "ok",
 		})
 	})
+	t.Run("only root and the router's group reach the app sockets", func(t *testing.T) {
+		h := h.on(t)
+		const sock = "/run/ehecoatl/alpha/web.sock"
+		// The sockets are open to all (no SocketGroup=: systemd forks a
+		// helper per socket to set it); the run directory is the wall.
+		if got := h.sh("stat -c '%a %U %G' /run/ehecoatl /run/ehecoatl/alpha " + sock); got != "750 root ehecoatl-router\n755 root root\n666 root root\n" {
+			t.Errorf("modes of the run directory, a tenant's directory and a socket:\n%s", got)
+		}
+		connect := `import socket, sys
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1]); print("connected")
+except OSError as e:
+    print(type(e).__name__, e.errno)`
+		for _, c := range []struct{ who, uid, gid, want string }{
+			// A local user outside the router's group: EACCES (13) on
+			// the directory, before the socket.
+			{"nobody", "nobody", "nogroup", "PermissionError 13"},
+			{"the router", "ehecoatl-router", "ehecoatl-router", "connected"},
+		} {
+			out := h.run("setpriv", "--reuid="+c.uid, "--regid="+c.gid, "--clear-groups", "python3", "-c", connect, sock)
+			if strings.TrimSpace(out) != c.want {
+				t.Errorf("%s connecting to %s: %q, want %q", c.who, sock, out, c.want)
+			}
+		}
+		// The router's user serves through it: a request, not just a connect.
+		out := h.run("setpriv", "--reuid=ehecoatl-router", "--regid=ehecoatl-router", "--clear-groups",
+			"curl", "-sS", "--max-time", "30", "--unix-socket", sock, "-H", "Host: alpha.isolation.test", "-o", "/dev/null", "-w", "%{http_code}", "http://alpha.isolation.test/")
+		if out != "200" {
+			t.Errorf("GET as the router's user: %q, want 200", out)
+		}
+		// And no app sees the run directory at all.
+		if got := web["list_run_ehecoatl"]; !strings.Contains(got, "FileNotFoundError") || strings.Contains(web["list_run"], "ehecoatl") {
+			t.Errorf("alpha sees the run directory: listing it gave %q, /run holds %q", got, web["list_run"])
+		}
+	})
 	t.Run("the shared root stays empty", func(t *testing.T) {
 		if out := h.sh("find /run/ehecoatl-root -mindepth 2 | head"); out != "" {
 			t.Errorf("systemd created mount points in the shared sandbox root:\n%s", out)

@@ -119,6 +119,7 @@ func packaged(t *testing.T) []string {
 		"etc/default/ehecoatl-router",
 		"usr/bin/ehecoatl",
 		"usr/bin/ehecoatl-router",
+		"usr/lib/ehecoatl/ehecoatl-exec",
 		"usr/lib/ehecoatl/ehecoatl.nft",
 		"usr/lib/systemd/system/ehecoatl-firewall.service",
 		"usr/lib/systemd/system/ehecoatl-router.service",
@@ -177,6 +178,8 @@ func testContents(t *testing.T, p pkgs) {
 		"etc/ehecoatl":         "drwxr-xr-x root/root",
 		"etc/ehecoatl/secrets": "drwx------ root/root",
 		"usr/bin/ehecoatl":     "-rwxr-xr-x root/root",
+		// Every app service runs it.
+		"usr/lib/ehecoatl/ehecoatl-exec": "-rwxr-xr-x root/root",
 	} {
 		if got := entries[f]; got != mode {
 			t.Errorf("/%s in the .deb: %q, want %q", f, got, mode)
@@ -271,6 +274,7 @@ func testRPM(t *testing.T, p pkgs) {
 		"/usr/share/licenses/ehecoatl/LICENSE":       "l -rw-r--r--",
 		"/usr/share/doc/ehecoatl/examples/README.md": "d -rw-r--r--",
 		"/usr/bin/ehecoatl-router":                   " -rwxr-xr-x",
+		"/usr/lib/ehecoatl/ehecoatl-exec":            " -rwxr-xr-x",
 	} {
 		if got := flags[f]; got != want {
 			t.Errorf("rpm flags and mode of %s: %q, want %q", f, got, want)
@@ -782,7 +786,7 @@ func testInSystemd(t *testing.T, p pkgs, upgrade string) {
 				h.fatalf("ehecoatl is installed in the guest before the test (is it installed on the host?)")
 			}
 			for _, f := range []string{"/usr/bin/ehecoatl", "/usr/bin/ehecoatl-router", "/usr/lib/systemd/system-generators/ehecoatl-generator",
-				"/usr/lib/systemd/system/ehecoatl-router.socket", "/usr/share/man/man1/ehecoatl.1.gz", "/etc/ehecoatl", "/var/lib/ehecoatl"} {
+				"/usr/lib/ehecoatl/ehecoatl-exec", "/usr/lib/systemd/system/ehecoatl-router.socket", "/usr/share/man/man1/ehecoatl.1.gz", "/etc/ehecoatl", "/var/lib/ehecoatl"} {
 				if _, _, code := h.try("test", "-e", f); code == 0 {
 					h.fatalf("%s exists before the package is installed (left on the host?)", f)
 				}
@@ -806,7 +810,7 @@ func testInSystemd(t *testing.T, p pkgs, upgrade string) {
 			if got := h.prop("ehecoatl-router.socket", "ActiveState"); got != "active" {
 				h.fatalf("ehecoatl-router.socket is %s after install, want active", got)
 			}
-			if got := strings.TrimSpace(h.sh("stat -c '%a %U' /etc/ehecoatl/secrets /run/ehecoatl /var/lib/ehecoatl")); got != "700 root\n755 root\n755 root" {
+			if got := strings.TrimSpace(h.sh("stat -c '%a %U %G' /etc/ehecoatl/secrets /run/ehecoatl /var/lib/ehecoatl")); got != "700 root root\n750 root ehecoatl-router\n755 root root" {
 				h.fatalf("modes of secrets, /run/ehecoatl, /var/lib/ehecoatl: %q", got)
 			}
 			if got := h.run("ehecoatl", "version"); !strings.Contains(got, p.version) {

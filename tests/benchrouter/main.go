@@ -199,8 +199,8 @@ func run(o options) int {
 // build compiles the binaries under test into b.bin, as the package ships
 // them (static, stripped).
 func (b *bench) build(ctx context.Context) error {
-	fmt.Printf("building ehecoatl, ehecoatl-router, ehecoatl-generator, hello into %s\n", b.bin)
-	for _, pkg := range []string{"cmd/ehecoatl", "cmd/ehecoatl-router", "cmd/ehecoatl-generator", "tests/apps/hello"} {
+	fmt.Printf("building ehecoatl, ehecoatl-router, ehecoatl-generator, ehecoatl-exec, hello into %s\n", b.bin)
+	for _, pkg := range []string{"cmd/ehecoatl", "cmd/ehecoatl-router", "cmd/ehecoatl-generator", "cmd/ehecoatl-exec", "tests/apps/hello"} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w",
 			"-o", filepath.Join(b.bin, filepath.Base(pkg)), "./"+pkg)
 		cmd.Dir = b.repo

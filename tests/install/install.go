@@ -16,6 +16,7 @@ func Files(repo, bin string) map[string]string {
 		"/usr/bin/ehecoatl":                                     filepath.Join(bin, "ehecoatl"),
 		"/usr/bin/ehecoatl-router":                              filepath.Join(bin, "ehecoatl-router"),
 		"/usr/lib/systemd/system-generators/ehecoatl-generator": filepath.Join(bin, "ehecoatl-generator"),
+		"/usr/lib/ehecoatl/ehecoatl-exec":                       filepath.Join(bin, "ehecoatl-exec"),
 		"/usr/lib/sysusers.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/sysusers.d/ehecoatl.conf"),
 		"/usr/lib/tmpfiles.d/ehecoatl.conf":                     filepath.Join(repo, "packaging/tmpfiles.d/ehecoatl.conf"),
 		"/usr/lib/systemd/system/ehecoatl-router.socket":        filepath.Join(repo, "packaging/systemd/ehecoatl-router.socket"),

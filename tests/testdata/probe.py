@@ -5,6 +5,7 @@ Each GET answers a JSON object: the uid it runs as, and for each probe
 """
 import json
 import os
+import resource
 import socket
 import socketserver
 import sys
@@ -74,6 +75,11 @@ def facts():
         "uid": os.getuid(),
         "pid": os.getpid(),
         "env": os.environ.get("PROBE_ENV", ""),
+        # What the launcher (ehecoatl-exec) passed on: the words after the
+        # script, no EHECOATL_ARGV_* left, the open-file limit systemd set.
+        "argv": sys.argv[1:],
+        "argv_vars": sorted(k for k in os.environ if k.startswith("EHECOATL_ARGV")),
+        "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
         "visits": len(visits),
         "write_usr": probe(lambda: open("/usr/ehecoatl-probe", "w").close()),
         "write_etc": probe(lambda: open("/etc/ehecoatl-probe", "w").close()),
