@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -122,6 +123,22 @@ func (f *fakeSystemd) ListUnits(_ context.Context, patterns ...string) ([]dbus.U
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// ListUnitsIn filters ListUnits as systemd does: by load, active or sub
+// state.
+func (f *fakeSystemd) ListUnitsIn(ctx context.Context, states []string, patterns ...string) ([]dbus.UnitStatus, error) {
+	l, err := f.ListUnits(ctx, patterns...)
+	if err != nil || len(states) == 0 {
+		return l, err
+	}
+	var out []dbus.UnitStatus
+	for _, u := range l {
+		if slices.Contains(states, u.LoadState) || slices.Contains(states, u.ActiveState) || slices.Contains(states, u.SubState) {
+			out = append(out, u)
+		}
+	}
 	return out, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/plan"
+	"github.com/ehecoatl/ehecoatl/templates"
 )
 
 // Systemd is the part of systemd the engine drives. *dbus.Client
@@ -23,6 +24,9 @@ import (
 type Systemd interface {
 	Reload(ctx context.Context) error
 	ListUnits(ctx context.Context, patterns ...string) ([]dbus.UnitStatus, error)
+	// ListUnitsIn lists only the units in one of states: systemd filters,
+	// so a check among thousands of units receives the few it is about.
+	ListUnitsIn(ctx context.Context, states []string, patterns ...string) ([]dbus.UnitStatus, error)
 	StartMany(ctx context.Context, units []string) error
 	StopMany(ctx context.Context, units []string) error
 	RestartMany(ctx context.Context, units []string) error
@@ -114,15 +118,24 @@ func (e *engine) step(ctx context.Context, st plan.Step) (Done, error) {
 		}
 		return Done{Units: running, Changed: true}, e.sd.StopMany(ctx, running)
 	case plan.ResetFailed:
-		failed, err := e.units(ctx, st.Units, func(s dbus.UnitStatus) bool { return s.ActiveState == "failed" })
+		failed, err := e.unitsIn(ctx, []string{"failed"}, st.Units, func(s dbus.UnitStatus) bool { return s.ActiveState == "failed" })
 		if err != nil {
 			return Done{}, err
 		}
+		wait := e.triggerWait(ctx, failed)
 		var errs []error
 		for _, u := range failed {
 			errs = append(errs, e.sd.ResetFailed(ctx, u))
 		}
-		return Done{Units: failed, Changed: len(failed) > 0}, errors.Join(errs...)
+		if err := errors.Join(errs...); err != nil || wait <= 0 {
+			return Done{Units: failed, Changed: len(failed) > 0}, err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return Done{Units: failed, Changed: true}, ctx.Err()
+		}
+		return Done{Units: failed, Changed: true}, nil
 	case plan.Listen:
 		d, err := e.listen(ctx, st.Units)
 		d.Held = st.Held
@@ -210,6 +223,51 @@ func (e *engine) listen(ctx context.Context, sockets []string) (Done, error) {
 	return Done{Units: down, Changed: true}, nil
 }
 
+// triggerWait is how long to wait after resetting the failed units before
+// their sockets start again: a socket that hit its trigger limit keeps
+// counting its triggers across reset-failed (only a daemon-reload made it
+// anew), so started within TriggerLimitIntervalSec= of its failure, the
+// first request of a fixed app fails it again. Command and env changes
+// need no daemon-reload, so an apply right after the failure waits out
+// the rest of that interval (1 s at most, templates/socket.conf).
+func (e *engine) triggerWait(ctx context.Context, failed []string) time.Duration {
+	ur, ok := e.sd.(unitReader)
+	var socks []string
+	for _, u := range failed {
+		if strings.HasSuffix(u, ".socket") {
+			socks = append(socks, u)
+		}
+	}
+	if !ok || len(socks) == 0 {
+		return 0
+	}
+	infos, err := ur.Units(ctx, socks)
+	if err != nil {
+		return triggerInterval
+	}
+	var wait time.Duration
+	for _, u := range infos {
+		if u != nil && u.Result == "trigger-limit-hit" {
+			wait = max(wait, triggerInterval-time.Since(u.InactiveEnter))
+		}
+	}
+	return min(wait, triggerInterval)
+}
+
+// triggerInterval is the app sockets' TriggerLimitIntervalSec=.
+var triggerInterval = func() time.Duration {
+	u, err := templates.Shared(templates.Socket)
+	if err != nil {
+		panic(err)
+	}
+	v := u.Lookup("Socket", "TriggerLimitIntervalSec")
+	d, err := time.ParseDuration(v[len(v)-1])
+	if err != nil {
+		panic(fmt.Sprintf("templates/socket.conf: TriggerLimitIntervalSec=%s: %v", v[len(v)-1], err))
+	}
+	return d
+}()
+
 // unitReader reads full unit properties; *dbus.Client has it (the fakes
 // of the tests need not).
 type unitReader interface {
@@ -254,7 +312,7 @@ func Enabled(state string) bool { return state == "enabled" || state == "enabled
 // notActive returns those of units that are not active, among the units
 // that patterns list (one listing, not one call per unit).
 func (e *engine) notActive(ctx context.Context, units []string, patterns ...string) ([]string, error) {
-	l, err := e.sd.ListUnits(ctx, patterns...)
+	l, err := e.sd.ListUnitsIn(ctx, activeStates, patterns...)
 	if err != nil {
 		return nil, fmt.Errorf("list units: %w", err)
 	}
@@ -274,10 +332,15 @@ func (e *engine) notActive(ctx context.Context, units []string, patterns ...stri
 // units lists the loaded units matching patterns for which keep is true,
 // sorted by name.
 func (e *engine) units(ctx context.Context, patterns []string, keep func(dbus.UnitStatus) bool) ([]string, error) {
+	return e.unitsIn(ctx, nil, patterns, keep)
+}
+
+// unitsIn is units among those in one of states (nil: any).
+func (e *engine) unitsIn(ctx context.Context, states, patterns []string, keep func(dbus.UnitStatus) bool) ([]string, error) {
 	if len(patterns) == 0 {
 		return nil, nil
 	}
-	l, err := e.sd.ListUnits(ctx, patterns...)
+	l, err := e.sd.ListUnitsIn(ctx, states, patterns...)
 	if err != nil {
 		return nil, fmt.Errorf("list units: %w", err)
 	}
@@ -289,6 +352,9 @@ func (e *engine) units(ctx context.Context, patterns []string, keep func(dbus.Un
 	}
 	return out, nil
 }
+
+// activeStates are the ActiveStates active accepts.
+var activeStates = []string{"active", "activating", "reloading"}
 
 func active(s dbus.UnitStatus) bool {
 	switch s.ActiveState {

@@ -96,6 +96,11 @@ func (c *Client) ListUnits(ctx context.Context, patterns ...string) (l []UnitSta
 	return l, err
 }
 
+func (c *Client) ListUnitsIn(ctx context.Context, states []string, patterns ...string) (l []UnitStatus, err error) {
+	err = with(c, ctx, func(x *Conn) (err error) { l, err = x.ListUnitsIn(ctx, states, patterns...); return })
+	return l, err
+}
+
 func (c *Client) Units(ctx context.Context, names []string) (l []*UnitInfo, err error) {
 	err = with(c, ctx, func(x *Conn) (err error) { l, err = x.Units(ctx, names); return })
 	return l, err

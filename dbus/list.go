@@ -23,10 +23,20 @@ type UnitStatus struct {
 // patterns means all. Like `systemctl list-units --all`, it includes inactive
 // units that are loaded, but not unit files systemd has not loaded.
 func (c *Conn) ListUnits(ctx context.Context, patterns ...string) ([]UnitStatus, error) {
+	return c.ListUnitsIn(ctx, nil, patterns...)
+}
+
+// ListUnitsIn is ListUnits of the units in one of states (a load, active
+// or sub state: "failed", "active"); nil means any. systemd filters, so
+// asking for the few failed units of thousands sends only those.
+func (c *Conn) ListUnitsIn(ctx context.Context, states []string, patterns ...string) ([]UnitStatus, error) {
 	if patterns == nil {
 		patterns = []string{}
 	}
-	got, err := c.sd.ListUnitsByPatternsContext(ctx, []string{}, patterns)
+	if states == nil {
+		states = []string{}
+	}
+	got, err := c.sd.ListUnitsByPatternsContext(ctx, states, patterns)
 	if err != nil {
 		return nil, opError("list units", strings.Join(patterns, " "), err)
 	}

@@ -55,4 +55,11 @@ func TestListUnits(t *testing.T) {
 	if got, err = c.ListUnits(ctx, "nothing-*"); err != nil || len(got) != 0 {
 		t.Errorf("no match: %v %v", got, err)
 	}
+	// systemd filters by state: only the failed one comes back.
+	if got, err = c.ListUnitsIn(ctx, []string{"failed"}, "ehecoatl-*"); err != nil || !slices.Equal(names(got), []string{"ehecoatl-acme-api.service"}) {
+		t.Errorf("failed units: %v %v", names(got), err)
+	}
+	if got, err = c.ListUnitsIn(ctx, nil, "ehecoatl-acme-*"); err != nil || len(got) != 4 {
+		t.Errorf("no states lists all: %v %v", names(got), err)
+	}
 }

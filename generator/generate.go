@@ -479,6 +479,10 @@ func (r *renderer) appService(p appParts) *units.Unit {
 		// it needs a restart but no daemon-reload (docs/DESIGN.md "The
 		// app's command").
 		s.AddExec("ExecStart", []string{r.opts.Exec})
+		// The journal tags the app's lines with the program's name, as
+		// when systemd ran it, not with the launcher's; a new name is a
+		// changed unit.
+		s.Add("SyslogIdentifier", path.Base(a.Command[0]))
 	}
 	// The app learns who it serves (white-label kits run one program for
 	// many tenants).

@@ -5,6 +5,7 @@
 package plan
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -281,8 +282,17 @@ func Save(path string, st *State) error {
 	if err != nil {
 		return err
 	}
+	b = append(b, '\n')
+	// A no-op apply records what is there already: no second write and
+	// sync of a record of thousands of apps. A record of another mode
+	// is written again (atomicfile gives it 0600).
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm() == 0o600 {
+			return nil
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return atomicfile.Write(path, append(b, '\n'), 0o600, -1)
+	return atomicfile.Write(path, b, 0o600, -1)
 }

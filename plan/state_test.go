@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -81,5 +83,41 @@ func TestRoutesCoverHTTPS(t *testing.T) {
 			t.Errorf("%+v hsts=%v: same routes hash as another setting", c.tls, c.hsts)
 		}
 		seen[r] = true
+	}
+}
+
+// TestSaveKeepsAnEqualRecord: saving the record a no-op apply leaves as
+// it was writes nothing (the same file, not a new one renamed over it);
+// a changed one, or one of another mode, is written.
+func TestSaveKeepsAnEqualRecord(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "applied.json")
+	st := &State{Tenants: map[string]*TenantState{"acme": {Manifest: "m1"}}}
+	if err := Save(p, st); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.Stat(p)
+	if err := Save(p, st); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.Stat(p); !os.SameFile(a, b) {
+		t.Errorf("an equal record was written again")
+	}
+	os.Chmod(p, 0o644)
+	if err := Save(p, st); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.Stat(p); os.SameFile(a, b) || b.Mode().Perm() != 0o600 {
+		t.Errorf("a record of mode 0644 was kept: %v", b.Mode())
+	}
+	a, _ = os.Stat(p)
+	st.Tenants["acme"].Manifest = "m2"
+	if err := Save(p, st); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.Stat(p); os.SameFile(a, b) {
+		t.Errorf("a changed record was not written")
+	}
+	if got, err := Load(p); err != nil || got.Tenants["acme"].Manifest != "m2" {
+		t.Errorf("Load: %+v %v", got, err)
 	}
 }
