@@ -18,10 +18,13 @@ import (
 	"net/netip"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/appexec"
@@ -138,13 +141,54 @@ func Generate(set *manifest.Set, opts Options) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range set.Tenants {
-		if err := r.tenant(out, t); err != nil {
+	parts, err := r.tenants(set.Tenants)
+	if err != nil {
+		return nil, err
+	}
+	out.Merge(parts...)
+	return out, nil
+}
+
+// parallelMin is how many tenants make rendering them on every CPU worth
+// the goroutines: apply renders 1,000 tenants at every run, a no-op
+// included.
+const parallelMin = 64
+
+// tenants renders each tenant into its own output, on every CPU for many,
+// and returns them in the set's order; the error is the first tenant's,
+// in that order, so the result does not depend on scheduling. The
+// renderer is only read (units.Unit.Merge copies from its fragments).
+func (r *renderer) tenants(ts []*manifest.Tenant) ([]*Output, error) {
+	outs := make([]*Output, len(ts))
+	errs := make([]error, len(ts))
+	one := func(i int) {
+		outs[i] = &Output{}
+		errs[i] = r.tenant(outs[i], ts[i])
+	}
+	if n := runtime.GOMAXPROCS(0); n > 1 && len(ts) >= parallelMin {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := 0; w < n; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1) - 1); i < len(ts); i = int(next.Add(1) - 1) {
+					one(i)
+				}
+			}()
+		}
+		wg.Wait()
+	} else {
+		for i := range ts {
+			one(i)
+		}
+	}
+	for _, err := range errs {
+		if err != nil {
 			return nil, err
 		}
 	}
-	out.Sort()
-	return out, nil
+	return outs, nil
 }
 
 // RenderTenant renders the units of one tenant (its slice and apps),

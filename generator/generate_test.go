@@ -2,13 +2,16 @@ package generator
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/manifest"
@@ -300,5 +303,42 @@ func TestOutputOwners(t *testing.T) {
 	}
 	if len(out.Apps) != len(apps) || len(out.Env) != len(env) || len(env) == 0 {
 		t.Errorf("output has %d apps and %d env files, the set %d apps", len(out.Apps), len(out.Env), len(apps))
+	}
+}
+
+// TestGenerateInParallel: many tenants render on every CPU into the same
+// bytes, in the same order, as on one; and the error is the first
+// failing tenant's in the set's order, whichever goroutine met it.
+func TestGenerateInParallel(t *testing.T) {
+	fsys := fstest.MapFS{}
+	for i := 0; i < 3*parallelMin; i++ {
+		fsys[fmt.Sprintf("tenants/t%04d.yaml", i)] = &fstest.MapFile{Data: []byte(tenantYAML(i)), Mode: 0o644}
+	}
+	set, rep := manifest.LoadFS(fsys, "/etc/ehecoatl")
+	if rep.HasErrors() {
+		t.Fatal(rep)
+	}
+	render := func(procs int) *Output {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		out, err := Generate(set, goldenOptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	one, many := render(1), render(8)
+	if !reflect.DeepEqual(one, many) || one.Digest() != many.Digest() || len(one.Files) < 3*parallelMin {
+		t.Fatalf("on 8 CPUs the output differs from the one on 1 (%d and %d files)", len(one.Files), len(many.Files))
+	}
+	// Two tenants that cannot be rendered: the earlier one is reported.
+	set.Tenants[7].Apps[0].Command = []string{"relative"}
+	set.Tenants[150].Apps[0].Command = []string{"relative"}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	for i := 0; i < 20; i++ {
+		_, err := Generate(set, goldenOptions)
+		var inv *InvariantError
+		if !errors.As(err, &inv) || inv.File != set.Tenants[7].File {
+			t.Fatalf("error %v, want the one of %s", err, set.Tenants[7].File)
+		}
 	}
 }
