@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"time"
@@ -252,32 +253,40 @@ func HistoryPath(l layout.Layout) string { return filepath.Join(l.State(), "hist
 // Current returns the state apply last completed, or, without a record
 // (first apply, older install), what the installed manifests render to.
 func Current(l layout.Layout, gen generator.Options) (*plan.State, error) {
+	st, _, err := current(l, gen)
+	return st, err
+}
+
+// current is Current, and whether the state is the record as it is on
+// disk (not described from the installed manifests, not rendered).
+func current(l layout.Layout, gen generator.Options) (*plan.State, bool, error) {
 	st, err := plan.Load(RecordPath(l))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if st != nil {
-		if st.Undescribed() {
-			// A record of an older apply hashes units, not fields: the
-			// installed manifests (that apply's, unless it was killed
-			// after installing) say which fields a plan compares against.
-			if _, _, inst, err := Desired(l.Etc(), gen); err == nil {
-				st.Describe(inst)
-			}
+		if !st.Undescribed() {
+			return st, true, nil
 		}
-		return st, nil
+		// A record of an older apply hashes units, not fields: the
+		// installed manifests (that apply's, unless it was killed after
+		// installing) say which fields a plan compares against.
+		if _, _, inst, err := Desired(l.Etc(), gen); err == nil {
+			st.Describe(inst)
+		}
+		return st, false, nil
 	}
 	if _, err := os.Stat(filepath.Join(l.Etc(), "tenants")); err != nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	_, _, st, err = Desired(l.Etc(), gen)
 	var inv *InvalidError
 	if errors.As(err, &inv) {
 		// An invalid installed set cannot be running as written; compare
 		// against nothing, so every desired unit is started.
-		return nil, nil
+		return nil, false, nil
 	}
-	return st, err
+	return st, false, err
 }
 
 // hold applies the operator's stops to a rendering and its state: their
@@ -339,7 +348,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	if err := hold(opts.Layout, output, want); err != nil {
 		return nil, err
 	}
-	have, err := Current(opts.Layout, opts.Generator)
+	have, recorded, err := current(opts.Layout, opts.Generator)
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +372,10 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	if _, err := sd.ListUnits(ctx, naming.RootTarget); err != nil {
 		return res, fmt.Errorf("apply: systemd: %w (nothing was changed)", err)
 	}
-	e := &engine{sd: sd, layout: opts.Layout, set: set, out: output, want: want, progress: opts.Progress,
+	// The record holds the state wanted already (a no-op): record need
+	// not encode thousands of apps to find it equal.
+	same := recorded && reflect.DeepEqual(have, want)
+	e := &engine{sd: sd, layout: opts.Layout, set: set, out: output, want: want, recorded: same, progress: opts.Progress,
 		lastLine: opts.LastLine, recover: true, keep: opts.Keep, entry: history.Entry{By: stops.Operator(), Command: opts.command, Summary: p.Summary()}}
 	if e.keep <= 0 {
 		e.keep = history.DefaultKeep

@@ -378,3 +378,34 @@ func TestApplyHeld(t *testing.T) {
 		t.Errorf("a suspended tenant still runs: %v", sd.active)
 	}
 }
+
+// TestNoopFindsItsRecord: after an apply, what the same directory wants
+// equals the record as loaded, so a no-op apply's record step keeps the
+// record without encoding it (reflect.DeepEqual in Apply); a change does
+// not.
+func TestNoopFindsItsRecord(t *testing.T) {
+	l := layout.Layout{Root: t.TempDir()}
+	opts := Options{Layout: l, Generator: generator.Options{SourceDir: layout.EtcDir}}
+	dir := copyDir(t, "../examples")
+	if _, err := Apply(context.Background(), dir, newFake(l), opts); err != nil {
+		t.Fatal(err)
+	}
+	same := func() bool {
+		_, out, want, _, err := desiredHere(dir, opts, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := hold(l, out, want); err != nil {
+			t.Fatal(err)
+		}
+		have, recorded, err := current(l, opts.Generator)
+		return err == nil && recorded && reflect.DeepEqual(have, want)
+	}
+	if !same() {
+		t.Errorf("the state of an applied directory differs from its record")
+	}
+	edit(t, filepath.Join(dir, "tenants/acme.yaml"), "GREETING: 'Hello, 100% \"quoted\" $world'", "GREETING: changed")
+	if same() {
+		t.Errorf("a changed directory's state equals the record")
+	}
+}

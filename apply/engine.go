@@ -59,6 +59,8 @@ type engine struct {
 	set    *manifest.Set
 	out    *generator.Output
 	want   *plan.State
+	// recorded: the record on disk is want already; Record keeps it.
+	recorded bool
 	// progress, when set, hears of each step as it ends.
 	progress func(Done)
 	// keep is how many previous generations Install keeps; entry is what
@@ -178,6 +180,9 @@ func (e *engine) step(ctx context.Context, st plan.Step) (Done, error) {
 	case plan.Record:
 		if err := e.logGeneration(); err != nil {
 			return Done{}, fmt.Errorf("record history: %w", err)
+		}
+		if e.recorded {
+			return Done{}, nil
 		}
 		if err := plan.Save(RecordPath(e.layout), e.want); err != nil {
 			return Done{}, fmt.Errorf("record applied state: %w", err)
