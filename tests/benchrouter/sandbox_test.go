@@ -143,7 +143,7 @@ func TestBuildVariants(t *testing.T) {
 			t.Errorf("no variant without %s", k)
 		}
 	}
-	for _, id := range []string{"none", "minimal", "full", "g-mountns", "g-seccomp", "g-net", "p-cred", "candidate1", "s-binds", "s-rosys"} {
+	for _, id := range []string{"none", "minimal", "full", "g-mountns", "g-seccomp", "g-net", "p-cred", "candidate1", "s-binds"} {
 		if !ids[id] {
 			t.Errorf("no variant %s", id)
 		}
