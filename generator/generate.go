@@ -620,7 +620,7 @@ func watchdogSec(d time.Duration) string {
 // first covered with an empty tmpfs, so that systemd creates the mount
 // points there and never in the root that every app shares; /var and
 // /run always are (state, temporary and credential directories), and
-// ProtectHome=tmpfs does it for /home and /root.
+// ProtectHome=tmpfs does it for /home and /root (protectHome).
 func (r *renderer) hostView(s *units.Section, a *manifest.App) {
 	paths := hostPaths(a)
 	var tops []string
@@ -637,7 +637,9 @@ func (r *renderer) hostView(s *units.Section, a *manifest.App) {
 	for _, p := range paths {
 		s.AddList("BindReadOnlyPaths", []string{p})
 	}
-	s.Add("ProtectHome", protectHome(paths))
+	if protectHome(paths) {
+		s.Add("ProtectHome", "tmpfs")
+	}
 }
 
 // hostPaths are the host paths bound into an app's sandbox: its read_only
@@ -704,7 +706,6 @@ func (r *renderer) bridgeService(p appParts) *units.Unit {
 	}
 	s.AddExec("ExecStart", argv)
 	logFields(s, a)
-	s.Add("ProtectHome", "yes")
 	s.Add("PrivateNetwork", "yes")
 	// The app's loopback, in the app's namespace (see appService).
 	s.Add("IPAddressAllow", "localhost")
@@ -722,19 +723,21 @@ func logFields(s *units.Section, a *manifest.App) {
 	s.Add("LogExtraFields", "EHECOATL_APP="+a.Name)
 }
 
-// protectHome is "yes" (home directories inaccessible) unless a read_only
-// path lies under one: an inaccessible directory cannot hold a bind mount,
-// so then the homes become empty read-only tmpfs instances ("tmpfs") into
-// which the paths are bound.
-func protectHome(readOnly []string) string {
-	for _, p := range readOnly {
+// protectHome reports whether a read_only or connect path lies under a
+// home directory: the homes then become empty read-only tmpfs instances
+// (ProtectHome=tmpfs) into which the paths are bound, so that systemd
+// creates their mount points there and not in the shared root. Without
+// one, /home and /root are the root's own empty directories and
+// ProtectHome= is not set (templates/hardening.conf says why).
+func protectHome(paths []string) bool {
+	for _, p := range paths {
 		for _, h := range []string{"/home", "/root", "/run/user"} {
 			if p == h || strings.HasPrefix(p, h+"/") {
-				return "tmpfs"
+				return true
 			}
 		}
 	}
-	return "yes"
+	return false
 }
 
 // invariants are what the units below rely on and package manifest

@@ -253,15 +253,15 @@ func TestWriteDir(t *testing.T) {
 	}
 }
 
-// TestProtectHome: only a read_only path under a home directory needs the
-// tmpfs variant.
+// TestProtectHome: only a read_only path under a home directory needs
+// ProtectHome=tmpfs; otherwise the option is not set.
 func TestProtectHome(t *testing.T) {
-	for in, want := range map[string]string{
-		"/srv/x": "yes", "/home": "tmpfs", "/home/a/b": "tmpfs", "/homes/x": "yes",
-		"/root/x": "tmpfs", "/run/user/1000/x": "tmpfs", "/run/users": "yes",
+	for in, want := range map[string]bool{
+		"/srv/x": false, "/home": true, "/home/a/b": true, "/homes/x": false,
+		"/root/x": true, "/run/user/1000/x": true, "/run/users": false,
 	} {
 		if got := protectHome([]string{in}); got != want {
-			t.Errorf("protectHome(%q) = %q, want %q", in, got, want)
+			t.Errorf("protectHome(%q) = %v, want %v", in, got, want)
 		}
 	}
 }

@@ -75,6 +75,8 @@ func TestHardeningHasSpecOptions(t *testing.T) {
 		"RestrictNamespaces":      "yes",
 		"IPAddressDeny":           "any",
 		"ProtectProc":             "invisible",
+		// In place of ProtectKernelTunables= (its comment says why).
+		"ReadOnlyPaths": "+/proc/sys +/sys",
 	} {
 		got := u.Lookup("Service", key)
 		if len(got) != 1 || got[0] != want {

@@ -73,7 +73,7 @@ mkdir -p /srv/m && cp -r /srv/testdata/isolation/tenants /srv/m/`)
 			"read_own_code":     "ok: alpha-page",
 			"read_dpkg_log":     "FileNotFoundError",
 			"list_opt":          "ok: ",
-			"list_home":         "PermissionError", // ProtectHome=yes
+			"list_home":         "ok: ", // the root's empty /home
 			"list_var_lib":      "ok: ehecoatl-alpha-web",
 			"list_run_lock":     "FileNotFoundError",
 			"list_manifests":    "ok",
@@ -86,8 +86,33 @@ mkdir -p /srv/m && cp -r /srv/testdata/isolation/tenants /srv/m/`)
 				t.Errorf("%s: %q shows %q", k, web[k], leak)
 			}
 		}
+		if got := web["list_home"]; got != "ok: " {
+			t.Errorf("/home shows %q, want it empty", got)
+		}
 		if got := web["list_var_lib"]; got != "ok: ehecoatl-alpha-web" {
 			t.Errorf("/var/lib shows %q, want only the app's own state", got)
+		}
+	})
+	// What the profile leaves to permissions instead of the mounts of
+	// ProtectKernelTunables=, ProtectKernelLogs= and ProtectHostname=
+	// (templates/hardening.conf says why): the app has no capability and
+	// is never root, so it cannot write a kernel tunable (the host's or
+	// its own network namespace's) or sysfs, read the kernel log or set
+	// the host name. The writes open without O_TRUNC, so the refusal is
+	// the permission check, not the read-only mounts, which are there
+	// too (ReadOnlyPaths=).
+	t.Run("the kernel is out of reach", func(t *testing.T) {
+		net := probe(t, "net", "net.alpha.isolation.test")
+		for app, got := range map[string]map[string]string{"web": web, "net": net} {
+			for _, k := range []string{"write_proc_sys", "write_proc_sys_net", "write_sys", "read_proc_kmsg", "sethostname"} {
+				if !strings.HasPrefix(got[k], "PermissionError") {
+					t.Errorf("%s: %s: %q, want PermissionError", app, k, got[k])
+				}
+			}
+			if g := got["read_kernel_log"]; !strings.HasPrefix(g, "PermissionError") && !strings.HasPrefix(g, "OSError: [Errno 1]") {
+				t.Errorf("%s: read_kernel_log: %q, want EPERM", app, g)
+			}
+			check(t, got, map[string]string{"mount_proc_sys": "ok: ro", "mount_sys": "ok: ro"})
 		}
 	})
 	t.Run("/dev/shm is the app's own", func(t *testing.T) {

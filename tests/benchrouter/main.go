@@ -7,14 +7,18 @@
 //  2. cold start: 50 socket-activated starts of a tenant app through the
 //     router in a real systemd 252 booted with tests/harness, against warm
 //     requests and raw activation without the router, interleaved with the
-//     same app under the file-system boundary before the deny-by-default
-//     root, for the ratio of the two (coldstart.go);
+//     same app under the minimal sandbox (issue 15's reference) and with a
+//     port: app behind its bridge (coldstart.go);
 //  3. memory: the router's RSS with 10,000 routes, its load and SIGHUP
 //     reload times (memory.go);
 //  4. TLS: against nginx with the same ECDSA P-256 certificate, new TLS
 //     connections per second (one request each, full handshakes), keep-alive
 //     requests per second over TLS (wrk), and HTTP/2 requests per second
 //     (h2load) beside them, in interleaved rounds (tls.go);
+//  5. options (only with -sections options): the start cost and exposure
+//     of each option of the hardening profile, one at a time and by the
+//     groups systemd implements together, in a real systemd 252
+//     (options.go);
 //
 // then a summary with every figure, its target and PASS/MISS.
 //
@@ -46,16 +50,19 @@ import (
 // options are the command-line flags; the defaults keep a full run within
 // about five minutes on a 2-core machine (the TLS section about 80 s of it).
 type options struct {
-	rounds   int           // wrk rounds per target
-	secs     int           // seconds per wrk run
-	conns    int           // wrk connections
-	body     int           // backend response body in bytes
-	cold     int           // cold-start iterations (a cold and a warm GET per app and way each)
-	tenants  int           // tenants of the memory section (2 routes each)
-	sections string        // comma-separated subset of throughput,coldstart,memory,tls
-	timeout  time.Duration // bound of the whole run
-	keepTmp  bool          // keep the work directory (logs) for inspection
-	hold     bool          // keep the cold-start machine until interrupted
+	rounds    int           // wrk rounds per target
+	secs      int           // seconds per wrk run
+	conns     int           // wrk connections
+	body      int           // backend response body in bytes
+	cold      int           // cold-start iterations (a cold and a warm GET per app and way each)
+	tenants   int           // tenants of the memory section (2 routes each)
+	sections  string        // comma-separated subset of throughput,coldstart,memory,tls,options
+	optRounds int           // rounds of the options section (each starts every variant once)
+	optDrop   string        // options section: also full without these keys (comma-separated; candidates separated by ";")
+	optFew    bool          // options section: only the bases, candidates and swaps
+	timeout   time.Duration // bound of the whole run
+	keepTmp   bool          // keep the work directory (logs) for inspection
+	hold      bool          // keep the cold-start machine until interrupted
 
 	// TLS section
 	tlsRounds int    // rounds per test and target (interleaved)
@@ -68,14 +75,25 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "backend" {
 		os.Exit(backendMain(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "optstart" {
+		os.Exit(optDriverMain(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "true" {
+		// The service of every option-cost variant: a static binary
+		// below /usr, so that it runs in any of their roots.
+		os.Exit(0)
+	}
 	var o options
 	flag.IntVar(&o.rounds, "rounds", 7, "wrk rounds per target (interleaved)")
 	flag.IntVar(&o.secs, "secs", 3, "seconds per wrk run")
 	flag.IntVar(&o.conns, "conns", 64, "wrk keep-alive connections")
 	flag.IntVar(&o.body, "body", 13, "backend response body in bytes")
-	flag.IntVar(&o.cold, "cold", 50, "cold-start iterations: per app (today's sandbox, previous boundary), a cold and a warm GET through the router and as many raw")
+	flag.IntVar(&o.cold, "cold", 50, "cold-start iterations: per app (full sandbox, minimal sandbox, port: app), a cold and a warm GET through the router and as many raw")
 	flag.IntVar(&o.tenants, "tenants", 5000, "tenants of the memory section (1 app, 2 domains each)")
-	flag.StringVar(&o.sections, "sections", "throughput,coldstart,memory,tls", "sections to run, comma-separated (e.g. -sections tls)")
+	flag.StringVar(&o.sections, "sections", "throughput,coldstart,memory,tls", "sections to run, comma-separated (e.g. -sections tls); also options, not run by default (about 5 minutes)")
+	flag.StringVar(&o.optDrop, "optdrop", "", "options section: also measure the full profile without these options at once, e.g. ProtectKernelTunables,ProtectHome (a candidate profile; several separated by ;)")
+	flag.BoolVar(&o.optFew, "optfew", false, "options section: measure only no sandbox, minimal, full, the -optdrop candidates and the swaps (more rounds in the same time)")
+	flag.IntVar(&o.optRounds, "optrounds", 30, "options section: rounds, each starting every variant once (interleaved, new order each round)")
 	flag.IntVar(&o.tlsRounds, "tlsrounds", 5, "TLS section: rounds per test and target (interleaved)")
 	flag.IntVar(&o.tlsSecs, "tlssecs", 2, "TLS section: seconds per run")
 	flag.IntVar(&o.tlsConns, "tlsconns", 16, "TLS section: concurrent clients opening new connections")
@@ -162,6 +180,7 @@ func run(o options) int {
 		{"coldstart", b.coldStart},
 		{"memory", b.memory},
 		{"tls", b.tlsBench},
+		{"options", b.optionCost},
 	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(o.sections, ",") {
@@ -199,8 +218,10 @@ func run(o options) int {
 // build compiles the binaries under test into b.bin, as the package ships
 // them (static, stripped).
 func (b *bench) build(ctx context.Context) error {
-	fmt.Printf("building ehecoatl, ehecoatl-router, ehecoatl-generator, ehecoatl-exec, hello into %s\n", b.bin)
-	for _, pkg := range []string{"cmd/ehecoatl", "cmd/ehecoatl-router", "cmd/ehecoatl-generator", "cmd/ehecoatl-exec", "tests/apps/hello"} {
+	fmt.Printf("building ehecoatl, ehecoatl-router, ehecoatl-generator, ehecoatl-exec, hello, benchrouter into %s\n", b.bin)
+	// benchrouter itself: the option-cost section runs its "optstart"
+	// driver inside the guest.
+	for _, pkg := range []string{"cmd/ehecoatl", "cmd/ehecoatl-router", "cmd/ehecoatl-generator", "cmd/ehecoatl-exec", "tests/apps/hello", "tests/benchrouter"} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w",
 			"-o", filepath.Join(b.bin, filepath.Base(pkg)), "./"+pkg)
 		cmd.Dir = b.repo

@@ -50,6 +50,47 @@ def shm_write():
         f.write("planted")
 
 
+def write_same(path):
+    """Writes a kernel tunable's own value back (harmless where it is
+    allowed), opened without O_TRUNC, so that the permission check comes
+    before the read-only mount's: a refusal is PermissionError whether or
+    not the file system is mounted read-only."""
+    with open(path, "rb") as f:
+        v = f.read()
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, v)
+    finally:
+        os.close(fd)
+
+
+def read_only_mount(path):
+    """The options of the mount at path (the last one listed there)."""
+    opts = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == path:
+                opts = fields[5]
+    if opts is None:
+        raise FileNotFoundError("no mount at " + path)
+    print_ok("ro" if "ro" in opts.split(",") else "rw")
+
+
+def klogctl_read():
+    """syslog(2) SYSLOG_ACTION_READ_ALL: the kernel log."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(4096)
+    if libc.klogctl(3, buf, len(buf)) < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def sethostname():
+    socket.sethostname(socket.gethostname())
+
+
 def foreign_processes():
     """The processes in /proc that run as another user (ProtectProc=)."""
     me, others = os.getuid(), []
@@ -113,6 +154,16 @@ def facts():
         "connect_abstract": probe(lambda: print_ok(unix_connect("\0ehecoatl-test-beta"))),
         "socketpair": probe(lambda: socket.socketpair()),
         "foreign_processes": probe(foreign_processes),
+        # Kernel tunables (templates/hardening.conf: no capabilities, its
+        # own user, a user namespace).
+        "write_proc_sys": probe(lambda: write_same("/proc/sys/vm/swappiness")),
+        "write_proc_sys_net": probe(lambda: write_same("/proc/sys/net/ipv4/ip_forward")),
+        "write_sys": probe(lambda: write_same("/sys/module/printk/parameters/time")),
+        "mount_proc_sys": probe(lambda: read_only_mount("/proc/sys")),
+        "mount_sys": probe(lambda: read_only_mount("/sys")),
+        "read_proc_kmsg": probe(lambda: open("/proc/kmsg", "rb").read(1)),
+        "read_kernel_log": probe(klogctl_read),
+        "sethostname": probe(sethostname),
         "read_proc1_root": probe(lambda: os.listdir("/proc/1/root")),
         "read_cert_key": probe(lambda: open("/etc/ehecoatl/certs/probe/site.key").read(1)),
         "list_certs": probe(lambda: os.listdir("/etc/ehecoatl/certs")),
