@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ehecoatl/ehecoatl/naming"
 )
 
 // generated renders the hello app of a tenant as apply would.
@@ -67,7 +69,7 @@ func TestMinimalUnit(t *testing.T) {
 					genRest = append(genRest, l)
 				}
 			}
-			if !slices.Equal(rest, genRest) || !slices.Contains(rest, "ExecStart="+helloCmd(listen)) {
+			if !slices.Equal(rest, genRest) || !slices.Contains(rest, "ExecStart="+naming.ExecBin) {
 				t.Errorf("rest of [Service]: %q, want the generator's %q", rest, genRest)
 			}
 			if !strings.Contains(min, "[Unit]\n") || !strings.Contains(min, "Requires=ehecoatl-acme-web") {
@@ -82,13 +84,6 @@ func TestMinimalUnit(t *testing.T) {
 			}
 		})
 	}
-}
-
-func helloCmd(listen string) string {
-	if strings.HasPrefix(listen, "port:") {
-		return "/usr/local/lib/ehecoatl-test/hello --port 8080"
-	}
-	return "/usr/local/lib/ehecoatl-test/hello"
 }
 
 // Every variant differs from the full profile in exactly its keys.
