@@ -15,6 +15,9 @@
 //     connections per second (one request each, full handshakes), keep-alive
 //     requests per second over TLS (wrk), and HTTP/2 requests per second
 //     (h2load) beside them, in interleaved rounds (tls.go);
+//  5. syscalls, only when named (-sections syscalls): system calls and
+//     context switches per proxied request of the router and nginx on the
+//     throughput section's stack (syscalls.go);
 //
 // then a summary with every figure, its target and PASS/MISS.
 //
@@ -62,6 +65,8 @@ type options struct {
 	tlsSecs   int    // seconds per run
 	tlsConns  int    // concurrent clients of the new-connection test
 	tlsCPUs   string // CPU configurations (nginx workers = router GOMAXPROCS), comma-separated
+
+	sysSecs int // syscalls section: seconds per load and target
 }
 
 func main() {
@@ -75,11 +80,12 @@ func main() {
 	flag.IntVar(&o.body, "body", 13, "backend response body in bytes")
 	flag.IntVar(&o.cold, "cold", 50, "cold-start iterations: per app (today's sandbox, previous boundary), a cold and a warm GET through the router and as many raw")
 	flag.IntVar(&o.tenants, "tenants", 5000, "tenants of the memory section (1 app, 2 domains each)")
-	flag.StringVar(&o.sections, "sections", "throughput,coldstart,memory,tls", "sections to run, comma-separated (e.g. -sections tls)")
+	flag.StringVar(&o.sections, "sections", "throughput,coldstart,memory,tls", "sections to run, comma-separated (e.g. -sections tls); syscalls, the system-call profile, runs only when named")
 	flag.IntVar(&o.tlsRounds, "tlsrounds", 5, "TLS section: rounds per test and target (interleaved)")
 	flag.IntVar(&o.tlsSecs, "tlssecs", 2, "TLS section: seconds per run")
 	flag.IntVar(&o.tlsConns, "tlsconns", 16, "TLS section: concurrent clients opening new connections")
 	flag.StringVar(&o.tlsCPUs, "tlscpus", "2", "TLS section: CPU configurations, nginx worker_processes = router GOMAXPROCS, comma-separated (e.g. 1,2)")
+	flag.IntVar(&o.sysSecs, "syssecs", 3, "syscalls section (-sections syscalls, not run by default): seconds per load, target and way (plain, under strace)")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	flag.BoolVar(&o.keepTmp, "keep", false, "keep the work directory (logs, configs) and print its path")
 	flag.BoolVar(&o.hold, "hold", false, "after the cold-start section, keep its machine running until Ctrl-C (to inspect it with nsenter)")
@@ -159,6 +165,7 @@ func run(o options) int {
 		fn   func(context.Context) error
 	}{
 		{"throughput", b.throughput},
+		{"syscalls", b.syscalls},
 		{"coldstart", b.coldStart},
 		{"memory", b.memory},
 		{"tls", b.tlsBench},
