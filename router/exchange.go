@@ -76,14 +76,10 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 	// watched, as for a request without one.
 	c.begin(cc, hasBody && !req.bodyDone)
 	now := time.Now()
-	deadline := now.Add(watchAfter)
 	if fresh && rt.cfg.StartTimeout > 0 {
 		c.startDeadline = now.Add(rt.cfg.StartTimeout)
-		if c.startDeadline.Before(deadline) {
-			deadline = c.startDeadline
-		}
 	}
-	c.c.SetReadDeadline(deadline)
+	c.armRead(now)
 	wire.WriteRequestHead(c.bw, &req.Request, wire.Peer{IP: cc.ip, TLS: cc.tls, Trusted: cc.trusted})
 
 	var body *bodySender
@@ -173,6 +169,7 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 		// An unfinished body closes the client connection too.
 		reusable = body.finish(c, func() {
 			closeClient = true
+			cc.dl = time.Time{}
 			cc.c.SetReadDeadline(aLongTimeAgo)
 		}) && reusable
 	}
