@@ -51,7 +51,7 @@ func (rt *Router) NewServer() *Server {
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("router: server closed")
 
-// Serve accepts connections on l until Shutdown or Close.
+// Serve accepts connections on l until Shutdown or Close, which close it.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.shutdown.Load() {
@@ -59,7 +59,9 @@ func (s *Server) Serve(l net.Listener) error {
 		return ErrServerClosed
 	}
 	if tl, ok := l.(*net.TCPListener); ok {
-		l = newBareListener(tl) // accept.go
+		// Accepts on a duplicate of the socket (accept.go): from here on
+		// only Shutdown and Close, which close both, stop it.
+		l = newBareListener(tl)
 	}
 	s.lns[l] = struct{}{}
 	s.mu.Unlock()
