@@ -92,6 +92,7 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 		werr = c.bw.Flush()
 	default:
 		if req.ExpectContinue {
+			cc.armWrite()
 			cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			cc.bw.Flush()
 		}
