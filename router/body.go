@@ -64,6 +64,7 @@ func (cc *clientConn) bufferBody(req *request) (res result, ok bool) {
 	req.bodyBuf = getBodyBuf(class)
 	if req.ExpectContinue {
 		req.ExpectContinue = false // answered here, not again by exchange
+		cc.armWrite()
 		cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 		if cc.bw.Flush() != nil {
 			return result{status: statusClientGone, close: true}, false

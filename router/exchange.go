@@ -104,14 +104,10 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 	// watched, as for a request without one.
 	c.begin(cc, hasBody && !req.bodyDone)
 	now := time.Now()
-	deadline := now.Add(watchAfter)
 	if fresh && rt.cfg.StartTimeout > 0 {
 		c.startDeadline = now.Add(rt.cfg.StartTimeout)
-		if c.startDeadline.Before(deadline) {
-			deadline = c.startDeadline
-		}
 	}
-	c.c.SetReadDeadline(deadline)
+	c.armRead(now)
 	wire.WriteRequestHead(c.bw, &req.Request, wire.Peer{IP: cc.ip, TLS: cc.tls, Trusted: cc.trusted})
 
 	var body *bodySender
@@ -124,6 +120,7 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 		werr = c.bw.Flush()
 	default:
 		if req.ExpectContinue {
+			cc.armWrite()
 			cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			cc.bw.Flush()
 		}
@@ -201,6 +198,7 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 		// An unfinished body closes the client connection too.
 		reusable = body.finish(c, func() {
 			closeClient = true
+			cc.dl = time.Time{}
 			cc.c.SetReadDeadline(aLongTimeAgo)
 		}) && reusable
 	}

@@ -697,6 +697,39 @@ func TestClientGoneAbortsUpstream(t *testing.T) {
 	}
 }
 
+// The watch of the client also starts on a pooled app connection whose
+// read deadline from the previous exchange was kept (uconn.armRead): a
+// client that leaves while the app works on its second request cancels
+// it.
+func TestClientGoneAbortsUpstreamOnPooledConnection(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	canceled := make(chan time.Duration, 1)
+	f.backend("acme", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/wait" {
+			io.WriteString(w, "fast")
+			return
+		}
+		start := time.Now()
+		select {
+		case <-r.Context().Done():
+			canceled <- time.Since(start)
+		case <-time.After(5 * time.Second):
+			canceled <- -1
+		}
+	}))
+	r := f.dialRaw(t)
+	r.send("GET /fast HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+	if _, body := r.response("GET"); body != "fast" {
+		t.Fatalf("first request: %q", body)
+	}
+	r.send("GET /wait HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+	time.Sleep(300 * time.Millisecond)
+	r.c.Close()
+	if d := <-canceled; d < 0 || d > 2*time.Second {
+		t.Fatalf("the app's request was not canceled (%s)", d)
+	}
+}
+
 // A pooled connection idle for longer than the probe threshold is checked
 // and reused, not replaced; one the app closed is replaced.
 func TestPooledConnectionProbe(t *testing.T) {

@@ -479,14 +479,10 @@ func (ex *h2exchange) exchange(req *h2req, a *appState, c *uconn, hasBody bool) 
 	ex.stop = nil
 	defer ex.unwatch()
 	now := time.Now()
-	deadline := now.Add(watchAfter)
 	if fresh && rt.cfg.StartTimeout > 0 {
 		c.startDeadline = now.Add(rt.cfg.StartTimeout)
-		if c.startDeadline.Before(deadline) {
-			deadline = c.startDeadline
-		}
 	}
-	c.c.SetReadDeadline(deadline)
+	c.armRead(now)
 	wire.WriteRequestHead(c.bw, &req.Request, wire.Peer{IP: ex.cc.ip, TLS: true, Trusted: ex.cc.trusted})
 
 	var body *bodySender
@@ -596,7 +592,7 @@ func (ex *h2exchange) slow(c *uconn, err error) bool {
 		return false
 	}
 	ex.watch(c)
-	c.c.SetReadDeadline(c.startDeadline)
+	c.setReadDeadline(c.startDeadline)
 	return true
 }
 
@@ -639,7 +635,7 @@ func (ex *h2exchange) readHead(c *uconn, head bool) (block []byte, rh respHead, 
 			// The app is up: the start deadline no longer applies.
 			c.startDeadline = time.Time{}
 			if ex.stop != nil {
-				c.c.SetReadDeadline(time.Time{})
+				c.setReadDeadline(time.Time{})
 			}
 		}
 	}
@@ -743,7 +739,7 @@ func (ex *h2exchange) flush() error {
 // its end: watch the stream from the start.
 func (ex *h2exchange) chunked(c *uconn) {
 	ex.watch(c)
-	c.c.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 }
 
 func (ex *h2exchange) blocking(*uconn) {}

@@ -206,6 +206,35 @@ func TestClientIdleTimeout(t *testing.T) {
 	}
 }
 
+// A kept-alive connection busy for longer than its idle timeout still gets
+// the whole idle timeout after its last request, less at most the grain
+// by which the router moves the deadline (waitDeadline), and is closed
+// then.
+func TestIdleTimeoutAfterBusyConnection(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	f := newFixture(t, Config{IdleTimeout: idle}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, echoApp())
+	r := f.dialRaw(t)
+	// 40 requests over ~800 ms: a deadline kept from the first ones
+	// would close the connection in the middle.
+	for i := 0; i < 40; i++ {
+		r.send("GET / HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+		if resp, _ := r.response("GET"); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d", i, resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	last := time.Now().Add(-20 * time.Millisecond)
+	if !r.closed() {
+		t.Fatal("idle connection not closed")
+	}
+	// 20 ms of slack for the scheduling between the router's clock
+	// reading and ours.
+	if d := time.Since(last); d < idle-deadlineGrain(idle)-20*time.Millisecond || d > idle+time.Second {
+		t.Fatalf("closed %s after the last request, want %s to %s", d, idle-deadlineGrain(idle), idle)
+	}
+}
+
 // Shutdown lets a request in flight finish, closes idle keep-alive
 // connections at once, answers the first request of a connection accepted
 // before it (and then closes that one), and refuses new connections.

@@ -128,15 +128,25 @@ func (a *appState) pick(skip *upstream) *upstream {
 
 func (a *appState) begin(now int64) {
 	a.inflight.Add(1)
-	a.lastActive.Store(now)
+	a.touch(now)
 	if a.stopped.Load() {
 		a.stopped.Store(false)
 	}
 }
 
 func (a *appState) end(now int64) {
-	a.lastActive.Store(now)
+	a.touch(now)
 	a.inflight.Add(-1)
+}
+
+// touch records now as the last activity, unless the record is less than a
+// millisecond old: a busy app's requests come many to the millisecond,
+// from every CPU, and a store each made the CPUs take the word from each
+// other twice per request; idle tracking counts in seconds.
+func (a *appState) touch(now int64) {
+	if now-a.lastActive.Load() >= int64(time.Millisecond) {
+		a.lastActive.Store(now)
+	}
 }
 
 func (a *appState) close() {

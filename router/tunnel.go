@@ -18,6 +18,9 @@ func (rt *Router) tunnel(cc *clientConn, c *uconn) result {
 	}
 	cc.c.SetDeadline(time.Time{})
 	c.c.SetDeadline(time.Time{})
+	// No timeout from here on: keep-alive probes find a client that
+	// vanished without closing (accept.go sets none on connections).
+	keepAliveProbes(cc.raw)
 	// An app that closes is done with the connection, so that ends the
 	// tunnel (as nginx does); a client that half-closes may still receive.
 	done := make(chan struct{})

@@ -19,6 +19,9 @@
 //     of each option of the hardening profile, one at a time and by the
 //     groups systemd implements together, in a real systemd 252
 //     (options.go);
+//  6. syscalls, only when named (-sections syscalls): system calls and
+//     context switches per proxied request of the router and nginx on the
+//     throughput section's stack (syscalls.go);
 //
 // then a summary with every figure, its target and PASS/MISS.
 //
@@ -56,7 +59,7 @@ type options struct {
 	body      int           // backend response body in bytes
 	cold      int           // cold-start iterations (a cold and a warm GET per app and way each)
 	tenants   int           // tenants of the memory section (2 routes each)
-	sections  string        // comma-separated subset of throughput,coldstart,memory,tls,options
+	sections  string        // comma-separated subset of throughput,syscalls,coldstart,memory,tls,options
 	optRounds int           // rounds of the options section (each starts every variant once)
 	optDrop   string        // options section: also full without these keys (comma-separated; candidates separated by ";")
 	optFew    bool          // options section: only the bases, candidates and swaps
@@ -69,6 +72,8 @@ type options struct {
 	tlsSecs   int    // seconds per run
 	tlsConns  int    // concurrent clients of the new-connection test
 	tlsCPUs   string // CPU configurations (nginx workers = router GOMAXPROCS), comma-separated
+
+	sysSecs int // syscalls section: seconds per load and target
 }
 
 func main() {
@@ -90,7 +95,7 @@ func main() {
 	flag.IntVar(&o.body, "body", 13, "backend response body in bytes")
 	flag.IntVar(&o.cold, "cold", 50, "cold-start iterations: per app (full sandbox, minimal sandbox, port: app), a cold and a warm GET through the router and as many raw")
 	flag.IntVar(&o.tenants, "tenants", 5000, "tenants of the memory section (1 app, 2 domains each)")
-	flag.StringVar(&o.sections, "sections", "throughput,coldstart,memory,tls", "sections to run, comma-separated (e.g. -sections tls); also options, not run by default (about 5 minutes)")
+	flag.StringVar(&o.sections, "sections", "throughput,coldstart,memory,tls", "sections to run, comma-separated (e.g. -sections tls); also options (about 5 minutes) and syscalls (the system-call profile), run only when named")
 	flag.StringVar(&o.optDrop, "optdrop", "", "options section: also measure the full profile without these options at once, e.g. ProtectKernelTunables,ProtectHome (a candidate profile; several separated by ;)")
 	flag.BoolVar(&o.optFew, "optfew", false, "options section: measure only no sandbox, minimal, full, the -optdrop candidates and the swaps (more rounds in the same time)")
 	flag.IntVar(&o.optRounds, "optrounds", 30, "options section: rounds, each starting every variant once (interleaved, new order each round)")
@@ -98,6 +103,7 @@ func main() {
 	flag.IntVar(&o.tlsSecs, "tlssecs", 2, "TLS section: seconds per run")
 	flag.IntVar(&o.tlsConns, "tlsconns", 16, "TLS section: concurrent clients opening new connections")
 	flag.StringVar(&o.tlsCPUs, "tlscpus", "2", "TLS section: CPU configurations, nginx worker_processes = router GOMAXPROCS, comma-separated (e.g. 1,2)")
+	flag.IntVar(&o.sysSecs, "syssecs", 3, "syscalls section (-sections syscalls, not run by default): seconds per load, target and way (plain, under strace)")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	flag.BoolVar(&o.keepTmp, "keep", false, "keep the work directory (logs, configs) and print its path")
 	flag.BoolVar(&o.hold, "hold", false, "after the cold-start section, keep its machine running until Ctrl-C (to inspect it with nsenter)")
@@ -177,6 +183,7 @@ func run(o options) int {
 		fn   func(context.Context) error
 	}{
 		{"throughput", b.throughput},
+		{"syscalls", b.syscalls},
 		{"coldstart", b.coldStart},
 		{"memory", b.memory},
 		{"tls", b.tlsBench},

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// stack is what startProxies started: the backend, and the routers and
+// nginxes in front of it.
+type stack struct {
+	all  []*proc
+	sock string // the backend's unix socket
+}
+
+// exited reports the first of the stack's processes that has ended.
+func (s stack) exited() error {
+	for _, p := range s.all {
+		if err := p.exited(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startProxies starts, under dir, the backend (on a unix socket, and on
+// TCP for the direct runs), nginx with 1 and 2 workers and the router with
+// GOMAXPROCS=1 and 2, both reverse-proxying to the backend's unix socket,
+// and waits until each answers. The throughput and syscalls sections
+// measure the same stack.
+func (b *bench) startProxies(ctx context.Context, dir string) ([]target, stack, error) {
+	var st stack
+	o := b.opts
+	if err := ensureTools(ctx); err != nil {
+		return nil, st, err
+	}
+	runDir := filepath.Join(dir, "run")
+	for _, d := range []string{filepath.Join(dir, "etc/tenants"), filepath.Join(runDir, "acme")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, st, err
+		}
+	}
+	// nginx's workers run as nobody: they need to traverse to the socket.
+	for _, d := range []string{b.work, dir, runDir, filepath.Join(runDir, "acme")} {
+		os.Chmod(d, 0o755)
+	}
+	manifest := "tenant: acme\napps:\n  web:\n    command: [/bin/true]\n    listen: activation\n    domains: [acme.test]\n"
+	if err := os.WriteFile(filepath.Join(dir, "etc/tenants/acme.yaml"), []byte(manifest), 0o644); err != nil {
+		return nil, st, err
+	}
+	ports, err := freePorts(5)
+	if err != nil {
+		return nil, st, err
+	}
+	sock := filepath.Join(runDir, "acme/web.sock")
+	st.sock = sock
+	self, err := os.Executable()
+	if err != nil {
+		return nil, st, err
+	}
+	backend, err := b.procs.start("backend", filepath.Join(dir, "backend.log"), nil,
+		self, "backend", "-body", strconv.Itoa(o.body), "-tcp", fmt.Sprintf("127.0.0.1:%d", ports[0]), "-unix", sock)
+	if err != nil {
+		return nil, st, err
+	}
+	st.all = append(st.all, backend)
+	routers := map[string]*proc{}
+	for _, c := range []struct {
+		key, gomaxprocs string
+		port            int
+	}{{"router1", "1", ports[2]}, {"router2", "", ports[4]}} {
+		var env []string
+		if c.gomaxprocs != "" {
+			env = []string{"GOMAXPROCS=" + c.gomaxprocs}
+		}
+		p, err := b.procs.start(c.key, filepath.Join(dir, c.key+".log"), env,
+			filepath.Join(b.bin, "ehecoatl-router"), "--listen", fmt.Sprintf("127.0.0.1:%d", c.port),
+			"--manifests", filepath.Join(dir, "etc"), "--run-dir", runDir, "--access-log", "off", "--no-idle-stop")
+		if err != nil {
+			return nil, st, err
+		}
+		routers[c.key] = p
+		st.all = append(st.all, p)
+	}
+	nginxes := map[string]*proc{}
+	for _, c := range []struct {
+		key     string
+		workers int
+		port    int
+	}{{"nginx1", 1, ports[1]}, {"nginx2", 2, ports[3]}} {
+		p, err := b.startNginx(dir, c.key, c.workers, c.port, sock)
+		if err != nil {
+			return nil, st, err
+		}
+		nginxes[c.key] = p
+		st.all = append(st.all, p)
+	}
+
+	one := func(p *proc) func() []int { return func() []int { return []int{p.pid} } }
+	withKids := func(p *proc) func() []int {
+		return func() []int { return append([]int{p.pid}, childPIDs(p.pid)...) }
+	}
+	targets := []target{
+		{"direct", "backend directly (TCP)", "-", ports[0], one(backend)},
+		{"nginx1", "nginx, worker_processes 1", "1 CPU", ports[1], withKids(nginxes["nginx1"])},
+		{"router1", "router, GOMAXPROCS=1", "1 CPU", ports[2], one(routers["router1"])},
+		{"nginx2", "nginx, worker_processes 2", "2 CPUs", ports[3], withKids(nginxes["nginx2"])},
+		{"router2", "router, GOMAXPROCS=2 (default)", "2 CPUs", ports[4], one(routers["router2"])},
+	}
+	want := strings.Repeat("a", o.body)
+	for _, t := range targets {
+		if err := waitBody(ctx, t.port, "acme.test", want, 10*time.Second); err != nil {
+			if e := st.exited(); e != nil {
+				err = fmt.Errorf("%w; %v", err, e)
+			}
+			return nil, st, fmt.Errorf("%s on 127.0.0.1:%d: %w", t.label, t.port, err)
+		}
+	}
+	return targets, st, nil
+}
