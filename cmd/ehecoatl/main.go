@@ -14,10 +14,11 @@ import (
 )
 
 // gcPercent is the garbage collector's target unless GOGC says otherwise.
-// A command lives for a second at most, and an apply among 1,000 tenants
-// renders some 11,000 units it keeps to the end: at Go's default of 100
-// a quarter of its CPU went to collecting, at 400 its peak memory grows
-// from about 65 to 80 MB (docs/DESIGN.md "Apply at scale").
+// An apply among 1,000 tenants renders some 11,000 units it keeps to the
+// end: at Go's default of 100 a quarter of its CPU went to collecting, at
+// 400 its peak memory grows from about 65 to 80 MB (docs/DESIGN.md "Apply
+// at scale"). The long-lived commands (`logs -f`, the bridge of `port:`
+// apps) hold a small live heap, so four times of it stays small.
 const gcPercent = 400
 
 func main() {
