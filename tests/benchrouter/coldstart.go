@@ -95,12 +95,10 @@ func (b *bench) coldStart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	files := install.Files(b.repo, b.bin)
-	files["/usr/local/lib/ehecoatl-test/hello"] = filepath.Join(b.bin, "hello")
-	files["/srv/m"] = mdir
-	bootCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	m, err := harness.Boot(bootCtx, harness.Options{Name: fmt.Sprintf("ehecoatl-bench-%d", os.Getpid()), Files: files, Stdout: os.Stdout})
+	m, err := b.bootGuest(ctx, "ehecoatl-bench", map[string]string{
+		"/usr/local/lib/ehecoatl-test/hello": filepath.Join(b.bin, "hello"),
+		"/srv/m":                             mdir,
+	})
 	if err != nil {
 		return err
 	}
@@ -542,4 +540,17 @@ func monotonicUsec() int64 {
 		return 0
 	}
 	return ts.Sec*1e6 + ts.Nsec/1e3
+}
+
+// bootGuest boots a systemd 252 with Ehecoatl installed as the packages
+// install it (tests/install), plus extra files (guest path: host path),
+// named prefix-PID (one machine per run and section).
+func (b *bench) bootGuest(ctx context.Context, prefix string, extra map[string]string) (*harness.Machine, error) {
+	files := install.Files(b.repo, b.bin)
+	for guest, host := range extra {
+		files[guest] = host
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return harness.Boot(ctx, harness.Options{Name: fmt.Sprintf("%s-%d", prefix, os.Getpid()), Files: files, Stdout: os.Stdout})
 }

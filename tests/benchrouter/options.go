@@ -13,9 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/ehecoatl/ehecoatl/tests/harness"
-	"github.com/ehecoatl/ehecoatl/tests/install"
 )
 
 // optionCost is the "options" section: the start cost of each option of
@@ -77,11 +74,9 @@ func (b *bench) optionCost(ctx context.Context) error {
 	}
 	fmt.Printf("\n=== options: start cost of each sandbox option in a real systemd (%d variants x %d rounds, `benchrouter true`, Type=exec) ===\n", len(vs), rounds)
 
-	files := install.Files(b.repo, b.bin)
-	files["/usr/local/lib/ehecoatl-test/benchrouter"] = filepath.Join(b.bin, "benchrouter")
-	bootCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	m, err := harness.Boot(bootCtx, harness.Options{Name: fmt.Sprintf("ehecoatl-optbench-%d", os.Getpid()), Files: files, Stdout: os.Stdout})
+	m, err := b.bootGuest(ctx, "ehecoatl-optbench", map[string]string{
+		"/usr/local/lib/ehecoatl-test/benchrouter": filepath.Join(b.bin, "benchrouter"),
+	})
 	if err != nil {
 		return err
 	}
