@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ehecoatl/ehecoatl/dbus"
@@ -248,19 +249,22 @@ func (e *engine) triggerWait(ctx context.Context, failed []string) time.Duration
 	}
 	infos, err := ur.Units(ctx, socks)
 	if err != nil {
-		return triggerInterval
+		return triggerInterval()
 	}
 	var wait time.Duration
 	for _, u := range infos {
 		if u != nil && u.Result == "trigger-limit-hit" {
-			wait = max(wait, triggerInterval-time.Since(u.InactiveEnter))
+			wait = max(wait, triggerInterval()-time.Since(u.InactiveEnter))
 		}
 	}
-	return min(wait, triggerInterval)
+	return min(wait, triggerInterval())
 }
 
-// triggerInterval is the app sockets' TriggerLimitIntervalSec=.
-var triggerInterval = func() time.Duration {
+// triggerInterval is the app sockets' TriggerLimitIntervalSec=, read from
+// the template when first needed: every ehecoatl command links apply
+// (the bridge of a port: app too, at each cold start), few reset a
+// socket.
+var triggerInterval = sync.OnceValue(func() time.Duration {
 	u, err := templates.Shared(templates.Socket)
 	if err != nil {
 		panic(err)
@@ -271,7 +275,7 @@ var triggerInterval = func() time.Duration {
 		panic(fmt.Sprintf("templates/socket.conf: TriggerLimitIntervalSec=%s: %v", v[len(v)-1], err))
 	}
 	return d
-}()
+})
 
 // unitReader reads full unit properties; *dbus.Client has it (the fakes
 // of the tests need not).
