@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -365,13 +366,7 @@ func (e *engine) unitsIn(ctx context.Context, states, patterns []string, keep fu
 // activeStates are the ActiveStates active accepts.
 var activeStates = []string{"active", "activating", "reloading"}
 
-func active(s dbus.UnitStatus) bool {
-	switch s.ActiveState {
-	case "active", "activating", "reloading":
-		return true
-	}
-	return false
-}
+func active(s dbus.UnitStatus) bool { return slices.Contains(activeStates, s.ActiveState) }
 
 // generatedEqual reports whether the generator's output directory holds
 // the rendered units, by the digest the generator writes last (reading
