@@ -369,23 +369,8 @@ func (r *renderer) app(out *Output, a *manifest.App, src string, suspended bool)
 		bridge: n.BridgeService(),
 	}
 	ap.hostNet = hostNetwork(a)
-	for _, gen := range []struct {
-		name string
-		fn   func(appParts) *units.Unit
-	}{
-		{ap.socket, r.appSocket},
-		{ap.svc, r.appService},
-		{ap.bridge, r.bridgeService},
-	} {
-		if gen.name == "" {
-			continue
-		}
-		f, err := file(gen.fn(ap), gen.name)
-		if err != nil {
-			return err
-		}
-		f.Tenant, f.App = a.Tenant, a.Name
-		out.Files = append(out.Files, f)
+	if err := r.appUnits(out, ap); err != nil {
+		return err
 	}
 	if n.HasNext() {
 		// The second slot: the same socket and service (and bridge, for a
@@ -395,17 +380,8 @@ func (r *renderer) app(out *Output, a *manifest.App, src string, suspended bool)
 		// version binds the same port as the old one does in the app's.
 		np := ap
 		np.next, np.socket, np.svc, np.bridge = true, n.NextSocket(), n.NextService(), n.NextBridgeService()
-		us := []*units.Unit{r.appSocket(np), r.appService(np)}
-		if np.bridge != "" {
-			us = append(us, r.bridgeService(np))
-		}
-		for _, u := range us {
-			f, err := file(u, u.Name)
-			if err != nil {
-				return err
-			}
-			f.Tenant, f.App = a.Tenant, a.Name
-			out.Files = append(out.Files, f)
+		if err := r.appUnits(out, np); err != nil {
+			return err
 		}
 	}
 	un := n.Units("")
@@ -415,6 +391,24 @@ func (r *renderer) app(out *Output, a *manifest.App, src string, suspended bool)
 		}
 	}
 	out.Apps = append(out.Apps, rendered.App{Tenant: a.Tenant, Name: a.Name, Units: un, Suspended: suspended})
+	return nil
+}
+
+// appUnits renders the socket, the service and, for a port: app, the
+// bridge that p names, and adds them to out as the app's files.
+func (r *renderer) appUnits(out *Output, p appParts) error {
+	us := []*units.Unit{r.appSocket(p), r.appService(p)}
+	if p.bridge != "" {
+		us = append(us, r.bridgeService(p))
+	}
+	for _, u := range us {
+		f, err := file(u, u.Name)
+		if err != nil {
+			return err
+		}
+		f.Tenant, f.App = p.app.Tenant, p.app.Name
+		out.Files = append(out.Files, f)
+	}
 	return nil
 }
 
