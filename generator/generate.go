@@ -467,6 +467,10 @@ func (r *renderer) appSocket(p appParts) *units.Unit {
 	// (templates/socket.conf): made by tmpfiles.d, never by the socket's
 	// DirectoryMode=, which would make it traversable by everyone.
 	s.Add("AssertPathIsDirectory", r.opts.RunDir)
+	// Stopping the tenant's slice stops its sockets too (otherwise the
+	// next request would start the tenant again), without the socket
+	// being in the slice (Slice= below).
+	s.Add("PartOf", p.slice)
 	s = u.Section("Socket")
 	if p.names.Templated() {
 		s.AddSpecifier("ListenStream", p.names.SocketPath(r.opts.RunDir, "%i"))
@@ -479,9 +483,13 @@ func (r *renderer) appSocket(p appParts) *units.Unit {
 		// The socket activates the bridge, which starts the app.
 		p.addRef(s, "Service", p.bridge)
 	}
-	// In the tenant's slice, so that stopping the slice stops the whole
-	// tenant, sockets included (otherwise the next request restarts it).
-	s.Add("Slice", p.slice)
+	// Under the root slice, not the tenant's: a socket runs no process,
+	// and one in the tenant's slice made the first apply start all 1,000
+	// tenant slices, each start walking every sibling slice already
+	// started (systemd 252's unit_add_family_to_cgroup_realize_queue), a
+	// cost quadratic in the tenants (docs/DESIGN.md "Apply at scale"). A
+	// tenant's slice starts with its first app instead.
+	s.Add("Slice", naming.RootSlice)
 	u.Merge(r.socket)
 	return u
 }

@@ -49,12 +49,26 @@ diff -r --no-dereference /tmp/g /tmp/sys`)
 		if st := h.prop("ehecoatl-probe-web.service", "ActiveState"); st != "inactive" {
 			t.Fatalf("probe app is %s before any request, want inactive", st)
 		}
+		// Sockets are under ehecoatl.slice, so listening starts no tenant
+		// slice: each slice start walks its started siblings, a cost
+		// quadratic in the tenants (docs/DESIGN.md "Apply at scale").
+		if st := h.prop("ehecoatl-probe.slice", "ActiveState"); st != "inactive" {
+			t.Errorf("probe's slice is %s before any request, want inactive", st)
+		}
+		for _, s := range sockets {
+			if sl := h.prop(s, "Slice"); sl != "ehecoatl.slice" {
+				t.Errorf("%s: Slice=%s, want ehecoatl.slice", s, sl)
+			}
+		}
 		code, body := h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/")
 		if code != 200 {
 			t.Fatalf("GET through the app socket: %d %s", code, body)
 		}
 		if st := h.prop("ehecoatl-probe-web.service", "ActiveState"); st != "active" {
 			t.Fatalf("probe app is %s after a request, want active", st)
+		}
+		if st := h.prop("ehecoatl-probe.slice", "ActiveState"); st != "active" {
+			t.Errorf("probe's slice is %s with its app running, want active", st)
 		}
 	})
 
@@ -293,6 +307,35 @@ diff -r --no-dereference /tmp/g /tmp/sys`)
 		})
 		if n := len(strings.Split(strings.TrimSpace(out), "\n")); n > 6 {
 			t.Errorf("-n 5 printed %d lines", n)
+		}
+	})
+
+	t.Run("stopping a tenant's slice stops its sockets too", func(t *testing.T) {
+		h := h.on(t)
+		h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/")
+		h.run("systemctl", "stop", "ehecoatl-probe.slice")
+		// The socket is not in the slice; its PartOf= carries the stop,
+		// so the next request does not start the tenant again.
+		for _, u := range []string{"ehecoatl-probe-web.service", "ehecoatl-probe-web.socket", "ehecoatl-probe.slice"} {
+			if st := h.prop(u, "ActiveState"); st != "inactive" {
+				t.Errorf("%s is %s after its tenant's slice was stopped", u, st)
+			}
+		}
+		if _, _, code := h.try("test", "-e", "/run/ehecoatl/probe/web.sock"); code == 0 {
+			t.Errorf("the probe's socket file is still there after its slice was stopped")
+		}
+		// Other tenants keep listening.
+		for _, s := range sockets {
+			if strings.HasPrefix(s, "ehecoatl-probe-") {
+				continue
+			}
+			if st := h.prop(s, "ActiveState"); st != "active" {
+				t.Errorf("%s: ActiveState=%s after another tenant's slice stopped, want active", s, st)
+			}
+		}
+		out := h.run("ehecoatl", "apply", "/srv/m")
+		if st := h.prop("ehecoatl-probe-web.socket", "SubState"); st != "listening" {
+			t.Fatalf("apply did not start the stopped tenant's socket again (SubState=%s):\n%s", st, out)
 		}
 	})
 
