@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X github.com/ehecoatl/ehecoatl/cli.Version=$(VERSION)
 BINS    := bin/ehecoatl bin/ehecoatl-router bin/ehecoatl-generator bin/ehecoatl-exec
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-unit test-integration deps demo bench bench-apply bench-router fuzz clean
+.PHONY: all build test test-unit test-integration deps demo bench bench-apply bench-scale bench-router fuzz clean
 
 all: build
 
@@ -51,6 +51,12 @@ bench:
 
 bench-apply: deps build
 	EHECOATL_BENCH_APPLY=1 $(GO) test -count=1 -timeout 30m -run TestBenchApply -v ./tests/
+
+# The first apply against the number of tenants, a fresh guest for each
+# (docs/DESIGN.md "Apply at scale"); BENCH_SCALE lists the counts.
+BENCH_SCALE ?= 250,500,1000
+bench-scale: deps build
+	EHECOATL_BENCH_SCALE=$(BENCH_SCALE) $(GO) test -count=1 -timeout 60m -run TestBenchScale -v ./tests/
 
 bench-router: deps build
 	$(GO) run ./tests/benchrouter

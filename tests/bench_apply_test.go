@@ -39,27 +39,7 @@ func TestBenchApply(t *testing.T) {
 		t.Skip("benchmark: set EHECOATL_BENCH_APPLY=1 or run make bench-apply")
 	}
 	h := boot(t)
-	h.sh(`set -e
-mkdir -p /srv/big/tenants
-for i in $(seq -w 1 1000); do
-cat > /srv/big/tenants/t$i.yaml <<EOF
-tenant: t$i
-limits: {memory: 256M, tasks: 64}
-apps:
-  web:
-    command: [/usr/bin/python3, /srv/testdata/probe.py]
-    listen: activation
-    deploy: rolling
-    read_only: [/srv/testdata]
-    domains: [t$i.example.test]
-    env: {PROBE_ENV: one}
-  api:
-    command: [/usr/bin/python3, -m, http.server, --bind, 127.0.0.1, "8080"]
-    port: 8080
-    deploy: rolling
-    domains: [api.t$i.example.test]
-EOF
-done`)
+	bigFixture(h, 1000)
 	var sum []string
 	report := func(format string, a ...any) {
 		line := fmt.Sprintf(format, a...)
@@ -201,6 +181,33 @@ e=$(date +%s%N); cut -d' ' -f5 /proc/loadavg >/tmp/p1; echo "start_ns $((e-s))"`
 	report("%-44s daemon-reload %s with, %s without; generator alone %s with, %s without", "second slots (-next units)",
 		ms(withReload), ms(median(without)), ms(gen), ms(genNoNext))
 	t.Logf("SUMMARY (make bench-apply; references measured in this guest, this run)\n%s", strings.Join(sum, "\n"))
+}
+
+// bigFixture writes n tenants of two apps each to /srv/big: an activation
+// app and a port: app, both with a second slot.
+func bigFixture(h *host, n int) {
+	h.t.Helper()
+	h.sh(fmt.Sprintf(`set -e
+mkdir -p /srv/big/tenants
+for i in $(seq -f %%04g 1 %d); do
+cat > /srv/big/tenants/t$i.yaml <<EOF
+tenant: t$i
+limits: {memory: 256M, tasks: 64}
+apps:
+  web:
+    command: [/usr/bin/python3, /srv/testdata/probe.py]
+    listen: activation
+    deploy: rolling
+    read_only: [/srv/testdata]
+    domains: [t$i.example.test]
+    env: {PROBE_ENV: one}
+  api:
+    command: [/usr/bin/python3, -m, http.server, --bind, 127.0.0.1, "8080"]
+    port: 8080
+    deploy: rolling
+    domains: [api.t$i.example.test]
+EOF
+done`, n))
 }
 
 func passMiss(ok bool) string {
