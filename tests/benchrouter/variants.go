@@ -60,10 +60,12 @@ var optionSwaps = []struct {
 	drop     []string
 	add      []string
 }{
-	// On a merged-/usr host (every Debian 12) /bin, /sbin, /lib and
-	// /lib64 are links into /usr: links in the sandbox root would replace
-	// four of the binds.
-	{"s-binds", "BindReadOnlyPaths=/usr /etc only (links for /bin...)", []string{"BindReadOnlyPaths"}, []string{"BindReadOnlyPaths=/usr /etc"}},
+	// The sandbox root links /bin, /sbin and /lib* into /usr (a merged
+	// /usr, as on every Debian 12); before, the profile bound each of
+	// them. The swap that equals the profile is left out, so on either
+	// side of that change the other is measured.
+	{"s-links", "BindReadOnlyPaths=/usr /etc only (links for /bin...)", []string{"BindReadOnlyPaths"}, []string{"BindReadOnlyPaths=/usr /etc"}},
+	{"s-binds", "BindReadOnlyPaths=/usr /etc -/bin -/sbin -/lib* (binds, as before the links)", []string{"BindReadOnlyPaths"}, []string{"BindReadOnlyPaths=/usr /etc -/bin -/sbin -/lib -/lib64 -/lib32 -/libx32"}},
 	// ProtectKernelTunables= makes about 20 paths read-only, one mount
 	// each; /proc/sys and /sys read-only are two ("+": inside
 	// RootDirectory=).
@@ -110,10 +112,11 @@ func buildVariants(full []string, candidates [][]string) []variant {
 		vs = append(vs, variant{id: fmt.Sprintf("candidate%d", i+1), name: "candidate: full without " + strings.Join(drop, " "), kind: "minus", keys: drop, lines: without(full, drop)})
 	}
 	for _, sw := range optionSwaps {
-		if len(without(full, sw.drop)) == len(full) {
+		lines := append(without(full, sw.drop), sw.add...)
+		if len(without(full, sw.drop)) == len(full) || sameLines(lines, full) {
 			continue
 		}
-		vs = append(vs, variant{id: sw.id, name: "~ " + sw.name, kind: "plus", keys: sw.drop, lines: append(without(full, sw.drop), sw.add...)})
+		vs = append(vs, variant{id: sw.id, name: "~ " + sw.name, kind: "plus", keys: sw.drop, lines: lines})
 	}
 	for _, a := range optionAdditions {
 		if slices.Contains(full, a.line) {
@@ -164,4 +167,9 @@ func sandboxOf(generated string, keys []string) []string {
 		}
 	}
 	return out
+}
+
+// sameLines says whether a and b hold the same assignments, in any order.
+func sameLines(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
