@@ -111,7 +111,7 @@ func Run(ctx context.Context, h Host, n Needs) []Result {
 		}
 	}
 	sd := checkSystemd(ctx, h)
-	rs := []Result{sd, checkGroup(h), checkGenerator(h), checkBin(h, n), checkLauncher(h), checkMergedUsr(h), checkSandboxRoot(h), checkSocketDir(h), checkCgroup(h)}
+	rs := []Result{sd, checkGroup(h), checkGenerator(h), checkBin(h, n), checkMergedUsr(h), checkSandboxRoot(h), checkSocketDir(h), checkCgroup(h)}
 	if sd.Level == OK {
 		rs = append(rs, checkUnits(ctx, h, n)...)
 	}
@@ -212,16 +212,6 @@ func checkBin(h Host, n Needs) Result {
 		return r
 	}
 	r.Level, r.Detail = OK, h.Bin
-	return r
-}
-
-func checkLauncher(h Host) Result {
-	r := Result{Check: "launcher"}
-	if err := executable(h.Layout.Path(naming.ExecBin)); err != nil {
-		return fail(r, fmt.Sprintf("%s: %v: every app service runs it, so every app would fail with status 203/EXEC", naming.ExecBin, err),
-			"reinstall the ehecoatl package (it installs the launcher there)")
-	}
-	r.Level, r.Detail = OK, naming.ExecBin
 	return r
 }
 

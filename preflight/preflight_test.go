@@ -32,7 +32,7 @@ func (f fakeSystemd) ListUnits(context.Context, ...string) ([]dbus.UnitStatus, e
 // one thing away.
 func host(t *testing.T, break_ func(root string, h *Host)) Host {
 	root := t.TempDir()
-	for _, f := range []string{naming.GeneratorBin, naming.Bin, naming.ExecBin} {
+	for _, f := range []string{naming.GeneratorBin, naming.Bin} {
 		p := filepath.Join(root, f)
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
@@ -112,8 +112,6 @@ func TestRun(t *testing.T) {
 			os.Remove(filepath.Join(root, "lib"))
 			os.Symlink("/usr/lib", filepath.Join(root, "lib"))
 		}},
-		{name: "no launcher", break_: func(root string, _ *Host) { os.Remove(filepath.Join(root, naming.ExecBin)) },
-			check: "launcher", level: Fail, says: "status 203/EXEC"},
 		{name: "no socket directory", break_: func(root string, _ *Host) { os.Remove(filepath.Join(root, naming.RunDir)) },
 			check: "socket directory", level: Fail, says: naming.RunDir + " is missing"},
 		{name: "socket directory open to all", break_: func(root string, _ *Host) { os.Chmod(filepath.Join(root, naming.RunDir), 0o755) },
