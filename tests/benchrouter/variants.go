@@ -61,16 +61,25 @@ var optionSwaps = []struct {
 	add      []string
 }{
 	// The sandbox root links /bin, /sbin and /lib* into /usr (a merged
-	// /usr, as on every Debian 12); before, the profile bound each of
-	// them. The swap that equals the profile is left out, so on either
-	// side of that change the other is measured.
+	// /usr, as on every Debian 12); before, it had empty directories
+	// there and the profile bound each of them: that root is oldRoot,
+	// which the section makes. The swap that equals the profile is left
+	// out, so on either side of that change the other is measured.
 	{"s-links", "BindReadOnlyPaths=/usr /etc only (links for /bin...)", []string{"BindReadOnlyPaths"}, []string{"BindReadOnlyPaths=/usr /etc"}},
-	{"s-binds", "BindReadOnlyPaths=/usr /etc -/bin -/sbin -/lib* (binds, as before the links)", []string{"BindReadOnlyPaths"}, []string{"BindReadOnlyPaths=/usr /etc -/bin -/sbin -/lib -/lib64 -/lib32 -/libx32"}},
+	{"s-binds", "binds for /bin, /sbin, /lib* on the root of directories (before the links)", []string{"RootDirectory", "BindReadOnlyPaths"}, []string{"RootDirectory=" + oldRoot, "BindReadOnlyPaths=/usr /etc -/bin -/sbin -/lib -/lib64 -/lib32 -/libx32"}},
 	// ProtectKernelTunables= makes about 20 paths read-only, one mount
 	// each; /proc/sys and /sys read-only are two ("+": inside
 	// RootDirectory=).
 	{"s-rosys", "ProtectKernelTunables= -> ReadOnlyPaths=+/proc/sys +/sys", []string{"ProtectKernelTunables"}, []string{"ReadOnlyPaths=+/proc/sys +/sys"}},
 }
+
+// oldRoot is the sandbox root of the release before the links: the
+// package's root with empty 0555 directories for /bin, /sbin and /lib*.
+const oldRoot = "/run/ehecoatl-bench-oldroot"
+
+// oldRootScript makes oldRoot in the guest.
+const oldRootScript = `rm -rf ` + oldRoot + ` && cp -a /run/ehecoatl-root ` + oldRoot + ` && cd ` + oldRoot + ` &&
+for d in bin sbin lib lib64 lib32 libx32; do rm -f "$d"; mkdir -m 0555 "$d"; done`
 
 // skipKeys are [Service] keys of the full profile that are not measured
 // one at a time: the start type, which every variant shares.
