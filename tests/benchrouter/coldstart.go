@@ -146,6 +146,15 @@ func (b *bench) coldStart(ctx context.Context) error {
 	if b.opts.coldOther {
 		var dropIn string
 		dropIn, otherLabel = otherWay(gen[coldNow.unit()])
+		if b.opts.coldOld {
+			// The previous release's root and binds (BindReadOnlyPaths=
+			// is a list: these add to the profile's /usr and /etc).
+			if _, err := run("sh", "-c", oldRootScript); err != nil {
+				return fail(err)
+			}
+			dropIn += "RootDirectory=" + oldRoot + "\nBindReadOnlyPaths=-/bin -/sbin -/lib -/lib64 -/lib32 -/libx32\n"
+			otherLabel += ", binds for /bin, /sbin, /lib* on a root of directories"
+		}
 		if err := m.WriteFile("/run/systemd/system/"+coldOther.unit()+".d/other-way.conf", []byte(dropIn), 0o644); err != nil {
 			return fail(err)
 		}
