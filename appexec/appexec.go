@@ -1,15 +1,15 @@
-// Package appexec carries an app's command from its env file to the
-// launcher that every app service runs (cmd/ehecoatl-exec;
-// docs/DESIGN.md "The app's command"). The generator writes the argv as
-// the variables EHECOATL_ARGV_0 ... EHECOATL_ARGV_<n-1> of the env file,
-// one word each, which systemd reads at every start; the launcher takes
-// them out of its environment and execs the app with the rest. The unit
-// file names only the launcher, so a changed command needs no
-// daemon-reload.
+// Package appexec is the previous release's way of carrying an app's
+// command from its env file to the launcher (cmd/ehecoatl-exec): the
+// argv as the variables EHECOATL_ARGV_0 ... EHECOATL_ARGV_<n-1>, one word
+// each, which the launcher takes out of its environment before it execs
+// the app with the rest. The generator now writes the program into the
+// unit and the arguments into EHECOATL_ARGS (docs/DESIGN.md "The app's
+// command"); the package keeps the launcher for units that systemd loaded
+// before an upgrade's daemon-reload, and the generator refuses these
+// names as env keys.
 //
-// systemd's env-file parser decodes each value (units.EnvFile writes what
-// it undoes exactly), so a word needs no second encoding. A leaf that
-// imports only strconv: the launcher links it and must start fast.
+// A leaf that imports only strconv: the launcher links it and must start
+// fast.
 package appexec
 
 import "strconv"
@@ -18,7 +18,8 @@ import "strconv"
 // Manifests may not name env keys EHECOATL_* (docs/MANIFEST.md "env").
 const Prefix = "EHECOATL_ARGV_"
 
-// Vars returns the variables that carry argv: Prefix+"0" is argv[0].
+// Vars returns the variables that carry argv: Prefix+"0" is argv[0]
+// (what the previous release's generator wrote; the launcher's tests).
 func Vars(argv []string) map[string]string {
 	vars := make(map[string]string, len(argv))
 	for i, w := range argv {

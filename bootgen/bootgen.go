@@ -21,7 +21,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/ehecoatl/ehecoatl/appexec"
 	"github.com/ehecoatl/ehecoatl/generator"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
@@ -103,7 +102,7 @@ func (g SystemdGenerator) Run(args []string) error {
 	}
 	if g.LegacyEnv(set) {
 		g.Options.CommandInUnit = true
-		log("the installed env files hold no commands (an Ehecoatl before the launcher installed them): the commands are rendered into the units until the next ehecoatl apply")
+		log("the installed env files hold no " + naming.ArgsVar + " (an older Ehecoatl installed them): the commands are rendered into the units until the next ehecoatl apply")
 	}
 	out, err := g.render(set)
 	if err != nil {
@@ -124,12 +123,13 @@ func (g SystemdGenerator) Run(args []string) error {
 }
 
 // LegacyEnv reports whether the installed env files are an older
-// Ehecoatl's, which carry no command for the launcher (package appexec):
-// the first app's is missing or has no EHECOATL_ARGV_0. One apply installs
-// every env file of a generation, so the first app speaks for all. After
-// a package upgrade the apps then keep starting with the commands in
-// their units, and the next apply, whose rendering differs, installs new
-// env files and reloads.
+// Ehecoatl's, which carry no arguments in naming.ArgsVar (none at all, or
+// the EHECOATL_ARGV_* of the launcher, cmd/ehecoatl-exec): the first
+// app's is missing or has no EHECOATL_ARGS line. One apply installs every
+// env file of a generation, so the first app speaks for all. After a
+// package upgrade the apps then keep starting with the commands in their
+// units, and the next apply, whose rendering differs, installs new env
+// files and reloads.
 func (g SystemdGenerator) LegacyEnv(set *manifest.Set) bool {
 	for _, t := range set.Tenants {
 		for _, a := range t.Apps {
@@ -138,14 +138,14 @@ func (g SystemdGenerator) LegacyEnv(set *manifest.Set) bool {
 			if err != nil {
 				return true
 			}
-			return !bytes.HasPrefix(b, []byte(argv0)) && !bytes.Contains(b, []byte("\n"+argv0))
+			return !bytes.HasPrefix(b, []byte(argsLine)) && !bytes.Contains(b, []byte("\n"+argsLine))
 		}
 	}
 	return false
 }
 
-// argv0 starts the env-file line of the command's first word.
-const argv0 = appexec.Prefix + "0="
+// argsLine starts the env-file line of the command's arguments.
+const argsLine = naming.ArgsVar + "="
 
 // opts are the rendering options with the defaults apply renders with.
 func (g SystemdGenerator) opts() generator.Options { return g.Options.ForHost() }

@@ -220,21 +220,30 @@ func TestLegacyEnv(t *testing.T) {
 		return ""
 	}
 	const unit = "ehecoatl-acme-web.service"
-	if got := exec(unit); got != "ExecStart="+naming.ExecBin || l.contains("hold no commands") {
-		t.Fatalf("with current env files: %s, log %q", got, l.lines)
+	current := exec(unit)
+	if !strings.HasPrefix(current, "ExecStart=/") || !strings.HasSuffix(current, " $"+naming.ArgsVar) || l.contains("hold no") {
+		t.Fatalf("with current env files: %s, log %q", current, l.lines)
 	}
-	// What the older Ehecoatl installed: env files only for apps with
-	// env, without the command.
-	if err := os.RemoveAll(envDir); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(envDir, "acme/web.env"), "SHOP_MODE=\"prod\"\n")
-	dir = t.TempDir()
-	if err := g.Run([]string{dir}); err != nil {
-		t.Fatal(err)
-	}
-	if got := exec(unit); strings.Contains(got, naming.ExecBin) || !strings.HasPrefix(got, "ExecStart=/") || !l.contains("hold no commands") {
-		t.Errorf("with an older install's env files: %s, log %q", got, l.lines)
+	// What older Ehecoatls installed: the launcher's release, the command
+	// one variable per word; the one before, env files only for apps with
+	// env and without the command. Either way the units carry the whole
+	// command until the next apply.
+	for _, c := range []struct{ name, env string }{
+		{"the launcher's", "EHECOATL_ARGV_0=\"/usr/bin/python3\"\nEHECOATL_ARGV_1=\"/srv/acme/app.py\"\nSHOP_MODE=\"prod\"\n"},
+		{"the one before", "SHOP_MODE=\"prod\"\n"},
+	} {
+		l.lines = nil
+		if err := os.RemoveAll(envDir); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(envDir, "acme/web.env"), c.env)
+		dir = t.TempDir()
+		if err := g.Run([]string{dir}); err != nil {
+			t.Fatal(err)
+		}
+		if got := exec(unit); strings.Contains(got, "$"+naming.ArgsVar) || !strings.Contains(got, " -c ") || !strings.HasPrefix(got, "ExecStart=/") || got == current || !l.contains("hold no "+naming.ArgsVar) {
+			t.Errorf("with %s env files: %s, log %q", c.name, got, l.lines)
+		}
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ehecoatl/ehecoatl/appexec"
 	"github.com/ehecoatl/ehecoatl/units"
 )
 
@@ -58,9 +57,10 @@ import (
 //	    sees, not its encoded form).
 //	## assert-env-missing FILE [KEY]
 //	    FILE sets no KEY; without KEY, there is no env file FILE.
-//	## assert-command FILE WORD...
-//	    the env file FILE carries the argv WORD... for the launcher
-//	    (appexec.Split of its variables, as cmd/ehecoatl-exec reads them).
+//	## assert-command UNIT FILE WORD...
+//	    UNIT runs the argv WORD...: its ExecStart= is "PROGRAM $VAR"
+//	    (units.SplitExecArgsVar) and the env file FILE sets VAR to the
+//	    other words (units.SplitEnvArgs, as systemd splits "$VAR").
 //
 // UNIT is a file name of the output ("ehecoatl-acme-web.service"); units are
 // read with units.Parse, so the assertions see what systemd parses. An
@@ -214,7 +214,7 @@ var verbs = map[string]struct {
 	"assert-link-missing": {3, -1, checkLinkMissing},
 	"assert-env":          {3, 3, checkEnv},
 	"assert-env-missing":  {1, 2, checkEnvMissing},
-	"assert-command":      {2, -1, checkCommand},
+	"assert-command":      {3, -1, checkCommand},
 }
 
 // run checks one assertion.
@@ -419,22 +419,29 @@ func checkEnv(r *rendering, a assertion) error {
 }
 
 func checkCommand(r *rendering, a assertion) error {
-	vars, ok, err := r.envVars(a.args[0])
+	vals, err := r.values(assertion{args: []string{a.args[0], "Service", "ExecStart"}})
+	if err != nil {
+		return err
+	}
+	if len(vals) != 1 {
+		return fmt.Errorf("want one ExecStart=, %s", found(vals))
+	}
+	program, v, err := units.SplitExecArgsVar(vals[0])
+	if err != nil {
+		return err
+	}
+	vars, ok, err := r.envVars(a.args[1])
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("no env file %s; the output has %s", a.args[0], r.envFiles())
+		return fmt.Errorf("no env file %s; the output has %s", a.args[1], r.envFiles())
 	}
-	var environ []string
-	for k, v := range vars {
-		environ = append(environ, k+"="+v)
+	args, ok := vars[v]
+	if !ok {
+		return fmt.Errorf("%s sets no %s", a.args[1], v)
 	}
-	argv, _, err := appexec.Split(environ)
-	if err != nil {
-		return err
-	}
-	if !slices.Equal(argv, a.args[1:]) {
+	if argv := append([]string{program}, units.SplitEnvArgs(args)...); !slices.Equal(argv, a.args[2:]) {
 		return fmt.Errorf("found argv %q", argv)
 	}
 	return nil
@@ -511,17 +518,18 @@ func TestAssertionsCanFail(t *testing.T) {
 		"assert-key-missing " + svc + "Service Restart",
 		"assert-exec " + svc + "Service ExecStart /bin/false",
 		"assert-exec " + svc + "Service LogExtraFields EHECOATL_TENANT=acme", // two values
-		"assert-unit-lacks " + svc + "ehecoatl-exec",
+		"assert-unit-lacks " + svc + "EHECOATL_ARGS",
 		"assert-unit-missing ehecoatl-acme-web.socket",
 		"assert-units ehecoatl-acme-web.service",
 		"assert-link sockets.target.wants/ehecoatl.target -> ../nosuch.target",
 		"assert-link-missing sockets.target.wants/ehecoatl.target -> ../ehecoatl.target",
 		"assert-env env/acme/web.env A b",
-		"assert-env-missing env/acme/web.env EHECOATL_ARGV_0",
+		"assert-env-missing env/acme/web.env EHECOATL_ARGS",
 		"assert-env-missing env/acme/web.env",
-		"assert-command env/acme/web.env /bin/false",
-		"assert-command env/acme/web.env /bin/true extra",
-		"assert-command env/acme/nosuch.env /bin/true",
+		"assert-command " + svc + "env/acme/web.env /bin/false",
+		"assert-command " + svc + "env/acme/web.env /bin/true extra",
+		"assert-command " + svc + "env/acme/nosuch.env /bin/true",
+		"assert-command ehecoatl-acme-web.socket env/acme/web.env /bin/true",
 		"assert-key-was " + svc + "Service Restart on-failure",
 		"assert-key-is " + svc + "Service",
 		"assert-key-is " + svc + "Service Restart 'on-failure",
@@ -540,10 +548,10 @@ func TestAssertionsCanFail(t *testing.T) {
 		"assert-key-is " + svc + "Service Restart on-failure",
 		"assert-key-is " + svc + "Service LogExtraFields EHECOATL_TENANT=acme EHECOATL_APP=web",
 		"assert-key-is " + svc + "Service NoSuchKey",
-		"assert-exec " + svc + "Service ExecStart /usr/lib/ehecoatl/ehecoatl-exec",
-		"assert-unit-lacks " + svc + "/bin/true",
+		"assert-key-is " + svc + "Service ExecStart '/bin/true $EHECOATL_ARGS'",
+		"assert-unit-lacks " + svc + "ehecoatl-exec",
 		"assert-env-missing env/acme/web.env A",
-		"assert-command env/acme/web.env /bin/true",
+		"assert-command " + svc + "env/acme/web.env /bin/true",
 	} {
 		words, _ := shellWords(line)
 		a := assertion{verb: words[0], args: words[1:]}

@@ -42,9 +42,6 @@ type Options struct {
 	// Bin is the ehecoatl binary used by bridge services; default
 	// naming.Bin.
 	Bin string
-	// Exec is the launcher every app service runs, which execs the app's
-	// command from its env file; default naming.ExecBin.
-	Exec string
 	// SecretsDir holds the secrets, one directory per tenant; default
 	// naming.SecretsDir.
 	SecretsDir string
@@ -53,12 +50,13 @@ type Options struct {
 	// SecretsDir and the installed manifests (naming.ManifestDir; see
 	// hideInOS and templates/hardening.conf).
 	RunDir string
-	// CommandInUnit renders the app's command into ExecStart= instead of
-	// the launcher, and EnvironmentFile= only for apps with env: the units
-	// an installed generation of an Ehecoatl before the launcher works
-	// with, whose env files hold no command. The boot-time generator sets
-	// it for such a generation until the next apply installs new env
-	// files (bootgen.LegacyEnv); apply never does.
+	// CommandInUnit renders the app's whole command into ExecStart=
+	// instead of the program and $EHECOATL_ARGS, and EnvironmentFile= only
+	// for apps with env: the units an installed generation of an older
+	// Ehecoatl works with, whose env files hold no EHECOATL_ARGS (none,
+	// or the launcher's EHECOATL_ARGV_*). The boot-time generator sets it
+	// for such a generation until the next apply installs new env files
+	// (bootgen.LegacyEnv); apply never does.
 	CommandInUnit bool
 	// SourceDir is written into SourcePath= (the manifests' directory as
 	// installed, e.g. "/etc/ehecoatl"); default: the set's Dir made
@@ -83,9 +81,6 @@ func (o Options) withDefaults(setDir string) Options {
 	if o.Bin == "" {
 		o.Bin = naming.Bin
 	}
-	if o.Exec == "" {
-		o.Exec = naming.ExecBin
-	}
 	if o.SecretsDir == "" {
 		o.SecretsDir = naming.SecretsDir
 	}
@@ -108,7 +103,7 @@ func (o Options) withDefaults(setDir string) Options {
 // "%" would be a specifier, and in space-separated lists.
 func (o Options) check() error {
 	for _, p := range []struct{ name, v string }{
-		{"Bin", o.Bin}, {"Exec", o.Exec}, {"SecretsDir", o.SecretsDir}, {"RunDir", o.RunDir}, {"SourceDir", o.SourceDir},
+		{"Bin", o.Bin}, {"SecretsDir", o.SecretsDir}, {"RunDir", o.RunDir}, {"SourceDir", o.SourceDir},
 	} {
 		if !path.IsAbs(p.v) {
 			return fmt.Errorf("generator: option %s %q: must be an absolute path", p.name, p.v)
@@ -520,15 +515,11 @@ func (r *renderer) appService(p appParts) *units.Unit {
 	if r.opts.CommandInUnit {
 		s.AddExec("ExecStart", a.Command)
 	} else {
-		// The launcher execs the command it finds in the env file
-		// (package appexec): the command is not in the unit, so changing
-		// it needs a restart but no daemon-reload (docs/DESIGN.md "The
-		// app's command").
-		s.AddExec("ExecStart", []string{r.opts.Exec})
-		// The journal tags the app's lines with the program's name, as
-		// when systemd ran it, not with the launcher's; a new name is a
-		// changed unit.
-		s.Add("SyslogIdentifier", path.Base(a.Command[0]))
+		// The program here, its arguments in the env file, which systemd
+		// reads and splits into words at every start: a changed argument
+		// needs a restart but no daemon-reload, and no launcher costs the
+		// start an exec (docs/DESIGN.md "The app's command").
+		s.AddExecArgsVar("ExecStart", a.Command[0], naming.ArgsVar)
 	}
 	// The app learns who it serves (white-label kits run one program for
 	// many tenants).
@@ -751,9 +742,10 @@ func invariants(a *manifest.App) error {
 		return errors.New("command: argv[0] must be an absolute path")
 	}
 	for k := range a.Env {
-		// The env file carries the command in these (package appexec).
-		if strings.HasPrefix(k, appexec.Prefix) {
-			return fmt.Errorf("env %s: the prefix %s is the command's", k, appexec.Prefix)
+		// The env file carries the arguments in ArgsVar, and the
+		// launcher of the previous release read these.
+		if k == naming.ArgsVar || strings.HasPrefix(k, appexec.Prefix) {
+			return fmt.Errorf("env %s: the name is the command's", k)
 		}
 	}
 	switch a.Listen {

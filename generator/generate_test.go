@@ -124,12 +124,12 @@ func TestGenerateErrors(t *testing.T) {
 		{"colon in connect", app(func(a *manifest.App) { a.Connect = []string{"/run/a:b"} }), Options{}, `read_only/connect "/run/a:b"`},
 		{"space in read_only", app(func(a *manifest.App) { a.ReadOnly = []string{"/srv/a b"} }), Options{}, "BindReadOnlyPaths"},
 		{"newline in env", app(func(a *manifest.App) { a.Env = map[string]string{"A": "x\ny"} }), Options{}, "environment file"},
-		{"newline in argv", app(func(a *manifest.App) { a.Command = []string{"/bin/echo", "a\nb"} }), Options{}, "EHECOATL_ARGV_1: line break"},
-		{"env key of the command", app(func(a *manifest.App) { a.Env = map[string]string{"EHECOATL_ARGV_0": "/bin/sh"} }), Options{}, "the prefix EHECOATL_ARGV_ is the command's"},
+		{"newline in argv", app(func(a *manifest.App) { a.Command = []string{"/bin/echo", "a\nb"} }), Options{}, "argument 1: line break"},
+		{"env key of the arguments", app(func(a *manifest.App) { a.Env = map[string]string{"EHECOATL_ARGS": "-x"} }), Options{}, "env EHECOATL_ARGS: the name is the command's"},
+		{"env key of the launcher", app(func(a *manifest.App) { a.Env = map[string]string{"EHECOATL_ARGV_0": "/bin/sh"} }), Options{}, "env EHECOATL_ARGV_0: the name is the command's"},
 		{"bad secret", app(func(a *manifest.App) { a.Secrets = []string{"../x"} }), Options{}, `secrets "../x"`},
 		{"relative run dir", app(nil), Options{RunDir: "run"}, "option RunDir"},
 		{"percent in run dir", app(nil), Options{RunDir: "/run/%i"}, "option RunDir"},
-		{"relative launcher", app(nil), Options{Exec: "bin/ehecoatl-exec"}, "option Exec"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Generate(setOf(tc.app), tc.opts)

@@ -51,11 +51,16 @@ const (
 	StateLinkDir = "/var/lib"
 	// Bin is the ehecoatl binary that bridge services run.
 	Bin = "/usr/bin/ehecoatl"
-	// ExecBin is the launcher every app service runs (cmd/ehecoatl-exec):
-	// it execs the app's command, which it reads from the app's env file,
-	// so that a changed command needs no daemon-reload. Below /usr, which
-	// every sandbox sees.
+	// ExecBin is the launcher (cmd/ehecoatl-exec) that the app services
+	// of the previous release run: it execs the command it reads from the
+	// env file's EHECOATL_ARGV_* variables. The package keeps it for units
+	// loaded before an upgrade's daemon-reload; the generator no longer
+	// writes it (docs/DESIGN.md "The app's command").
 	ExecBin = "/usr/lib/ehecoatl/ehecoatl-exec"
+	// ArgsVar is the env-file variable that holds an app's arguments
+	// (argv[1:], units.EnvArgs): its unit runs "ExecStart=PROGRAM
+	// $EHECOATL_ARGS", so a changed argument needs no daemon-reload.
+	ArgsVar = "EHECOATL_ARGS"
 	// GeneratorBin is the systemd generator that renders the installed
 	// manifests into units at boot and at every daemon-reload.
 	GeneratorBin = "/usr/lib/systemd/system-generators/ehecoatl-generator"

@@ -7,7 +7,9 @@ package preflight
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -109,7 +111,7 @@ func Run(ctx context.Context, h Host, n Needs) []Result {
 		}
 	}
 	sd := checkSystemd(ctx, h)
-	rs := []Result{sd, checkGroup(h), checkGenerator(h), checkBin(h, n), checkLauncher(h), checkSandboxRoot(h), checkSocketDir(h), checkCgroup(h)}
+	rs := []Result{sd, checkGroup(h), checkGenerator(h), checkBin(h, n), checkMergedUsr(h), checkSandboxRoot(h), checkSocketDir(h), checkCgroup(h)}
 	if sd.Level == OK {
 		rs = append(rs, checkUnits(ctx, h, n)...)
 	}
@@ -213,16 +215,6 @@ func checkBin(h Host, n Needs) Result {
 	return r
 }
 
-func checkLauncher(h Host) Result {
-	r := Result{Check: "launcher"}
-	if err := executable(h.Layout.Path(naming.ExecBin)); err != nil {
-		return fail(r, fmt.Sprintf("%s: %v: every app service runs it, so every app would fail with status 203/EXEC", naming.ExecBin, err),
-			"reinstall the ehecoatl package (it installs the launcher there)")
-	}
-	r.Level, r.Detail = OK, naming.ExecBin
-	return r
-}
-
 // checkSocketDir: the app sockets are 0666 (systemd sets a socket's group
 // only by forking a helper per socket), so the directory that holds them
 // is what keeps every user but root and the router out (docs/DESIGN.md
@@ -256,16 +248,60 @@ func checkSocketDir(h Host) Result {
 // sandbox; without them systemd fails every app with status=226/NAMESPACE.
 var sandboxMounts = []string{"dev", "etc", "proc", "run", "tmp", "usr", "var"}
 
+// usrLinks are the top-level directories that the sandbox root links into
+// /usr (packaging/tmpfiles.d: "bin -> usr/bin"...) instead of binding
+// them, which needs a host whose /usr is merged.
+var usrLinks = []string{"bin", "sbin", "lib", "lib64", "lib32", "libx32"}
+
 func checkSandboxRoot(h Host) Result {
 	r := Result{Check: "sandbox root"}
+	const fix = "systemd-tmpfiles --create /usr/lib/tmpfiles.d/ehecoatl.conf (the package runs it at install and at boot)"
 	for _, m := range append([]string{""}, sandboxMounts...) {
 		p := filepath.Join(naming.SandboxRoot, m)
 		if fi, err := os.Stat(h.Layout.Path(p)); err != nil || !fi.IsDir() {
-			return fail(r, fmt.Sprintf("%s is missing: every app runs with RootDirectory=%s", p, naming.SandboxRoot),
-				"systemd-tmpfiles --create /usr/lib/tmpfiles.d/ehecoatl.conf (the package runs it at install and at boot)")
+			return fail(r, fmt.Sprintf("%s is missing: every app runs with RootDirectory=%s", p, naming.SandboxRoot), fix)
+		}
+	}
+	for _, m := range usrLinks {
+		p := filepath.Join(naming.SandboxRoot, m)
+		if t, err := os.Readlink(h.Layout.Path(p)); err != nil || t != "usr/"+m {
+			return fail(r, fmt.Sprintf("%s is not a link to usr/%s: apps would find no %s (the sandbox binds only /usr and /etc)", p, m, "/"+m), fix)
 		}
 	}
 	r.Level, r.Detail = OK, naming.SandboxRoot
+	return r
+}
+
+// checkMergedUsr: the sandbox root's /bin, /sbin and /lib* are links into
+// /usr, so a host whose /bin is a directory of its own would run apps that
+// miss its programs (docs/DESIGN.md "File system: an empty root").
+func checkMergedUsr(h Host) Result {
+	r := Result{Check: "merged /usr"}
+	const fix = "merge /usr (Debian: apt install usrmerge; every Debian 12 installation has it)"
+	for _, m := range usrLinks {
+		p := "/" + m
+		fi, err := os.Lstat(h.Layout.Path(p))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // the sandbox's link then points at /usr/<m>, which the host lacks as well, or has
+		}
+		if err != nil {
+			return fail(r, fmt.Sprintf("%s: %v", p, err), fix)
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return fail(r, fmt.Sprintf("%s is a directory, not a link into /usr: apps see the host's /usr only, so they would miss what is in %s", p, p), fix)
+		}
+		t, err := os.Readlink(h.Layout.Path(p))
+		if err != nil {
+			return fail(r, fmt.Sprintf("%s: %v", p, err), fix)
+		}
+		if !filepath.IsAbs(t) {
+			t = filepath.Join("/", t)
+		}
+		if filepath.Clean(t) != "/usr/"+m {
+			return fail(r, fmt.Sprintf("%s links to %s: in the sandbox it links to /usr/%s", p, t, m), fix)
+		}
+	}
+	r.Level, r.Detail = OK, "/bin, /sbin and /lib* are links into /usr"
 	return r
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,7 +32,7 @@ func (f fakeSystemd) ListUnits(context.Context, ...string) ([]dbus.UnitStatus, e
 // one thing away.
 func host(t *testing.T, break_ func(root string, h *Host)) Host {
 	root := t.TempDir()
-	for _, f := range []string{naming.GeneratorBin, naming.Bin, naming.ExecBin} {
+	for _, f := range []string{naming.GeneratorBin, naming.Bin} {
 		p := filepath.Join(root, f)
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
@@ -40,6 +41,14 @@ func host(t *testing.T, break_ func(root string, h *Host)) Host {
 	}
 	for _, m := range append([]string{""}, sandboxMounts...) {
 		os.MkdirAll(filepath.Join(root, naming.SandboxRoot, m), 0o555)
+	}
+	// A merged /usr (lib32 and libx32 absent), and the root's links.
+	for _, m := range []string{"bin", "sbin", "lib", "lib64"} {
+		os.MkdirAll(filepath.Join(root, "usr", m), 0o755)
+		os.Symlink("usr/"+m, filepath.Join(root, m))
+	}
+	for _, m := range usrLinks {
+		os.Symlink("usr/"+m, filepath.Join(root, naming.SandboxRoot, m))
 	}
 	os.MkdirAll(filepath.Join(root, naming.RunDir), 0o750)
 	os.Chmod(filepath.Join(root, naming.RunDir), 0o750)
@@ -83,8 +92,26 @@ func TestRun(t *testing.T) {
 			check: "binary", level: Warn, says: naming.Bin},
 		{name: "no sandbox root", break_: func(root string, _ *Host) { os.RemoveAll(filepath.Join(root, naming.SandboxRoot, "usr")) },
 			check: "sandbox root", level: Fail, says: naming.SandboxRoot + "/usr"},
-		{name: "no launcher", break_: func(root string, _ *Host) { os.Remove(filepath.Join(root, naming.ExecBin)) },
-			check: "launcher", level: Fail, says: "status 203/EXEC"},
+		{name: "sandbox root of an old install", break_: func(root string, _ *Host) {
+			p := filepath.Join(root, naming.SandboxRoot, "lib64")
+			os.Remove(p)
+			os.Mkdir(p, 0o555)
+		},
+			check: "sandbox root", level: Fail, says: naming.SandboxRoot + "/lib64 is not a link to usr/lib64"},
+		{name: "unmerged /usr", break_: func(root string, _ *Host) {
+			os.Remove(filepath.Join(root, "bin"))
+			os.Mkdir(filepath.Join(root, "bin"), 0o755)
+		},
+			check: "merged /usr", level: Fail, says: "/bin is a directory, not a link into /usr"},
+		{name: "/sbin elsewhere in /usr", break_: func(root string, _ *Host) {
+			os.Remove(filepath.Join(root, "sbin"))
+			os.Symlink("/usr/bin", filepath.Join(root, "sbin"))
+		},
+			check: "merged /usr", level: Fail, says: "/sbin links to /usr/bin"},
+		{name: "absolute links into /usr", break_: func(root string, _ *Host) {
+			os.Remove(filepath.Join(root, "lib"))
+			os.Symlink("/usr/lib", filepath.Join(root, "lib"))
+		}},
 		{name: "no socket directory", break_: func(root string, _ *Host) { os.Remove(filepath.Join(root, naming.RunDir)) },
 			check: "socket directory", level: Fail, says: naming.RunDir + " is missing"},
 		{name: "socket directory open to all", break_: func(root string, _ *Host) { os.Chmod(filepath.Join(root, naming.RunDir), 0o755) },
@@ -105,9 +132,11 @@ func TestRun(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rs := Run(context.Background(), host(t, c.break_), c.needs)
+			found := c.check == ""
 			for _, r := range rs {
 				switch {
 				case r.Check == c.check:
+					found = true
 					if r.Level != c.level || !strings.Contains(r.Detail, c.says) {
 						t.Errorf("%s: %s %q, want %s saying %q", r.Check, r.Level, r.Detail, c.level, c.says)
 					}
@@ -118,9 +147,49 @@ func TestRun(t *testing.T) {
 					t.Errorf("%s: %s %q, want ok", r.Check, r.Level, r.Detail)
 				}
 			}
+			if !found {
+				t.Errorf("no check %q ran", c.check)
+			}
 			if err := (&Error{Failed: Failed(rs)}); c.level == Fail && !strings.Contains(err.Error(), "nothing was changed") {
 				t.Errorf("error: %v", err)
 			}
 		})
+	}
+}
+
+// TestUsrLinksAreThePackages: the links preflight requires in the sandbox
+// root are the ones the package's tmpfiles.d makes, and the profile binds
+// none of them.
+func TestUsrLinksAreThePackages(t *testing.T) {
+	b, err := os.ReadFile("../packaging/tmpfiles.d/ehecoatl.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var links []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 7 && f[0] == "L+" {
+			name := strings.TrimPrefix(f[1], naming.SandboxRoot+"/")
+			if f[6] != "usr/"+name {
+				t.Errorf("%s links to %s, want usr/%s", f[1], f[6], name)
+			}
+			links = append(links, name)
+		}
+	}
+	if strings.Join(links, " ") != strings.Join(usrLinks, " ") {
+		t.Errorf("tmpfiles.d links %v, preflight checks %v", links, usrLinks)
+	}
+	h, err := os.ReadFile("../templates/hardening.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(h), "\n") {
+		if v, ok := strings.CutPrefix(l, "BindReadOnlyPaths="); ok {
+			for _, p := range strings.Fields(v) {
+				if slices.Contains(usrLinks, strings.TrimPrefix(strings.TrimPrefix(p, "-"), "/")) {
+					t.Errorf("the profile binds %s, which the sandbox root links into /usr", p)
+				}
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"encoding/json"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -195,19 +196,23 @@ diff -r --no-dereference /tmp/g /tmp/sys`)
 		}
 	})
 
-	t.Run("a command change restarts the app without a daemon-reload", func(t *testing.T) {
+	t.Run("an argument change restarts the app without a daemon-reload", func(t *testing.T) {
 		h := h.on(t)
 		h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/")
 		pid := h.prop("ehecoatl-probe-web.service", "MainPID")
 		// Words systemd would take apart in ExecStart=: they reach the
-		// app through the env file and the launcher as written.
-		words := []string{"two words", `say "hi"`, "$HOME", "${PATH}", "100%", "%i", `C:\dir\`, ";", ""}
+		// app through the env file's EHECOATL_ARGS, which systemd splits
+		// for "$EHECOATL_ARGS" in ExecStart=, as written.
+		words := []string{"two words", `say "hi"`, "it's", "$HOME", "${PATH}", "100%", "%i", `C:\dir\`, `\'`, ";", "", "  ", "café ü", "--flag=a b"}
 		var yaml []string
 		for _, w := range words {
 			b, _ := json.Marshal(w)
 			yaml = append(yaml, string(b))
 		}
-		h.sh(`sed -i 's#command: .*#command: [/usr/bin/python3, /srv/testdata/probe.py, ` + strings.ReplaceAll(strings.Join(yaml, ", "), `\`, `\\`) + `]#' /srv/m/tenants/probe.yaml`)
+		// Written with a quoted here-document: the words hold quotes.
+		manifest := regexp.MustCompile(`(?m)^(\s*)command: .*$`).ReplaceAllLiteralString(h.run("cat", "/srv/m/tenants/probe.yaml"),
+			"    command: [/usr/bin/python3, /srv/testdata/probe.py, "+strings.Join(yaml, ", ")+"]")
+		h.sh("cat > /srv/m/tenants/probe.yaml <<'EOF'\n" + manifest + "EOF")
 		if out := h.run("ehecoatl", "plan", "/srv/m"); !strings.Contains(out, "~ app probe/web: command\n") || !strings.Contains(out, "unit files: 0 added, 0 changed, 0 removed") {
 			t.Errorf("plan of a command change:\n%s", out)
 		}
@@ -234,15 +239,37 @@ diff -r --no-dereference /tmp/g /tmp/sys`)
 		if !slices.Equal(f.Argv, words) || len(f.ArgvVars) != 0 {
 			t.Errorf("probe argv %q, EHECOATL_ARGV variables %q; want %q and none", f.Argv, f.ArgvVars, words)
 		}
-		// The launcher execs in place: systemd's main process is the app.
+		// systemd's main process is the app.
 		if strconv.Itoa(f.PID) != h.prop("ehecoatl-probe-web.service", "MainPID") {
 			t.Errorf("probe PID %d, MainPID %s", f.PID, h.prop("ehecoatl-probe-web.service", "MainPID"))
 		}
 		if want := h.propInt("ehecoatl-probe-web.service", "LimitNOFILESoft"); f.NOFILE != want {
 			t.Errorf("probe's soft open-file limit %d, the unit's %d", f.NOFILE, want)
 		}
-		if got := h.prop("ehecoatl-probe-web.service", "ExecStart"); !strings.Contains(got, "path=/usr/lib/ehecoatl/ehecoatl-exec ") {
-			t.Errorf("ExecStart %s, want the launcher", got)
+		if got := h.prop("ehecoatl-probe-web.service", "ExecStart"); !strings.Contains(got, "path=/usr/bin/python3 ; argv[]=/usr/bin/python3 $EHECOATL_ARGS ;") {
+			t.Errorf("ExecStart %s, want the program and $EHECOATL_ARGS", got)
+		}
+	})
+
+	// The program is in the unit (no launcher costs each start an exec):
+	// a new program path is a changed unit, so it reloads, and the app
+	// runs it.
+	t.Run("a program change reloads and restarts the app", func(t *testing.T) {
+		h := h.on(t)
+		h.sh(`sed -i 's#command: \[/usr/bin/python3, #command: [/usr/bin/python3.11, #' /srv/m/tenants/probe.yaml`)
+		if out := h.run("ehecoatl", "plan", "/srv/m"); !strings.Contains(out, "~ app probe/web: command\n") || !strings.Contains(out, "unit files: 0 added, 2 changed, 0 removed") { // the service and its second slot
+			t.Errorf("plan of a program change:\n%s", out)
+		}
+		reloads := h.reloads()
+		h.run("ehecoatl", "apply", "/srv/m")
+		if n := h.reloads() - reloads; n != 1 {
+			t.Errorf("a program change made %d daemon-reloads, want 1", n)
+		}
+		if got := h.prop("ehecoatl-probe-web.service", "ExecStart"); !strings.Contains(got, "path=/usr/bin/python3.11 ;") {
+			t.Errorf("ExecStart %s after the program change", got)
+		}
+		if code, body := h.get("/run/ehecoatl/probe/web.sock", "probe.example.test", "/"); code != 200 {
+			t.Errorf("GET after the program change: %d %s", code, body)
 		}
 	})
 

@@ -1,15 +1,14 @@
-// Command ehecoatl-exec is the ExecStart= of every app service
-// (/usr/lib/ehecoatl/ehecoatl-exec, visible in the sandbox with /usr): it
-// takes the app's command out of the environment systemd built from the
-// app's env file (package appexec) and execve(2)s it with the rest of
-// that environment, in its own place: the app keeps the PID systemd
-// started, so Type=notify, MainPID and signals are the app's, and no
-// process of the launcher remains. The unit names only the launcher, so
-// a changed command needs a restart but no daemon-reload
-// (docs/DESIGN.md "The app's command").
+// Command ehecoatl-exec is the ExecStart= of the previous release's app
+// services (/usr/lib/ehecoatl/ehecoatl-exec, visible in the sandbox with
+// /usr): it takes the app's command out of the environment systemd built
+// from the app's env file (package appexec) and execve(2)s it with the
+// rest of that environment, in its own place. The generator now writes
+// "ExecStart=PROGRAM $EHECOATL_ARGS" instead, which costs a start one exec
+// less (docs/DESIGN.md "The app's command"); the package keeps this for
+// units that systemd loaded before an upgrade's daemon-reload.
 //
-// It imports only syscall and appexec: every cold start of an app pays
-// for its start-up (measured in main_test.go).
+// It imports only syscall and appexec; main_test.go measures what it
+// added to every start.
 package main
 
 import (

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ehecoatl/ehecoatl/appexec"
+	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/tests/harness"
 	"github.com/ehecoatl/ehecoatl/tests/install"
 	"golang.org/x/sys/unix"
@@ -53,7 +55,21 @@ var (
 	// for the app's port (docs/DESIGN.md "Port apps").
 	coldPort = coldApp{"portapp", "port: app + bridge", "port: 8080"}
 	coldApps = []coldApp{coldNow, coldMin, coldPort}
+	// coldOther (-coldlauncher) is the full-sandbox app with its command
+	// run the other way than the generator runs it: through the launcher
+	// or with the program in ExecStart= (otherWay), by a drop-in.
+	coldOther = coldApp{"other", "full sandbox, command run the other way", "listen: activation"}
 )
+
+// otherWay returns the drop-in that runs the hello app the other way
+// than the generated unit does, and what that way is.
+func otherWay(generated string) (dropIn, label string) {
+	const hello = "/usr/local/lib/ehecoatl-test/hello"
+	if slices.Contains(serviceLines(generated), "ExecStart="+naming.ExecBin) {
+		return "[Service]\nExecStart=\nExecStart=" + hello + " $EHECOATL_ARGS\nSyslogIdentifier=\n", "program in ExecStart= (no launcher)"
+	}
+	return "[Service]\nExecStart=\nExecStart=" + naming.ExecBin + "\nEnvironment=" + appexec.Prefix + "0=" + hello + "\n", "through the launcher " + naming.ExecBin
+}
 
 // guestRun runs a command in the guest and returns its stdout.
 type guestRun func(argv ...string) (string, error)
@@ -80,6 +96,10 @@ func pct(xs []float64) stat { return stat{percentile(xs, 50), percentile(xs, 99)
 // minimal one and a port: app, interleaved iteration by iteration.
 func (b *bench) coldStart(ctx context.Context) error {
 	n := b.opts.cold
+	coldApps := coldApps
+	if b.opts.coldOther {
+		coldApps = append(slices.Clone(coldApps), coldOther)
+	}
 	fmt.Printf("\n=== 2. cold start in a real systemd (%d iterations of: cold + warm GET, through the router and raw, for the %s, the %s and a %s) ===\n", n, coldNow.label, coldMin.label, coldPort.label)
 	mdir := filepath.Join(b.work, "coldstart/m")
 	for _, a := range coldApps {
@@ -121,6 +141,24 @@ func (b *bench) coldStart(ctx context.Context) error {
 	}
 	if err := coldSetup(m, run, port[0], minimal); err != nil {
 		return fail(err)
+	}
+	otherLabel := ""
+	if b.opts.coldOther {
+		var dropIn string
+		dropIn, otherLabel = otherWay(gen[coldNow.unit()])
+		if b.opts.coldOld {
+			// The previous release's root and binds (BindReadOnlyPaths=
+			// is a list: these add to the profile's /usr and /etc).
+			if _, err := run("sh", "-c", oldRootScript); err != nil {
+				return fail(err)
+			}
+			dropIn += "RootDirectory=" + oldRoot + "\nBindReadOnlyPaths=-/bin -/sbin -/lib -/lib64 -/lib32 -/libx32\n"
+			otherLabel += ", binds for /bin, /sbin, /lib* on a root of directories"
+		}
+		if err := m.WriteFile("/run/systemd/system/"+coldOther.unit()+".d/other-way.conf", []byte(dropIn), 0o644); err != nil {
+			return fail(err)
+		}
+		fmt.Printf("%s: %s (a drop-in)\n", coldOther.unit(), otherLabel)
 	}
 	if out, err := run("ehecoatl", "apply", "/srv/m"); err != nil {
 		return fail(fmt.Errorf("%w\n%s", err, out))
@@ -209,7 +247,39 @@ func (b *bench) coldStart(ctx context.Context) error {
 		<-ctx.Done()
 	}
 	b.coldReport(n, targets, bds)
+	if b.opts.coldOther {
+		b.otherReport(targets, bds, otherLabel)
+	}
 	return nil
+}
+
+// otherReport compares the full-sandbox app as generated with the same
+// app whose command runs the other way (-coldlauncher), interleaved in
+// the same run.
+func (b *bench) otherReport(t []*coldTarget, bds []breakdown, label string) {
+	fmt.Printf("\ncold TTFB, %s (%s) as generated against the same app %s (%s):\n", coldNow.label, coldNow.tenant, label, coldOther.tenant)
+	fmt.Printf("  %-52s %9s %9s\n", "", "p50", "p99")
+	rows := []struct {
+		name       string
+		now, other []float64
+	}{{"cold, through the router", t[0].cold, t[6].cold}, {"cold, raw activation", t[1].cold, t[7].cold}}
+	if len(bds) > 3 && len(bds[0].exec) > 0 && len(bds[3].exec) > 0 {
+		rows = append(rows, struct {
+			name       string
+			now, other []float64
+		}{"systemd \"Starting\" -> \"Started\"", bds[0].exec, bds[3].exec})
+	}
+	for _, r := range rows {
+		now, other := pct(r.now), pct(r.other)
+		fmt.Printf("  %-52s %9s %9s\n", r.name+", as generated", fmtMS(now.p50), fmtMS(now.p99))
+		fmt.Printf("  %-52s %9s %9s\n", r.name+", the other way", fmtMS(other.p50), fmtMS(other.p99))
+		fmt.Printf("  %-52s %9s %9s\n", "  generated - other way", fmtMS(now.p50-other.p50), fmtMS(now.p99-other.p99))
+	}
+	now, other := pct(t[0].cold), pct(t[6].cold)
+	b.sum.info("coldstart", "cold TTFB via router p50, as generated / "+label, fmtMS(now.p50)+" / "+fmtMS(other.p50))
+	if mn := pct(t[2].cold); mn.p50 > 0 {
+		b.sum.info("coldstart", "cold TTFB via router p50 / minimal, "+label, fmtRatio(other.p50/mn.p50))
+	}
 }
 
 // coldSetup moves the router's socket to port and puts coldMin under the

@@ -63,6 +63,8 @@ type options struct {
 	optRounds int           // rounds of the options section (each starts every variant once)
 	optDrop   string        // options section: also full without these keys (comma-separated; candidates separated by ";")
 	optFew    bool          // options section: only the bases, candidates and swaps
+	coldOther bool          // cold-start section: also the app run the other way (launcher or not)
+	coldOld   bool          // with coldOther: and on the previous release's root and binds
 	timeout   time.Duration // bound of the whole run
 	keepTmp   bool          // keep the work directory (logs) for inspection
 	hold      bool          // keep the cold-start machine until interrupted
@@ -97,6 +99,8 @@ func main() {
 	flag.IntVar(&o.tenants, "tenants", 5000, "tenants of the memory section (1 app, 2 domains each)")
 	flag.StringVar(&o.sections, "sections", "throughput,coldstart,memory,tls", "sections to run, comma-separated (e.g. -sections tls); also options (about 5 minutes) and syscalls (the system-call profile), run only when named")
 	flag.StringVar(&o.optDrop, "optdrop", "", "options section: also measure the full profile without these options at once, e.g. ProtectKernelTunables,ProtectHome (a candidate profile; several separated by ;)")
+	flag.BoolVar(&o.coldOther, "coldlauncher", false, "cold-start section: also measure the full-sandbox app with its command run the other way, interleaved: through the launcher (ehecoatl-exec) when the generator puts the program into ExecStart=, and the other way round")
+	flag.BoolVar(&o.coldOld, "coldbefore", false, "cold-start section: -coldlauncher, and that app also on the sandbox root of directories with binds for /bin, /sbin and /lib* (the previous release's app, interleaved with today's)")
 	flag.BoolVar(&o.optFew, "optfew", false, "options section: measure only no sandbox, minimal, full, the -optdrop candidates and the swaps (more rounds in the same time)")
 	flag.IntVar(&o.optRounds, "optrounds", 30, "options section: rounds, each starting every variant once (interleaved, new order each round)")
 	flag.IntVar(&o.tlsRounds, "tlsrounds", 5, "TLS section: rounds per test and target (interleaved)")
@@ -108,6 +112,7 @@ func main() {
 	flag.BoolVar(&o.keepTmp, "keep", false, "keep the work directory (logs, configs) and print its path")
 	flag.BoolVar(&o.hold, "hold", false, "after the cold-start section, keep its machine running until Ctrl-C (to inspect it with nsenter)")
 	flag.Parse()
+	o.coldOther = o.coldOther || o.coldOld
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "benchrouter: unexpected arguments: %s\n", strings.Join(flag.Args(), " "))
 		os.Exit(2)

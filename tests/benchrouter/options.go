@@ -98,6 +98,7 @@ func (b *bench) optionCost(ctx context.Context) error {
 	if _, err := run("sh", "-c", `set -e
 mkdir -p /srv/optbench && umask 077 && echo s3cret > /srv/optbench/secret
 test -d /run/ehecoatl-root
+`+oldRootScript+`
 systemctl daemon-reload`); err != nil {
 		return err
 	}

@@ -60,15 +60,26 @@ var optionSwaps = []struct {
 	drop     []string
 	add      []string
 }{
-	// On a merged-/usr host (every Debian 12) /bin, /sbin, /lib and
-	// /lib64 are links into /usr: links in the sandbox root would replace
-	// four of the binds.
-	{"s-binds", "BindReadOnlyPaths=/usr /etc only (links for /bin...)", []string{"BindReadOnlyPaths"}, []string{"BindReadOnlyPaths=/usr /etc"}},
+	// The sandbox root links /bin, /sbin and /lib* into /usr (a merged
+	// /usr, as on every Debian 12); before, it had empty directories
+	// there and the profile bound each of them: that root is oldRoot,
+	// which the section makes. The swap that equals the profile is left
+	// out, so on either side of that change the other is measured.
+	{"s-links", "BindReadOnlyPaths=/usr /etc only (links for /bin...)", []string{"BindReadOnlyPaths"}, []string{"BindReadOnlyPaths=/usr /etc"}},
+	{"s-binds", "binds for /bin, /sbin, /lib* on the root of directories (before the links)", []string{"RootDirectory", "BindReadOnlyPaths"}, []string{"RootDirectory=" + oldRoot, "BindReadOnlyPaths=/usr /etc -/bin -/sbin -/lib -/lib64 -/lib32 -/libx32"}},
 	// ProtectKernelTunables= makes about 20 paths read-only, one mount
 	// each; /proc/sys and /sys read-only are two ("+": inside
 	// RootDirectory=).
 	{"s-rosys", "ProtectKernelTunables= -> ReadOnlyPaths=+/proc/sys +/sys", []string{"ProtectKernelTunables"}, []string{"ReadOnlyPaths=+/proc/sys +/sys"}},
 }
+
+// oldRoot is the sandbox root of the release before the links: the
+// package's root with empty 0555 directories for /bin, /sbin and /lib*.
+const oldRoot = "/run/ehecoatl-bench-oldroot"
+
+// oldRootScript makes oldRoot in the guest.
+const oldRootScript = `rm -rf ` + oldRoot + ` && cp -a /run/ehecoatl-root ` + oldRoot + ` && cd ` + oldRoot + ` &&
+for d in bin sbin lib lib64 lib32 libx32; do rm -f "$d"; mkdir -m 0555 "$d"; done`
 
 // skipKeys are [Service] keys of the full profile that are not measured
 // one at a time: the start type, which every variant shares.
@@ -110,10 +121,11 @@ func buildVariants(full []string, candidates [][]string) []variant {
 		vs = append(vs, variant{id: fmt.Sprintf("candidate%d", i+1), name: "candidate: full without " + strings.Join(drop, " "), kind: "minus", keys: drop, lines: without(full, drop)})
 	}
 	for _, sw := range optionSwaps {
-		if len(without(full, sw.drop)) == len(full) {
+		lines := append(without(full, sw.drop), sw.add...)
+		if len(without(full, sw.drop)) == len(full) || sameLines(lines, full) {
 			continue
 		}
-		vs = append(vs, variant{id: sw.id, name: "~ " + sw.name, kind: "plus", keys: sw.drop, lines: append(without(full, sw.drop), sw.add...)})
+		vs = append(vs, variant{id: sw.id, name: "~ " + sw.name, kind: "plus", keys: sw.drop, lines: lines})
 	}
 	for _, a := range optionAdditions {
 		if slices.Contains(full, a.line) {
@@ -164,4 +176,9 @@ func sandboxOf(generated string, keys []string) []string {
 		}
 	}
 	return out
+}
+
+// sameLines says whether a and b hold the same assignments, in any order.
+func sameLines(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }

@@ -8,6 +8,7 @@ import os
 import resource
 import socket
 import socketserver
+import subprocess
 import sys
 import http.server
 
@@ -104,6 +105,28 @@ def foreign_processes():
     print_ok(len(others))
 
 
+def root_links():
+    """What /bin, /sbin, /lib and /lib64 are in the app's root."""
+    out = []
+    for d in ("bin", "sbin", "lib", "lib64"):
+        p = "/" + d
+        out.append(p + (" -> " + os.readlink(p) if os.path.islink(p) else " dir"))
+    print_ok(", ".join(out))
+
+
+def run_sh():
+    """A program in /bin, run by its /bin path: fork and exec."""
+    r = subprocess.run(["/bin/sh", "-c", "echo sh-ok"], capture_output=True, timeout=10)
+    print_ok(r.stdout.decode().strip() + (" " + r.stderr.decode().strip() if r.stderr else ""))
+
+
+def mount_points():
+    """The mount points of the app's namespace (docs/DESIGN.md "Sandbox
+    start cost": each costs the start about a millisecond)."""
+    with open("/proc/self/mountinfo") as f:
+        print_ok(" ".join(l.split()[4] for l in f))
+
+
 def facts():
     state = os.environ.get("STATE_DIRECTORY", "")
     visits = ""
@@ -134,6 +157,9 @@ def facts():
         # The deny-by-default file system (docs/MANIFEST.md "What an app
         # sees"): a listing is "ok" followed by what it saw.
         "list_root": probe(lambda: print_ok(listing("/"))),
+        "root_links": probe(root_links),
+        "run_sh": probe(run_sh),
+        "mount_points": probe(mount_points),
         "list_srv": probe(lambda: print_ok(listing("/srv"))),
         "read_other_tenant": probe(lambda: open("/srv/isolation/beta/code/secret.txt").read()),
         "read_own_code": probe(lambda: print_ok(open("/srv/isolation/alpha/code/page.txt").read().strip())),
