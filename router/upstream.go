@@ -85,7 +85,9 @@ func (u *upstream) dial() (*uconn, error) {
 		uc.Close()
 		return nil, &errDial{err}
 	}
-	return &uconn{c: uc, rc: rc, br: bufio.NewReaderSize(nc, upstreamReadBuf), bw: bufio.NewWriterSize(nc, upstreamWriteBuf), up: u}, nil
+	c := &uconn{c: uc, rc: rc, bw: bufio.NewWriterSize(nc, upstreamWriteBuf), up: u}
+	c.br = bufio.NewReaderSize((*uconnReader)(c), upstreamReadBuf)
+	return c, nil
 }
 
 // put returns a connection whose last response was read completely.
