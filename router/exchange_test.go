@@ -81,7 +81,7 @@ func TestExchangesUnderLoad(t *testing.T) {
 				}
 				resp, err := http.ReadResponse(br, nil)
 				if err != nil {
-					errs <- fmt.Errorf("%s: %v", path, err)
+					errs <- fmt.Errorf("%s kind %d: %v", path, k, err)
 					return
 				}
 				b, err := io.ReadAll(resp.Body)
@@ -165,5 +165,54 @@ func TestAppHalfClosesPooledConnection(t *testing.T) {
 		} else {
 			t.Logf("request %d took %s", i, d)
 		}
+	}
+}
+
+// A pipelined request that arrives while the router waits on the app for
+// the one before (its readiness event comes in the middle of the
+// exchange) is served right after it, not after the idle timeout; and so
+// is a client's close.
+func TestPipelinedDuringExchange(t *testing.T) {
+	f := newFixture(t, Config{IdleTimeout: time.Minute}, mkSet(app("acme", "web", "/", "acme.test")))
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	f.backend("acme", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			entered <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, r.URL.Path)
+	}))
+	for _, delay := range []time.Duration{0, 20 * time.Millisecond, 2 * watchAfter} {
+		r := f.dialRaw(t)
+		r.send("GET /wait HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+		<-entered
+		r.send("GET /next HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+		time.Sleep(delay) // the second request is in the router's socket
+		start := time.Now()
+		close(release)
+		for _, want := range []string{"/wait", "/next"} {
+			if resp, body := r.response("GET"); resp.StatusCode != 200 || body != want {
+				t.Fatalf("delay %s: %d %q, want %q", delay, resp.StatusCode, body, want)
+			}
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("delay %s: took %s", delay, d)
+		}
+		release = make(chan struct{})
+		// The client closes while its request is with the app: the
+		// router sees it and closes too.
+		r.send("GET /wait HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+		<-entered
+		r.c.(*net.TCPConn).CloseWrite()
+		time.Sleep(delay)
+		close(release)
+		// (Past watchAfter the watch sees the close and drops the
+		// response; before, the response comes first.)
+		r.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.ReadAll(r.br); err != nil {
+			t.Fatalf("delay %s: connection still open after the client's close: %v", delay, err)
+		}
+		r.c.Close()
+		release = make(chan struct{})
 	}
 }

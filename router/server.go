@@ -184,6 +184,15 @@ type clientConn struct {
 	hsts bool
 	// sink relays response bodies to this connection (copy.go).
 	sink h1Sink
+
+	// The plain connection's RawConn and serveRaw's state (rawserve.go):
+	// rawFD is the descriptor while serveRaw's RawConn.Read runs, else
+	// -1; drained says its last read left the socket empty;
+	// lingerPending asks serveRaw to linger once it is out of the read.
+	rc            syscall.RawConn
+	rawFD         int
+	drained       bool
+	lingerPending bool
 }
 
 const (
@@ -219,8 +228,14 @@ var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, cli
 
 func (s *Server) newConn(c net.Conn) *clientConn {
 	br := readerPool.Get().(*bufio.Reader)
+	cc := &clientConn{srv: s, rt: s.rt, c: c, raw: c, br: br, rawFD: -1}
 	br.Reset(c)
-	cc := &clientConn{srv: s, rt: s.rt, c: c, raw: c, br: br}
+	if bc, ok := c.(*bareConn); ok {
+		if rc, err := bc.File.SyscallConn(); err == nil {
+			cc.rc = rc
+			br.Reset((*clientReader)(cc))
+		}
+	}
 	cc.ip = clientIP(c.RemoteAddr().String())
 	cc.key = clientKey(cc.ip)
 	cc.trusted = s.rt.trusts(cc.ip)
@@ -255,9 +270,23 @@ func (cc *clientConn) serve() {
 			cc.rt.cfg.Logger.Error("panic serving a connection", "remote", cc.ip, "panic", fmt.Sprint(v), "stack", string(buf))
 		}
 	}()
+	first, wait := true, cc.rt.cfg.ReadHeaderTimeout // the first request must come quickly
+	var begun time.Time
+	if cc.rc != nil {
+		var ok bool
+		if first, wait, begun, ok = cc.serveRaw(); !ok {
+			return
+		}
+	}
+	cc.serveLoop(first, wait, begun)
+}
+
+// serveLoop serves the connection's requests: all of a TLS connection's,
+// the rest of a plain one's once serveRaw hands it over (begun is when
+// the head it has begun to read started).
+func (cc *clientConn) serveLoop(first bool, wait time.Duration, begun time.Time) {
 	cfg := &cc.rt.cfg
-	wait := cfg.ReadHeaderTimeout // the first request must come quickly
-	for first := true; ; first = false {
+	for ; ; first = false {
 		if !first {
 			cc.state.Store(stateIdle)
 			if cc.srv.shutdown.Load() {
@@ -293,6 +322,9 @@ func (cc *clientConn) serve() {
 		}
 		cc.state.Store(stateActive)
 		start := time.Now()
+		if !begun.IsZero() {
+			start, begun = begun, time.Time{}
+		}
 		// A head that arrived whole needs no read-header deadline: reading
 		// it will not block. Only a partial one gets the deadline.
 		if b, _ := cc.br.Peek(cc.br.Buffered()); wire.HeadEnd(b) < 0 {
@@ -338,6 +370,11 @@ func (cc *clientConn) refuse(re *wire.RequestError, start time.Time) {
 // half a second or 1 MiB at most, as net/http does.
 func (cc *clientConn) lingerClose() {
 	cc.bw.Flush()
+	cc.lingerDrain()
+}
+
+// lingerDrain is lingerClose after the flush.
+func (cc *clientConn) lingerDrain() {
 	if cw, ok := cc.c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
@@ -382,6 +419,10 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 			// no linger (nginx lingers on the same signs only). That spares
 			// a connection per request a shutdown, a read and a wake-up.
 			cc.bw.Flush()
+		case cc.rawFD >= 0:
+			// The rest after serveRaw's RawConn.Read (it reads).
+			cc.bw.Flush()
+			cc.lingerPending = true
 		default:
 			cc.lingerClose()
 		}

@@ -101,6 +101,15 @@ func (c *uconn) beforeBlock() error {
 		return nil
 	}
 	w := &clientWatch{done: make(chan struct{})}
+	if fd := c.cc.rawFD; fd >= 0 {
+		// Inside serveRaw's read (rawserve.go): the watch waits on a
+		// duplicate of the socket, and the client's deadline, which
+		// nothing waits on meanwhile, stays.
+		if w.startDup(fd, c) {
+			c.w = w
+		}
+		return nil
+	}
 	c.w = w
 	// The client's read deadline (idle or read-header timeout) is for the
 	// client's requests, not for how long the app may take.
@@ -138,6 +147,12 @@ func (c *uconn) disarm() bool {
 		return false
 	}
 	w.stopping.Store(true)
+	if w.f != nil {
+		w.f.SetReadDeadline(aLongTimeAgo)
+		<-w.done
+		w.f.Close()
+		return w.gone.Load()
+	}
 	cc.dl = time.Time{}
 	cc.c.SetReadDeadline(aLongTimeAgo)
 	<-w.done
@@ -148,6 +163,8 @@ func (c *uconn) disarm() bool {
 // app. It peeks at the client connection, which nothing else reads
 // meanwhile; a pipelined request just ends the watch.
 type clientWatch struct {
+	// f is the duplicate of the client's socket startDup watches, if any.
+	f        *os.File
 	done     chan struct{}
 	gone     atomic.Bool
 	stopping atomic.Bool
