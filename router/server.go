@@ -278,16 +278,19 @@ func (cc *clientConn) serve() {
 			return
 		}
 	}
-	cc.serveLoop(first, wait, begun)
+	cc.serveLoop(first, wait, begun, cc.rc != nil)
 }
 
 // serveLoop serves the connection's requests: all of a TLS connection's,
-// the rest of a plain one's once serveRaw hands it over (begun is when
-// the head it has begun to read started).
-func (cc *clientConn) serveLoop(first bool, wait time.Duration, begun time.Time) {
+// the rest of a plain one's once serveRaw hands it over. armed: the wait
+// for the first of them has its deadline already (serveRaw's, which a
+// TLS handshake stays under); begun is when its head started.
+func (cc *clientConn) serveLoop(first bool, wait time.Duration, begun time.Time, armed bool) {
 	cfg := &cc.rt.cfg
-	for ; ; first = false {
-		if !first {
+	for ; ; first, armed = false, false {
+		switch {
+		case armed:
+		case !first:
 			cc.state.Store(stateIdle)
 			if cc.srv.shutdown.Load() {
 				return
@@ -299,10 +302,12 @@ func (cc *clientConn) serveLoop(first bool, wait time.Duration, begun time.Time)
 		// nothing yet: it gets the read deadline alone, and armWrite sets
 		// the write deadline before the first write (one runtime timer
 		// less per connection, which shows with a connection per request).
-		if first {
+		switch {
+		case armed:
+		case first:
 			cc.dl = time.Now().Add(wait)
 			cc.c.SetReadDeadline(cc.dl)
-		} else {
+		default:
 			cc.waitDeadline(time.Now().Add(wait), wait)
 		}
 		b, err := cc.br.Peek(1)

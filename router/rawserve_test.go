@@ -1,0 +1,72 @@
+package router
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ehecoatl/ehecoatl/manifest"
+)
+
+// Heads that serveRaw cannot take whole from its buffer: empty lines
+// before the request line with the rest still to come, a head larger than
+// the read buffer (serveLoop takes over), each followed by a plain
+// request on the same connection.
+func TestRawServeHeadsInPieces(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, echoApp())
+	big := "X-Big: " + strings.Repeat("b", 6000) + "\r\n" // more than clientReadBuf
+	for _, tc := range []struct {
+		name  string
+		parts []string
+		want  string
+	}{
+		{"empty lines first", []string{"\r\n\r\n", "GET /1 HTTP/1.1\r\nHost: acme.test\r\n", "\r\n"}, "GET acme.test /1 body="},
+		{"byte by byte", strings.Split("GET /2 HTTP/1.1\r\nHost: acme.test\r\n\r\n", ""), "GET acme.test /2 body="},
+		{"larger than the buffer", []string{"GET /3 HTTP/1.1\r\nHost: acme.test\r\n" + big[:3000], big[3000:] + "\r\n"}, "GET acme.test /3 body="},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := f.dialRaw(t)
+			defer r.c.Close()
+			for _, p := range tc.parts {
+				r.send(p)
+				time.Sleep(2 * time.Millisecond)
+			}
+			if resp, body := r.response("GET"); resp.StatusCode != 200 || body != tc.want {
+				t.Fatalf("%d %q, want %q", resp.StatusCode, body, tc.want)
+			}
+			r.send("GET /next HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+			if resp, body := r.response("GET"); resp.StatusCode != 200 || body != "GET acme.test /next body=" {
+				t.Fatalf("next: %d %q", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// A TLS handshake stays under the read-header deadline set when the
+// connection was accepted, also when its first byte came late (serveRaw
+// sees it and hands the connection to serveLoop, which keeps that
+// deadline).
+func TestTLSHandshakeUnderFirstDeadline(t *testing.T) {
+	fc := newFakeCerts(t, "acme.example.com")
+	site := app("acme", "site", "/", "acme.example.com")
+	site.TLS = manifest.TLS{Mode: manifest.TLSAuto}
+	const timeout = 400 * time.Millisecond
+	f := newFixture(t, Config{Certs: fc, ReadHeaderTimeout: timeout}, mkSet(site))
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	time.Sleep(timeout * 3 / 4)
+	c.Write([]byte{tlsHandshake, 3, 1}) // a record that never completes
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read data")
+	}
+	if d := time.Since(start); d > timeout+timeout/2 {
+		t.Fatalf("closed after %s, the read-header timeout is %s", d, timeout)
+	}
+}
