@@ -174,10 +174,11 @@ func TestAppHalfClosesPooledConnection(t *testing.T) {
 // is a client's close.
 func TestPipelinedDuringExchange(t *testing.T) {
 	f := newFixture(t, Config{IdleTimeout: time.Minute}, mkSet(app("acme", "web", "/", "acme.test")))
-	entered, release := make(chan struct{}, 1), make(chan struct{})
+	entered := make(chan chan struct{}, 1) // each waiting request's release
 	f.backend("acme", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/wait" {
-			entered <- struct{}{}
+			release := make(chan struct{})
+			entered <- release
 			<-release
 		}
 		io.WriteString(w, r.URL.Path)
@@ -185,7 +186,7 @@ func TestPipelinedDuringExchange(t *testing.T) {
 	for _, delay := range []time.Duration{0, 20 * time.Millisecond, 2 * watchAfter} {
 		r := f.dialRaw(t)
 		r.send("GET /wait HTTP/1.1\r\nHost: acme.test\r\n\r\n")
-		<-entered
+		release := <-entered
 		r.send("GET /next HTTP/1.1\r\nHost: acme.test\r\n\r\n")
 		time.Sleep(delay) // the second request is in the router's socket
 		start := time.Now()
@@ -198,11 +199,10 @@ func TestPipelinedDuringExchange(t *testing.T) {
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("delay %s: took %s", delay, d)
 		}
-		release = make(chan struct{})
 		// The client closes while its request is with the app: the
 		// router sees it and closes too.
 		r.send("GET /wait HTTP/1.1\r\nHost: acme.test\r\n\r\n")
-		<-entered
+		release = <-entered
 		r.c.(*net.TCPConn).CloseWrite()
 		time.Sleep(delay)
 		close(release)
@@ -213,6 +213,5 @@ func TestPipelinedDuringExchange(t *testing.T) {
 			t.Fatalf("delay %s: connection still open after the client's close: %v", delay, err)
 		}
 		r.c.Close()
-		release = make(chan struct{})
 	}
 }

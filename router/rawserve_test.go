@@ -1,7 +1,9 @@
 package router
 
 import (
+	"math/rand"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +70,56 @@ func TestTLSHandshakeUnderFirstDeadline(t *testing.T) {
 	}
 	if d := time.Since(start); d > timeout+timeout/2 {
 		t.Fatalf("closed after %s, the read-header timeout is %s", d, timeout)
+	}
+}
+
+// Pipelined requests of every kind serveRaw meets (plain, HEAD, with a
+// body, which it serves outside its read, with leading empty lines), in
+// chunks of random sizes with random pauses: every answer comes, in
+// order, and the connection stays usable.
+func TestRawServePipelinedChunks(t *testing.T) {
+	f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+	f.backend("acme", "web", 0, echoApp())
+	rnd := rand.New(rand.NewSource(7))
+	for round := 0; round < 20; round++ {
+		var stream strings.Builder
+		type want struct{ method, body string }
+		var wants []want
+		for i := 0; i < 12; i++ {
+			path := "/" + strconv.Itoa(round) + "/" + strconv.Itoa(i)
+			switch rnd.Intn(4) {
+			case 0:
+				stream.WriteString("GET " + path + " HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+				wants = append(wants, want{"GET", "GET acme.test " + path + " body="})
+			case 1:
+				stream.WriteString("HEAD " + path + " HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+				wants = append(wants, want{"HEAD", ""})
+			case 2:
+				body := strings.Repeat("x", 1+rnd.Intn(3000))
+				stream.WriteString("POST " + path + " HTTP/1.1\r\nHost: acme.test\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+				wants = append(wants, want{"POST", "POST acme.test " + path + " body=" + body})
+			default:
+				stream.WriteString("\r\nGET " + path + " HTTP/1.1\r\nHost: acme.test\r\nX-Pad: " + strings.Repeat("p", rnd.Intn(500)) + "\r\n\r\n")
+				wants = append(wants, want{"GET", "GET acme.test " + path + " body="})
+			}
+		}
+		r := f.dialRaw(t)
+		go func(s string, seed int64) {
+			rnd := rand.New(rand.NewSource(seed))
+			for len(s) > 0 {
+				n := min(len(s), 1+rnd.Intn(2000))
+				r.send(s[:n])
+				s = s[n:]
+				if rnd.Intn(3) == 0 {
+					time.Sleep(time.Duration(rnd.Intn(2000)) * time.Microsecond)
+				}
+			}
+		}(stream.String(), int64(round))
+		for i, w := range wants {
+			if resp, body := r.response(w.method); resp.StatusCode != 200 || body != w.body {
+				t.Fatalf("round %d, request %d: %d %q, want %q", round, i, resp.StatusCode, body[:min(len(body), 80)], w.body[:min(len(w.body), 80)])
+			}
+		}
+		r.c.Close()
 	}
 }
