@@ -6,7 +6,6 @@ package router
 import (
 	"errors"
 	"io"
-	"net"
 	"os"
 	"syscall"
 	"time"
@@ -249,12 +248,21 @@ func (w *clientWatch) startDup(fd int, c *uconn) bool {
 		return false
 	}
 	w.f = f
+	// Server.Close pokes the duplicate (closing the connection does not
+	// close it). Published before the check of its flag: either Close
+	// sees the watch or the watch sees the flag.
+	cc := c.cc
+	cc.dupWatch.Store(f)
+	if cc.closing.Load() {
+		f.SetReadDeadline(aLongTimeAgo)
+	}
 	go w.runDup(rc, c)
 	return true
 }
 
 // runDup is run's peek, on the duplicate: data (a pipelined request) ends
-// the watch, EOF or an error means the client went away.
+// the watch, EOF or an error means the client went away (or the server
+// closed the connection).
 func (w *clientWatch) runDup(rc syscall.RawConn, c *uconn) {
 	defer close(w.done)
 	var closed bool
@@ -272,8 +280,9 @@ func (w *clientWatch) runDup(rc syscall.RawConn, c *uconn) {
 			return true
 		}
 	})
-	var ne net.Error
-	if (closed || err != nil && !(errors.As(err, &ne) && ne.Timeout())) && !w.stopping.Load() {
+	// Only disarm (stopping first) and Server.Close set a deadline on the
+	// duplicate: any other end of the wait is the client's end.
+	if (closed || err != nil) && !w.stopping.Load() {
 		w.gone.Store(true)
 		c.c.SetDeadline(aLongTimeAgo)
 	}

@@ -3,6 +3,7 @@ package router
 import (
 	"math/rand"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,5 +122,36 @@ func TestRawServePipelinedChunks(t *testing.T) {
 			}
 		}
 		r.c.Close()
+	}
+}
+
+// Server.Close ends a plain connection whose request a slow app holds,
+// before and after the client watch starts: the app's request is
+// cancelled (the watch peeks at a duplicate of the socket, which closing
+// the connection does not close).
+func TestCloseCancelsSlowExchange(t *testing.T) {
+	for _, after := range []time.Duration{20 * time.Millisecond, 3 * watchAfter} {
+		f := newFixture(t, Config{}, mkSet(app("acme", "web", "/", "acme.test")))
+		cancelled := make(chan struct{})
+		entered := make(chan struct{}, 1)
+		f.backend("acme", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			entered <- struct{}{}
+			select {
+			case <-r.Context().Done():
+				close(cancelled)
+			case <-time.After(10 * time.Second):
+			}
+		}))
+		r := f.dialRaw(t)
+		r.send("GET / HTTP/1.1\r\nHost: acme.test\r\n\r\n")
+		<-entered
+		time.Sleep(after)
+		start := time.Now()
+		f.srv.Close()
+		select {
+		case <-cancelled:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Close %s into the exchange: the app's request still runs after %s", after, time.Since(start))
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -126,7 +127,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close closes every listener and connection at once.
+// Close closes every listener and connection at once; a connection's
+// close completes when its goroutine is out of serveRaw's read (its
+// exchange in progress is cancelled), which Shutdown's wait covers.
 func (s *Server) Close() {
 	s.shutdown.Store(true)
 	s.h2.close()
@@ -136,7 +139,16 @@ func (s *Server) Close() {
 		l.Close()
 	}
 	for cc := range s.conns {
-		cc.raw.Close()
+		// A connection inside serveRaw's read holds its descriptor, and
+		// closing waits until that read returns: the end of the exchange
+		// in progress, which the client watch ends at once (poked here)
+		// or at its start (it sees the connection closing). So each close
+		// runs on its own; the connections' goroutines end as before.
+		cc.closing.Store(true)
+		if f := cc.dupWatch.Load(); f != nil {
+			f.SetReadDeadline(aLongTimeAgo)
+		}
+		go cc.raw.Close()
 	}
 }
 
@@ -193,6 +205,10 @@ type clientConn struct {
 	rawFD         int
 	drained       bool
 	lingerPending bool
+	// dupWatch is the duplicate a client watch peeks at, while it runs;
+	// closing is set by Server.Close, which ends such a watch.
+	dupWatch atomic.Pointer[os.File]
+	closing  atomic.Bool
 }
 
 const (

@@ -150,6 +150,7 @@ func (c *uconn) disarm() bool {
 	if w.f != nil {
 		w.f.SetReadDeadline(aLongTimeAgo)
 		<-w.done
+		cc.dupWatch.Store(nil)
 		w.f.Close()
 		return w.gone.Load()
 	}
