@@ -113,11 +113,13 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 	var body *bodySender
 	var werr error
 	switch {
-	case !hasBody:
-		werr = c.bw.Flush()
-	case req.bodyDone:
-		c.bw.Write(req.body)
-		werr = c.bw.Flush()
+	case !hasBody || req.bodyDone:
+		// The response's first read writes it (uconnReader): the wait for
+		// the answer then starts without a read that finds nothing.
+		if hasBody {
+			c.bw.Write(req.body)
+		}
+		c.werr, c.sendPending = nil, true
 	default:
 		if req.ExpectContinue {
 			cc.armWrite()
@@ -149,6 +151,14 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 	// With a failed body write, still read: the app may have answered early.
 
 	block, rh, err := readResponseHead(c, req.Method == "HEAD")
+	if werr = c.werr; werr != nil && !hasBody {
+		c.disarm()
+		c.c.Close()
+		if c.reused {
+			return result{}, true
+		}
+		return rt.upstreamError(cc, req, a, werr, false), false
+	}
 	if err != nil {
 		gone := c.disarm()
 		c.c.Close()

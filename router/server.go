@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -126,7 +127,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close closes every listener and connection at once.
+// Close closes every listener and connection at once; a connection's
+// close completes when its goroutine is out of serveRaw's read (its
+// exchange in progress is cancelled), which Shutdown's wait covers.
 func (s *Server) Close() {
 	s.shutdown.Store(true)
 	s.h2.close()
@@ -136,7 +139,16 @@ func (s *Server) Close() {
 		l.Close()
 	}
 	for cc := range s.conns {
-		cc.raw.Close()
+		// A connection inside serveRaw's read holds its descriptor, and
+		// closing waits until that read returns: the end of the exchange
+		// in progress, which the client watch ends at once (poked here)
+		// or at its start (it sees the connection closing). So each close
+		// runs on its own; the connections' goroutines end as before.
+		cc.closing.Store(true)
+		if f := cc.dupWatch.Load(); f != nil {
+			f.SetReadDeadline(aLongTimeAgo)
+		}
+		go cc.raw.Close()
 	}
 }
 
@@ -184,6 +196,19 @@ type clientConn struct {
 	hsts bool
 	// sink relays response bodies to this connection (copy.go).
 	sink h1Sink
+
+	// The plain connection's RawConn and serveRaw's state (rawserve.go):
+	// rawFD is the descriptor while serveRaw's RawConn.Read runs, else
+	// -1; drained says its last read left the socket empty;
+	// lingerPending asks serveRaw to linger once it is out of the read.
+	rc            syscall.RawConn
+	rawFD         int
+	drained       bool
+	lingerPending bool
+	// dupWatch is the duplicate a client watch peeks at, while it runs;
+	// closing is set by Server.Close, which ends such a watch.
+	dupWatch atomic.Pointer[os.File]
+	closing  atomic.Bool
 }
 
 const (
@@ -219,8 +244,14 @@ var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, cli
 
 func (s *Server) newConn(c net.Conn) *clientConn {
 	br := readerPool.Get().(*bufio.Reader)
+	cc := &clientConn{srv: s, rt: s.rt, c: c, raw: c, br: br, rawFD: -1}
 	br.Reset(c)
-	cc := &clientConn{srv: s, rt: s.rt, c: c, raw: c, br: br}
+	if bc, ok := c.(*bareConn); ok {
+		if rc, err := bc.File.SyscallConn(); err == nil {
+			cc.rc = rc
+			br.Reset((*clientReader)(cc))
+		}
+	}
 	cc.ip = clientIP(c.RemoteAddr().String())
 	cc.key = clientKey(cc.ip)
 	cc.trusted = s.rt.trusts(cc.ip)
@@ -255,10 +286,27 @@ func (cc *clientConn) serve() {
 			cc.rt.cfg.Logger.Error("panic serving a connection", "remote", cc.ip, "panic", fmt.Sprint(v), "stack", string(buf))
 		}
 	}()
+	first, wait := true, cc.rt.cfg.ReadHeaderTimeout // the first request must come quickly
+	var begun time.Time
+	if cc.rc != nil {
+		var ok bool
+		if first, wait, begun, ok = cc.serveRaw(); !ok {
+			return
+		}
+	}
+	cc.serveLoop(first, wait, begun, cc.rc != nil)
+}
+
+// serveLoop serves the connection's requests: all of a TLS connection's,
+// the rest of a plain one's once serveRaw hands it over. armed: the wait
+// for the first of them has its deadline already (serveRaw's, which a
+// TLS handshake stays under); begun is when its head started.
+func (cc *clientConn) serveLoop(first bool, wait time.Duration, begun time.Time, armed bool) {
 	cfg := &cc.rt.cfg
-	wait := cfg.ReadHeaderTimeout // the first request must come quickly
-	for first := true; ; first = false {
-		if !first {
+	for ; ; first, armed = false, false {
+		switch {
+		case armed:
+		case !first:
 			cc.state.Store(stateIdle)
 			if cc.srv.shutdown.Load() {
 				return
@@ -270,10 +318,12 @@ func (cc *clientConn) serve() {
 		// nothing yet: it gets the read deadline alone, and armWrite sets
 		// the write deadline before the first write (one runtime timer
 		// less per connection, which shows with a connection per request).
-		if first {
+		switch {
+		case armed:
+		case first:
 			cc.dl = time.Now().Add(wait)
 			cc.c.SetReadDeadline(cc.dl)
-		} else {
+		default:
 			cc.waitDeadline(time.Now().Add(wait), wait)
 		}
 		b, err := cc.br.Peek(1)
@@ -293,6 +343,9 @@ func (cc *clientConn) serve() {
 		}
 		cc.state.Store(stateActive)
 		start := time.Now()
+		if !begun.IsZero() {
+			start, begun = begun, time.Time{}
+		}
 		// A head that arrived whole needs no read-header deadline: reading
 		// it will not block. Only a partial one gets the deadline.
 		if b, _ := cc.br.Peek(cc.br.Buffered()); wire.HeadEnd(b) < 0 {
@@ -338,6 +391,11 @@ func (cc *clientConn) refuse(re *wire.RequestError, start time.Time) {
 // half a second or 1 MiB at most, as net/http does.
 func (cc *clientConn) lingerClose() {
 	cc.bw.Flush()
+	cc.lingerDrain()
+}
+
+// lingerDrain is lingerClose after the flush.
+func (cc *clientConn) lingerDrain() {
 	if cw, ok := cc.c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
@@ -382,6 +440,10 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 			// no linger (nginx lingers on the same signs only). That spares
 			// a connection per request a shutdown, a read and a wake-up.
 			cc.bw.Flush()
+		case cc.rawFD >= 0:
+			// The rest after serveRaw's RawConn.Read (it reads).
+			cc.bw.Flush()
+			cc.lingerPending = true
 		default:
 			cc.lingerClose()
 		}

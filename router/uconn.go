@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,6 +43,10 @@ type uconn struct {
 	// rdl is the read deadline in force on c, as this connection's
 	// exchanges set it (see armRead).
 	rdl time.Time
+	// sendPending: the request sits in bw, to be written by the first
+	// read of the response (see uconnReader); werr is that write's error.
+	sendPending bool
+	werr        error
 }
 
 // watchAfter: a response that keeps the router waiting longer than this
@@ -77,6 +82,7 @@ func (c *uconn) setReadDeadline(t time.Time) {
 // begin resets the per-exchange state of c.
 func (c *uconn) begin(cc *clientConn, hasBody bool) {
 	c.cc, c.armed, c.noWatch, c.w, c.startDeadline = cc, false, hasBody, nil, time.Time{}
+	c.sendPending, c.werr = false, nil
 }
 
 // beforeBlock is called before a read from the app that may block for
@@ -95,6 +101,15 @@ func (c *uconn) beforeBlock() error {
 		return nil
 	}
 	w := &clientWatch{done: make(chan struct{})}
+	if fd := c.cc.rawFD; fd >= 0 {
+		// Inside serveRaw's read (rawserve.go): the watch waits on a
+		// duplicate of the socket, and the client's deadline, which
+		// nothing waits on meanwhile, stays.
+		if w.startDup(fd, c) {
+			c.w = w
+		}
+		return nil
+	}
 	c.w = w
 	// The client's read deadline (idle or read-header timeout) is for the
 	// client's requests, not for how long the app may take.
@@ -132,6 +147,13 @@ func (c *uconn) disarm() bool {
 		return false
 	}
 	w.stopping.Store(true)
+	if w.f != nil {
+		w.f.SetReadDeadline(aLongTimeAgo)
+		<-w.done
+		cc.dupWatch.Store(nil)
+		w.f.Close()
+		return w.gone.Load()
+	}
 	cc.dl = time.Time{}
 	cc.c.SetReadDeadline(aLongTimeAgo)
 	<-w.done
@@ -142,6 +164,8 @@ func (c *uconn) disarm() bool {
 // app. It peeks at the client connection, which nothing else reads
 // meanwhile; a pipelined request just ends the watch.
 type clientWatch struct {
+	// f is the duplicate of the client's socket startDup watches, if any.
+	f        *os.File
 	done     chan struct{}
 	gone     atomic.Bool
 	stopping atomic.Bool
@@ -155,6 +179,75 @@ func (w *clientWatch) run(br *bufio.Reader, c *uconn) {
 		w.gone.Store(true)
 		c.c.SetDeadline(aLongTimeAgo)
 	}
+}
+
+// uconnReader is c's read side as its read buffer sees it: the socket,
+// except for the first read of a response whose request is still in bw
+// (sendPending). That read writes the request inside a RawConn.Read and
+// then waits, without the read that would find nothing yet.
+//
+// Why no readiness is lost (Go 1.26, internal/poll.FD.RawRead and
+// runtime/netpoll.go): RawRead resets the descriptor's read readiness
+// (poll_runtime_pollReset) before it calls the function, and a readiness
+// event that arrives later, while the goroutine is not parked, is kept
+// (netpollunblock sets pdReady, netpollblock consumes it without parking).
+// The app can only answer after the request is written, which is after
+// that reset, so its answer's event is kept. What was in the socket
+// before the reset is not seen: a pooled connection is checked for that
+// (alive) or read to its response's end before it is pooled, and the
+// exchange's read deadline (at most watchAfter) bounds the wait if the
+// app closed it in between; the ordinary read that follows finds it.
+type uconnReader uconn
+
+func (r *uconnReader) Read(p []byte) (int, error) {
+	c := (*uconn)(r)
+	if !c.sendPending {
+		return c.c.Read(p)
+	}
+	n, rerr := 0, error(nil)
+	err := c.rc.Read(func(fd uintptr) bool {
+		if c.sendPending {
+			c.sendPending = false
+			// An ordinary write: one write(2) when the socket takes it
+			// all, else it waits for room like any other.
+			if c.werr = c.bw.Flush(); c.werr == nil {
+				return false // park until the answer is readable
+			}
+			// The socket failed: a read tells why without waiting.
+		}
+		for {
+			m, e := syscall.Read(int(fd), p)
+			switch {
+			case e == syscall.EINTR:
+				continue
+			case e == syscall.EAGAIN:
+				return false
+			case e != nil:
+				rerr = os.NewSyscallError("read", e)
+			case m == 0 && len(p) > 0:
+				rerr = io.EOF
+			}
+			n = max(m, 0)
+			return true
+		}
+	})
+	if c.sendPending {
+		// RawConn.Read failed before it called the function (an expired
+		// deadline): write the ordinary way, and let the caller see err.
+		c.sendPending = false
+		if c.werr = c.bw.Flush(); c.werr != nil {
+			return 0, c.werr
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, rerr
+}
+
+// WriteTo lets a tunnel's copy splice from the socket as before.
+func (r *uconnReader) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(w, (*uconn)(r).c)
 }
 
 // tryRead reads from the app's connection without waiting: -1 when

@@ -91,13 +91,22 @@ func (u *upstream) dial() (*uconn, error) {
 	if err != nil {
 		return nil, &errDial{err}
 	}
-	uc := nc.(*net.UnixConn)
-	rc, err := uc.SyscallConn()
+	c, err := newUconn(nc.(*net.UnixConn), u)
 	if err != nil {
-		uc.Close()
+		nc.Close()
 		return nil, &errDial{err}
 	}
-	return &uconn{c: uc, rc: rc, br: bufio.NewReaderSize(nc, upstreamReadBuf), bw: bufio.NewWriterSize(nc, upstreamWriteBuf), up: u}, nil
+	return c, nil
+}
+
+func newUconn(uc *net.UnixConn, u *upstream) (*uconn, error) {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	c := &uconn{c: uc, rc: rc, bw: bufio.NewWriterSize(uc, upstreamWriteBuf), up: u}
+	c.br = bufio.NewReaderSize((*uconnReader)(c), upstreamReadBuf)
+	return c, nil
 }
 
 // put returns a connection whose last response was read completely.
