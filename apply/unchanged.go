@@ -1,9 +1,9 @@
 package apply
 
-// An apply whose inputs are those of the last one takes the state from
-// the record instead of validating and rendering the directory again
-// (docs/DESIGN.md "Apply at scale"). The inputs are everything the state
-// is a function of:
+// An apply whose inputs are those of the last one plans from what it kept
+// of that one (applied-inputs.json, inputs.go) instead of validating and
+// rendering the directory again (docs/DESIGN.md "Apply at scale"). The
+// inputs are everything the state is a function of:
 //   - every read validation makes (manifest.Observer): the manifest
 //     directory's listings, each entry's type, each manifest's bytes; how
 //     read_only and connect paths resolve on this host and what they are;
@@ -12,11 +12,13 @@ package apply
 //     reads nothing but the set and its options;
 //   - the binary (its Go build id, and the executable's inode, size and
 //     times): the templates, the translator and the rules are in it;
-//   - the options (layout root, generator options), the directory's
-//     absolute path and the operator's stops;
+//   - the options (layout root, generator options, generations kept),
+//     the directory's absolute path, the effective uid and the operator's
+//     stops;
 //   - the installed generation (its id and a hash of its files' inodes,
-//     sizes and times) and an empty drain record: what the record's steps
-//     take from the rendering.
+//     sizes and times), which Install would otherwise compare with the
+//     rendering, and an empty drain record, whose instances are rolled
+//     from the set.
 // The steps that look at the host (daemon-reload by the generator's
 // digest, stop, reset-failed, listen, start-router, reload-router) run as
 // always, so a crash, a hand-deleted unit or a stopped socket converges.
@@ -31,10 +33,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ehecoatl/ehecoatl/drains"
 	"github.com/ehecoatl/ehecoatl/history"
@@ -110,8 +114,9 @@ func inputsKey(dir string, opts Options, rec stops.Record, sum string) string {
 	}
 	sort.Strings(held)
 	h := sha256.New()
-	fmt.Fprintf(h, "binary %s\ndir %s\nlayout %#v\ngenerator %#v\nstops %q\neuid %d\nreads %s\n",
-		bin, abs, opts.Layout, opts.Generator, held, os.Geteuid(), sum)
+	// Keep: how many generations Install keeps, which it collects.
+	fmt.Fprintf(h, "binary %s\ndir %s\nlayout %#v\ngenerator %#v\nkeep %d\nstops %q\neuid %d\nreads %s\n",
+		bin, abs, opts.Layout, opts.Generator, opts.Keep, held, os.Geteuid(), sum)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -141,22 +146,53 @@ func installedStamp(etc string) (gen, sum string, err error) {
 		fmt.Fprintf(h, "link %s %s\n", l, t)
 	}
 	gen = history.CurrentID(etc)
-	dir := filepath.Join(etc, generationsDir, gen)
-	err = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := e.Info()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s %s\n", strings.TrimPrefix(p, dir), stamp(fi))
-		return nil
-	})
+	b, err := stampTree(nil, filepath.Join(etc, generationsDir, gen), "")
 	if err != nil {
 		return "", "", err
 	}
+	h.Write(b)
 	return gen, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// stampTree appends to b a line per entry below dir (rel is its name in
+// the tree), sorted, with what stamp gives of it; fstatat(2) on the
+// directory's descriptor, not a walk resolving thousands of full paths.
+func stampTree(b []byte, dir, rel string) ([]byte, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		var st unix.Stat_t
+		if err := unix.Fstatat(int(f.Fd()), n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return nil, &fs.PathError{Op: "fstatat", Path: filepath.Join(dir, n), Err: err}
+		}
+		b = append(b, rel...)
+		b = append(b, '/')
+		b = append(b, n...)
+		b = statStamp(b, &st)
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			if b, err = stampTree(b, filepath.Join(dir, n), rel+"/"+n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b, nil
+}
+
+// statStamp appends stamp's fields of st.
+func statStamp(b []byte, st *unix.Stat_t) []byte {
+	for _, v := range []int64{int64(st.Mode), int64(st.Ino), st.Size, int64(st.Uid), int64(st.Gid), st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec} {
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, v, 10)
+	}
+	return append(b, '\n')
 }
 
 // renderReason says why an apply of dir must validate and render, or ""

@@ -125,14 +125,18 @@ func TestSkipSeesEveryInput(t *testing.T) {
 		check   func(t *testing.T, h *skipHost, res *Result)
 	}{
 		{name: "a manifest's bytes", why: renderChanged,
-			change: func(h *skipHost) { edit(h.t, filepath.Join(h.dir, "tenants/alpha.yaml"), "alpha.test]", "alpha.test, www.alpha.test]") },
+			change: func(h *skipHost) {
+				edit(h.t, filepath.Join(h.dir, "tenants/alpha.yaml"), "alpha.test]", "alpha.test, www.alpha.test]")
+			},
 			check: func(t *testing.T, h *skipHost, res *Result) {
 				if !res.Plan.RoutesChanged {
 					t.Errorf("the new domain is not in the plan")
 				}
 			}},
 		{name: "a kit's bytes", why: renderChanged,
-			change: func(h *skipHost) { edit(h.t, filepath.Join(h.dir, "kits/shop.yaml"), "listen: activation\n", "listen: activation\nmemory: 64M\n") }},
+			change: func(h *skipHost) {
+				edit(h.t, filepath.Join(h.dir, "kits/shop.yaml"), "listen: activation\n", "listen: activation\nmemory: 64M\n")
+			}},
 		{name: "a file beside the manifests", why: renderChanged,
 			change: func(h *skipHost) { h.write(filepath.Join(h.dir, "tenants/notes.txt"), "x\n", 0o644) },
 			check: func(t *testing.T, h *skipHost, res *Result) {
