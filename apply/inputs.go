@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -165,8 +164,5 @@ func saveInputs(l layout.Layout, in *inputs) error {
 			return nil
 		}
 	}
-	if err := atomicfile.Write(path, b, 0o600, -1); err != nil {
-		return fmt.Errorf("record inputs: %w", err)
-	}
-	return nil
+	return atomicfile.Write(path, b, 0o600, -1)
 }

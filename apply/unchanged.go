@@ -146,7 +146,12 @@ func installedStamp(etc string) (gen, sum string, err error) {
 		fmt.Fprintf(h, "link %s %s\n", l, t)
 	}
 	gen = history.CurrentID(etc)
-	b, err := stampTree(nil, filepath.Join(etc, generationsDir, gen), "")
+	dir := filepath.Join(etc, generationsDir, gen)
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return "", "", err
+	}
+	b, err := stampTree([]byte(stamp(fi)+"\n"), dir, "")
 	if err != nil {
 		return "", "", err
 	}
