@@ -323,16 +323,18 @@ func Plan(dir string, opts Options) (*plan.Plan, error) {
 // dir is invalid or systemd cannot be reached.
 func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, error) {
 	t0 := time.Now()
-	why := renderAsked
+	res := &Result{Render: renderAsked}
 	if !opts.Full {
-		res, reason, err := applyUnchanged(ctx, dir, sd, opts, t0)
-		if res != nil || err != nil {
-			return res, err
+		done, why, err := applyUnchanged(ctx, dir, sd, opts, t0)
+		if done != nil || err != nil {
+			return done, err
 		}
-		why = reason
+		// What finding that an input changed cost (replaying the reads),
+		// apart from the validation it leads to.
+		res.Render = why
+		res.took("inputs", t0)
 	}
-	res := &Result{Render: why}
-	tm := &timer{res: res, last: t0}
+	tm := &timer{res: res, last: time.Now()}
 	obs := manifest.NewObserver()
 	set, output, want, rep, err := desiredHere(dir, opts, true, tm, obs)
 	if err != nil {
