@@ -22,12 +22,13 @@ import (
 // validate and render the directory nor decode the record of thousands of
 // apps (unchanged.go), and the part of the rendering its steps need.
 type inputs struct {
-	// Key hashes every input: the results of Reads, the binary, the
-	// options, the directory and the operator's stops (inputsKey).
+	// Key hashes every input but Reads: the binary, the options, the
+	// directory and the operator's stops (inputsKey).
 	Key string `json:"key"`
 	// Reads are the reads validation made (manifest.Observer), made again
-	// to compute Key.
-	Reads []string `json:"reads"`
+	// by the next apply, and Results a hash of what each gave.
+	Reads   []string `json:"reads"`
+	Results []string `json:"results"`
 	// Record is the hash of applied.json's bytes: these inputs describe
 	// that record and no other (an apply killed between writing the two
 	// leaves a record they do not match).

@@ -97,9 +97,9 @@ func stamp(fi fs.FileInfo) string {
 	return fmt.Sprintf("%v %d %d %d %d %d.%d %d.%d", fi.Mode(), st.Ino, st.Size, st.Uid, st.Gid, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)
 }
 
-// inputsKey hashes the inputs of an apply besides what the reads give
-// (sum). "" when the binary cannot be identified.
-func inputsKey(dir string, opts Options, rec stops.Record, sum string) string {
+// inputsKey hashes the inputs of an apply besides its reads. "" when the
+// binary cannot be identified.
+func inputsKey(dir string, opts Options, rec stops.Record) string {
 	bin := binaryID()
 	if bin == "" {
 		return ""
@@ -115,20 +115,20 @@ func inputsKey(dir string, opts Options, rec stops.Record, sum string) string {
 	sort.Strings(held)
 	h := sha256.New()
 	// Keep: how many generations Install keeps, which it collects.
-	fmt.Fprintf(h, "binary %s\ndir %s\nlayout %#v\ngenerator %#v\nkeep %d\nstops %q\neuid %d\nreads %s\n",
-		bin, abs, opts.Layout, opts.Generator, opts.Keep, held, os.Geteuid(), sum)
+	fmt.Fprintf(h, "binary %s\ndir %s\nlayout %#v\ngenerator %#v\nkeep %d\nstops %q\neuid %d\n",
+		bin, abs, opts.Layout, opts.Generator, opts.Keep, held, os.Geteuid())
 	return hex.EncodeToString(h.Sum(nil))
 }
 
 // inputsOf are the inputs want was rendered from; nil when a read changed
 // during validation (obs not stable) or the binary is unknown.
 func inputsOf(want *plan.State, obs *manifest.Observer, dir string, opts Options, rec stops.Record, digest string, set *manifest.Set, rep *manifest.Report) *inputs {
-	reads, sum, ok := obs.Reads()
-	key := inputsKey(dir, opts, rec, sum)
+	reads, results, ok := obs.Reads()
+	key := inputsKey(dir, opts, rec)
 	if !ok || key == "" {
 		return nil
 	}
-	return &inputs{Key: key, Reads: reads, Digest: digest, Apps: appsOf(want),
+	return &inputs{Key: key, Reads: reads, Results: results, Digest: digest, Apps: appsOf(want),
 		Needs: preflight.NeedsOf(set).Names(), Warnings: warningsOf(rep.Findings)}
 }
 
@@ -213,7 +213,9 @@ func renderReason(dir string, opts Options, in *inputs) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("apply: %w", err)
 	}
-	if inputsKey(dir, opts, srec, manifest.Replay(dir, in.Reads)) != in.Key {
+	// The cheap inputs first, then the reads, which stop at the first
+	// that differs.
+	if inputsKey(dir, opts, srec) != in.Key || !manifest.Same(dir, in.Reads, in.Results) {
 		return renderChanged, nil
 	}
 	gen, sum, err := installedStamp(opts.Layout.Etc())

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -50,9 +51,10 @@ func (o *Observer) note(op, result string) {
 	o.seen[op] = result
 }
 
-// Reads returns the reads noted, sorted, and a hash of their results; ok
-// is false when a read gave two results during the load.
-func (o *Observer) Reads() (ops []string, sum string, ok bool) {
+// Reads returns the reads noted, sorted, and a hash of each one's result
+// (never the result: a secret's content is among them); ok is false when
+// a read gave two results during the load.
+func (o *Observer) Reads() (ops, results []string, ok bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	ops = make([]string, 0, len(o.seen))
@@ -60,44 +62,60 @@ func (o *Observer) Reads() (ops []string, sum string, ok bool) {
 		ops = append(ops, op)
 	}
 	slices.Sort(ops)
-	h := sha256.New()
-	for _, op := range ops {
-		fmt.Fprintf(h, "%s\x00%s\n", op, o.seen[op])
+	results = make([]string, len(ops))
+	for i, op := range ops {
+		results[i] = resultHash(op, o.seen[op])
 	}
-	return ops, hex.EncodeToString(h.Sum(nil)), !o.unstable
+	return ops, results, !o.unstable
 }
 
-// Replay makes the reads ops again, on the manifest directory dir and on
-// this host, and returns the hash of their results as Reads does: the
-// same hash means every read gives what it gave when ops were noted, so
-// the directory loads to the same set with the same findings.
-func Replay(dir string, ops []string) string {
+func resultHash(op, result string) string {
+	s := sha256.Sum256([]byte(op + "\x00" + result))
+	return hex.EncodeToString(s[:16])
+}
+
+// Same makes the reads ops again, on the manifest directory dir and on
+// this host, and reports whether each gives the result it gave when
+// noted (results, from Reads): then the directory loads to the same set
+// with the same findings. It stops at the first read that differs.
+func Same(dir string, ops, results []string) bool {
+	if len(ops) != len(results) {
+		return false
+	}
 	o := NewObserver()
 	fsys := o.fs(os.DirFS(dir))
-	// The reads are independent, and the sum does not depend on their
-	// order: a thousand manifests are read on every core.
-	work := make(chan string, 64)
+	var differs atomic.Bool
+	// The reads are independent: a thousand manifests are read on every
+	// core.
+	work := make(chan int, 64)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for op := range work {
-				o.replay(fsys, op)
+			for i := range work {
+				if differs.Load() {
+					continue
+				}
+				if o.replay(fsys, ops[i]) != results[i] {
+					differs.Store(true)
+				}
 			}
 		}()
 	}
-	for _, op := range ops {
-		work <- op
+	for i := range ops {
+		if differs.Load() {
+			break
+		}
+		work <- i
 	}
 	close(work)
 	wg.Wait()
-	_, sum, _ := o.Reads()
-	return sum
+	return !differs.Load()
 }
 
-// replay makes one read of Reads again.
-func (o *Observer) replay(fsys fs.FS, op string) {
+// replay makes one read of Reads again and returns its result's hash.
+func (o *Observer) replay(fsys fs.FS, op string) string {
 	kind, arg, _ := strings.Cut(op, " ")
 	switch kind {
 	case "dir":
@@ -123,6 +141,9 @@ func (o *Observer) replay(fsys fs.FS, op string) {
 	default:
 		o.note(op, "unknown read")
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return resultHash(op, o.seen[op])
 }
 
 func errResult(err error) string { return "error " + err.Error() }

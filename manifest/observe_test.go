@@ -8,11 +8,11 @@ import (
 	"time"
 )
 
-// The reads a Load notes, made again, give the same sum while nothing the
+// The reads a Load notes, made again, give the same results while nothing the
 // load read changed, and another sum when anything did: a manifest's
 // bytes (at the same size), a file added beside the manifests, the target
 // of a read_only link, also of one in a kit no tenant uses.
-func TestReplaySeesWhatLoadRead(t *testing.T) {
+func TestSameSeesWhatLoadRead(t *testing.T) {
 	links := map[string]string{"/srv/data": "/srv/v1"}
 	fakeHost(t, links, map[string]fs.FileMode{"/srv/v1": fs.ModeDir, "/srv/v2": fs.ModeDir, "/srv/kit": fs.ModeDir})
 	dir := t.TempDir()
@@ -29,14 +29,14 @@ func TestReplaySeesWhatLoadRead(t *testing.T) {
 	if set, rep := LoadObserved(dir, o); set == nil {
 		t.Fatalf("load: %v", rep)
 	}
-	ops, sum, ok := o.Reads()
+	ops, results, ok := o.Reads()
 	if !ok || len(ops) == 0 {
 		t.Fatalf("reads %q ok %v", ops, ok)
 	}
 	same := func(what string, want bool) {
 		t.Helper()
-		if got := Replay(dir, ops) == sum; got != want {
-			t.Errorf("%s: replay equal %v, want %v", what, got, want)
+		if got := Same(dir, ops, results); got != want {
+			t.Errorf("%s: Same %v, want %v", what, got, want)
 		}
 	}
 	same("nothing changed", true)
