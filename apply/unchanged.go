@@ -63,9 +63,9 @@ const (
 	renderDrained  = "full: a rollout left instances drained"
 )
 
-// binaryID identifies the running binary: its Go build id and the
-// executable file's identity. "" when neither can be read: then no input
-// key is recorded and no apply skips.
+// binaryID identifies the running binary: the executable file's identity
+// and its Go build id. "" when the executable cannot be found: then no
+// inputs are recorded and no apply skips.
 var binaryID = sync.OnceValue(func() string {
 	exe, err := os.Executable()
 	if err != nil {
@@ -201,7 +201,8 @@ func statStamp(b []byte, st *unix.Stat_t) []byte {
 }
 
 // renderReason says why an apply of dir must validate and render, or ""
-// when the record rec is what it would render to. Called under the lock.
+// when in, the inputs kept with the record, are this apply's (the record
+// is then what it would render to). Called under the lock.
 func renderReason(dir string, opts Options, in *inputs) (string, error) {
 	if opts.Full {
 		return renderAsked, nil
@@ -231,8 +232,8 @@ func renderReason(dir string, opts Options, in *inputs) (string, error) {
 }
 
 // applyUnchanged is Apply when no input changed since the last apply: the
-// plan is the record against itself, and the steps run as always. ok is
-// false when an input changed (why: the reason), and Apply renders.
+// plan is the recorded state against itself, and the steps run as always.
+// When an input changed it returns no result and why, and Apply renders.
 func applyUnchanged(ctx context.Context, dir string, sd Systemd, opts Options, t0 time.Time) (res *Result, why string, err error) {
 	unlock, err := lock(opts.Layout)
 	if err != nil {
