@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -55,6 +54,9 @@ type Options struct {
 	// Keep is how many previous generations an install keeps (0:
 	// history.DefaultKeep; the CLI reads history.Keep).
 	Keep int
+	// Full validates and renders even when no input changed since the
+	// last apply (apply --full, FullEnv).
+	Full bool
 	// command is what the history says installed the generation; "" is
 	// "apply DIR".
 	command string
@@ -89,6 +91,9 @@ type Result struct {
 	Done []Done
 	// Timings of the phases, for --timings and the benchmarks.
 	Timings []Timing
+	// Render says whether the directory was validated and rendered, and
+	// why (RenderSkipped, or "full: REASON").
+	Render string
 }
 
 // Timing is the duration of one phase of an apply.
@@ -167,10 +172,11 @@ func Desired(dir string, gen generator.Options) (*manifest.Set, *generator.Outpu
 // inspected refuses the directory (apply) instead of being skipped
 // (plan). A missing secret refuses it when strict or run as root
 // (manifest.SecretFiles.MustExist). The report carries the warnings.
-func desiredHere(dir string, opts Options, strict bool, tm *timer) (*manifest.Set, *generator.Output, *plan.State, *manifest.Report, error) {
-	set, rep := manifest.Load(dir)
+// obs, when set, notes every read (Inputs).
+func desiredHere(dir string, opts Options, strict bool, tm *timer, obs *manifest.Observer) (*manifest.Set, *generator.Output, *plan.State, *manifest.Report, error) {
+	set, rep := manifest.LoadObserved(dir, obs)
 	if !rep.HasErrors() {
-		manifest.CheckSecretFiles(set, rep, manifest.SecretFiles{Dir: opts.Layout.Secrets(), Strict: strict, MustExist: strict || os.Geteuid() == 0})
+		manifest.CheckSecretFiles(set, rep, manifest.SecretFiles{Dir: opts.Layout.Secrets(), Strict: strict, MustExist: strict || os.Geteuid() == 0, Observe: obs})
 	}
 	tm.lap("validate")
 	set, out, st, err := render(dir, set, rep, opts.Generator)
@@ -178,7 +184,7 @@ func desiredHere(dir string, opts Options, strict bool, tm *timer) (*manifest.Se
 	if err != nil {
 		return nil, nil, nil, rep, err
 	}
-	if err := hashSecrets(set, st, opts.Layout.Secrets(), strict); err != nil {
+	if err := hashSecrets(set, st, opts.Layout.Secrets(), strict, obs); err != nil {
 		return nil, nil, nil, rep, err
 	}
 	return set, out, st, rep, nil
@@ -188,11 +194,11 @@ func desiredHere(dir string, opts Options, strict bool, tm *timer) (*manifest.Se
 // files passed CheckSecretFiles; O_NOFOLLOW keeps a link swapped in since
 // from being read. Without strict a file this user cannot read is left
 // unhashed: plan then cannot tell a rotation.
-func hashSecrets(set *manifest.Set, st *plan.State, dir string, strict bool) error {
+func hashSecrets(set *manifest.Set, st *plan.State, dir string, strict bool, obs *manifest.Observer) error {
 	for _, t := range set.Tenants {
 		for _, a := range t.Apps {
 			for _, name := range a.Secrets {
-				b, err := readNoFollow(filepath.Join(dir, t.Name, name))
+				b, err := obs.ReadNoFollow(filepath.Join(dir, t.Name, name))
 				if err != nil {
 					if strict {
 						return fmt.Errorf("apply: secret %q of %s/%s: %w", name, t.Name, a.Name, err)
@@ -204,15 +210,6 @@ func hashSecrets(set *manifest.Set, st *plan.State, dir string, strict bool) err
 		}
 	}
 	return nil
-}
-
-func readNoFollow(p string) ([]byte, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
 }
 
 // warnings are the findings of rep below error, as validate prints them.
@@ -292,23 +289,23 @@ func current(l layout.Layout, gen generator.Options) (*plan.State, bool, error) 
 // hold applies the operator's stops to a rendering and its state: their
 // sockets lose their ehecoatl.target.wants links as the boot-time
 // generator drops them (so the digests agree), and plan leaves them down.
-func hold(l layout.Layout, out *generator.Output, want *plan.State) error {
+func hold(l layout.Layout, out *generator.Output, want *plan.State) (stops.Record, error) {
 	rec, err := stops.Load(l.Stops())
 	if err != nil {
-		return fmt.Errorf("apply: %w", err)
+		return rec, fmt.Errorf("apply: %w", err)
 	}
 	generator.Hold(out, rec.Stopped)
 	want.Hold(rec.Stopped)
-	return nil
+	return rec, nil
 }
 
 // Plan computes what applying dir would do.
 func Plan(dir string, opts Options) (*plan.Plan, error) {
-	_, out, want, rep, err := desiredHere(dir, opts, false, nil)
+	_, out, want, rep, err := desiredHere(dir, opts, false, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := hold(opts.Layout, out, want); err != nil {
+	if _, err := hold(opts.Layout, out, want); err != nil {
 		return nil, err
 	}
 	have, err := Current(opts.Layout, opts.Generator)
@@ -326,9 +323,20 @@ func Plan(dir string, opts Options) (*plan.Plan, error) {
 // dir is invalid or systemd cannot be reached.
 func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, error) {
 	t0 := time.Now()
-	res := &Result{}
-	tm := &timer{res: res, last: t0}
-	set, output, want, rep, err := desiredHere(dir, opts, true, tm)
+	res := &Result{Render: renderAsked}
+	if !opts.Full {
+		done, why, err := applyUnchanged(ctx, dir, sd, opts, t0)
+		if done != nil || err != nil {
+			return done, err
+		}
+		// What finding that an input changed cost (replaying the reads),
+		// apart from the validation it leads to.
+		res.Render = why
+		res.took("inputs", t0)
+	}
+	tm := &timer{res: res, last: time.Now()}
+	obs := manifest.NewObserver()
+	set, output, want, rep, err := desiredHere(dir, opts, true, tm, obs)
 	if err != nil {
 		return nil, err
 	}
@@ -345,9 +353,11 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		return nil, err
 	}
 	defer unlock()
-	if err := hold(opts.Layout, output, want); err != nil {
+	srec, err := hold(opts.Layout, output, want)
+	if err != nil {
 		return nil, err
 	}
+	in := inputsOf(want, obs, dir, opts, srec, output.Digest(), set, rep)
 	have, recorded, err := current(opts.Layout, opts.Generator)
 	if err != nil {
 		return nil, err
@@ -372,10 +382,24 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 	if _, err := sd.ListUnits(ctx, naming.RootTarget); err != nil {
 		return res, fmt.Errorf("apply: systemd: %w (nothing was changed)", err)
 	}
+	e := newEngine(sd, dir, opts, p)
+	e.set, e.out, e.digest, e.want, e.inputs = set, output, output.Digest(), want, in
 	// The record holds the state wanted already (a no-op): record need
 	// not encode thousands of apps to find it equal.
-	same := recorded && reflect.DeepEqual(have, want)
-	e := &engine{sd: sd, layout: opts.Layout, set: set, out: output, want: want, recorded: same, progress: opts.Progress,
+	e.recorded = recorded && reflect.DeepEqual(have, want)
+	t1 := time.Now()
+	res.Done, err = e.run(ctx, p.Steps)
+	res.took("steps", t1)
+	res.Timings = append(res.Timings, e.timings...)
+	if err != nil {
+		return res, fmt.Errorf("apply: %w", err)
+	}
+	return res, nil
+}
+
+// newEngine is the engine of an apply of dir that executes p.
+func newEngine(sd Systemd, dir string, opts Options, p *plan.Plan) *engine {
+	e := &engine{sd: sd, layout: opts.Layout, progress: opts.Progress,
 		lastLine: opts.LastLine, recover: true, keep: opts.Keep, entry: history.Entry{By: stops.Operator(), Command: opts.command, Summary: p.Summary()}}
 	if e.keep <= 0 {
 		e.keep = history.DefaultKeep
@@ -387,14 +411,7 @@ func Apply(ctx context.Context, dir string, sd Systemd, opts Options) (*Result, 
 		}
 		e.entry.Command = "apply " + abs
 	}
-	t1 := time.Now()
-	res.Done, err = e.run(ctx, p.Steps)
-	res.took("steps", t1)
-	res.Timings = append(res.Timings, e.timings...)
-	if err != nil {
-		return res, fmt.Errorf("apply: %w", err)
-	}
-	return res, nil
+	return e
 }
 
 // notePerWorkerState adds to p's state notes the per-worker state
@@ -502,7 +519,7 @@ func Control(ctx context.Context, verb string, t Target, set *manifest.Set, sd S
 		if set != nil {
 			if out, err := generator.Generate(set, opts.Generator); err == nil {
 				generator.Hold(out, rec.Stopped)
-				e.out = out
+				e.out, e.digest = out, out.Digest()
 				steps = append([]plan.Step{{Op: plan.Reload}}, steps...)
 			}
 		}

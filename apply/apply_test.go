@@ -391,11 +391,11 @@ func TestNoopFindsItsRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	same := func() bool {
-		_, out, want, _, err := desiredHere(dir, opts, true, nil)
+		_, out, want, _, err := desiredHere(dir, opts, true, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := hold(l, out, want); err != nil {
+		if _, err := hold(l, out, want); err != nil {
 			t.Fatal(err)
 		}
 		have, recorded, err := current(l, opts.Generator)

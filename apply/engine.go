@@ -61,8 +61,16 @@ type engine struct {
 	set    *manifest.Set
 	out    *generator.Output
 	want   *plan.State
+	// digest is the rendering's (out's, or the record's when the apply
+	// did not render): daemon-reload makes the generator's output match it.
+	digest string
 	// recorded: the record on disk is want already; Record keeps it.
 	recorded bool
+	// inputs, when set, are what want was rendered from: Record keeps
+	// them beside the record. skipped: the apply did not render; the
+	// record and its inputs stay as they are.
+	inputs  *inputs
+	skipped bool
 	// progress, when set, hears of each step as it ends.
 	progress func(Done)
 	// keep is how many previous generations Install keeps; entry is what
@@ -107,6 +115,11 @@ func (e *engine) run(ctx context.Context, steps []plan.Step) ([]Done, error) {
 func (e *engine) step(ctx context.Context, st plan.Step) (Done, error) {
 	switch st.Op {
 	case plan.Install:
+		if e.set == nil {
+			// Not rendered: the installed generation is the recorded one
+			// (installedStamp); only the modes of older ones are checked.
+			return Done{}, tightenInstalled(e.layout.Etc(), routerGID())
+		}
 		changed, err := installKeeping(e.layout.Etc(), e.set, e.out, e.keep)
 		if err != nil {
 			return Done{}, fmt.Errorf("install manifests into %s: %w", e.layout.Etc(), err)
@@ -183,26 +196,28 @@ func (e *engine) step(ctx context.Context, st plan.Step) (Done, error) {
 		if err := e.logGeneration(); err != nil {
 			return Done{}, fmt.Errorf("record history: %w", err)
 		}
-		if e.recorded {
+		if e.skipped {
 			return Done{}, nil
 		}
-		if err := plan.Save(RecordPath(e.layout), e.want); err != nil {
-			return Done{}, fmt.Errorf("record applied state: %w", err)
+		if !e.recorded {
+			if err := plan.Save(RecordPath(e.layout), e.want); err != nil {
+				return Done{}, fmt.Errorf("record applied state: %w", err)
+			}
 		}
-		return Done{}, nil
+		return Done{}, e.saveInputs()
 	}
 	return Done{}, fmt.Errorf("unknown step %q", st.Op)
 }
 
 func (e *engine) reload(ctx context.Context) (Done, error) {
 	dir := e.layout.GeneratorOut()
-	if generatedEqual(dir, e.out) {
+	if generatedEqual(dir, e.digest) {
 		return Done{}, nil
 	}
 	if err := e.sd.Reload(ctx); err != nil {
 		return Done{}, fmt.Errorf("daemon-reload: %w", err)
 	}
-	if !generatedEqual(dir, e.out) {
+	if !generatedEqual(dir, e.digest) {
 		return Done{Changed: true}, fmt.Errorf("after daemon-reload, %s does not hold the new units: is ehecoatl-generator installed in /usr/lib/systemd/system-generators? (journalctl -k | grep ehecoatl-generator)", layout.GeneratorDir)
 	}
 	return Done{Changed: true}, nil
@@ -371,9 +386,9 @@ func active(s dbus.UnitStatus) bool { return slices.Contains(activeStates, s.Act
 // generatedEqual reports whether the generator's output directory holds
 // the rendered units, by the digest the generator writes last (reading
 // back thousands of unit files costs more than the rest of a no-op apply).
-func generatedEqual(dir string, o *generator.Output) bool {
+func generatedEqual(dir, digest string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, generator.DigestFile))
-	return err == nil && strings.TrimSpace(string(b)) == o.Digest()
+	return err == nil && strings.TrimSpace(string(b)) == digest
 }
 
 // Brief lists units for people: the first six, then how many more.
@@ -419,4 +434,23 @@ func (e *engine) logGeneration() error {
 		return err == nil && fi.IsDir()
 	})
 	return history.Save(path, log)
+}
+
+// saveInputs keeps the inputs of the state just recorded beside it, with
+// the generation Install left current (installedStamp, now that it ran):
+// the next apply skips rendering only while that is still so. Without
+// inputs, or when the generation cannot be read, none are kept, and the
+// next apply renders.
+func (e *engine) saveInputs() error {
+	in := e.inputs
+	if in != nil {
+		var err error
+		if in.Generation, in.Installed, err = installedStamp(e.layout.Etc()); err != nil {
+			in = nil
+		}
+	}
+	if err := saveInputs(e.layout, in); err != nil {
+		return fmt.Errorf("record inputs: %w", err)
+	}
+	return nil
 }

@@ -272,10 +272,15 @@ func installKeeping(etc string, set *manifest.Set, out *rendered.Output, keep in
 	}
 	// Also when nothing changed: the first apply after an upgrade from an
 	// install whose manifests were world-readable must close that.
+	return changed, tightenInstalled(etc, gid)
+}
+
+// tightenInstalled is tightenAll where generations exist.
+func tightenInstalled(etc string, gid int) error {
 	if _, err := os.Lstat(filepath.Join(etc, generationsDir)); errors.Is(err, fs.ErrNotExist) {
-		return changed, nil
+		return nil
 	}
-	return changed, tightenAll(etc, gid)
+	return tightenAll(etc, gid)
 }
 
 func install(etc string, set *manifest.Set, out *rendered.Output, gid, keep int) (bool, error) {

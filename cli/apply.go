@@ -30,6 +30,7 @@ func applyCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "only print the plan"},
 			&ucli.BoolFlag{Name: "timings", Usage: "print how long each phase took"},
 			&ucli.BoolFlag{Name: "prune", Aliases: []string{"yes", "y"}, Usage: "allow removing every installed tenant, or more than half of them"},
+			&ucli.BoolFlag{Name: "full", EnvVars: []string{apply.FullEnv}, Usage: "validate and render DIR even when no input changed since the last apply"},
 		},
 		Action: func(c *ucli.Context) error {
 			dir, err := dirArg(c)
@@ -45,7 +46,7 @@ func applyCommand() *ucli.Command {
 			// same way on a host without systemd.
 			sd := &dbus.Client{}
 			defer sd.Close()
-			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Progress: printer(c.App.Writer), LastLine: lastJournalLine, Prune: c.Bool("prune"), Keep: keep}
+			opts := apply.Options{Layout: lay(c), Generator: genOptions(), Progress: printer(c.App.Writer), LastLine: lastJournalLine, Prune: c.Bool("prune"), Keep: keep, Full: c.Bool("full")}
 			if c.Bool("dry-run") {
 				p, err := apply.Plan(dir, opts)
 				if err != nil {
@@ -69,6 +70,7 @@ func applyCommand() *ucli.Command {
 				fmt.Fprintln(c.App.Writer, "nothing changed: the host already runs these manifests")
 			}
 			if c.Bool("timings") {
+				fmt.Fprintf(c.App.Writer, "render: %s\n", res.Render)
 				for _, t := range res.Timings {
 					fmt.Fprintf(c.App.Writer, "timing: %-22s %s\n", t.Phase, t.Duration.Round(time.Millisecond))
 				}

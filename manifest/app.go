@@ -329,11 +329,11 @@ func (d *fileDecoder) secrets(e *entry) ([]secretAt, bool) {
 }
 
 func (d *fileDecoder) readOnly(e *entry) ([]string, bool) {
-	return d.textList(e, "write a list: [/srv/shop]", "each entry is an absolute path", checkReadOnly, "")
+	return d.textList(e, "write a list: [/srv/shop]", "each entry is an absolute path", d.host.checkReadOnly, "")
 }
 
 func (d *fileDecoder) connect(e *entry) ([]string, bool) {
-	return d.textList(e, "write a list: [/run/postgresql/.s.PGSQL.5432]", "each entry is the absolute path of a unix socket", checkConnect, "socket")
+	return d.textList(e, "write a list: [/run/postgresql/.s.PGSQL.5432]", "each entry is the absolute path of a unix socket", d.host.checkConnect, "socket")
 }
 
 // textList decodes a list of strings, each checked by check. With a

@@ -35,8 +35,14 @@ import (
 // Load reads DIR/tenants/*.yaml and DIR/kits/*.yaml and validates them.
 // The Set is non-nil only when the report has no errors; the report is
 // never nil and lists every finding of every file.
-func Load(dir string) (*Set, *Report) {
+func Load(dir string) (*Set, *Report) { return LoadObserved(dir, nil) }
+
+// LoadObserved is Load noting in o everything it reads (observe.go).
+func LoadObserved(dir string, o *Observer) (*Set, *Report) {
 	st, err := os.Stat(dir)
+	if o != nil {
+		st, err = o.dir(dir)
+	}
 	if err != nil || !st.IsDir() {
 		msg := fmt.Sprintf("manifest directory %q is not a directory", dir)
 		if err != nil {
@@ -45,13 +51,15 @@ func Load(dir string) (*Set, *Report) {
 		return nil, &Report{Findings: []Finding{{Message: msg,
 			Hint: "give the directory that contains tenants/ (default /etc/ehecoatl)"}}}
 	}
-	return LoadFS(os.DirFS(dir), dir)
+	return loadFS(o.fs(os.DirFS(dir)), dir, o)
 }
 
 // LoadFS is Load over any fs.FS rooted at the manifest directory (tests and
 // fuzzing use fstest.MapFS). dirLabel becomes Set.Dir.
-func LoadFS(fsys fs.FS, dirLabel string) (*Set, *Report) {
-	l := &loader{fsys: fsys, kits: map[string]*rawKit{}}
+func LoadFS(fsys fs.FS, dirLabel string) (*Set, *Report) { return loadFS(fsys, dirLabel, nil) }
+
+func loadFS(fsys fs.FS, dirLabel string, o *Observer) (*Set, *Report) {
+	l := &loader{fsys: fsys, kits: map[string]*rawKit{}, obs: o}
 	tenantFiles, _ := l.listDir("tenants", true)
 	kitFiles, ymlKits := l.listDir("kits", false)
 	l.ymlKits = ymlKits
@@ -73,6 +81,7 @@ func LoadFS(fsys fs.FS, dirLabel string) (*Set, *Report) {
 
 type loader struct {
 	fsys    fs.FS
+	obs     *Observer // notes the host facts validation reads
 	c       collector
 	tenants []*rawTenant // sorted by file name
 	kits    map[string]*rawKit
@@ -195,7 +204,7 @@ func stemOf(file string) string {
 // start from another kit (its "kit" key is its own name); keeping kits one
 // level deep keeps "where does this value come from" a two-file question.
 func (l *loader) loadKit(file string) {
-	d := &fileDecoder{c: &l.c, file: file, kind: "kit"}
+	d := &fileDecoder{c: &l.c, file: file, kind: "kit", host: host{l.obs}}
 	k := &rawKit{name: stemOf(file), file: file}
 	l.kits[k.name] = k
 	root := l.open(d)
@@ -257,7 +266,7 @@ var tenantKeys = []string{"tenant", "suspended", "limits", "apps"}
 var limitKeys = []string{"cpu", "memory", "tasks", "io_weight"}
 
 func (l *loader) loadTenant(file string) {
-	d := &fileDecoder{c: &l.c, file: file, kind: "tenant"}
+	d := &fileDecoder{c: &l.c, file: file, kind: "tenant", host: host{l.obs}}
 	t := &rawTenant{name: stemOf(file), file: file}
 	l.tenants = append(l.tenants, t)
 	root := l.open(d)
@@ -392,7 +401,7 @@ func (l *loader) crossCheck() {
 	domainTLS := map[[2]string]tlsClaim{} // tenant, domain
 
 	for _, t := range l.tenants {
-		d := &fileDecoder{c: &l.c, file: t.file, kind: "tenant"}
+		d := &fileDecoder{c: &l.c, file: t.file, kind: "tenant", host: host{l.obs}}
 		// Claims are judged in file order, so the "first" claim is the
 		// one written first; t.apps and t.merged stay sorted by name.
 		order := make([]int, len(t.apps))

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"syscall"
 )
@@ -28,6 +27,8 @@ type SecretFiles struct {
 	// step CREDENTIALS") until its start limit. Elsewhere (validate in CI)
 	// the secrets live only on the host, and absence says nothing.
 	MustExist bool
+	// Observe, when set, notes what the checks read (observe.go).
+	Observe *Observer
 }
 
 // errAbsent: the secret (or its directory) does not exist.
@@ -102,7 +103,7 @@ func missing(o SecretFiles, tenant, name string) *problem {
 // (an administrator's choice, made as root); the tenant's directory may
 // not, or alpha's could be beta's.
 func checkSecretDir(o SecretFiles, tenant string) (*problem, error) {
-	fi, err := os.Stat(o.Dir)
+	fi, err := o.Observe.hostStat(o.Dir)
 	if err != nil {
 		return nil, lstatErr(err)
 	}
@@ -110,12 +111,12 @@ func checkSecretDir(o SecretFiles, tenant string) (*problem, error) {
 		return p, nil
 	}
 	dir := filepath.Join(o.Dir, tenant)
-	fi, err = os.Lstat(dir)
+	fi, err = o.Observe.lstat(dir)
 	if err != nil {
 		return nil, lstatErr(err)
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		target, _ := os.Readlink(dir)
+		target, _ := o.Observe.readlink(dir)
 		return bad(fmt.Sprintf("make it a directory of the tenant's own: rm %s && install -d -m 0700 -o root %s", dir, dir),
 			"the directory %s is a symbolic link (to %q); systemd would read another directory's files as root", dir, target), nil
 	}
@@ -136,7 +137,7 @@ func ownDir(o SecretFiles, dir string, fi fs.FileInfo) *problem {
 
 func checkSecretFile(o SecretFiles, tenant, name string) (*problem, error) {
 	p := filepath.Join(o.Dir, tenant, name)
-	fi, err := os.Lstat(p)
+	fi, err := o.Observe.lstat(p)
 	if err != nil {
 		return nil, lstatErr(err)
 	}
@@ -144,7 +145,7 @@ func checkSecretFile(o SecretFiles, tenant, name string) (*problem, error) {
 	uid, links := owner(fi)
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		target, _ := os.Readlink(p)
+		target, _ := o.Observe.readlink(p)
 		return bad("replace the link with a copy of the file: "+install+p,
 			"%s is a symbolic link (to %q); systemd reads secrets as root and would follow it", p, target), nil
 	case !fi.Mode().IsRegular():

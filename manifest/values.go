@@ -606,15 +606,17 @@ var statPath = func(p string) (fs.FileMode, error) {
 	return fi.Mode(), nil
 }
 
-func checkReadOnly(s string) *problem {
-	_, p := judged("read_only path", s, func(s, r string) *problem { return readOnlyRule("read_only path", s, r) })
+func checkReadOnly(s string) *problem { return host{}.checkReadOnly(s) }
+
+func (h host) checkReadOnly(s string) *problem {
+	_, p := h.judged("read_only path", s, func(s, r string) *problem { return readOnlyRule("read_only path", s, r) })
 	return p
 }
 
 // judged checks a host path as written and again as this host's symlinks
 // resolve it; it returns the resolved path, "" when it could not be
 // resolved here.
-func judged(what, s string, rule func(s, r string) *problem) (string, *problem) {
+func (h host) judged(what, s string, rule func(s, r string) *problem) (string, *problem) {
 	if p := checkHostPath(what, s); p != nil {
 		return "", p
 	}
@@ -627,7 +629,7 @@ func judged(what, s string, rule func(s, r string) *problem) (string, *problem) 
 	if p := rule(s, s); p != nil {
 		return "", p
 	}
-	r, ok := resolved(s)
+	r, ok := h.resolved(s)
 	if !ok {
 		return "", nil
 	}
@@ -669,12 +671,14 @@ func readOnlyRule(what, s, r string) *problem {
 
 // checkConnect validates a connect: entry: the unix socket of a host
 // service, bound into the sandbox at the same path.
-func checkConnect(s string) *problem {
-	r, p := judged("connect path", s, connectRule)
+func checkConnect(s string) *problem { return host{}.checkConnect(s) }
+
+func (h host) checkConnect(s string) *problem {
+	r, p := h.judged("connect path", s, connectRule)
 	if p != nil || r == "" {
 		return p
 	}
-	if m, err := statPath(r); err == nil && m.Type() != fs.ModeSocket {
+	if m, err := h.stat(r); err == nil && m.Type() != fs.ModeSocket {
 		return bad("name the socket file itself, e.g. /run/postgresql/.s.PGSQL.5432", "connect path %q is not a unix socket", s)
 	}
 	return nil
@@ -703,10 +707,10 @@ func connectRule(s, r string) *problem {
 // when nothing of it can be resolved here (this user may not look): then
 // only the written path is judged, and apply, which runs as root on the
 // host, judges it again.
-func resolved(s string) (string, bool) {
+func (h host) resolved(s string) (string, bool) {
 	rest := ""
 	for p := s; p != "/"; p = path.Dir(p) {
-		r, err := evalSymlinks(p)
+		r, err := h.eval(p)
 		if err == nil {
 			return path.Join(r, rest), true
 		}

@@ -18,6 +18,8 @@ type fileDecoder struct {
 	c    *collector
 	file string // "tenants/acme.yaml"
 	kind string // "tenant" or "kit"
+	// host looks at this host for read_only and connect paths.
+	host host
 }
 
 func (d *fileDecoder) errAt(n *yaml.Node, path, msg, hint string) {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -76,6 +77,32 @@ type Needs struct {
 	// Egress: some app has an egress list, so it requires
 	// ehecoatl-firewall.service.
 	Egress bool
+}
+
+// Names lists the needs that are set, by field name: apply records them
+// so that an apply it need not render checks the same (every field, so a
+// need added here is recorded too).
+func (n Needs) Names() []string {
+	var out []string
+	v := reflect.ValueOf(n)
+	for i := 0; i < v.NumField(); i++ {
+		if v.Field(i).Bool() {
+			out = append(out, v.Type().Field(i).Name)
+		}
+	}
+	return out
+}
+
+// NeedsNamed is the Needs that Names listed.
+func NeedsNamed(names []string) Needs {
+	var n Needs
+	v := reflect.ValueOf(&n).Elem()
+	for _, name := range names {
+		if f := v.FieldByName(name); f.IsValid() {
+			f.SetBool(true)
+		}
+	}
+	return n
 }
 
 // NeedsOf returns what set uses; nil uses nothing optional.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -191,5 +192,21 @@ func TestUsrLinksAreThePackages(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Every need survives apply's record of it (Names, NeedsNamed): a need
+// added to Needs is recorded without touching apply.
+func TestNeedsNamesRoundTrip(t *testing.T) {
+	var all Needs
+	v := reflect.ValueOf(&all).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		v.Field(i).SetBool(true)
+	}
+	if got := NeedsNamed(all.Names()); got != all {
+		t.Errorf("NeedsNamed(%q) = %+v, want %+v", all.Names(), got, all)
+	}
+	if got := NeedsNamed((Needs{}).Names()); got != (Needs{}) {
+		t.Errorf("no needs came back as %+v", got)
 	}
 }

@@ -98,9 +98,12 @@ echo "reload_ns $((s-r))"; echo "start_ns $((e-s))"`)
 	reloads = h.reloads()
 	for i := 0; i < 3; i++ {
 		d, out := h.timed("no-op re-apply", "ehecoatl apply --timings /srv/big")
-		t.Logf("no-op phases:\n%s", grepLines(out, "timing:"))
+		t.Logf("no-op phases:\n%s%s", grepLines(out, "render:"), grepLines(out, "timing:"))
 		if !strings.Contains(out, "nothing changed") {
 			t.Errorf("no-op apply changed something:\n%s", out)
+		}
+		if !strings.Contains(out, "render: skipped") {
+			t.Errorf("no-op apply rendered:\n%s", grepLines(out, "render:"))
 		}
 		noops = append(noops, d)
 		noopCPU += field(out, "cpu_ns")
@@ -110,7 +113,12 @@ echo "reload_ns $((s-r))"; echo "start_ns $((e-s))"`)
 		t.Errorf("no-op applies did %d daemon-reloads, want 0", noopReloads)
 	}
 	noop := median(noops)
+	// The same no-op validated and rendered (apply --full), as every
+	// no-op was before the skip.
+	full, out := h.timed("no-op re-apply, --full", "ehecoatl apply --full --timings /srv/big")
+	t.Logf("no-op --full phases:\n%s%s", grepLines(out, "render:"), grepLines(out, "timing:"))
 	report("%-44s %8s (median of 3, CPU %s each) (target <= 0.30 s) %s", "no-op apply among 1,000", ms(noop), ms(noopCPU/3), passMiss(noop <= 300*time.Millisecond))
+	report("%-44s %8s (CPU %s; validated and rendered)", "no-op apply --full among 1,000", ms(full), ms(field(out, "cpu_ns")))
 	if b := os.Getenv("EHECOATL_BENCH_NOOP_BEFORE"); b != "" {
 		before, err := time.ParseDuration(b)
 		if err != nil {

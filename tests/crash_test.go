@@ -44,6 +44,17 @@ sed 's/^tenant: probe/tenant: probe2/; s/probe.example.test/probe2.example.test/
 		h.run("ehecoatl", "apply", dir)
 		h.checkConverged(t, dir)
 	}
+	// A no-op whose inputs did not change skips rendering, and still
+	// starts a socket stopped by hand.
+	dir := dirs[11%2]
+	h.sh("systemctl stop ehecoatl-probe-web.socket")
+	if out := h.run("ehecoatl", "apply", "--timings", dir); !strings.Contains(out, "render: skipped") {
+		t.Errorf("a no-op apply rendered:\n%s", out)
+	}
+	if out, _, _ := h.try("systemctl", "is-active", "ehecoatl-probe-web.socket"); strings.TrimSpace(out) != "active" {
+		t.Errorf("the socket stopped by hand is %q after a skipped apply", strings.TrimSpace(out))
+	}
+	h.checkConverged(t, dir)
 	if n := len(h.run("cat", "/var/lib/private/ehecoatl-probe-web/visits")); n < visits {
 		t.Errorf("probe state shrank from %d to %d bytes", visits, n)
 	}

@@ -201,6 +201,11 @@ Stop a tenant's apps, and start them again:
     ehecoatl stop acme
     ehecoatl start acme
 
+Apply, validating and rendering even though no input changed since the last apply, and see why
+and where the time went:
+
+    ehecoatl apply --full --timings ./hosting
+
 Undo the last apply, after reading what it would change, and see what is kept:
 
     ehecoatl rollback --dry-run
@@ -236,7 +241,8 @@ Shell completion of commands, flags, tenants and TENANT/APP is installed for bas
     generations **apply** keeps (default 10, at least 1).
 
 */var/lib/ehecoatl*
-:   What the last **apply** did (*applied.json*), the generations' log (*history.json*: when,
+:   What the last **apply** did (*applied.json*) and what it read (*applied-inputs.json*: an apply
+    of the same inputs skips validating and rendering; **apply --full** does not), the generations' log (*history.json*: when,
     by whom, by which command, what changed), and the operator's stops (*stopped.json*,
     written by **stop**, cleared by **start**; apply, the router and reboots respect them).
 
