@@ -76,6 +76,8 @@ type options struct {
 	tlsCPUs   string // CPU configurations (nginx workers = router GOMAXPROCS), comma-separated
 
 	sysSecs int // syscalls section: seconds per load and target
+
+	routerProfile string // directory for the throughput routers' CPU profiles (-routerprofile)
 }
 
 func main() {
@@ -107,6 +109,7 @@ func main() {
 	flag.IntVar(&o.tlsSecs, "tlssecs", 2, "TLS section: seconds per run")
 	flag.IntVar(&o.tlsConns, "tlsconns", 16, "TLS section: concurrent clients opening new connections")
 	flag.StringVar(&o.tlsCPUs, "tlscpus", "2", "TLS section: CPU configurations, nginx worker_processes = router GOMAXPROCS, comma-separated (e.g. 1,2)")
+	flag.StringVar(&o.routerProfile, "routerprofile", "", "write a CPU profile of each throughput router (router1, router2) to `DIR`/NAME.pprof, for go tool pprof")
 	flag.IntVar(&o.sysSecs, "syssecs", 3, "syscalls section (-sections syscalls, not run by default): seconds per load, target and way (plain, under strace)")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	flag.BoolVar(&o.keepTmp, "keep", false, "keep the work directory (logs, configs) and print its path")

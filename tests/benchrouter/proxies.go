@@ -77,9 +77,12 @@ func (b *bench) startProxies(ctx context.Context, dir string) ([]target, stack, 
 		if c.gomaxprocs != "" {
 			env = []string{"GOMAXPROCS=" + c.gomaxprocs}
 		}
-		p, err := b.procs.start(c.key, filepath.Join(dir, c.key+".log"), env,
-			filepath.Join(b.bin, "ehecoatl-router"), "--listen", fmt.Sprintf("127.0.0.1:%d", c.port),
-			"--manifests", filepath.Join(dir, "etc"), "--run-dir", runDir, "--access-log", "off", "--no-idle-stop")
+		argv := []string{filepath.Join(b.bin, "ehecoatl-router"), "--listen", fmt.Sprintf("127.0.0.1:%d", c.port),
+			"--manifests", filepath.Join(dir, "etc"), "--run-dir", runDir, "--access-log", "off", "--no-idle-stop"}
+		if o.routerProfile != "" {
+			argv = append(argv, "--cpuprofile", filepath.Join(o.routerProfile, c.key+".pprof"))
+		}
+		p, err := b.procs.start(c.key, filepath.Join(dir, c.key+".log"), env, argv...)
 		if err != nil {
 			return nil, st, err
 		}
