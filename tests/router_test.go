@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,6 +108,31 @@ func TestRouter(t *testing.T) {
 			if err != nil || code != 200 || !strings.Contains(body, want) {
 				t.Errorf("GET %s: %d %v %.80q, want 200 with %q", host, code, err, body, want)
 			}
+		}
+	})
+
+	t.Run("the router may hold a million descriptors", func(t *testing.T) {
+		r := r.on(t)
+		// docs/OPERATIONS.md "Timeouts": a request a slow app holds
+		// costs three descriptors; 65536 allowed about 21,000 of them.
+		if got := r.prop("ehecoatl-router.service", "LimitNOFILE"); got != "1048576" {
+			t.Errorf("LimitNOFILE=%s, want 1048576", got)
+		}
+		if code, _, err := r.fetch("acme.example.test", "/"); err != nil || code != 200 {
+			t.Fatalf("GET acme.example.test: %d %v", code, err) // starts the socket-activated router
+		}
+		// The process gets it, or PID 1's own hard limit where that is
+		// lower (a container cannot raise it: 20000 on the CI boxes).
+		want := 1048576
+		if f := strings.Fields(r.sh("grep 'Max open files' /proc/1/limits")); len(f) > 4 {
+			if h, err := strconv.Atoi(f[4]); err == nil && h < want {
+				want = h
+			}
+		}
+		pid := r.prop("ehecoatl-router.service", "MainPID")
+		limits := r.sh("grep 'Max open files' /proc/" + pid + "/limits")
+		if f := strings.Fields(limits); len(f) < 5 || f[3] != strconv.Itoa(want) || f[4] != strconv.Itoa(want) {
+			t.Errorf("router %s: %q, want soft and hard %d", pid, limits, want)
 		}
 	})
 
