@@ -78,6 +78,7 @@ type options struct {
 	sysSecs int // syscalls section: seconds per load and target
 
 	routerProfile string // directory for the throughput routers' CPU profiles (-routerprofile)
+	routerBin     string // the throughput routers' binary instead of the one built (-routerbin)
 }
 
 func main() {
@@ -109,6 +110,7 @@ func main() {
 	flag.IntVar(&o.tlsSecs, "tlssecs", 2, "TLS section: seconds per run")
 	flag.IntVar(&o.tlsConns, "tlsconns", 16, "TLS section: concurrent clients opening new connections")
 	flag.StringVar(&o.tlsCPUs, "tlscpus", "2", "TLS section: CPU configurations, nginx worker_processes = router GOMAXPROCS, comma-separated (e.g. 1,2)")
+	flag.StringVar(&o.routerBin, "routerbin", "", "throughput section: run this ehecoatl-router `FILE` (another version) instead of the one built from this tree, to compare versions against the same nginx")
 	flag.StringVar(&o.routerProfile, "routerprofile", "", "write a CPU profile of each throughput router (router1, router2) to `DIR`/NAME.pprof, for go tool pprof")
 	flag.IntVar(&o.sysSecs, "syssecs", 3, "syscalls section (-sections syscalls, not run by default): seconds per load, target and way (plain, under strace)")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")

@@ -77,7 +77,11 @@ func (b *bench) startProxies(ctx context.Context, dir string) ([]target, stack, 
 		if c.gomaxprocs != "" {
 			env = []string{"GOMAXPROCS=" + c.gomaxprocs}
 		}
-		argv := []string{filepath.Join(b.bin, "ehecoatl-router"), "--listen", fmt.Sprintf("127.0.0.1:%d", c.port),
+		bin := filepath.Join(b.bin, "ehecoatl-router")
+		if o.routerBin != "" {
+			bin = o.routerBin
+		}
+		argv := []string{bin, "--listen", fmt.Sprintf("127.0.0.1:%d", c.port),
 			"--manifests", filepath.Join(dir, "etc"), "--run-dir", runDir, "--access-log", "off", "--no-idle-stop"}
 		if o.routerProfile != "" {
 			argv = append(argv, "--cpuprofile", filepath.Join(o.routerProfile, c.key+".pprof"))
