@@ -48,7 +48,7 @@ func (r *clientReader) Read(p []byte) (int, error) {
 		return cc.c.Read(p)
 	}
 	for {
-		n, err := syscall.Read(cc.rawFD, p)
+		n, err := recv(cc.rawFD, p)
 		switch {
 		case err == syscall.EINTR:
 			continue

@@ -216,7 +216,7 @@ func (r *uconnReader) Read(p []byte) (int, error) {
 			// The socket failed: a read tells why without waiting.
 		}
 		for {
-			m, e := syscall.Read(int(fd), p)
+			m, e := recv(int(fd), p)
 			switch {
 			case e == syscall.EINTR:
 				continue
@@ -256,7 +256,7 @@ func (r *uconnReader) WriteTo(w io.Writer) (int64, error) {
 func (c *uconn) tryRead(p []byte) (int, error) {
 	n := -1
 	err := c.rc.Read(func(fd uintptr) bool {
-		if m, e := syscall.Read(int(fd), p); e == nil {
+		if m, e := recv(int(fd), p); e == nil {
 			n = m
 		}
 		return true // never wait here
