@@ -84,31 +84,26 @@ func (l *bareListener) Accept() (net.Conn, error) {
 	// os.NewFile registers the (non-blocking) socket with the runtime's
 	// poller, so reads, writes and deadlines work as on a net.Conn.
 	f := os.NewFile(uintptr(nfd), "tcp")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &bareConn{File: f, rc: rc, laddr: l.Addr(), raddr: tcpAddr(sa)}, nil
+	return &bareConn{File: f, laddr: l.Addr(), raddr: tcpAddr(sa)}, nil
 }
 
 // bareConn is an accepted TCP connection as a net.Conn.
 type bareConn struct {
 	*os.File
-	rc           syscall.RawConn
 	laddr, raddr net.Addr
 }
-
-// Write sends with send(2), not os.File's write(2) (sockio.go).
-func (c *bareConn) Write(p []byte) (int, error) { return sendAll(c.rc, p) }
 
 func (c *bareConn) LocalAddr() net.Addr  { return c.laddr }
 func (c *bareConn) RemoteAddr() net.Addr { return c.raddr }
 
 // CloseWrite shuts down the sending side (lingerClose, tunnels).
 func (c *bareConn) CloseWrite() error {
+	rc, err := c.File.SyscallConn()
+	if err != nil {
+		return err
+	}
 	var serr error
-	if err := c.rc.Control(func(fd uintptr) { serr = syscall.Shutdown(int(fd), syscall.SHUT_WR) }); err != nil {
+	if err := rc.Control(func(fd uintptr) { serr = syscall.Shutdown(int(fd), syscall.SHUT_WR) }); err != nil {
 		return err
 	}
 	return os.NewSyscallError("shutdown", serr)

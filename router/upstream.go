@@ -104,7 +104,7 @@ func newUconn(uc *net.UnixConn, u *upstream) (*uconn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &uconn{c: uc, rc: rc, bw: bufio.NewWriterSize(sendWriter{rc}, upstreamWriteBuf), up: u}
+	c := &uconn{c: uc, rc: rc, bw: bufio.NewWriterSize(uc, upstreamWriteBuf), up: u}
 	c.br = bufio.NewReaderSize((*uconnReader)(c), upstreamReadBuf)
 	return c, nil
 }
