@@ -49,10 +49,10 @@ type AsyncAccessLog struct {
 	// droppedTotal counts every drop since the start, for the metrics
 	// (dropped is reset when the drops are logged).
 	droppedTotal atomic.Uint64
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
-	sink    accessSink
+	stop         chan struct{}
+	done         chan struct{}
+	once         sync.Once
+	sink         accessSink
 }
 
 var _ AccessLogger = (*AsyncAccessLog)(nil)
