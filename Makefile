@@ -3,7 +3,8 @@
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/ehecoatl/ehecoatl/cli.Version=$(VERSION)
+# main.version: the router's (ehecoatl_build_info); other commands have none.
+LDFLAGS := -s -w -X github.com/ehecoatl/ehecoatl/cli.Version=$(VERSION) -X main.version=$(VERSION)
 BINS    := bin/ehecoatl bin/ehecoatl-router bin/ehecoatl-generator bin/ehecoatl-exec
 export CGO_ENABLED := 0
 

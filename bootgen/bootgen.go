@@ -87,6 +87,11 @@ func (g SystemdGenerator) Run(args []string) error {
 		log = func(msg string) { writeLog(w, msg) }
 	}
 	g.Log = log
+	// Before the manifests: the router serves its metrics with no tenant
+	// installed as well.
+	if err := g.writeMetrics(args[0]); err != nil {
+		return err
+	}
 	set, skipped := g.Load()
 	for _, s := range skipped {
 		lines := strings.Split(s.Reason, "\n")

@@ -15,6 +15,7 @@ import (
 	"github.com/ehecoatl/ehecoatl/internal/linediff"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/routerenv"
 )
 
 // installManifests copies a manifest directory to ROOT/etc/ehecoatl, as
@@ -149,7 +150,25 @@ func expectedTree(t *testing.T, src string) map[string]string {
 	if err := generator.WriteDir(out, dir); err != nil {
 		t.Fatal(err)
 	}
+	writeDefaultMetrics(t, dir)
 	return tree(t, dir)
+}
+
+// writeDefaultMetrics writes the metrics socket of a host without
+// EHECOATL_METRICS_LISTEN.
+func writeDefaultMetrics(t *testing.T, dir string) {
+	t.Helper()
+	m, err := routerenv.ParseMetrics("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := generator.MetricsSocket(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := generator.WriteUnits(out, dir); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // genDirs returns the normal, early and late directories systemd passes.
@@ -329,8 +348,8 @@ func TestSystemdGeneratorAllBad(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := tree(t, dirs[0])
-	if len(got) != 5 || got[naming.RootSlice] == "" || got[naming.RootTarget] == "" || got[generator.DigestFile] == "" {
-		t.Errorf("got %v, want only %s, %s, its link and the digest", got, naming.RootSlice, naming.RootTarget)
+	if len(got) != 7 || got[naming.RootSlice] == "" || got[naming.RootTarget] == "" || got[generator.DigestFile] == "" || got[naming.RouterMetricsSocket] == "" {
+		t.Errorf("got %v, want only %s, %s, its link, the digest and the metrics socket with its link", got, naming.RootSlice, naming.RootTarget)
 	}
 	if !l.contains("skipped tenants/acme.yaml") {
 		t.Errorf("log: %v", l.lines)
@@ -338,16 +357,16 @@ func TestSystemdGeneratorAllBad(t *testing.T) {
 }
 
 // TestSystemdGeneratorNoManifests: a host without /etc/ehecoatl gets no
-// units and no error.
+// units but the router's metrics socket, and no error.
 func TestSystemdGeneratorNoManifests(t *testing.T) {
 	var l logs
 	dirs := genDirs(t)
 	if err := (SystemdGenerator{Root: t.TempDir(), Log: l.log}).Run(dirs); err != nil {
 		t.Fatal(err)
 	}
-	if got := tree(t, dirs[0]); len(got) != 0 {
-		t.Errorf("generated %v", got)
-	}
+	want := t.TempDir()
+	writeDefaultMetrics(t, want)
+	compareTrees(t, tree(t, dirs[0]), tree(t, want))
 	if len(l.lines) != 0 {
 		t.Errorf("logged %v", l.lines)
 	}

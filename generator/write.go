@@ -10,10 +10,24 @@ import (
 )
 
 // WriteDir writes every file (mode 0644) and link of the output into dir,
-// creating the links' directories; it removes nothing else. An existing
-// file of the same name is replaced, an existing link re-pointed, so
-// writing the same output twice gives the same directory.
+// creating the links' directories, then the output's digest (DigestFile);
+// it removes nothing else. An existing file of the same name is replaced,
+// an existing link re-pointed, so writing the same output twice gives the
+// same directory.
 func WriteDir(o *Output, dir string) error {
+	if err := WriteUnits(o, dir); err != nil {
+		return err
+	}
+	// Last, so that a digest on disk always describes units on disk.
+	if err := os.WriteFile(filepath.Join(dir, DigestFile), []byte(o.Digest()+"\n"), 0o644); err != nil {
+		return fmt.Errorf("generator: %w", err)
+	}
+	return nil
+}
+
+// WriteUnits is WriteDir without the digest, for units the digest does
+// not cover (MetricsSocket).
+func WriteUnits(o *Output, dir string) error {
 	for _, f := range o.Files {
 		if !plainName(f.Name) {
 			return fmt.Errorf("generator: write %s: bad unit file name %q", dir, f.Name)
@@ -53,10 +67,6 @@ func WriteDir(o *Output, dir string) error {
 		if err := os.Symlink(l.Target, p); err != nil {
 			return fmt.Errorf("generator: %w", err)
 		}
-	}
-	// Last, so that a digest on disk always describes units on disk.
-	if err := os.WriteFile(filepath.Join(dir, DigestFile), []byte(o.Digest()+"\n"), 0o644); err != nil {
-		return fmt.Errorf("generator: %w", err)
 	}
 	return nil
 }

@@ -85,6 +85,10 @@ const (
 	RouterUnit = "ehecoatl-router.service"
 	// RouterSocket listens on :80 for the router.
 	RouterSocket = "ehecoatl-router.socket"
+	// RouterMetricsSocket is the router's metrics listener, written by
+	// the boot-time generator from EHECOATL_METRICS_LISTEN
+	// (docs/METRICS.md).
+	RouterMetricsSocket = "ehecoatl-router-metrics.socket"
 	// RouterReloads is where the router counts its table loads, "<n> ok"
 	// or "<n> failed: <error>" ($RUNTIME_DIRECTORY of RouterUnit; its
 	// ExecReload= waits on it, and status reads it).

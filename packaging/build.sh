@@ -35,7 +35,7 @@ esac
 rm -rf "$PKG_BUILD"
 mkdir -p "$PKG_BUILD"
 for b in ehecoatl ehecoatl-router ehecoatl-generator ehecoatl-exec; do
-	$GO build -trimpath -ldflags "-s -w -X github.com/ehecoatl/ehecoatl/cli.Version=$PKG_VERSION" \
+	$GO build -trimpath -ldflags "-s -w -X github.com/ehecoatl/ehecoatl/cli.Version=$PKG_VERSION -X main.version=$PKG_VERSION" \
 		-o "$PKG_BUILD/$b" "./cmd/$b"
 done
 $GO run ./packaging/gendocs -out "$PKG_BUILD/docs" -version "$PKG_VERSION" \

@@ -22,6 +22,7 @@ import (
 	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
+	"github.com/ehecoatl/ehecoatl/routerenv"
 )
 
 // MinSystemd is the oldest systemd whose sandbox options the units rely
@@ -138,7 +139,7 @@ func Run(ctx context.Context, h Host, n Needs) []Result {
 		}
 	}
 	sd := checkSystemd(ctx, h)
-	rs := []Result{sd, checkGroup(h), checkGenerator(h), checkBin(h, n), checkMergedUsr(h), checkSandboxRoot(h), checkSocketDir(h), checkCgroup(h)}
+	rs := []Result{sd, checkGroup(h), checkGenerator(h), checkBin(h, n), checkMergedUsr(h), checkSandboxRoot(h), checkSocketDir(h), checkCgroup(h), checkMetrics(h)}
 	if sd.Level == OK {
 		rs = append(rs, checkUnits(ctx, h, n)...)
 	}
@@ -222,6 +223,24 @@ func checkGenerator(h Host) Result {
 			"reinstall the ehecoatl package (it installs the generator there)")
 	}
 	r.Level, r.Detail = OK, naming.GeneratorBin
+	return r
+}
+
+// checkMetrics reads EHECOATL_METRICS_LISTEN as the generator does: a
+// value it cannot use leaves the router without its metrics socket
+// (docs/METRICS.md), which nothing else would tell.
+func checkMetrics(h Host) Result {
+	r := Result{Check: "metrics"}
+	m, err := routerenv.ReadMetricsFile(h.Layout.Path(routerenv.Path))
+	switch {
+	case err != nil:
+		return Result{Check: r.Check, Level: Warn, Detail: err.Error() + ": the generator writes no metrics socket, /metrics is not served",
+			Fix: "write " + routerenv.Hint + ", then systemctl daemon-reload && systemctl restart " + naming.RouterMetricsSocket + " " + naming.RouterUnit}
+	case m.Off:
+		r.Level, r.Detail = OK, routerenv.MetricsVar+"=off: no metrics socket"
+	default:
+		r.Level, r.Detail = OK, naming.RouterMetricsSocket+" on "+m.ListenStream()
+	}
 	return r
 }
 

@@ -122,6 +122,12 @@ func TestRun(t *testing.T) {
 		}, check: "socket directory", level: Fail, says: "of group root: the router (group ehecoatl-router) could not reach"},
 		{name: "socket directory closed to the group", break_: func(root string, _ *Host) { os.Chmod(filepath.Join(root, naming.RunDir), 0o700) },
 			check: "socket directory", level: Fail, says: "mode 0700 of group ehecoatl-router"},
+		{name: "metrics off", break_: func(root string, _ *Host) {
+			writeDefault(t, root, "EHECOATL_METRICS_LISTEN=\"off\"\n")
+		}},
+		{name: "bad metrics address", break_: func(root string, _ *Host) {
+			writeDefault(t, root, "EHECOATL_ROUTER_OPTS=\"\"\nEHECOATL_METRICS_LISTEN=\"9808\"\n")
+		}, check: "metrics", level: Warn, says: "/etc/default/ehecoatl-router:2: EHECOATL_METRICS_LISTEN=\"9808\" is a bare port"},
 		{name: "cgroup v1", break_: func(root string, _ *Host) { os.Remove(filepath.Join(root, "sys/fs/cgroup/cgroup.controllers")) },
 			check: "cgroup v2", level: Warn, says: "not enforced"},
 		{name: "router socket stopped", break_: func(_ string, h *Host) { h.Systemd = fakeSystemd{version: "252"} },
@@ -208,5 +214,13 @@ func TestNeedsNamesRoundTrip(t *testing.T) {
 	}
 	if got := NeedsNamed((Needs{}).Names()); got != (Needs{}) {
 		t.Errorf("no needs came back as %+v", got)
+	}
+}
+
+func writeDefault(t *testing.T, root, s string) {
+	p := filepath.Join(root, "etc/default/ehecoatl-router")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -21,6 +21,10 @@ type AccessEntry struct {
 	Method, Host, Path string
 	Status             int
 	Duration           time.Duration
+	// BytesIn and BytesOut are what the request took from the client and
+	// sent it, heads and bodies (over HTTP/2, heads as their HTTP/1.1
+	// form): docs/METRICS.md.
+	BytesIn, BytesOut int64
 }
 
 // AccessLogger receives one entry per request. Log is called on the
@@ -42,10 +46,13 @@ func (DiscardAccessLog) Log(AccessEntry) {}
 type AsyncAccessLog struct {
 	ch      chan AccessEntry
 	dropped atomic.Int64
-	stop    chan struct{}
-	done    chan struct{}
-	once    sync.Once
-	sink    accessSink
+	// droppedTotal counts every drop since the start, for the metrics
+	// (dropped is reset when the drops are logged).
+	droppedTotal atomic.Uint64
+	stop         chan struct{}
+	done         chan struct{}
+	once         sync.Once
+	sink         accessSink
 }
 
 var _ AccessLogger = (*AsyncAccessLog)(nil)
@@ -81,8 +88,12 @@ func (l *AsyncAccessLog) Log(e AccessEntry) {
 	case l.ch <- e:
 	default:
 		l.dropped.Add(1)
+		l.droppedTotal.Add(1)
 	}
 }
+
+// Dropped is the number of entries dropped since the log started.
+func (l *AsyncAccessLog) Dropped() uint64 { return l.droppedTotal.Load() }
 
 // Close writes what is queued and stops the goroutine.
 func (l *AsyncAccessLog) Close() {

@@ -46,6 +46,7 @@ func (rt *Router) clientBodyError(cc *clientConn, req *request, err error) resul
 // on it, docs/DESIGN.md "Start limits"), 502 when it is absent or broken.
 // startTimeout: the connection was fresh and nothing was read from it.
 func (rt *Router) upstreamError(cc *clientConn, req *request, a *appState, err error, startTimeout bool) result {
+	a.m.upstream[upstreamKind(err)].Add(1)
 	var de *errDial
 	switch {
 	case startTimeout && errors.Is(err, os.ErrDeadlineExceeded):

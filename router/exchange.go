@@ -70,6 +70,7 @@ func (rt *Router) forwardTo(cc *clientConn, req *request, a *appState, up *upstr
 	hasBody := req.ContentLength != 0
 	replayable := !hasBody && req.Upgrade == "" &&
 		(req.Method == "GET" || req.Method == "HEAD" || req.Method == "OPTIONS" || req.Method == "TRACE")
+	since := rt.coldSince(a, up)
 	c, err := up.get()
 	if err != nil {
 		if handBack {
@@ -78,6 +79,7 @@ func (rt *Router) forwardTo(cc *clientConn, req *request, a *appState, up *upstr
 		return rt.upstreamError(cc, req, a, err, false), nil
 	}
 	for attempt := 0; ; attempt++ {
+		c.coldSince = since
 		res, retry := rt.exchange(cc, req, a, c, hasBody)
 		if !retry {
 			return res, nil
@@ -174,6 +176,10 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 			return result{}, true
 		}
 		return rt.upstreamError(cc, req, a, err, fresh && rh.nothingRead), false
+	}
+	if c.coldSince != 0 || c.up.warm.Load() != warmYes {
+		rt.answered(a, c.up, c.coldSince)
+		c.coldSince = 0
 	}
 
 	if rh.Status == 101 {

@@ -290,6 +290,9 @@ type h2exchange struct {
 	written int
 	// stop ends the watch of the stream (nil: not watched).
 	stop func() bool
+	// in counts the body bytes read from the stream (h2BodyReader), out
+	// the response's head (as HTTP/1.1) and the router's own bodies.
+	in, out int64
 }
 
 // serveH2 is the HTTP/2 server's handler: one stream, as handle and
@@ -318,7 +321,9 @@ func serveH2(w http.ResponseWriter, r *http.Request) {
 	if err := req.parse(r); err != nil {
 		re := err.(*wire.RequestError)
 		ex.simple(re.Status, statusText(re.Status)+": "+re.Msg+"\n", "")
-		rt.access.Log(AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start)})
+		e := AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start), BytesIn: int64(len(req.headBuf)), BytesOut: ex.out}
+		rt.account(nil, nil, &e, protoHTTP2)
+		rt.access.Log(e)
 		return
 	}
 	rte := rt.table.Load().lookup(normalizeHost(req.Host), req.Path)
@@ -334,10 +339,12 @@ func serveH2(w http.ResponseWriter, r *http.Request) {
 		ex.hsts = rte.hsts
 		status = ex.serveApp(req, a, start)
 	}
-	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: status, Duration: time.Since(start)}
+	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: status, Duration: time.Since(start),
+		BytesIn: int64(len(req.headBuf)) + ex.in, BytesOut: ex.out + int64(ex.written)}
 	if a != nil {
 		e.Tenant, e.App = a.tenant.name, a.name
 	}
+	rt.account(rte, a, &e, protoHTTP2)
 	rt.access.Log(e)
 	if ex.abort {
 		panic(http.ErrAbortHandler)
@@ -350,6 +357,7 @@ func (ex *h2exchange) serveApp(req *h2req, a *appState, start time.Time) int {
 	t := a.tenant
 	ok, counted := rt.clients.acquire(t, ex.cc.key)
 	if !ok {
+		a.refused(refusedClientCap)
 		return ex.simple(429, "429 Too Many Requests\n", "1")
 	}
 	if counted {
@@ -366,11 +374,13 @@ func (ex *h2exchange) serveApp(req *h2req, a *appState, start time.Time) int {
 		}
 	}
 	if !t.tryAcquire() {
+		a.refused(refusedTenantCap)
 		return ex.simple(503, "503 Service Unavailable\n", "1")
 	}
 	defer t.release()
 	if req.ContentLength != 0 && !req.bodyDone {
 		if !t.tryStream() {
+			a.refused(refusedTenantCap)
 			return ex.simple(503, "503 Service Unavailable\n", "1")
 		}
 		defer t.endStream()
@@ -444,6 +454,7 @@ func (ex *h2exchange) forwardTo(req *h2req, a *appState, up *upstream, handBack 
 	hasBody := req.ContentLength != 0
 	replayable := !hasBody &&
 		(req.Method == "GET" || req.Method == "HEAD" || req.Method == "OPTIONS" || req.Method == "TRACE")
+	since := ex.cc.rt.coldSince(a, up)
 	c, err := up.get()
 	if err != nil {
 		if handBack {
@@ -452,6 +463,7 @@ func (ex *h2exchange) forwardTo(req *h2req, a *appState, up *upstream, handBack 
 		return ex.upstreamError(a, err, false), nil
 	}
 	for attempt := 0; ; attempt++ {
+		c.coldSince = since
 		status, retry := ex.exchange(req, a, c, hasBody)
 		if !retry {
 			return status, nil
@@ -522,6 +534,10 @@ func (ex *h2exchange) exchange(req *h2req, a *appState, c *uconn, hasBody bool) 
 			return 0, true
 		}
 		return ex.upstreamError(a, err, fresh && rh.nothingRead), false
+	}
+	if c.coldSince != 0 || c.up.warm.Load() != warmYes {
+		rt.answered(a, c.up, c.coldSince)
+		c.coldSince = 0
 	}
 	if rh.Status == 101 { // no upgrades over HTTP/2
 		c.c.Close()
@@ -663,7 +679,21 @@ func (ex *h2exchange) simple(code int, body, retryAfter string) int {
 	}
 	ex.w.WriteHeader(code)
 	io.WriteString(ex.w, body)
+	ex.out += int64(simpleHeadLen(code, len(body), retryAfter) + len(body))
 	return code
+}
+
+// simpleHeadLen is the length of the head writeSimple writes for an
+// answer of the router's own (its HTTP/1.1 form, for the bytes out of a
+// stream).
+func simpleHeadLen(code, bodyLen int, retryAfter string) int {
+	n := len("HTTP/1.1 200 ") + len(statusText(code)) +
+		len("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ") +
+		len(strconv.Itoa(bodyLen)) + len("\r\n\r\n")
+	if retryAfter != "" {
+		n += len("\r\nRetry-After: ") + len(retryAfter)
+	}
+	return n
 }
 
 // writeHead sets the stream's response head from the app's (block, as
@@ -698,6 +728,7 @@ func (ex *h2exchange) writeHead(block []byte, rh *respHead) {
 		h["Connection"] = h2Close
 	}
 	ex.w.WriteHeader(rh.Status)
+	ex.out += int64(len(block))
 }
 
 // h2BufferSize is what net/http's HTTP/2 response writer buffers before
@@ -749,6 +780,7 @@ func (ex *h2exchange) left(*uconn) bool { return ex.gone() }
 // upstreamError is upstreamError (answer.go) for a stream.
 func (ex *h2exchange) upstreamError(a *appState, err error, startTimeout bool) int {
 	rt := ex.cc.rt
+	a.m.upstream[upstreamKind(err)].Add(1)
 	var de *errDial
 	switch {
 	case startTimeout && errors.Is(err, os.ErrDeadlineExceeded):
@@ -786,11 +818,13 @@ type h2BodyReader struct {
 	due, rdl  time.Time
 	timeout   time.Duration
 	nsPerByte int64
+	// count adds up the bytes read (h2exchange.in).
+	count *int64
 }
 
 func (ex *h2exchange) newBodyReader() *h2BodyReader {
 	cfg := &ex.cc.rt.cfg
-	b := &h2BodyReader{body: ex.r.Body, rc: ex.rc, timeout: cfg.BodyTimeout, due: time.Now().Add(cfg.BodyTimeout)}
+	b := &h2BodyReader{body: ex.r.Body, rc: ex.rc, timeout: cfg.BodyTimeout, due: time.Now().Add(cfg.BodyTimeout), count: &ex.in}
 	if cfg.BodyMinRate > 0 {
 		b.nsPerByte = max(int64(time.Second)/cfg.BodyMinRate, 1)
 	}
@@ -806,6 +840,7 @@ func (b *h2BodyReader) Read(p []byte) (int, error) {
 		b.rc.SetReadDeadline(b.rdl)
 	}
 	n, err := b.body.Read(p)
+	*b.count += int64(n)
 	if b.nsPerByte > 0 {
 		b.due = b.due.Add(time.Duration(int64(n) * b.nsPerByte))
 	}

@@ -57,7 +57,7 @@ func (cc *clientConn) startTLS() bool {
 		cc.serveH2(tc)
 		return false
 	}
-	cc.br.Reset(tc)
+	cc.br.Reset((*clientReader)(cc))
 	return true
 }
 

@@ -91,6 +91,10 @@ func (rt *Router) stopApp(a *appState) {
 		}
 	}
 	rt.cfg.Logger.Info("stopped idle app", "tenant", a.tenant.name, "app", a.name)
+	a.m.idleStops.Add(1)
+	for _, u := range a.ups {
+		u.warm.Store(warmNo) // the next request waits for a start
+	}
 	// A request that arrived meanwhile has restarted the app: leave it
 	// eligible for the next idle stop.
 	if a.lastActive.Load() == seen && a.inflight.Load() == 0 {

@@ -15,12 +15,17 @@ type Listeners struct {
 	HTTP []net.Listener
 	// HTTPS are the listeners of FileDescriptorName=https, served with TLS.
 	HTTPS []net.Listener
+	// Metrics are the listeners of FileDescriptorName=metrics
+	// (ehecoatl-router-metrics.socket), served by ServeMetrics: /metrics
+	// only, never a tenant's route.
+	Metrics []net.Listener
 }
 
 // ActivationListeners takes the sockets systemd passed (LISTEN_FDS,
 // sd_listen_fds(3)) and sorts them by FileDescriptorName=: "http" and
-// unnamed ones serve plain HTTP, "https" ones HTTPS.
-// ok is false when systemd passed no socket.
+// unnamed ones serve plain HTTP, "https" ones HTTPS, "metrics" ones the
+// metrics (docs/METRICS.md). ok is false when systemd passed no socket
+// to serve requests on (a metrics socket alone does not count).
 func ActivationListeners(log *slog.Logger) (ls Listeners, ok bool, err error) {
 	named, err := activation.ListenersWithNames()
 	if err != nil {
@@ -33,6 +38,10 @@ func ActivationListeners(log *slog.Logger) (ls Listeners, ok bool, err error) {
 	sort.Strings(names)
 	for _, name := range names {
 		for _, l := range named[name] {
+			if name == "metrics" {
+				ls.Metrics = append(ls.Metrics, l)
+				continue
+			}
 			ok = true
 			switch {
 			case name == "https":

@@ -45,7 +45,9 @@ type clientReader clientConn
 func (r *clientReader) Read(p []byte) (int, error) {
 	cc := (*clientConn)(r)
 	if cc.rawFD < 0 {
-		return cc.c.Read(p)
+		n, err := cc.c.Read(p)
+		cc.rx += int64(n)
+		return n, err
 	}
 	for {
 		n, err := recv(cc.rawFD, p)
@@ -61,13 +63,17 @@ func (r *clientReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		cc.drained = n < len(p)
+		cc.rx += int64(n)
 		return n, nil
 	}
 }
 
 // WriteTo lets a tunnel's copy use the connection's own (splice).
 func (r *clientReader) WriteTo(w io.Writer) (int64, error) {
-	return io.Copy(w, (*clientConn)(r).c)
+	cc := (*clientConn)(r)
+	n, err := io.Copy(w, cc.c)
+	cc.rx += n
+	return n, err
 }
 
 // What serveRaw's RawConn.Read stopped for.
@@ -169,6 +175,7 @@ func (cc *clientConn) serveRaw() (first bool, wait time.Duration, begun time.Tim
 					}
 					return true
 				}
+				cc.markHead(len(head))
 				req := &cc.req
 				if err := req.parse(string(head)); err != nil {
 					reqErr, what = err.(*wire.RequestError), rawRefuse

@@ -19,6 +19,7 @@ import (
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/router/certs"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 )
 
@@ -162,6 +163,16 @@ type Config struct {
 	// AccessLog receives one entry per request; nil: the journal when
 	// available, stderr otherwise.
 	AccessLog AccessLogger
+	// MetricsPerDomain adds ehecoatl_domain_requests_total, the requests
+	// of each route's domain (docs/METRICS.md): a series per domain,
+	// which is why it is an opt-in.
+	MetricsPerDomain bool
+	// Version is the ehecoatl_build_info version label; "" is "dev".
+	Version string
+	// Collectors are registered in the router's metrics registry beside
+	// its own (ServeMetrics), e.g. package usage's.
+	Collectors []prometheus.Collector
+
 	// Logger is for the router's own messages; nil: slog to stderr.
 	Logger *slog.Logger
 	// Notify sends sd_notify(3) states; nil: daemon.SdNotify.
@@ -237,6 +248,10 @@ type Router struct {
 	anyDrained atomic.Bool
 	// ownAccess: the access logger was created here and is closed by Close.
 	ownAccess bool
+	// met are the router's own counters; metrics is the registry
+	// ServeMetrics serves (metricsserve.go).
+	met     routerMetrics
+	metrics *prometheus.Registry
 
 	// healthDirty asks healthLoop to rewrite Config.HealthState.
 	healthDirty chan struct{}
@@ -262,6 +277,9 @@ func New(cfg Config) (*Router, error) {
 	if rt.access == nil {
 		rt.access = NewAccessLog(nil)
 		rt.ownAccess = true
+	}
+	if err := rt.newMetrics(); err != nil {
+		return nil, err
 	}
 	if cfg.Load != nil {
 		if err := rt.load(); err != nil {
@@ -313,8 +331,10 @@ func (rt *Router) loadDrained() {
 }
 
 func (rt *Router) load() error {
+	began := time.Now()
 	set, err := rt.cfg.Load(rt.cfg.ManifestDir)
 	if err != nil {
+		rt.countLoad(began, err)
 		rt.loadDrained() // a rollout goes on while a manifest is broken
 		return err
 	}
@@ -325,6 +345,7 @@ func (rt *Router) load() error {
 		}
 	}
 	err = rt.setManifests(set, stopped)
+	rt.countLoad(began, err)
 	rt.loadDrained()
 	// Parsing thousands of manifests grows the heap far beyond the table
 	// it leaves (about 9 MB live for 10,000 routes against 50-65 MB of

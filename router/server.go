@@ -209,6 +209,36 @@ type clientConn struct {
 	// closing is set by Server.Close, which ends such a watch.
 	dupWatch atomic.Pointer[os.File]
 	closing  atomic.Bool
+
+	// rx and tx count the bytes read from and written to the client
+	// (clientReader, clientWriter; the TLS layer's plaintext), by one
+	// goroutine at a time: the connection's, or the body sender or
+	// tunnel copy it waits for. inMark is where the request being served
+	// began in what was read (the start of its head).
+	rx, tx, inMark int64
+}
+
+// clientWriter is what a connection's write buffer writes to: the
+// connection, counted.
+type clientWriter clientConn
+
+func (w *clientWriter) Write(p []byte) (int, error) {
+	cc := (*clientConn)(w)
+	n, err := cc.c.Write(p)
+	cc.tx += int64(n)
+	return n, err
+}
+
+// markHead records that a head of n bytes was just read: the request's
+// bytes in count from its start.
+func (cc *clientConn) markHead(n int) {
+	cc.inMark = cc.rx - int64(cc.br.Buffered()) - int64(n)
+}
+
+// bytesIn is what the request being served has read of the client's
+// bytes so far (its head and its body).
+func (cc *clientConn) bytesIn() int64 {
+	return cc.rx - int64(cc.br.Buffered()) - cc.inMark
 }
 
 const (
@@ -225,7 +255,7 @@ var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, cli
 func (cc *clientConn) takeWriter() {
 	if cc.bw == nil {
 		cc.bw = writerPool.Get().(*bufio.Writer)
-		cc.bw.Reset(cc.c)
+		cc.bw.Reset((*clientWriter)(cc))
 	}
 }
 
@@ -245,11 +275,10 @@ var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, cli
 func (s *Server) newConn(c net.Conn) *clientConn {
 	br := readerPool.Get().(*bufio.Reader)
 	cc := &clientConn{srv: s, rt: s.rt, c: c, raw: c, br: br, rawFD: -1}
-	br.Reset(c)
+	br.Reset((*clientReader)(cc))
 	if bc, ok := c.(*bareConn); ok {
 		if rc, err := bc.File.SyscallConn(); err == nil {
 			cc.rc = rc
-			br.Reset((*clientReader)(cc))
 		}
 	}
 	cc.ip = clientIP(c.RemoteAddr().String())
@@ -361,6 +390,7 @@ func (cc *clientConn) serveLoop(first bool, wait time.Duration, begun time.Time,
 			}
 			return // timeouts and EOF: just close (as net/http does)
 		}
+		cc.markHead(len(head))
 		req := &cc.req
 		if err := req.parse(string(head)); err != nil {
 			cc.refuse(err.(*wire.RequestError), start)
@@ -379,9 +409,12 @@ func (cc *clientConn) serveLoop(first bool, wait time.Duration, begun time.Time,
 // refuse answers a request that could not be parsed and closes.
 func (cc *clientConn) refuse(re *wire.RequestError, start time.Time) {
 	cc.takeWriter()
+	tx := cc.tx
 	cc.writeSimple(re.Status, statusText(re.Status)+": "+re.Msg+"\n", "", true)
+	e := AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start), BytesOut: cc.tx - tx}
+	cc.rt.account(nil, nil, &e, protoHTTP11)
 	cc.lingerClose()
-	cc.rt.access.Log(AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start)})
+	cc.rt.access.Log(e)
 }
 
 // lingerClose ends a connection after a response while the client may
@@ -408,6 +441,7 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 	rt := cc.rt
 	cc.takeWriter()
 	defer cc.releaseWriter()
+	tx := cc.tx
 	host := normalizeHost(req.Host)
 	rte := rt.table.Load().lookup(host, req.Path)
 	var a *appState
@@ -426,10 +460,16 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 		cc.hsts = rte.hsts && cc.secure(req)
 		res = cc.serveApp(req, a, start)
 	}
-	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: res.status, Duration: time.Since(start)}
+	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: res.status, Duration: time.Since(start),
+		BytesIn: cc.bytesIn(), BytesOut: cc.tx + int64(cc.bw.Buffered()) - tx}
 	if a != nil {
 		e.Tenant, e.App = a.tenant.name, a.name
 	}
+	proto := protoHTTP11
+	if req.HTTP10 {
+		proto = protoHTTP10
+	}
+	rt.account(rte, a, &e, proto)
 	rt.access.Log(e)
 	if res.close {
 		switch {
@@ -462,6 +502,7 @@ func (cc *clientConn) serveApp(req *request, a *appState, start time.Time) resul
 		n := t.upgraded.Add(1)
 		defer t.upgraded.Add(-1)
 		if m := t.maxUpgraded.Load(); m > 0 && n > m {
+			a.refused(refusedTenantCap)
 			return cc.simple(req, 503, "503 Service Unavailable\n", "1")
 		}
 		if m := rt.cfg.MaxBodyBytes; m > 0 && req.ContentLength > m {
@@ -472,6 +513,7 @@ func (cc *clientConn) serveApp(req *request, a *appState, start time.Time) resul
 		// read, which bounds what one address can make the router buffer.
 		ok, counted := rt.clients.acquire(t, cc.key)
 		if !ok {
+			a.refused(refusedClientCap)
 			return cc.simple(req, 429, "429 Too Many Requests\n", "1")
 		}
 		if counted {
@@ -488,11 +530,13 @@ func (cc *clientConn) serveApp(req *request, a *appState, start time.Time) resul
 			}
 		}
 		if !t.tryAcquire() {
+			a.refused(refusedTenantCap)
 			return cc.simple(req, 503, "503 Service Unavailable\n", "1")
 		}
 		defer t.release()
 		if req.ContentLength != 0 && !req.bodyDone {
 			if !t.tryStream() {
+				a.refused(refusedTenantCap)
 				return cc.simple(req, 503, "503 Service Unavailable\n", "1")
 			}
 			defer t.endStream()

@@ -54,9 +54,12 @@ func (t *tenantState) endStream() { t.streaming.Add(-1) }
 // appState is the runtime state of one (tenant, app): its upstream pools,
 // the worker balancer and idle tracking.
 type appState struct {
-	key     string // "tenant/app"
-	name    string
-	tenant  *tenantState
+	key    string // "tenant/app"
+	name   string
+	tenant *tenantState
+	// m are the app's counters for the metrics (metrics.go), shared by
+	// every appState the app has had.
+	m       *appMetrics
 	sockets []string
 	units   []string
 	ups     []*upstream
@@ -165,10 +168,46 @@ type registry struct {
 	tenants map[string]*tenantState
 	apps    map[string]*appState
 	next    map[string]*appState
+	// metrics are the apps' counters by key, kept while the app is in
+	// the table even when its appState is replaced; domains (with
+	// Config.MetricsPerDomain) are the per-domain counters of the table
+	// in use, by domainKey, and nextDomains those of the table being
+	// built.
+	metrics              map[string]*appMetrics
+	domains, nextDomains map[string]*domainMetrics
 }
 
 func newRegistry(cfg Config) *registry {
-	return &registry{cfg: cfg, tenants: map[string]*tenantState{}, apps: map[string]*appState{}, next: map[string]*appState{}}
+	return &registry{cfg: cfg, tenants: map[string]*tenantState{}, apps: map[string]*appState{}, next: map[string]*appState{},
+		metrics: map[string]*appMetrics{}, domains: map[string]*domainMetrics{}, nextDomains: map[string]*domainMetrics{}}
+}
+
+// appMetrics returns the counters of the app key, new ones for an app the
+// table did not have.
+func (r *registry) appMetrics(key string) *appMetrics {
+	m := r.metrics[key]
+	if m == nil {
+		m = &appMetrics{}
+		r.metrics[key] = m
+	}
+	return m
+}
+
+// domain returns the per-domain counter of a route of the table being
+// built, nil without Config.MetricsPerDomain.
+func (r *registry) domain(a *appState, domain string) *domainMetrics {
+	if !r.cfg.MetricsPerDomain {
+		return nil
+	}
+	k := a.key + "\x00" + domain
+	d := r.nextDomains[k]
+	if d == nil {
+		if d = r.domains[k]; d == nil {
+			d = &domainMetrics{tenant: a.tenant.name, app: a.name, host: domain}
+		}
+		r.nextDomains[k] = d
+	}
+	return d
 }
 
 func (r *registry) tenant(name string) *tenantState {
@@ -207,7 +246,14 @@ func (r *registry) app(tenant, app string, sockets []string, o appOptions) *appS
 		n.close()
 	}
 	if a.next.Load() == nil && o.next != "" {
-		a.next.Store(newUpstream(o.next, r.cfg))
+		n := newUpstream(o.next, r.cfg)
+		n.warm.Store(warmYes) // a rollout starts it before it serves
+		a.next.Store(n)
+	}
+	if a.m == nil {
+		a.m = r.appMetrics(key)
+	} else {
+		r.metrics[key] = a.m
 	}
 	a.idleTimeout.Store(int64(o.idleTimeout))
 	if o.health == "" {
@@ -234,6 +280,12 @@ func (r *registry) commit() {
 		}
 	}
 	r.apps, r.next = r.next, map[string]*appState{}
+	for k := range r.metrics {
+		if r.apps[k] == nil {
+			delete(r.metrics, k)
+		}
+	}
+	r.domains, r.nextDomains = r.nextDomains, map[string]*domainMetrics{}
 }
 
 // abort forgets a failed build.
@@ -244,6 +296,12 @@ func (r *registry) abort() {
 		}
 	}
 	r.next = map[string]*appState{}
+	for k := range r.metrics {
+		if r.apps[k] == nil {
+			delete(r.metrics, k)
+		}
+	}
+	r.nextDomains = map[string]*domainMetrics{}
 }
 
 func sameStrings(a, b []string) bool {

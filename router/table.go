@@ -27,6 +27,9 @@ type Table struct {
 	// certs are the domains served over HTTPS and where their
 	// certificates come from (docs/MANIFEST.md "HTTPS").
 	certs map[string]certs.Policy
+	// domains are the per-domain counters of the routes
+	// (Config.MetricsPerDomain), sorted; nil without.
+	domains []*domainMetrics
 }
 
 // hostRoutes are the routes of one host pattern, longest path first.
@@ -43,6 +46,9 @@ type route struct {
 	// held: the app is suspended in its manifest or stopped by the
 	// operator, and answered with 503 (heldPage) without being forwarded.
 	held bool
+	// dom counts the route's requests by domain (Config.MetricsPerDomain),
+	// nil without.
+	dom *domainMetrics
 }
 
 // RouteInfo describes one entry of a table, for `ehecoatl routes`.
@@ -210,7 +216,7 @@ func buildTable(set *manifest.Set, runDir string, reg *registry, stopped func(te
 		if https {
 			t.certs[normalizeHost(r.Domain)] = pol
 		}
-		hr.routes = append(hr.routes, &route{path: p, app: st, https: https, hsts: https && a.HSTS, held: held[key]})
+		hr.routes = append(hr.routes, &route{path: p, app: st, https: https, hsts: https && a.HSTS, held: held[key], dom: reg.domain(st, normalizeHost(r.Domain))})
 		mode := manifest.TLSOff
 		if https {
 			mode = a.TLS.Mode
@@ -225,6 +231,16 @@ func buildTable(set *manifest.Set, runDir string, reg *registry, stopped func(te
 	for _, st := range used {
 		t.apps = append(t.apps, st)
 	}
+	for _, d := range reg.nextDomains {
+		t.domains = append(t.domains, d)
+	}
+	sort.Slice(t.domains, func(i, j int) bool {
+		a, b := t.domains[i], t.domains[j]
+		if a.tenant+"/"+a.app != b.tenant+"/"+b.app {
+			return a.tenant+"/"+a.app < b.tenant+"/"+b.app
+		}
+		return a.host < b.host
+	})
 	sort.Slice(t.apps, func(i, j int) bool { return t.apps[i].key < t.apps[j].key })
 	sort.SliceStable(t.routes, func(i, j int) bool {
 		if t.routes[i].Domain != t.routes[j].Domain {

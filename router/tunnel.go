@@ -29,7 +29,8 @@ func (rt *Router) tunnel(cc *clientConn, c *uconn) result {
 		c.c.CloseWrite()
 		close(done)
 	}()
-	io.Copy(cc.c, c.br)
+	n, _ := io.Copy(cc.c, c.br)
+	cc.tx += n
 	cc.c.Close()
 	c.c.Close()
 	<-done

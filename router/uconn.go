@@ -47,6 +47,9 @@ type uconn struct {
 	// read of the response (see uconnReader); werr is that write's error.
 	sendPending bool
 	werr        error
+	// coldSince: the exchange's request found the instance stopped and
+	// began to wait then (unix ns; metrics.go), else 0.
+	coldSince int64
 }
 
 // watchAfter: a response that keeps the router waiting longer than this

@@ -35,6 +35,10 @@ type upstream struct {
 	// whether its service ran at the last probe round.
 	health  instHealth
 	running atomic.Bool
+	// warm says whether the instance answered since the router started
+	// or stopped it (warmUnknown, warmYes, warmNo: metrics.go), for
+	// counting cold starts.
+	warm atomic.Int32
 
 	mu     sync.Mutex
 	idle   []*uconn

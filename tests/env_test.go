@@ -29,6 +29,7 @@ func installed() map[string]string {
 	f["/usr/local/lib/ehecoatl-test/hello"] = filepath.Join(binDir, "hello")
 	f["/srv/examples"] = filepath.Join(repo, "examples")
 	f["/srv/testdata"] = filepath.Join(repo, "tests/testdata")
+	f["/etc/default/ehecoatl-router"] = metricsOff
 	return f
 }
 

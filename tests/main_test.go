@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"testing"
 )
@@ -41,5 +42,29 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
+	if err := writeMetricsOff(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return m.Run()
+}
+
+// metricsOff is the package's /etc/default/ehecoatl-router with
+// EHECOATL_METRICS_LISTEN=off, which every machine gets unless its test
+// asks for the metrics socket (metricsOn): guests share the host's network
+// namespace, so 127.0.0.1:9808 is one port for all of them (and the
+// host's), and a socket that cannot bind it fails the boot.
+var metricsOff string
+
+func writeMetricsOff(dir string) error {
+	b, err := os.ReadFile(filepath.Join(repo, "packaging/default/ehecoatl-router"))
+	if err != nil {
+		return err
+	}
+	re := regexp.MustCompile(`(?m)^EHECOATL_METRICS_LISTEN=.*$`)
+	if !re.Match(b) {
+		return fmt.Errorf("packaging/default/ehecoatl-router sets no EHECOATL_METRICS_LISTEN")
+	}
+	metricsOff = filepath.Join(dir, "default-ehecoatl-router")
+	return os.WriteFile(metricsOff, re.ReplaceAll(b, []byte(`EHECOATL_METRICS_LISTEN="off"`)), 0o644)
 }

@@ -30,6 +30,10 @@ import (
 	"github.com/ehecoatl/ehecoatl/tlsstate"
 )
 
+// version is set at build time (-ldflags -X main.version=...), for
+// ehecoatl_build_info.
+var version = "dev"
+
 func main() {
 	os.Exit(run(os.Args[1:]))
 }
@@ -58,6 +62,7 @@ func run(args []string) int {
 	fs.IntVar(&cfg.MaxIdleConnsPerUpstream, "max-idle-per-socket", router.DefaultMaxIdlePerSocket, "kept-alive connections per app socket")
 	accessLog := fs.String("access-log", "auto", "where access log lines go: auto (the journal when there is one, else stderr), stderr, off")
 	stateDir := fs.String("state-dir", "", "directory of the ACME account and issued certificates (default: $STATE_DIRECTORY from StateDirectory=)")
+	fs.BoolVar(&cfg.MetricsPerDomain, "metrics-per-domain", false, "count requests per domain too (ehecoatl_domain_requests_total: a series per domain)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until the router stops (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -71,6 +76,7 @@ func run(args []string) int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = log
+	cfg.Version = version
 	switch *accessLog {
 	case "auto":
 	case "stderr":
@@ -182,6 +188,16 @@ func run(args []string) int {
 			recordReload(loads, err)
 		}
 	}()
+	// The metrics socket (ehecoatl-router-metrics.socket, docs/METRICS.md)
+	// is optional: EHECOATL_METRICS_LISTEN=off writes none. A failure
+	// there is logged; requests go on.
+	for _, l := range ls.Metrics {
+		go func() {
+			if err := rt.ServeMetrics(ctx, l); err != nil {
+				log.Error("metrics listener", "addr", l.Addr().String(), "err", err)
+			}
+		}()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- rt.Serve(ctx, ls.HTTP, ls.HTTPS) }()
 	if err := <-errc; err != nil {

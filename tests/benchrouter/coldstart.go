@@ -617,6 +617,14 @@ func monotonicUsec() int64 {
 // named prefix-PID (one machine per run and section).
 func (b *bench) bootGuest(ctx context.Context, prefix string, extra map[string]string) (*harness.Machine, error) {
 	files := install.Files(b.repo, b.bin)
+	// No metrics socket: the guest shares the host's network namespace,
+	// where 127.0.0.1:9808 may be another's (a socket that cannot bind
+	// fails the boot), and the throughput section measures the metrics.
+	off := filepath.Join(b.work, "default-ehecoatl-router")
+	if err := os.WriteFile(off, []byte("EHECOATL_METRICS_LISTEN=\"off\"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	files["/etc/default/ehecoatl-router"] = off
 	for guest, host := range extra {
 		files[guest] = host
 	}

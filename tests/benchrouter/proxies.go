@@ -93,6 +93,27 @@ func (b *bench) startProxies(ctx context.Context, dir string) ([]target, stack, 
 		routers[c.key] = p
 		st.all = append(st.all, p)
 	}
+	// router2m is router2 with a metrics socket as systemd passes it
+	// (FileDescriptorName=metrics, here through systemd-socket-activate,
+	// which execs the router on the first connection), scraped once a
+	// second while wrk runs: issue 16's metrics on, against router2's
+	// off (no metrics socket, never scraped). Both count every request:
+	// the counters are not optional.
+	mports, err := freePorts(2)
+	if err != nil {
+		return nil, st, err
+	}
+	bin := filepath.Join(b.bin, "ehecoatl-router")
+	if o.routerBin != "" {
+		bin = o.routerBin
+	}
+	withMetrics, err := b.procs.start("router2m", filepath.Join(dir, "router2m.log"), nil,
+		"systemd-socket-activate", "-l", fmt.Sprintf("127.0.0.1:%d", mports[0]), "-l", fmt.Sprintf("127.0.0.1:%d", mports[1]),
+		"--fdname=http:metrics", bin, "--manifests", filepath.Join(dir, "etc"), "--run-dir", runDir, "--access-log", "off", "--no-idle-stop")
+	if err != nil {
+		return nil, st, err
+	}
+	st.all = append(st.all, withMetrics)
 	nginxes := map[string]*proc{}
 	for _, c := range []struct {
 		key     string
@@ -112,11 +133,12 @@ func (b *bench) startProxies(ctx context.Context, dir string) ([]target, stack, 
 		return func() []int { return append([]int{p.pid}, childPIDs(p.pid)...) }
 	}
 	targets := []target{
-		{"direct", "backend directly (TCP)", "-", ports[0], one(backend)},
-		{"nginx1", "nginx, worker_processes 1", "1 CPU", ports[1], withKids(nginxes["nginx1"])},
-		{"router1", "router, GOMAXPROCS=1", "1 CPU", ports[2], one(routers["router1"])},
-		{"nginx2", "nginx, worker_processes 2", "2 CPUs", ports[3], withKids(nginxes["nginx2"])},
-		{"router2", "router, GOMAXPROCS=2 (default)", "2 CPUs", ports[4], one(routers["router2"])},
+		{"direct", "backend directly (TCP)", "-", ports[0], one(backend), 0},
+		{"nginx1", "nginx, worker_processes 1", "1 CPU", ports[1], withKids(nginxes["nginx1"]), 0},
+		{"router1", "router, GOMAXPROCS=1", "1 CPU", ports[2], one(routers["router1"]), 0},
+		{"nginx2", "nginx, worker_processes 2", "2 CPUs", ports[3], withKids(nginxes["nginx2"]), 0},
+		{"router2", "router, GOMAXPROCS=2 (default)", "2 CPUs", ports[4], one(routers["router2"]), 0},
+		{"router2m", "router, 2, metrics scraped 1/s", "2 CPUs", mports[0], one(withMetrics), mports[1]},
 	}
 	want := strings.Repeat("a", o.body)
 	for _, t := range targets {

@@ -75,7 +75,7 @@ func (b *bench) syscalls(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	targets = slices.DeleteFunc(targets, func(t target) bool { return t.key == "direct" })
+	targets = slices.DeleteFunc(targets, func(t target) bool { return t.key == "direct" || t.key == "router2m" })
 	loads := []sysLoad{
 		{"keep-alive", fmt.Sprintf("wrk -c%d, keep-alive", o.conns), o.conns, nil},
 		{"new connections", "wrk -c16 -H 'Connection: close': one request per connection", 16, []string{"-H", "Connection: close"}},

@@ -19,11 +19,14 @@ import (
 
 // target is one endpoint wrk measures.
 type target struct {
-	key   string // direct, nginx1, router1, nginx2, router2
+	key   string // direct, nginx1, router1, nginx2, router2, router2m
 	label string
 	cpus  string // the CPU configuration it belongs to
 	port  int
 	pids  func() []int // processes whose CPU time is charged to it
+	// metrics is the port of its metrics socket, scraped once a second
+	// during its runs (0: none).
+	metrics int
 }
 
 // wrkResult is one wrk run.
@@ -57,9 +60,12 @@ func (b *bench) throughput(ctx context.Context) error {
 	}
 	res := map[string][]wrkResult{}
 	fmt.Printf("%-6s %-32s %10s %9s %9s %11s %5s\n", "round", "target", "req/s", "p50", "p99", "CPU µs/req", "bad")
+	var scrapes, badScrapes int
 	for r := 1; r <= o.rounds; r++ {
 		for _, t := range targets {
+			stop := scrapeEverySecond(t.metrics, &scrapes, &badScrapes)
 			w, err := runWrk(ctx, t, o.secs, o.conns)
+			stop()
 			if err != nil {
 				return err
 			}
@@ -85,6 +91,16 @@ func (b *bench) throughput(ctx context.Context) error {
 		if bad > 0 {
 			b.sum.check("throughput", t.key+": errors + non-2xx answers", strconv.FormatInt(bad, 10), "0", false)
 		}
+	}
+	// Issue 16: metrics cost little. The same binary, counting in both;
+	// router2m also serves its metrics socket and is scraped.
+	on, off := meds["router2m"], meds["router2"]
+	mr := on.rps / off.rps
+	fmt.Printf("2 CPUs: router metrics on (scraped 1/s, %d scrapes, %d failed) / off: throughput %s, CPU/req %s, p99 %s\n",
+		scrapes, badScrapes, fmtRatio(mr), fmtRatio(on.cpu/off.cpu), fmtRatio(on.p99/off.p99))
+	b.sum.check("throughput", "2 CPUs: router metrics on/off req/s", fmtRatio(mr), ">= 0.97x", mr >= 0.97)
+	if badScrapes > 0 || scrapes == 0 {
+		b.sum.check("throughput", "metrics scrapes failed", fmt.Sprintf("%d of %d", badScrapes, scrapes), "0", false)
 	}
 	d := meds["direct"]
 	for _, c := range []struct{ n, r, cpus string }{{"nginx1", "router1", "1 CPU"}, {"nginx2", "router2", "2 CPUs"}} {
@@ -278,4 +294,39 @@ func waitURL(ctx context.Context, c *http.Client, url, host, want string, timeou
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// scrapeEverySecond GETs /metrics on 127.0.0.1:port once a second until
+// stop is called, as Prometheus would, counting the scrapes and those
+// that failed; port 0 does nothing.
+func scrapeEverySecond(port int, n, bad *int) (stop func()) {
+	if port == 0 {
+		return func() {}
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		c := &http.Client{Timeout: 5 * time.Second}
+		tk := time.NewTicker(time.Second)
+		defer tk.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+			}
+			*n++
+			resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+			if err != nil {
+				*bad++
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !regexp.MustCompile(`(?m)^ehecoatl_requests_total\{`).Match(b) {
+				*bad++
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }

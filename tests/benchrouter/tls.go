@@ -184,8 +184,8 @@ func (b *bench) tlsBench(ctx context.Context) error {
 		started = append(started, ng, rt)
 		targets = append(targets,
 			target{fmt.Sprintf("nginx%d", n), fmt.Sprintf("nginx, worker_processes %d", n), cpuLabel, np,
-				func() []int { return append([]int{ng.pid}, childPIDs(ng.pid)...) }},
-			target{fmt.Sprintf("router%d", n), "router, " + glabel, cpuLabel, rp, func() []int { return []int{rt.pid} }})
+				func() []int { return append([]int{ng.pid}, childPIDs(ng.pid)...) }, 0},
+			target{fmt.Sprintf("router%d", n), "router, " + glabel, cpuLabel, rp, func() []int { return []int{rt.pid} }, 0})
 	}
 	// exited adds to err (nil: the run went through) which of the
 	// section's processes died.
