@@ -185,6 +185,7 @@ func (b *bodyReader) arm() {
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.read(p)
+	b.cc.bodyIn.Add(int64(n))
 	if b.nsPerByte > 0 {
 		b.due = b.due.Add(time.Duration(int64(n) * b.nsPerByte))
 	}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -290,6 +291,13 @@ type h2exchange struct {
 	written int
 	// stop ends the watch of the stream (nil: not watched).
 	stop func() bool
+	// For the access log: the stream's id (requestid.go) and its text for
+	// the app; the body bytes read (added to by a body sender's
+	// goroutine) and the response's bytes, its head in HTTP/1.1 form.
+	reqID  RequestID
+	idBuf  requestIDBuf
+	bodyIn atomic.Int64
+	out    int64
 }
 
 // serveH2 is the HTTP/2 server's handler: one stream, as handle and
@@ -318,9 +326,12 @@ func serveH2(w http.ResponseWriter, r *http.Request) {
 	if err := req.parse(r); err != nil {
 		re := err.(*wire.RequestError)
 		ex.simple(re.Status, statusText(re.Status)+": "+re.Msg+"\n", "")
-		rt.access.Log(AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start)})
+		rt.access.Log(AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start),
+			BytesIn: int64(len(req.headBuf)), BytesOut: ex.out, Client: cc.ip, UserAgent: r.UserAgent(), Proto: "HTTP/2.0",
+			TLSVersion: cc.tlsVersion, RequestID: RequestID{Seq: idSeq.Add(1)}})
 		return
 	}
+	ex.reqID = newRequestID(req.RequestID, cc.trusted)
 	rte := rt.table.Load().lookup(normalizeHost(req.Host), req.Path)
 	var a *appState
 	var status int
@@ -334,7 +345,9 @@ func serveH2(w http.ResponseWriter, r *http.Request) {
 		ex.hsts = rte.hsts
 		status = ex.serveApp(req, a, start)
 	}
-	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: status, Duration: time.Since(start)}
+	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: status, Duration: time.Since(start),
+		BytesIn: int64(len(req.Head)) + ex.bodyIn.Load(), BytesOut: ex.out,
+		Client: cc.ip, UserAgent: req.UserAgent, Proto: "HTTP/2.0", TLSVersion: cc.tlsVersion, RequestID: ex.reqID}
 	if a != nil {
 		e.Tenant, e.App = a.tenant.name, a.name
 	}
@@ -483,7 +496,7 @@ func (ex *h2exchange) exchange(req *h2req, a *appState, c *uconn, hasBody bool) 
 		c.startDeadline = now.Add(rt.cfg.StartTimeout)
 	}
 	c.armRead(now)
-	wire.WriteRequestHead(c.bw, &req.Request, wire.Peer{IP: ex.cc.ip, TLS: true, Trusted: ex.cc.trusted})
+	wire.WriteRequestHead(c.bw, &req.Request, wire.Peer{IP: ex.cc.ip, TLS: true, Trusted: ex.cc.trusted, RequestID: ex.reqID.AppendTo(ex.idBuf[:0])})
 
 	var body *bodySender
 	var werr error
@@ -663,6 +676,7 @@ func (ex *h2exchange) simple(code int, body, retryAfter string) int {
 	}
 	ex.w.WriteHeader(code)
 	io.WriteString(ex.w, body)
+	ex.out += int64(len(body))
 	return code
 }
 
@@ -671,6 +685,7 @@ func (ex *h2exchange) simple(code int, body, retryAfter string) int {
 // as wire.WriteResponseHead passes them to an HTTP/1.1 client. net/http
 // adds no Content-Type or Date of its own.
 func (ex *h2exchange) writeHead(block []byte, rh *respHead) {
+	ex.out += int64(len(block))
 	h := ex.w.Header()
 	var ct, date bool
 	// A stream never passes a 101 on (exchange refuses it first), so the
@@ -718,6 +733,7 @@ func (ex *h2exchange) armWrite() {
 
 func (ex *h2exchange) write(p []byte) error {
 	ex.written += len(p)
+	ex.out += int64(len(p))
 	if ex.written > h2BufferSize {
 		ex.armWrite()
 	}
@@ -783,6 +799,7 @@ func (ex *h2exchange) clientBodyError(err error) int {
 type h2BodyReader struct {
 	body      io.Reader
 	rc        *http.ResponseController
+	in        *atomic.Int64 // the stream's bodyIn
 	due, rdl  time.Time
 	timeout   time.Duration
 	nsPerByte int64
@@ -790,7 +807,7 @@ type h2BodyReader struct {
 
 func (ex *h2exchange) newBodyReader() *h2BodyReader {
 	cfg := &ex.cc.rt.cfg
-	b := &h2BodyReader{body: ex.r.Body, rc: ex.rc, timeout: cfg.BodyTimeout, due: time.Now().Add(cfg.BodyTimeout)}
+	b := &h2BodyReader{body: ex.r.Body, rc: ex.rc, in: &ex.bodyIn, timeout: cfg.BodyTimeout, due: time.Now().Add(cfg.BodyTimeout)}
 	if cfg.BodyMinRate > 0 {
 		b.nsPerByte = max(int64(time.Second)/cfg.BodyMinRate, 1)
 	}
@@ -806,6 +823,7 @@ func (b *h2BodyReader) Read(p []byte) (int, error) {
 		b.rc.SetReadDeadline(b.rdl)
 	}
 	n, err := b.body.Read(p)
+	b.in.Add(int64(n))
 	if b.nsPerByte > 0 {
 		b.due = b.due.Add(time.Duration(int64(n) * b.nsPerByte))
 	}

@@ -173,13 +173,15 @@ type clientConn struct {
 	c   net.Conn
 	// raw is the accepted connection, which c wraps once TLS starts;
 	// other goroutines (Shutdown, Close) use raw, never c.
-	raw   net.Conn
-	br    *bufio.Reader
-	bw    *bufio.Writer
-	ip    string
-	key   string // clientKey(ip)
-	tls   bool
-	state atomic.Int32
+	raw net.Conn
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	ip  string
+	key string // clientKey(ip)
+	tls bool
+	// tlsVersion is the TLS connection's version, for the access log.
+	tlsVersion uint16
+	state      atomic.Int32
 	// trusted: the peer is in Config.TrustedProxies (forwarded.go).
 	trusted bool
 
@@ -188,14 +190,24 @@ type clientConn struct {
 	// otherwise); where wdl equals it, the loop set both (waitDeadline).
 	wdl, dl time.Time
 
-	// Reused between requests.
+	// Reused between requests; headLen is the length of the last head
+	// read (for the access log of one refused).
 	headBuf []byte
+	headLen int
 	req     request
 	// hsts: the response to the request being served gets
 	// Strict-Transport-Security.
 	hsts bool
 	// sink relays response bodies to this connection (copy.go).
 	sink h1Sink
+	// reqID is the request's id, idBuf its text for the app (requestid.go).
+	reqID RequestID
+	idBuf requestIDBuf
+	// written counts the bytes written to the client (clientWriter),
+	// bodyIn the body bytes read from it (bodyReader, a tunnel), for the
+	// access log; the latter is added to by body senders' goroutines.
+	written int64
+	bodyIn  atomic.Int64
 
 	// The plain connection's RawConn and serveRaw's state (rawserve.go):
 	// rawFD is the descriptor while serveRaw's RawConn.Read runs, else
@@ -225,7 +237,7 @@ var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, cli
 func (cc *clientConn) takeWriter() {
 	if cc.bw == nil {
 		cc.bw = writerPool.Get().(*bufio.Writer)
-		cc.bw.Reset(cc.c)
+		cc.bw.Reset((*clientWriter)(cc))
 	}
 }
 
@@ -235,6 +247,16 @@ func (cc *clientConn) releaseWriter() {
 		writerPool.Put(cc.bw)
 		cc.bw = nil
 	}
+}
+
+// clientWriter is what a connection's write buffer writes to: the
+// connection, counting.
+type clientWriter clientConn
+
+func (w *clientWriter) Write(p []byte) (int, error) {
+	n, err := w.c.Write(p)
+	w.written += int64(n)
+	return n, err
 }
 
 // readerPool holds the client read buffers: a connection keeps one for its
@@ -353,7 +375,7 @@ func (cc *clientConn) serveLoop(first bool, wait time.Duration, begun time.Time,
 			cc.c.SetReadDeadline(start.Add(cfg.ReadHeaderTimeout))
 		}
 		head, err := wire.ReadHead(cc.br, cc.headBuf, cfg.MaxHeaderBytes)
-		cc.headBuf = head[:0]
+		cc.headBuf, cc.headLen = head[:0], len(head)
 		if err != nil {
 			var re *wire.RequestError
 			if errors.As(err, &re) {
@@ -380,8 +402,11 @@ func (cc *clientConn) serveLoop(first bool, wait time.Duration, begun time.Time,
 func (cc *clientConn) refuse(re *wire.RequestError, start time.Time) {
 	cc.takeWriter()
 	cc.writeSimple(re.Status, statusText(re.Status)+": "+re.Msg+"\n", "", true)
+	out := cc.written + int64(cc.bw.Buffered())
 	cc.lingerClose()
-	cc.rt.access.Log(AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start)})
+	cc.rt.access.Log(AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start),
+		BytesIn: int64(cc.headLen), BytesOut: out, Client: cc.ip, TLSVersion: cc.tlsVersion,
+		RequestID: RequestID{Seq: idSeq.Add(1)}})
 }
 
 // lingerClose ends a connection after a response while the client may
@@ -408,6 +433,8 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 	rt := cc.rt
 	cc.takeWriter()
 	defer cc.releaseWriter()
+	cc.reqID = newRequestID(req.RequestID, cc.trusted)
+	out0, in0 := cc.written, cc.bodyIn.Load()
 	host := normalizeHost(req.Host)
 	rte := rt.table.Load().lookup(host, req.Path)
 	var a *appState
@@ -426,7 +453,13 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 		cc.hsts = rte.hsts && cc.secure(req)
 		res = cc.serveApp(req, a, start)
 	}
-	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: res.status, Duration: time.Since(start)}
+	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: res.status, Duration: time.Since(start),
+		BytesIn:  int64(len(req.Head)) + cc.bodyIn.Load() - in0,
+		BytesOut: cc.written - out0 + int64(cc.bw.Buffered()),
+		Client:   cc.ip, UserAgent: req.UserAgent, Proto: "HTTP/1.1", TLSVersion: cc.tlsVersion, RequestID: cc.reqID}
+	if req.HTTP10 {
+		e.Proto = "HTTP/1.0"
+	}
 	if a != nil {
 		e.Tenant, e.App = a.tenant.name, a.name
 	}

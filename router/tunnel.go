@@ -25,11 +25,13 @@ func (rt *Router) tunnel(cc *clientConn, c *uconn) result {
 	// tunnel (as nginx does); a client that half-closes may still receive.
 	done := make(chan struct{})
 	go func() {
-		io.Copy(c.c, cc.br) // what the client already sent, then the rest
+		n, _ := io.Copy(c.c, cc.br) // what the client already sent, then the rest
+		cc.bodyIn.Add(n)
 		c.c.CloseWrite()
 		close(done)
 	}()
-	io.Copy(cc.c, c.br)
+	n, _ := io.Copy(cc.c, c.br)
+	cc.written += n
 	cc.c.Close()
 	c.c.Close()
 	<-done
