@@ -127,8 +127,8 @@ func TestBuildFigures(t *testing.T) {
 	if !near(acme.CPUPercent, 12) || !near(acme.MemoryMaxBytes, 512<<20) || !near(acme.RequestsPerSecond, 54) || acme.State != "running" {
 		t.Errorf("acme %+v", show(acme))
 	}
-	if s := rows[Key{"globex", "www"}].State; s != "idle" {
-		t.Errorf("globex/www is %s, want idle (service inactive, socket listening)", s)
+	if s := rows[Key{"globex", "www"}].State; s != "inactive" {
+		t.Errorf("globex/www is %s, want inactive", s)
 	}
 	if s := rows[Key{"initech", ""}].State; s != "failed" {
 		t.Errorf("initech is %s, want failed (its app failed)", s)
@@ -173,6 +173,23 @@ func TestRatesFirstAndReset(t *testing.T) {
 	api := v.Tenants[0].Apps[0]
 	if v.Tenants[0].Tenant != "umbrella" || api.App != "api" || *api.RequestsPerSecond != 5010.0/2 {
 		t.Errorf("after a reset: %+v", show(v.Tenants[0]))
+	}
+}
+
+// Sockets' states, where a scrape has them, tell idle from stopped.
+func TestAppState(t *testing.T) {
+	for want, u := range map[string]*Usage{
+		"idle":     {States: map[string]string{"a.service": "inactive"}, Sockets: map[string]string{"a.socket": "active"}},
+		"stopped":  {States: map[string]string{"a.service": "inactive"}, Sockets: map[string]string{"a.socket": "inactive"}},
+		"inactive": {States: map[string]string{"a.service": "inactive"}},
+		"running":  {States: map[string]string{"a@1.service": "inactive", "a@2.service": "active"}},
+		"failed":   {States: map[string]string{"a@1.service": "failed", "a@2.service": "active"}},
+		"starting": {States: map[string]string{"a.service": "activating"}},
+		"-":        {},
+	} {
+		if got := appState(u); got != want {
+			t.Errorf("%v: %s, want %s", u.States, got, want)
+		}
 	}
 }
 

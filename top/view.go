@@ -13,9 +13,9 @@ import (
 type Row struct {
 	Tenant string `json:"tenant"`
 	App    string `json:"app,omitempty"`
-	// State is running, starting, idle (stopped, its socket listening),
-	// stopping, stopped or failed, as `ehecoatl status` says it; a
-	// tenant's is its apps' (failed, else running, else idle).
+	// State is running, starting, stopping, inactive or failed (the
+	// services' ActiveState; see appState); a tenant's is its apps'
+	// (failed, else running, else the first app's).
 	State             string   `json:"state"`
 	CPUPercent        *float64 `json:"cpu_percent"` // 100: one CPU
 	MemoryBytes       *float64 `json:"memory_bytes"`
@@ -238,12 +238,13 @@ func sum(rows []Row, f func(*Row) *float64) *float64 {
 	return s
 }
 
-// appState says what `ehecoatl status` says of an app, from its units'
-// ActiveState: a service running is running; none running but one
-// starting, starting; a failed one, failed; all stopped with a socket
-// listening, idle (the next request starts it).
+// appState is an app's ActiveState as a word: a service running is
+// running; none running but one starting, starting; a failed one, failed.
+// Stopped services are inactive: idle (their socket listens) or stopped,
+// which the metrics do not tell apart (`ehecoatl status` does), unless
+// they carry the sockets' states too.
 func appState(u *Usage) string {
-	if u == nil {
+	if u == nil || len(u.States) == 0 {
 		return "-"
 	}
 	has := func(s string) bool {
@@ -264,13 +265,13 @@ func appState(u *Usage) string {
 	case has("deactivating"):
 		return "stopping"
 	}
+	if len(u.Sockets) == 0 {
+		return "inactive"
+	}
 	for _, st := range u.Sockets {
 		if st == "active" {
 			return "idle"
 		}
-	}
-	if len(u.States) == 0 && len(u.Sockets) == 0 {
-		return "-"
 	}
 	return "stopped"
 }
