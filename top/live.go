@@ -112,7 +112,7 @@ func draw(w io.Writer, v *View, note string, o Options) {
 		b.WriteString(l)
 		b.WriteString(clearLine)
 		if i < len(lines)-1 {
-			b.WriteString("\r\n")
+			b.WriteString("\n") // the terminal is not raw: its ONLCR adds the CR
 		}
 	}
 	b.WriteString(clearBelow)
