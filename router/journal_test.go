@@ -3,7 +3,9 @@ package router
 import (
 	"crypto/tls"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -68,5 +70,32 @@ func TestJournalFieldNames(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(AccessMessageID) {
 		t.Errorf("MESSAGE_ID %q is not a 128-bit id in hex", AccessMessageID)
+	}
+}
+
+// The catalog entry the packages ship (packaging/catalog) is for the
+// access lines' MESSAGE_ID, and journalctl builds a catalog of it.
+func TestAccessCatalog(t *testing.T) {
+	b, err := os.ReadFile("../packaging/catalog/ehecoatl.catalog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "\n-- "+AccessMessageID+"\n") {
+		t.Fatalf("the catalog has no entry -- %s", AccessMessageID)
+	}
+	if _, err := exec.LookPath("journalctl"); err != nil {
+		t.Skip("journalctl not installed: the catalog's syntax is not checked")
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, "usr/lib/systemd/catalog")
+	os.MkdirAll(dir, 0o755)
+	os.MkdirAll(filepath.Join(root, "var/lib/systemd/catalog"), 0o755)
+	os.WriteFile(filepath.Join(dir, "ehecoatl.catalog"), b, 0o644)
+	if out, err := exec.Command("journalctl", "--root", root, "--update-catalog").CombinedOutput(); err != nil {
+		t.Fatalf("journalctl --update-catalog: %v\n%s", err, out)
+	}
+	out, err := exec.Command("journalctl", "--root", root, "--list-catalog").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), AccessMessageID+" ehecoatl: @EHECOATL_TENANT@/@EHECOATL_APP@") {
+		t.Errorf("journalctl --list-catalog: %v\n%s", err, out)
 	}
 }
