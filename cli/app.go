@@ -100,6 +100,7 @@ func New(stdout, stderr io.Writer) *ucli.App {
 			rollbackCommand(),
 			generateCommand(),
 			statusCommand(),
+			topCommand(),
 			doctorCommand(),
 			controlCommand("start", "start a tenant's or app's sockets and services, clearing an operator's stop (refused for a suspended tenant)"),
 			controlCommand("stop", "stop a tenant's or app's services and sockets, and record the stop: applies, reboots and the router (503) respect it until start"),

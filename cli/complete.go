@@ -10,6 +10,7 @@ import (
 	"github.com/ehecoatl/ehecoatl/apply"
 	"github.com/ehecoatl/ehecoatl/layout"
 	"github.com/ehecoatl/ehecoatl/manifest"
+	"github.com/ehecoatl/ehecoatl/top"
 )
 
 // completeFlag ends the words the shell completions (packaging/completions)
@@ -68,8 +69,11 @@ func complete(app *ucli.App, words []string, w io.Writer) {
 		case rest[j] == "--":
 		case strings.HasPrefix(rest[j], "-"):
 			if takesValue(cmd.Flags, rest[j]) {
-				if j == len(rest)-1 {
-					return // cur is the flag's value
+				if j == len(rest)-1 { // cur is the flag's value
+					if vs := flagValues[cmd.Name+" "+strings.TrimLeft(rest[j], "-")]; vs != nil {
+						fmt.Fprintln(w, strings.Join(vs, "\n"))
+					}
+					return
 				}
 				j++
 			}
@@ -96,6 +100,10 @@ func printGenerations(w io.Writer, root string) {
 		}
 	}
 }
+
+// flagValues are the values of flags that take one of a few words, by
+// command and flag name.
+var flagValues = map[string][]string{"top sort": top.Sorts}
 
 // targetCommands take an installed TENANT or TENANT/APP (init names a new
 // tenant, purge a removed one).

@@ -90,6 +90,8 @@ func TestComplete(t *testing.T) {
 		{[]string{"--root", root, "init", ""}, nil, []string{"acme"}}, // a new name
 		{[]string{"logs", "-"}, []string{"--grep", "--priority", "--until", "--since", "--follow"}, nil},
 		{[]string{"help", ""}, []string{"logs", "apply"}, nil},
+		{[]string{"top", "--sort", ""}, []string{"cpu", "memory", "rps", "errors"}, nil},
+		{[]string{"top", "-"}, []string{"--once", "--json", "--sort", "--metrics", "--interval"}, nil},
 	} {
 		t.Run(strings.Join(tc.words, " "), func(t *testing.T) {
 			code, out, errOut := run(t, append(tc.words, completeFlag)...)

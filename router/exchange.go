@@ -110,7 +110,7 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 		c.startDeadline = now.Add(rt.cfg.StartTimeout)
 	}
 	c.armRead(now)
-	wire.WriteRequestHead(c.bw, &req.Request, wire.Peer{IP: cc.ip, TLS: cc.tls, Trusted: cc.trusted})
+	wire.WriteRequestHead(c.bw, &req.Request, wire.Peer{IP: cc.ip, TLS: cc.tls, Trusted: cc.trusted, RequestID: cc.reqID.AppendTo(cc.idBuf[:0])})
 
 	var body *bodySender
 	var werr error

@@ -290,6 +290,9 @@ type h2exchange struct {
 	written int
 	// stop ends the watch of the stream (nil: not watched).
 	stop func() bool
+	// reqID is the stream's id (requestid.go), idBuf its text for the app.
+	reqID RequestID
+	idBuf requestIDBuf
 	// in counts the body bytes read from the stream (h2BodyReader), out
 	// the response's head (as HTTP/1.1) and the router's own bodies.
 	in, out int64
@@ -321,11 +324,13 @@ func serveH2(w http.ResponseWriter, r *http.Request) {
 	if err := req.parse(r); err != nil {
 		re := err.(*wire.RequestError)
 		ex.simple(re.Status, statusText(re.Status)+": "+re.Msg+"\n", "")
-		e := AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start), BytesIn: int64(len(req.headBuf)), BytesOut: ex.out}
+		e := AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start), BytesIn: int64(len(req.headBuf)), BytesOut: ex.out,
+			Client: cc.ip, UserAgent: r.UserAgent(), Proto: "HTTP/2.0", TLSVersion: cc.tlsVersion, RequestID: RequestID{Seq: idSeq.Add(1)}}
 		rt.account(nil, nil, &e, protoHTTP2)
 		rt.access.Log(e)
 		return
 	}
+	ex.reqID = newRequestID(req.RequestID, cc.trusted)
 	rte := rt.table.Load().lookup(normalizeHost(req.Host), req.Path)
 	var a *appState
 	var status int
@@ -340,7 +345,8 @@ func serveH2(w http.ResponseWriter, r *http.Request) {
 		status = ex.serveApp(req, a, start)
 	}
 	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: status, Duration: time.Since(start),
-		BytesIn: int64(len(req.headBuf)) + ex.in, BytesOut: ex.out + int64(ex.written)}
+		BytesIn: int64(len(req.headBuf)) + ex.in, BytesOut: ex.out + int64(ex.written),
+		Client: cc.ip, UserAgent: req.UserAgent, Proto: "HTTP/2.0", TLSVersion: cc.tlsVersion, RequestID: ex.reqID}
 	if a != nil {
 		e.Tenant, e.App = a.tenant.name, a.name
 	}
@@ -495,7 +501,7 @@ func (ex *h2exchange) exchange(req *h2req, a *appState, c *uconn, hasBody bool) 
 		c.startDeadline = now.Add(rt.cfg.StartTimeout)
 	}
 	c.armRead(now)
-	wire.WriteRequestHead(c.bw, &req.Request, wire.Peer{IP: ex.cc.ip, TLS: true, Trusted: ex.cc.trusted})
+	wire.WriteRequestHead(c.bw, &req.Request, wire.Peer{IP: ex.cc.ip, TLS: true, Trusted: ex.cc.trusted, RequestID: ex.reqID.AppendTo(ex.idBuf[:0])})
 
 	var body *bodySender
 	var werr error

@@ -46,13 +46,14 @@ func (cc *clientConn) startTLS() bool {
 		tc.Close()
 		return false
 	}
-	proto := tc.ConnectionState().NegotiatedProtocol
+	st := tc.ConnectionState()
+	proto := st.NegotiatedProtocol
 	if proto == "acme-tls/1" {
 		tc.Close()
 		return false
 	}
 	cc.c = tc
-	cc.tls = true
+	cc.tls, cc.tlsVersion = true, st.Version
 	if proto == "h2" {
 		cc.serveH2(tc)
 		return false

@@ -168,7 +168,7 @@ func (cc *clientConn) serveRaw() (first bool, wait time.Duration, begun time.Tim
 				}
 				// The whole head is buffered: ReadHead reads nothing.
 				head, err := wire.ReadHead(cc.br, cc.headBuf, cfg.MaxHeaderBytes)
-				cc.headBuf = head[:0]
+				cc.headBuf, cc.headLen = head[:0], len(head)
 				if err != nil {
 					if errors.As(err, &reqErr) {
 						what = rawRefuse

@@ -173,13 +173,15 @@ type clientConn struct {
 	c   net.Conn
 	// raw is the accepted connection, which c wraps once TLS starts;
 	// other goroutines (Shutdown, Close) use raw, never c.
-	raw   net.Conn
-	br    *bufio.Reader
-	bw    *bufio.Writer
-	ip    string
-	key   string // clientKey(ip)
-	tls   bool
-	state atomic.Int32
+	raw net.Conn
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	ip  string
+	key string // clientKey(ip)
+	tls bool
+	// tlsVersion is the TLS connection's version, for the access log.
+	tlsVersion uint16
+	state      atomic.Int32
 	// trusted: the peer is in Config.TrustedProxies (forwarded.go).
 	trusted bool
 
@@ -188,14 +190,19 @@ type clientConn struct {
 	// otherwise); where wdl equals it, the loop set both (waitDeadline).
 	wdl, dl time.Time
 
-	// Reused between requests.
+	// Reused between requests; headLen is the length of the last head
+	// read (for the access log of one refused).
 	headBuf []byte
+	headLen int
 	req     request
 	// hsts: the response to the request being served gets
 	// Strict-Transport-Security.
 	hsts bool
 	// sink relays response bodies to this connection (copy.go).
 	sink h1Sink
+	// reqID is the request's id, idBuf its text for the app (requestid.go).
+	reqID RequestID
+	idBuf requestIDBuf
 
 	// The plain connection's RawConn and serveRaw's state (rawserve.go):
 	// rawFD is the descriptor while serveRaw's RawConn.Read runs, else
@@ -382,7 +389,7 @@ func (cc *clientConn) serveLoop(first bool, wait time.Duration, begun time.Time,
 			cc.c.SetReadDeadline(start.Add(cfg.ReadHeaderTimeout))
 		}
 		head, err := wire.ReadHead(cc.br, cc.headBuf, cfg.MaxHeaderBytes)
-		cc.headBuf = head[:0]
+		cc.headBuf, cc.headLen = head[:0], len(head)
 		if err != nil {
 			var re *wire.RequestError
 			if errors.As(err, &re) {
@@ -411,7 +418,8 @@ func (cc *clientConn) refuse(re *wire.RequestError, start time.Time) {
 	cc.takeWriter()
 	tx := cc.tx
 	cc.writeSimple(re.Status, statusText(re.Status)+": "+re.Msg+"\n", "", true)
-	e := AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start), BytesOut: cc.tx - tx}
+	e := AccessEntry{Time: start, Status: re.Status, Duration: time.Since(start), BytesIn: int64(cc.headLen), BytesOut: cc.tx - tx,
+		Client: cc.ip, TLSVersion: cc.tlsVersion, RequestID: RequestID{Seq: idSeq.Add(1)}}
 	cc.rt.account(nil, nil, &e, protoHTTP11)
 	cc.lingerClose()
 	cc.rt.access.Log(e)
@@ -441,6 +449,7 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 	rt := cc.rt
 	cc.takeWriter()
 	defer cc.releaseWriter()
+	cc.reqID = newRequestID(req.RequestID, cc.trusted)
 	tx := cc.tx
 	host := normalizeHost(req.Host)
 	rte := rt.table.Load().lookup(host, req.Path)
@@ -461,7 +470,11 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 		res = cc.serveApp(req, a, start)
 	}
 	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: res.status, Duration: time.Since(start),
-		BytesIn: cc.bytesIn(), BytesOut: cc.tx + int64(cc.bw.Buffered()) - tx}
+		BytesIn: cc.bytesIn(), BytesOut: cc.tx + int64(cc.bw.Buffered()) - tx,
+		Client:  cc.ip, UserAgent: req.UserAgent, Proto: "HTTP/1.1", TLSVersion: cc.tlsVersion, RequestID: cc.reqID}
+	if req.HTTP10 {
+		e.Proto = "HTTP/1.0"
+	}
 	if a != nil {
 		e.Tenant, e.App = a.tenant.name, a.name
 	}

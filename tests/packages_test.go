@@ -121,6 +121,7 @@ func packaged(t *testing.T) []string {
 		"usr/bin/ehecoatl-router",
 		"usr/lib/ehecoatl/ehecoatl-exec",
 		"usr/lib/ehecoatl/ehecoatl.nft",
+		"usr/lib/systemd/catalog/ehecoatl.catalog",
 		"usr/lib/systemd/system/ehecoatl-firewall.service",
 		"usr/lib/systemd/system/ehecoatl-router.service",
 		"usr/lib/systemd/system/ehecoatl-router.socket",

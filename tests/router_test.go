@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ehecoatl/ehecoatl/router"
 	"github.com/ehecoatl/ehecoatl/tests/install"
 )
 
@@ -185,12 +188,36 @@ func TestRouter(t *testing.T) {
 
 	t.Run("access log lines in the journal by tenant", func(t *testing.T) {
 		r := r.on(t)
-		r.fetch("alpha.test", "/access-log-probe")
+		_, body, err := r.fetch("alpha.test", "/access-log-probe")
+		// The app got the router's own X-Request-Id (the client is not a
+		// trusted proxy), and the access line says the same.
+		m := regexp.MustCompile(` rid ([0-9a-f]{16}-[0-9a-f]+) `).FindStringSubmatch(body)
+		if err != nil || m == nil {
+			t.Fatalf("the app got no request id of the router's: %v %q", err, body)
+		}
+		var line map[string]any
 		r.waitFor("the router's access log line", 10*time.Second, func() bool {
-			out, _, _ := r.try("journalctl", "--no-pager", "-o", "json", "EHECOATL_TENANT=alpha", "_SYSTEMD_UNIT=ehecoatl-router.service")
-			return strings.Contains(out, `"STATUS":"200"`) && strings.Contains(out, `"PATH":"/access-log-probe"`) &&
-				strings.Contains(out, `"EHECOATL_APP":"web"`) && strings.Contains(out, `"DURATION_MS":`)
+			// MESSAGE_ID selects access lines (docs/OPERATIONS.md "The router").
+			out, _, _ := r.try("journalctl", "--no-pager", "-o", "json", "MESSAGE_ID="+router.AccessMessageID,
+				"EHECOATL_TENANT=alpha", "PATH=/access-log-probe", "_SYSTEMD_UNIT=ehecoatl-router.service")
+			return json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &line) == nil
 		})
+		for k, want := range map[string]string{"STATUS": "200", "EHECOATL_APP": "web", "REQUEST_ID": m[1], "PROTOCOL": "HTTP/1.1",
+			"CLIENT_ADDRESS": "127.0.0.1", "USER_AGENT": "Go-http-client/1.1"} {
+			if line[k] != want {
+				t.Errorf("%s = %v, want %s (line %v)", k, line[k], want, line)
+			}
+		}
+		if _, ok := line["TLS_VERSION"]; ok {
+			t.Errorf("TLS_VERSION on a plain HTTP request: %v", line["TLS_VERSION"])
+		}
+		// The head comes before the body: more than the body alone.
+		if n, _ := strconv.Atoi(fmt.Sprint(line["BYTES_OUT"])); n <= len(body) {
+			t.Errorf("BYTES_OUT = %v, want more than the body's %d bytes", line["BYTES_OUT"], len(body))
+		}
+		if n, _ := strconv.Atoi(fmt.Sprint(line["BYTES_IN"])); n < len("GET /access-log-probe HTTP/1.1\r\nHost: alpha.test\r\n\r\n") {
+			t.Errorf("BYTES_IN = %v", line["BYTES_IN"])
+		}
 	})
 
 	t.Run("websocket echo", func(t *testing.T) {

@@ -176,6 +176,7 @@ func cliMan(o options) ([]byte, error) {
 **status** exits 1 also when an app failed or the router is down (its socket enabled but not
 listening, a unit of it failed, or its table not loaded), 0 when everything serves or is held as
 asked (stopped by the operator, suspended).
+**top** exits 1 when the router's metrics endpoint is off or does not answer.
 
 # EXAMPLES
 
@@ -216,6 +217,13 @@ Which domain goes to which app, with its certificate:
 
     ehecoatl routes
 
+Tenants and apps by CPU, refreshed every second (Ctrl-C ends it); by requests per second, once;
+one view as JSON for a script:
+
+    ehecoatl top
+    ehecoatl top --sort rps --once
+    ehecoatl top --json
+
 A starter manifest for a new tenant, checked and applied with the others:
 
     ehecoatl init shop --domain shop.example.com --dir ./hosting
@@ -239,6 +247,10 @@ Shell completion of commands, flags, tenants and TENANT/APP is installed for bas
 */etc/default/ehecoatl*
 :   Settings of the command, *KEY=VALUE* lines: *EHECOATL_KEEP_GENERATIONS*, how many previous
     generations **apply** keeps (default 10, at least 1).
+
+*/etc/default/ehecoatl-router*
+:   The router's settings; **top** reads *EHECOATL_METRICS_LISTEN* from it, the address of the
+    router's metrics endpoint (default *127.0.0.1:9808*; *off*: none).
 
 */var/lib/ehecoatl*
 :   What the last **apply** did (*applied.json*) and what it read (*applied-inputs.json*: an apply

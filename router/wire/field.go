@@ -36,6 +36,11 @@ const (
 	// kHop: hop-by-hop in both directions (RFC 9110 §7.6.1), never
 	// passed on.
 	kHop
+	// kUserAgent is passed on and kept for the access log.
+	kUserAgent
+	// kRequestID: X-Request-Id, which the router writes itself (the
+	// trusted proxy's value or its own; see Peer.RequestID).
+	kRequestID
 )
 
 // fieldKind classifies a field name case-insensitively.
@@ -66,6 +71,13 @@ func fieldKind[T text](name T) kind {
 		}
 		if eqFold(name, "keep-alive") {
 			return kHop
+		}
+		if eqFold(name, "user-agent") {
+			return kUserAgent
+		}
+	case 12:
+		if eqFold(name, "x-request-id") {
+			return kRequestID
 		}
 	case 14:
 		if eqFold(name, "content-length") {

@@ -89,3 +89,40 @@ func TestWriteRequestHeadForwarded(t *testing.T) {
 		})
 	}
 }
+
+// X-Request-Id: parsed out of Header (the router writes the one it
+// chooses, Peer.RequestID, and never the client's as such); a repeated
+// one is none. User-Agent is kept for the log and still forwarded.
+func TestRequestIDAndUserAgent(t *testing.T) {
+	for _, c := range []struct {
+		head, id, ua string
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8\r\nx-request-id: edge-1\r\n\r\n", "edge-1", "curl/8"},
+		{"GET / HTTP/1.1\r\nHost: a\r\nX-Request-Id: one\r\nX-Request-Id: two\r\n\r\n", "", ""},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", "", ""},
+	} {
+		var req Request
+		if err := ParseRequest(&req, c.head); err != nil {
+			t.Fatal(err)
+		}
+		if req.RequestID != c.id || req.UserAgent != c.ua {
+			t.Errorf("%q: id %q, user agent %q", c.head, req.RequestID, req.UserAgent)
+		}
+		for _, peer := range []Peer{{IP: "10.0.0.1"}, {IP: "10.0.0.1", Trusted: true, RequestID: []byte("rtr-7")}} {
+			var b bytes.Buffer
+			bw := bufio.NewWriter(&b)
+			WriteRequestHead(bw, &req, peer)
+			bw.Flush()
+			n := strings.Count(strings.ToLower(b.String()), "x-request-id:")
+			switch {
+			case peer.RequestID == nil && n != 0:
+				t.Errorf("%q: a request id without one chosen:\n%s", c.head, b.String())
+			case peer.RequestID != nil && (n != 1 || !strings.Contains(b.String(), "\r\nX-Request-Id: rtr-7\r\n")):
+				t.Errorf("%q: want the chosen id once:\n%s", c.head, b.String())
+			}
+			if c.ua != "" && !strings.Contains(b.String(), "\r\nUser-Agent: "+c.ua+"\r\n") {
+				t.Errorf("User-Agent not forwarded:\n%s", b.String())
+			}
+		}
+	}
+}

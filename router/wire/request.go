@@ -41,6 +41,13 @@ type Request struct {
 	// ExpectContinue: the client waits for "100 Continue" before it
 	// sends the body.
 	ExpectContinue bool
+	// UserAgent is the User-Agent value (also in Header), for the access
+	// log.
+	UserAgent string
+	// RequestID is the client's X-Request-Id, "" when it sent none or
+	// more than one. It is not in Header: WriteRequestHead writes
+	// Peer.RequestID instead, which the router chooses.
+	RequestID string
 }
 
 // RequestError is a request the router refuses before routing it, with
@@ -148,6 +155,7 @@ func ParseRequest(req *Request, head string) error {
 	var upgradeToken bool
 	var upgradeValue string
 	keepAlive := false
+	ids := 0
 	for {
 		line, rest = cutLine(rest)
 		if line == "" {
@@ -207,6 +215,12 @@ func ParseRequest(req *Request, head string) error {
 			req.XForwardedFor = append(req.XForwardedFor, value)
 		case kForwarded:
 			req.Forwarded = append(req.Forwarded, Field{name, value})
+		case kUserAgent:
+			req.UserAgent = value
+			req.Header = append(req.Header, Field{name, value})
+		case kRequestID:
+			ids++
+			req.RequestID = value
 		case kProxyAuthorization, kHop:
 		default:
 			if len(name) == 9 && eqFold(name, "forwarded") {
@@ -215,6 +229,9 @@ func ParseRequest(req *Request, head string) error {
 			}
 			req.Header = append(req.Header, Field{name, value})
 		}
+	}
+	if ids > 1 {
+		req.RequestID = "" // which one would be the proxy's?
 	}
 	// Upgrade needs both "Connection: upgrade" and an Upgrade header.
 	if upgradeToken && upgradeValue != "" && !req.HTTP10 {
@@ -337,6 +354,9 @@ type Peer struct {
 	// Config.TrustedProxies), whose X-Forwarded-* and Forwarded fields
 	// are passed on.
 	Trusted bool
+	// RequestID is the X-Request-Id the app gets (none when empty); the
+	// client's own never passes as sent.
+	RequestID []byte
 }
 
 // WriteRequestHead writes the request line and header for the app: the
@@ -405,6 +425,11 @@ func WriteRequestHead(bw *bufio.Writer, req *Request, peer Peer) {
 	if !host {
 		bw.WriteString("X-Forwarded-Host: ")
 		bw.WriteString(req.Host)
+		bw.WriteString("\r\n")
+	}
+	if len(peer.RequestID) > 0 {
+		bw.WriteString("X-Request-Id: ")
+		bw.Write(peer.RequestID)
 		bw.WriteString("\r\n")
 	}
 	if req.Upgrade != "" {

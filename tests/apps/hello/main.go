@@ -53,7 +53,9 @@ func main() {
 		if g := os.Getenv("GREETING"); g != "" {
 			fmt.Fprintf(w, "%s\n", g)
 		}
-		fmt.Fprintf(w, "hello from %s/%s pid %d path %s xff %s version %s+%s\n", os.Getenv("EHECOATL_TENANT"), os.Getenv("EHECOATL_APP"), os.Getpid(), r.URL.Path, r.Header.Get("X-Forwarded-For"), *version, os.Getenv("HELLO_VERSION"))
+		// rid: the X-Request-Id the router passed (tests/router_test.go
+		// matches it with the access line).
+		fmt.Fprintf(w, "hello from %s/%s pid %d path %s xff %s rid %s version %s+%s\n", os.Getenv("EHECOATL_TENANT"), os.Getenv("EHECOATL_APP"), os.Getpid(), r.URL.Path, r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Request-Id"), *version, os.Getenv("HELLO_VERSION"))
 	})
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { os.Exit(3) })
 	// GET /sick?s=N: /healthz answers 503 for N seconds.
