@@ -279,6 +279,10 @@ systemctl restart ehecoatl-router-metrics.socket`, port, mport))
 		if got := s.sum("ehecoatl_requests_total", cold) + s.sum("ehecoatl_cold_starts_total", cold); got != 0 {
 			t.Errorf("zeta/cold was never requested, but its requests and cold starts add up to %v", got)
 		}
+		// The dashboard's tenant and app variables list the apps by it.
+		if got := s.find("ehecoatl_requests_in_flight", cold); len(got) != 1 || got[0].value != 0 {
+			t.Errorf("ehecoatl_requests_in_flight of the never-requested zeta/cold: %v, want one sample of 0", got)
+		}
 		if got := s.sum("ehecoatl_router_apps", nil); got != 4 {
 			t.Errorf("ehecoatl_router_apps = %v, want 4", got)
 		}

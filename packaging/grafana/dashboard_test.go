@@ -194,9 +194,12 @@ func TestDashboardModel(t *testing.T) {
 	if v := vars["datasource"]; v.Type != "datasource" || string(v.Query) != `"prometheus"` {
 		t.Errorf("variable datasource: type %q, query %s; want a datasource variable of type prometheus", v.Type, v.Query)
 	}
+	// ehecoatl_requests_in_flight has a series for every app of the
+	// routing table, requested or not (ehecoatl_requests_total only from
+	// its first request): a tenant that never had traffic can be chosen.
 	for name, want := range map[string]string{
-		"tenant": "label_values(ehecoatl_requests_total, tenant)",
-		"app":    `label_values(ehecoatl_requests_total{tenant=~"$tenant"}, app)`,
+		"tenant": "label_values(ehecoatl_requests_in_flight, tenant)",
+		"app":    `label_values(ehecoatl_requests_in_flight{tenant=~"$tenant"}, app)`,
 	} {
 		v := vars[name]
 		if v.Type != "query" || v.Definition != want || v.Datasource == nil || v.Datasource.UID != "${datasource}" {
