@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X github.com/ehecoatl/ehecoatl/cli.Version=$(VERSION) -X main.
 BINS    := bin/ehecoatl bin/ehecoatl-router bin/ehecoatl-generator bin/ehecoatl-exec
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-unit test-integration deps demo bench bench-apply bench-scale bench-router fuzz clean
+.PHONY: all build test test-unit test-integration deps promtool demo bench bench-apply bench-scale bench-router fuzz clean
 
 all: build
 
@@ -37,7 +37,22 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-test: deps build
+# promtool, from Debian's prometheus package, unpacked into .cache/tools/
+# rather than installed (the package would start a Prometheus on the host):
+# the tests check the dashboard's queries with `promtool check rules` and a
+# scrape of the router with `promtool check metrics` (internal/promtool).
+PROMTOOL := .cache/tools/promtool
+promtool: $(PROMTOOL)
+
+$(PROMTOOL):
+	@set -e; d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	get() { (cd "$$d" && apt-get download -qq -o APT::Sandbox::User=root prometheus); }; \
+	get 2>/dev/null || { apt-get update -qq && get; }; \
+	dpkg-deb -x "$$d"/prometheus_*.deb "$$d/x"; \
+	install -D -m 0755 "$$d/x/usr/bin/promtool" $@; \
+	$@ --version | head -1
+
+test: deps build promtool
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
 

@@ -129,6 +129,7 @@ func packaged(t *testing.T) []string {
 		"usr/lib/tmpfiles.d/ehecoatl.conf",
 		"usr/share/bash-completion/completions/ehecoatl",
 		"usr/share/ehecoatl/schema/manifest.schema.json",
+		"usr/share/ehecoatl/grafana/ehecoatl.json",
 		"usr/share/ehecoatl/www/index.html",
 		"usr/share/fish/vendor_completions.d/ehecoatl.fish",
 		"usr/share/man/man1/ehecoatl.1.gz",
@@ -186,8 +187,10 @@ func testContents(t *testing.T, p pkgs) {
 			t.Errorf("/%s in the .deb: %q, want %q", f, got, mode)
 		}
 	}
-	if got := entries["usr/share/doc/ehecoatl/examples/www/index.html"]; !strings.HasPrefix(got, "l") {
-		t.Errorf("the examples' www/index.html is %q, want a symbolic link to /usr/share/ehecoatl/www/index.html", got)
+	for _, f := range []string{"www/index.html", "grafana/ehecoatl.json"} {
+		if got := entries["usr/share/doc/ehecoatl/examples/"+f]; !strings.HasPrefix(got, "l") {
+			t.Errorf("the examples' %s is %q, want a symbolic link to /usr/share/ehecoatl/%s", f, got, f)
+		}
 	}
 	// Apply's symbolic links and generations are not the package's.
 	for f := range entries {
@@ -248,7 +251,7 @@ func testRPM(t *testing.T, p pkgs) {
 		"usr/share/zsh/site-functions/_ehecoatl",
 		"usr/share/licenses/ehecoatl/LICENSE",
 		"usr/share/licenses/ehecoatl/copyright",
-		"etc/ehecoatl", "etc/ehecoatl/secrets", "usr/share/ehecoatl", "usr/share/doc/ehecoatl/examples")
+		"etc/ehecoatl", "etc/ehecoatl/secrets", "usr/share/ehecoatl", "usr/share/ehecoatl/grafana", "usr/share/doc/ehecoatl/examples")
 	for _, f := range want {
 		if !slices.Contains(list, "/"+f) {
 			t.Errorf("rpm -qlp: /%s missing", f)
@@ -619,10 +622,11 @@ func testRPMInstall(t *testing.T, p, upgrade pkgs) {
 			}
 		}
 		for f, mode := range map[string]string{
-			"/etc/ehecoatl/secrets":                           "40700",
-			"/usr/bin/ehecoatl":                               "100755",
-			"/etc/default/ehecoatl-router":                    "100644",
-			"/usr/share/doc/ehecoatl/examples/www/index.html": "link ../../../../ehecoatl/www/index.html",
+			"/etc/ehecoatl/secrets":                                  "40700",
+			"/usr/bin/ehecoatl":                                      "100755",
+			"/etc/default/ehecoatl-router":                           "100644",
+			"/usr/share/doc/ehecoatl/examples/www/index.html":        "link ../../../../ehecoatl/www/index.html",
+			"/usr/share/doc/ehecoatl/examples/grafana/ehecoatl.json": "link ../../../../ehecoatl/grafana/ehecoatl.json",
 		} {
 			if modes[f] != mode {
 				t.Errorf("%s: mode %s in the package, want %s", f, modes[f], mode)
@@ -816,6 +820,11 @@ func testInSystemd(t *testing.T, p pkgs, upgrade string) {
 			}
 			if got := h.run("ehecoatl", "version"); !strings.Contains(got, p.version) {
 				h.fatalf("ehecoatl version: %q, want %s", got, p.version)
+			}
+			// The dashboard, and the examples' link to it.
+			dash, _ := os.ReadFile(filepath.Join(repo, "examples/grafana/ehecoatl.json"))
+			if got := h.run("cat", "/usr/share/doc/ehecoatl/examples/grafana/ehecoatl.json"); got != string(dash) || len(dash) == 0 {
+				h.t.Errorf("the installed dashboard differs from examples/grafana/ehecoatl.json (%d bytes, want %d)", len(got), len(dash))
 			}
 			// No tenants yet: the router answers, with 404 for everyone.
 			if r := h.curl("nobody.example.test", "/"); r.status != 404 {

@@ -25,6 +25,7 @@ func Files(repo, bin string) map[string]string {
 		"/usr/lib/ehecoatl/ehecoatl.nft":                        filepath.Join(repo, "packaging/nftables/ehecoatl.nft"),
 		"/usr/share/polkit-1/rules.d/50-ehecoatl-router.rules":  filepath.Join(repo, "packaging/polkit/50-ehecoatl-router.rules"),
 		"/usr/share/ehecoatl/www":                               filepath.Join(repo, "examples/www"),
+		"/usr/share/ehecoatl/grafana":                           filepath.Join(repo, "examples/grafana"),
 		"/usr/share/doc/ehecoatl/examples":                      filepath.Join(repo, "examples"),
 		"/usr/share/bash-completion/completions/ehecoatl":       filepath.Join(repo, "packaging/completions/ehecoatl.bash"),
 	}

@@ -1,0 +1,73 @@
+package metricsdoc
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestLoadTheContract(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "docs", "METRICS.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Metrics) < 30 {
+		t.Errorf("%d metrics read from docs/METRICS.md, want every row of its tables", len(c.Metrics))
+	}
+	for _, tc := range []struct {
+		series, family, typ string
+		labels              []string
+	}{
+		{"ehecoatl_requests_total", "ehecoatl_requests_total", "counter", []string{"tenant", "app", "code", "proto"}},
+		{"ehecoatl_request_duration_seconds_bucket", "ehecoatl_request_duration_seconds", "histogram", []string{"tenant", "app"}},
+		{"ehecoatl_request_duration_seconds_count", "ehecoatl_request_duration_seconds", "histogram", []string{"tenant", "app"}},
+		{"ehecoatl_unit_state", "ehecoatl_unit_state", "gauge", []string{"tenant", "app", "name", "type", "state"}},
+		{"ehecoatl_router_routes", "ehecoatl_router_routes", "gauge", nil},
+		{"ehecoatl_build_info", "ehecoatl_build_info", "gauge", []string{"version", "goversion"}},
+	} {
+		m, ok := c.Series(tc.series)
+		if !ok || m.Name != tc.family || m.Type != tc.typ || !slices.Equal(m.Labels, tc.labels) {
+			t.Errorf("Series(%s) = %+v %v, want %s %s %v", tc.series, m, ok, tc.family, tc.typ, tc.labels)
+		}
+	}
+	for _, name := range []string{
+		"ehecoatl_request_duration_seconds", // a histogram's bare name is no series
+		"ehecoatl_requests_total_count",     // not a histogram
+		"ehecoatl_requests",
+		"systemd_unit_state",
+	} {
+		if m, ok := c.Series(name); ok {
+			t.Errorf("Series(%s) = %+v, want no such series", name, m)
+		}
+	}
+	if !c.Prefixed("go_goroutines") || !c.Prefixed("process_cpu_seconds_total") || c.Prefixed("ehecoatl_x") {
+		t.Errorf("prefixes %v", c.Prefixes)
+	}
+	m, _ := c.Series("ehecoatl_request_duration_seconds_bucket")
+	if !m.HasLabel("ehecoatl_request_duration_seconds_bucket", "le") || m.HasLabel("ehecoatl_request_duration_seconds_count", "le") {
+		t.Error("le is a label of a histogram's buckets only")
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	const head = "| metric | type | labels | meaning |\n| --- | --- | --- | --- |\n"
+	for _, tc := range []struct{ name, md, want string }{
+		{"no tables", "# Metrics\n", "no metric tables"},
+		{"bad type", head + "| `a_total` | countr | `tenant` | x |\n", `type "countr"`},
+		{"no name", head + "| a_total | counter | `tenant` | x |\n", "no `name`"},
+		{"two names", head + "| `a` `b` | gauge | | x |\n", "want one metric name"},
+		{"bad label", head + "| `a` | gauge | `ten-ant` | x |\n", `label "ten-ant"`},
+		{"cells", head + "| `a` | gauge | x |\n", "3 cells"},
+		{"twice", head + "| `a` | gauge | | x |\n| `a` | gauge | | y |\n", "a twice"},
+	} {
+		_, err := Parse(tc.md)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error with %q", tc.name, err, tc.want)
+		}
+	}
+	c, err := Parse("text | with a bar\n" + head + "| `a` | gauge | `x` (`1`, `2`), `y` | m |\n\n| other | table |\n| `b` | c |\n")
+	if err != nil || len(c.Metrics) != 1 || !slices.Equal(c.Metrics["a"].Labels, []string{"x", "y"}) {
+		t.Errorf("%+v %v, want a with labels x, y (values in parentheses are not labels; other tables are not read)", c, err)
+	}
+}
