@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,6 +52,12 @@ type collector struct {
 	targets func() []Target
 	opts    Options
 	root    string
+
+	// labels of the targets of the last scrape (Collect runs one scrape
+	// at a time: the registry's Gather is called by one HTTP handler, and
+	// mu keeps two from racing).
+	mu     sync.Mutex
+	labels map[Target]*labelSets
 }
 
 // NewCollector returns the collector of docs/METRICS.md's "Usage" metrics
@@ -65,7 +72,7 @@ func NewCollector(targets func() []Target, opts Options) prometheus.Collector {
 	if opts.Timeout == 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	return &collector{targets: targets, opts: opts, root: root}
+	return &collector{targets: targets, opts: opts, root: root, labels: map[Target]*labelSets{}}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -75,56 +82,74 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 	defer cancel()
 	figs, err := Read(ctx, c.opts.Systemd, c.root, c.targets())
 	if err != nil && c.opts.OnError != nil {
 		c.opts.OnError(err)
 	}
+	// Label pairs of the targets read, those of the last scrape kept: a
+	// target gone with a reload is forgotten.
+	labels := make(map[Target]*labelSets, len(figs))
 	for i := range figs {
+		f := &figs[i]
 		// As systemd_exporter, which lists the units systemd has loaded:
 		// one systemd has not loaded has no state to show.
-		if figs[i].Loaded {
-			emit(ch, &figs[i])
+		if !f.Loaded {
+			continue
 		}
+		l := c.labels[f.Target]
+		if l == nil {
+			l = newLabelSets(f.Target)
+		}
+		labels[f.Target] = l
+		emit(ch, f, l)
 	}
+	c.labels = labels
 }
 
-func emit(ch chan<- prometheus.Metric, f *Figures) {
-	kind := f.Kind()
-	for _, s := range unitStates {
+func emit(ch chan<- prometheus.Metric, f *Figures, l *labelSets) {
+	for i, s := range unitStates {
 		v := 0.0
 		if s == f.ActiveState {
 			v = 1
 		}
-		ch <- prometheus.MustNewConstMetric(dState, prometheus.GaugeValue, v, f.Tenant, f.App, f.Unit, kind, s)
+		ch <- &metric{desc: dState, labels: l.states[i], value: v}
 	}
-	l := []string{f.Tenant, f.App, f.Unit}
-	u64 := func(d *prometheus.Desc, t prometheus.ValueType, v *uint64, labels ...string) {
+	gauge := func(d *prometheus.Desc, v *uint64) {
 		if v != nil {
-			ch <- prometheus.MustNewConstMetric(d, t, float64(*v), labels...)
+			ch <- &metric{desc: d, labels: l.unit, value: float64(*v)}
+		}
+	}
+	counter := func(d *prometheus.Desc, v *uint64) {
+		if v != nil {
+			ch <- &metric{desc: d, labels: l.unit, value: float64(*v), counter: true}
 		}
 	}
 	if f.Restarts != nil {
-		ch <- prometheus.MustNewConstMetric(dRestarts, prometheus.CounterValue, float64(*f.Restarts), l...)
+		ch <- &metric{desc: dRestarts, labels: l.unit, value: float64(*f.Restarts), counter: true}
 	}
-	u64(dIPIn, prometheus.CounterValue, f.IPIngressBytes, l...)
-	u64(dIPOut, prometheus.CounterValue, f.IPEgressBytes, l...)
+	counter(dIPIn, f.IPIngressBytes)
+	counter(dIPOut, f.IPEgressBytes)
 	cg := f.Cgroup
 	if cg == nil {
 		return
 	}
-	u64(dTasks, prometheus.GaugeValue, cg.Tasks, l...)
-	u64(dTasksMax, prometheus.GaugeValue, cg.TasksMax, f.Tenant, f.App, f.Unit, kind)
+	gauge(dTasks, cg.Tasks)
+	if cg.TasksMax != nil {
+		ch <- &metric{desc: dTasksMax, labels: l.typed, value: float64(*cg.TasksMax)}
+	}
 	if cg.CPUUsec != nil {
-		ch <- prometheus.MustNewConstMetric(dCPU, prometheus.CounterValue, float64(*cg.CPUUsec)/1e6, l...)
+		ch <- &metric{desc: dCPU, labels: l.unit, value: float64(*cg.CPUUsec) / 1e6, counter: true}
 	}
 	if cg.CPUQuota != nil {
-		ch <- prometheus.MustNewConstMetric(dQuota, prometheus.GaugeValue, *cg.CPUQuota, l...)
+		ch <- &metric{desc: dQuota, labels: l.unit, value: *cg.CPUQuota}
 	}
-	u64(dMem, prometheus.GaugeValue, cg.MemoryBytes, l...)
-	u64(dPeak, prometheus.GaugeValue, cg.MemoryPeak, l...)
-	u64(dMemMax, prometheus.GaugeValue, cg.MemoryMax, l...)
-	u64(dIORead, prometheus.CounterValue, cg.IOReadBytes, l...)
-	u64(dIOWrite, prometheus.CounterValue, cg.IOWriteBytes, l...)
+	gauge(dMem, cg.MemoryBytes)
+	gauge(dPeak, cg.MemoryPeak)
+	gauge(dMemMax, cg.MemoryMax)
+	counter(dIORead, cg.IOReadBytes)
+	counter(dIOWrite, cg.IOWriteBytes)
 }
