@@ -12,7 +12,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/usage.json from the current output")
 
-func u32(n uint32) *uint32 { return &n }
+func u32(n uint32) *uint32   { return &n }
 func f64(f float64) *float64 { return &f }
 
 // The JSON of status --json's usage: a running app of two services
