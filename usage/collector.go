@@ -51,7 +51,7 @@ var (
 type collector struct {
 	targets func() []Target
 	opts    Options
-	root    string
+	reader  *Reader
 
 	// labels of the targets of the last scrape (Collect runs one scrape
 	// at a time: the registry's Gather is called by one HTTP handler, and
@@ -63,7 +63,8 @@ type collector struct {
 // NewCollector returns the collector of docs/METRICS.md's "Usage" metrics
 // of the units targets returns at each scrape (the router passes those
 // of its current table: AppTargets of its apps). Every scrape reads them
-// afresh (Read); nothing is sampled in between.
+// afresh (a Reader: only the restarts of inactive services are kept from
+// scrape to scrape); nothing is sampled in between.
 func NewCollector(targets func() []Target, opts Options) prometheus.Collector {
 	root := opts.CgroupRoot
 	if root == "" {
@@ -72,7 +73,7 @@ func NewCollector(targets func() []Target, opts Options) prometheus.Collector {
 	if opts.Timeout == 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	return &collector{targets: targets, opts: opts, root: root, labels: map[Target]*labelSets{}}
+	return &collector{targets: targets, opts: opts, reader: &Reader{Systemd: opts.Systemd, Root: root}, labels: map[Target]*labelSets{}}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -86,7 +87,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	defer c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 	defer cancel()
-	figs, err := Read(ctx, c.opts.Systemd, c.root, c.targets())
+	figs, err := c.reader.Read(ctx, c.targets())
 	if err != nil && c.opts.OnError != nil {
 		c.opts.OnError(err)
 	}

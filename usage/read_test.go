@@ -3,6 +3,7 @@ package usage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -117,5 +118,78 @@ func TestReadCgroupError(t *testing.T) {
 	}
 	if got[0].Cgroup == nil || *got[0].Cgroup.MemoryBytes != 42 || got[1].Cgroup != nil {
 		t.Errorf("figures: %+v %+v", got[0].Cgroup, got[1].Cgroup)
+	}
+}
+
+// A Reader asks again for the restarts of running and failed services,
+// keeps those of inactive ones, reads one that became inactive once, and
+// refreshes RefreshPerRead of the kept ones per reading, oldest first.
+func TestReaderKeepsInactiveRestarts(t *testing.T) {
+	f := &fakeSystemd{counters: map[string]dbus.ServiceCounters{}}
+	var targets []Target
+	const idle = RefreshPerRead + 50
+	for i := range idle {
+		u := fmt.Sprintf("ehecoatl-t%03d-web.service", i)
+		f.units = append(f.units, dbus.UnitStatus{Name: u, LoadState: "loaded", ActiveState: "inactive"})
+		f.counters[u] = dbus.ServiceCounters{NRestarts: u32(uint32(i))}
+		targets = append(targets, Target{Tenant: fmt.Sprintf("t%03d", i), App: "web", Unit: u})
+	}
+	f.units = append(f.units,
+		dbus.UnitStatus{Name: "ehecoatl-run-web.service", LoadState: "loaded", ActiveState: "active"},
+		dbus.UnitStatus{Name: "ehecoatl-bad-web.service", LoadState: "loaded", ActiveState: "failed"})
+	f.counters["ehecoatl-run-web.service"] = dbus.ServiceCounters{NRestarts: u32(7)}
+	f.counters["ehecoatl-bad-web.service"] = dbus.ServiceCounters{NRestarts: u32(4)}
+	targets = append(targets, Target{"run", "web", "ehecoatl-run-web.service"}, Target{"bad", "web", "ehecoatl-bad-web.service"})
+	r := &Reader{Systemd: f, Root: t.TempDir()}
+	read := func() ([]Figures, []string) {
+		f.mu.Lock()
+		f.asked = nil
+		f.mu.Unlock()
+		figs, err := r.Read(context.Background(), targets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return figs, slices.Sorted(slices.Values(f.asked))
+	}
+	figs, asked := read()
+	if len(asked) != idle+2 {
+		t.Fatalf("first reading asked %d services, want all %d", len(asked), idle+2)
+	}
+	// The counters change behind the Reader's back: only what it asks
+	// shows the change.
+	for i := range idle {
+		f.counters[targets[i].Unit] = dbus.ServiceCounters{NRestarts: u32(1000)}
+	}
+	f.counters["ehecoatl-run-web.service"] = dbus.ServiceCounters{NRestarts: u32(8)}
+	figs, asked = read()
+	if len(asked) != 2+RefreshPerRead || !slices.Contains(asked, "ehecoatl-run-web.service") || !slices.Contains(asked, "ehecoatl-bad-web.service") {
+		t.Errorf("second reading asked %d: %v; want the running, the failed and %d kept ones", len(asked), asked, RefreshPerRead)
+	}
+	refreshed := 0
+	for i := range idle {
+		switch got := *figs[i].Restarts; got {
+		case 1000:
+			refreshed++
+		case uint32(i):
+		default:
+			t.Errorf("%s: restarts %d", targets[i].Unit, got)
+		}
+	}
+	if refreshed != RefreshPerRead || *figs[idle].Restarts != 8 {
+		t.Errorf("refreshed %d, want %d; running %d, want 8", refreshed, RefreshPerRead, *figs[idle].Restarts)
+	}
+	// The third reading refreshes the 50 not refreshed yet first.
+	figs, _ = read()
+	for i := range idle {
+		if got := *figs[i].Restarts; got != 1000 {
+			t.Errorf("third reading: %s restarts %d, want 1000 (refreshed by now)", targets[i].Unit, got)
+		}
+	}
+	// A service that stops is read once more, then kept.
+	f.units[idle].ActiveState = "inactive"
+	f.counters["ehecoatl-run-web.service"] = dbus.ServiceCounters{NRestarts: u32(9)}
+	figs, asked = read()
+	if !slices.Contains(asked, "ehecoatl-run-web.service") || *figs[idle].Restarts != 9 {
+		t.Errorf("a service that stopped was not read again: asked %v, restarts %d", asked, *figs[idle].Restarts)
 	}
 }

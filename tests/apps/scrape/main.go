@@ -3,7 +3,7 @@
 // in Prometheus's text format, as the router's /metrics will serve them:
 // the scrape-time figure of issue 16 (tests/bench_apply_test.go) until the
 // router's metrics listener serves them, when a curl of /metrics replaces
-// it. On stderr: how long the scrape's parts took.
+// it. On stderr: how long each scrape and its parts took.
 //
 // The targets come from the unit files in the generator's directory, not
 // from loading the manifests, so that the process costs little besides
@@ -14,8 +14,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,30 +52,86 @@ func run() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(usage.NewCollector(func() []usage.Target { return targets }, usage.Options{
 		Systemd: sd, OnError: func(err error) { readErr = err }}))
-	t1 := time.Now()
-	families, err := reg.Gather()
-	if err != nil {
-		return err
+	setup := time.Since(t0)
+	// The first scrape reads the restarts of every service; the router's
+	// later ones only of those not inactive (usage.Reader): SCRAPE_REPEAT
+	// scrapes (default 2) print the last, and the time of each.
+	repeat := 2
+	if n, err := strconv.Atoi(os.Getenv("SCRAPE_REPEAT")); err == nil && n > 0 {
+		repeat = n
 	}
-	t2 := time.Now()
-	w := bufio.NewWriterSize(os.Stdout, 1<<20)
-	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
-	series := 0
-	for _, mf := range families {
-		series += len(mf.GetMetric())
-		if err := enc.Encode(mf); err != nil {
+	for i := 1; i <= repeat; i++ {
+		t1 := time.Now()
+		families, err := reg.Gather()
+		if err != nil {
 			return err
 		}
+		t2 := time.Now()
+		var out io.Writer = io.Discard
+		if i == repeat {
+			out = os.Stdout
+		}
+		w := bufio.NewWriterSize(out, 1<<20)
+		enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+		series := 0
+		for _, mf := range families {
+			series += len(mf.GetMetric())
+			if err := enc.Encode(mf); err != nil {
+				return err
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		t3 := time.Now()
+		fmt.Fprintf(os.Stderr, "scrape %d: %d targets, %d series, gather %s, encode %s\n", i, len(targets), series, t2.Sub(t1), t3.Sub(t2))
+		if i == 1 {
+			fmt.Fprintf(os.Stderr, "first_scrape_ns %d\n", t3.Sub(t1))
+		}
+		if i == repeat {
+			fmt.Fprintf(os.Stderr, "scrape_ns %d\n", t3.Sub(t1))
+		}
 	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	t3 := time.Now()
-	fmt.Fprintf(os.Stderr, "scrape_ns %d\ngather_ns %d\nencode_ns %d\nsetup_ns %d\nscrape: %d targets, %d series\n",
-		t3.Sub(t1), t2.Sub(t1), t3.Sub(t2), t1.Sub(t0), len(targets), series)
+	fmt.Fprintf(os.Stderr, "setup_ns %d\n", setup)
 	if readErr != nil {
 		return readErr
 	}
+	if os.Getenv("SCRAPE_PHASES") != "" {
+		return phases(sd, targets)
+	}
+	return nil
+}
+
+// phases times the D-Bus parts of a reading apart (SCRAPE_PHASES=1).
+func phases(sd *dbus.Client, targets []usage.Target) error {
+	ctx := context.Background()
+	if f := os.Getenv("SCRAPE_CPUPROFILE"); f != "" {
+		out, err := os.Create(f)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		pprof.StartCPUProfile(out)
+		defer pprof.StopCPUProfile()
+	}
+	t0 := time.Now()
+	list, err := sd.ListUnitsIn(ctx, nil, "ehecoatl-*.service", "ehecoatl-*.slice")
+	if err != nil {
+		return err
+	}
+	t1 := time.Now()
+	var names []string
+	var ip []bool
+	for _, u := range list {
+		if strings.HasSuffix(u.Name, ".service") && u.LoadState == "loaded" {
+			names, ip = append(names, u.Name), append(ip, u.ActiveState == "active")
+		}
+	}
+	if _, err := sd.ServiceCounters(ctx, names, ip); err != nil {
+		return err
+	}
+	t2 := time.Now()
+	fmt.Fprintf(os.Stderr, "list_ns %d (%d units)\ncounters_ns %d (%d services)\n", t1.Sub(t0), len(list), t2.Sub(t1), len(names))
 	return nil
 }
 
