@@ -24,7 +24,7 @@ import (
 func statusCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "status",
-		Usage:     "per tenant and app: state (running, idle, stopped, suspended, failed), since, memory, CPU, tasks, restarts, domains; the router; exit 1 when an app failed or the router is down",
+		Usage:     "per tenant and app: state (running, idle, stopped, suspended, failed), since, memory, CPU, tasks, restarts, domains; the router; with --json also the usage since start of every app and tenant (CPU seconds, memory and its peak, tasks, IO and IP bytes, restarts); exit 1 when an app failed or the router is down",
 		ArgsUsage: "[TENANT[/APP]]",
 		Flags:     []ucli.Flag{jsonFlag},
 		Action: func(c *ucli.Context) error {
