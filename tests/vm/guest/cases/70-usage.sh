@@ -10,21 +10,24 @@ for h in steady.a.test web.b.test; do
 	wait_http "$h" "$APP_START_TIMEOUT" >/dev/null || { fail "usage: $h does not answer"; done_case; }
 done
 json=$(ehecoatl status --json) || [ $? -eq 1 ] || { fail "usage: ehecoatl status --json failed"; done_case; }
+# The cgroups as status read them, before b/web stops.
+cgs=$(for u in a-steady b-web; do t=${u%%-*}; d=$CG/ehecoatl.slice/ehecoatl-$t.slice/ehecoatl-$u.service; echo "$u $(cat "$d/memory.current") $(cat "$d/pids.current")"; done)
 systemctl stop "$web"
 idle=$(ehecoatl status --json) || [ $? -eq 1 ] || { fail "usage: ehecoatl status --json (idle) failed"; done_case; }
-res=$(STATUS_JSON="$json" IDLE_JSON="$idle" CG="$CG" python3 - <<'PY'
+res=$(STATUS_JSON="$json" IDLE_JSON="$idle" CGS="$cgs" CG="$CG" python3 - <<'PY'
 import json, os
 doc = json.loads(os.environ["STATUS_JSON"])
 rows = {(r["tenant"], r["app"]): r for r in doc["apps"]}
 bad, figs = [], []
+cgs = {l.split()[0]: (int(l.split()[1]), int(l.split()[2])) for l in os.environ["CGS"].splitlines()}
 for t, a in [("a", "steady"), ("b", "web")]:
     u = (rows.get((t, a)) or {}).get("usage") or {}
     cg = "%s/ehecoatl.slice/ehecoatl-%s.slice/ehecoatl-%s-%s.service/" % (os.environ["CG"], t, t, a)
     mem, peak, tasks, cpu = u.get("memory_bytes"), u.get("memory_peak_bytes"), u.get("tasks"), u.get("cpu_seconds")
-    cg_mem, cg_tasks = int(open(cg + "memory.current").read()), int(open(cg + "pids.current").read())
+    cg_mem, cg_tasks = cgs["%s-%s" % (t, a)]
     if not cpu or cpu <= 0: bad.append("%s/%s cpu %s" % (t, a, cpu))
     if not mem or not (cg_mem / 2 <= mem <= cg_mem * 2): bad.append("%s/%s memory %s vs cgroup %d" % (t, a, mem, cg_mem))
-    if os.path.exists(cg + "memory.peak") and (not peak or peak < mem / 2): bad.append("%s/%s peak %s, memory %s" % (t, a, peak, mem))
+    if os.path.exists("%s/ehecoatl.slice/memory.peak" % os.environ["CG"]) and mem and (not peak or peak < mem / 2): bad.append("%s/%s peak %s, memory %s" % (t, a, peak, mem))
     if tasks != cg_tasks: bad.append("%s/%s tasks %s vs cgroup %d" % (t, a, tasks, cg_tasks))
     if "restarts" not in u: bad.append("%s/%s no restarts" % (t, a))
     if "ip_ingress_bytes" not in u or "ip_egress_bytes" not in u: bad.append("%s/%s no IP bytes: %s" % (t, a, u))
