@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os/exec"
 	"slices"
 	"strings"
@@ -12,16 +13,18 @@ import (
 
 	"github.com/ehecoatl/ehecoatl/dbus"
 	"github.com/ehecoatl/ehecoatl/health"
+	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/naming"
 	"github.com/ehecoatl/ehecoatl/status"
 	"github.com/ehecoatl/ehecoatl/stops"
 	"github.com/ehecoatl/ehecoatl/tlsstate"
+	"github.com/ehecoatl/ehecoatl/usage"
 )
 
 func statusCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "status",
-		Usage:     "per tenant and app: state (running, idle, stopped, suspended, failed), since, memory, CPU, tasks, restarts, domains; the router; exit 1 when an app failed or the router is down",
+		Usage:     "per tenant and app: state (running, idle, stopped, suspended, failed), since, memory, CPU, tasks, restarts, domains; the router; with --json also the usage since start of every app and tenant (CPU seconds, memory and its peak, tasks, IO and IP bytes, restarts); exit 1 when an app failed or the router is down",
 		ArgsUsage: "[TENANT[/APP]]",
 		Flags:     []ucli.Flag{jsonFlag},
 		Action: func(c *ucli.Context) error {
@@ -69,10 +72,12 @@ func statusCommand() *ucli.Command {
 			}
 			status.AttachHolds(rows, set, rec)
 			if c.Bool("json") {
+				tenants := attachUsage(c.Context, c.App.ErrWriter, sd, set, rows)
 				err = printJSON(c, struct {
-					Router status.Router `json:"router"`
-					Apps   []status.App  `json:"apps"`
-				}{router, rows})
+					Router  status.Router   `json:"router"`
+					Tenants []status.Tenant `json:"tenants"`
+					Apps    []status.App    `json:"apps"`
+				}{router, tenants, rows})
 			} else {
 				// After the table, whose first line stays the header for
 				// scripts that cut its columns.
@@ -85,6 +90,29 @@ func statusCommand() *ucli.Command {
 			return statusExit(rows, router)
 		},
 	}
+}
+
+// attachUsage reads the usage of the rows' apps and their tenants'
+// slices (package usage) into the rows, and returns the tenants. What it
+// could not read is a warning: the states above are status's answer.
+func attachUsage(ctx context.Context, warn io.Writer, sd *dbus.Client, set *manifest.Set, rows []status.App) []status.Tenant {
+	shown := map[string]bool{}
+	for _, r := range rows {
+		shown[r.Tenant+"/"+r.App] = true
+	}
+	var names []naming.App
+	for _, t := range set.Tenants {
+		for _, a := range t.Apps {
+			if shown[t.Name+"/"+a.Name] {
+				names = append(names, a.Names())
+			}
+		}
+	}
+	figs, err := usage.Read(ctx, sd, usage.DefaultCgroupRoot(), usage.AppTargets(names))
+	if err != nil {
+		fmt.Fprintf(warn, "warning: %v\n", err)
+	}
+	return status.AttachUsage(rows, figs)
 }
 
 // statusExit is status's exit code (docs/OPERATIONS.md "Status and exit

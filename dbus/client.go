@@ -123,3 +123,8 @@ func with(c *Client, ctx context.Context, f func(*Conn) error) error {
 	}
 	return f(conn)
 }
+
+func (c *Client) ServiceCounters(ctx context.Context, names []string, ip []bool) (l []ServiceCounters, err error) {
+	err = with(c, ctx, func(x *Conn) (err error) { l, err = x.ServiceCounters(ctx, names, ip); return })
+	return l, err
+}

@@ -370,3 +370,20 @@ func Owner(unit string) (tenant, app, worker string) {
 	}
 	return tenant, app, worker
 }
+
+// ControlGroup is the cgroup systemd gives a unit of tenant, relative to
+// the cgroup file system's root (systemd's ControlGroup property):
+// "/ehecoatl.slice/ehecoatl-acme.slice/ehecoatl-acme-web.service" for a
+// service of the tenant's slice (Slice=TenantSlice), and
+// "/ehecoatl.slice/ehecoatl-acme.slice" for the slice itself. systemd
+// nests a slice under the slice its name's prefix names, and places a
+// unit in the directory of its slice; tenant and unit names need no
+// escaping there (no "\x" sequences, no names of the cgroup file system's
+// own files).
+func ControlGroup(tenant, unit string) string {
+	dir := "/" + RootSlice + "/" + TenantSlice(tenant)
+	if unit == TenantSlice(tenant) {
+		return dir
+	}
+	return dir + "/" + unit
+}

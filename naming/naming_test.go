@@ -182,3 +182,15 @@ func TestPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestControlGroup(t *testing.T) {
+	for unit, want := range map[string]string{
+		"ehecoatl-acme.slice":         "/ehecoatl.slice/ehecoatl-acme.slice",
+		"ehecoatl-acme-web.service":   "/ehecoatl.slice/ehecoatl-acme.slice/ehecoatl-acme-web.service",
+		"ehecoatl-acme-web@2.service": "/ehecoatl.slice/ehecoatl-acme.slice/ehecoatl-acme-web@2.service",
+	} {
+		if got := ControlGroup("acme", unit); got != want {
+			t.Errorf("ControlGroup(acme, %s) = %s, want %s", unit, got, want)
+		}
+	}
+}

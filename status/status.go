@@ -66,6 +66,9 @@ type App struct {
 	// Instances are the router's view of the app's instances: up or
 	// down, since when and why (AttachHealth).
 	Instances []health.Instance `json:"instances,omitempty"`
+	// Usage is what the app's services used since they started, from
+	// their cgroups and systemd (AttachUsage; status --json only).
+	Usage *AppUsage `json:"usage,omitempty"`
 }
 
 // AttachCertificates gives each row the router's certificates of its

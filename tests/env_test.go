@@ -27,6 +27,7 @@ type host struct {
 func installed() map[string]string {
 	f := install.Files(repo, binDir)
 	f["/usr/local/lib/ehecoatl-test/hello"] = filepath.Join(binDir, "hello")
+	f["/usr/local/lib/ehecoatl-test/scrape"] = filepath.Join(binDir, "scrape")
 	f["/srv/examples"] = filepath.Join(repo, "examples")
 	f["/srv/testdata"] = filepath.Join(repo, "tests/testdata")
 	f["/etc/default/ehecoatl-router"] = metricsOff

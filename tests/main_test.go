@@ -33,7 +33,7 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binDir = dir
-	for _, b := range []string{"cmd/ehecoatl", "cmd/ehecoatl-router", "cmd/ehecoatl-generator", "cmd/ehecoatl-exec", "tests/apps/hello"} {
+	for _, b := range []string{"cmd/ehecoatl", "cmd/ehecoatl-router", "cmd/ehecoatl-generator", "cmd/ehecoatl-exec", "tests/apps/hello", "tests/apps/scrape"} {
 		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, filepath.Base(b)), "./"+b)
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
