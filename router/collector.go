@@ -171,8 +171,9 @@ func (rt *Router) Register(c prometheus.Collector) error { return rt.metrics.Reg
 type AppUnit struct {
 	Tenant, App string
 	// Services are the app's services (one per worker, and the bridge of
-	// a port: app), as systemd names them.
-	Services []string
+	// a port: app), as systemd names them; Next those of its second slot
+	// (docs/OPERATIONS.md "Deploys"), none without one.
+	Services, Next []string
 }
 
 // AppUnits lists the apps of the table in use, sorted by tenant and app.
@@ -180,7 +181,7 @@ func (rt *Router) AppUnits() []AppUnit {
 	t := rt.table.Load()
 	out := make([]AppUnit, 0, len(t.apps))
 	for _, a := range t.apps {
-		out = append(out, AppUnit{Tenant: a.tenant.name, App: a.name, Services: append([]string(nil), a.units...)})
+		out = append(out, AppUnit{Tenant: a.tenant.name, App: a.name, Services: append([]string(nil), a.units...), Next: append([]string(nil), a.nextUnits...)})
 	}
 	return out
 }

@@ -62,7 +62,9 @@ type appState struct {
 	m       *appMetrics
 	sockets []string
 	units   []string
-	ups     []*upstream
+	// nextUnits are the second slot's services (appOptions.nextUnits).
+	nextUnits []string
+	ups       []*upstream
 	// next is the second slot of an app of one worker (naming.App.HasNext),
 	// nil for other apps: it gets requests only while a rollout puts it in
 	// rotation (drain.go), and is no instance for health, idle or pick.
@@ -227,7 +229,7 @@ func (r *registry) app(tenant, app string, sockets []string, o appOptions) *appS
 	key := tenant + "/" + app
 	a := r.apps[key]
 	if a == nil || !sameStrings(a.sockets, sockets) {
-		a = &appState{key: key, name: app, tenant: r.tenant(tenant), sockets: sockets, units: o.units, runUnits: o.runUnits}
+		a = &appState{key: key, name: app, tenant: r.tenant(tenant), sockets: sockets, units: o.units, nextUnits: o.nextUnits, runUnits: o.runUnits}
 		for i, s := range sockets {
 			u := newUpstream(s, r.cfg)
 			if o.workers {

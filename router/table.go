@@ -190,6 +190,7 @@ func buildTable(set *manifest.Set, runDir string, reg *registry, stopped func(te
 				idleTimeout: a.IdleTimeout,
 				activation:  a.Listen == manifest.ListenActivation,
 				next:        n.Next.SocketPath,
+				nextUnits:   nextServices(n),
 			})
 			used[key] = st
 		}
@@ -285,8 +286,19 @@ type appOptions struct {
 	watch       []string
 	idleTimeout time.Duration
 	activation  bool
-	// next is the socket of the app's second slot, "" without one.
-	next string
+	// next is the socket of the app's second slot, "" without one;
+	// nextUnits its services (the usage metrics read them during a
+	// rollout).
+	next      string
+	nextUnits []string
+}
+
+// nextServices are the services of n's second slot, none without one.
+func nextServices(n naming.Units) []string {
+	if n.Next.Service == "" {
+		return nil
+	}
+	return n.Next.Services()
 }
 
 // runUnits picks, per instance, the last of its services (the bridge of a

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ehecoatl/ehecoatl/tests/install"
 )
 
 // TestBenchApply measures apply at scale in a real systemd: 1,000 tenants
@@ -79,7 +81,18 @@ echo "reload_ns $((s-r))"; echo "start_ns $((e-s))"`)
 	if n := h.sh(`systemctl list-units --state=listening --no-legend 'bench-s*.socket' | wc -l`); strings.TrimSpace(n) != "2000" {
 		t.Fatalf("reference: %s sockets listen, want 2000", strings.TrimSpace(n))
 	}
-	h.sh(`systemctl stop bench.target 'bench-s*.socket'; rm -rf /run/systemd/system/bench* /run/bench; systemctl daemon-reload`)
+	// The metrics socket on a free port (machines share the host's network
+	// namespace), written by the generator on this daemon-reload and
+	// listening before the first apply starts the router, which gets its
+	// sockets then (docs/METRICS.md).
+	mport, err := install.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sh(fmt.Sprintf(`systemctl stop bench.target 'bench-s*.socket'; rm -rf /run/systemd/system/bench* /run/bench
+printf 'EHECOATL_METRICS_LISTEN=127.0.0.1:%d\n' > /etc/default/ehecoatl-router
+systemctl daemon-reload
+systemctl restart ehecoatl-router-metrics.socket`, mport))
 
 	reloads := h.reloads()
 	first, out := h.timed("first apply of 1000 tenants x 2 apps", "ehecoatl apply --timings /srv/big")
@@ -92,22 +105,24 @@ echo "reload_ns $((s-r))"; echo "start_ns $((e-s))"`)
 	files := h.count(`find /run/systemd/generator -maxdepth 1 -type f -name 'ehecoatl*' | wc -l`)
 	ratio("first apply, 1,000 tenants x 2 apps", first, refAll, "2,000 minimal sockets", 1.2)
 
-	// A scrape of the usage metrics of every app (issue 16: under 200 ms).
-	// scrapeCmd prints "scrape_ns N", the time of a scrape after the first
-	// (the first reads the restarts of every idle service; usage.Reader),
-	// and "first_scrape_ns N". Once the router serves /metrics it is
-	//   curl -so/dev/null $M; a=$(date +%s%N); curl -so/dev/null $M; echo scrape_ns $(($(date +%s%N)-a))
-	// with M=http://127.0.0.1:9808/metrics.
-	const scrapeCmd = "/usr/local/lib/ehecoatl-test/scrape 2>&1 >/tmp/scrape.prom"
+	// A scrape of the router's /metrics with the usage of every app (issue
+	// 16: under 200 ms): the time of a scrape after the first, and of the
+	// first (it reads the restarts of every idle service; usage.Reader).
+	scrapeCmd := fmt.Sprintf(`M=http://127.0.0.1:%d/metrics
+a=$(date +%%s%%N); curl -sfo/tmp/scrape.prom $M || echo scrape failed; echo first_scrape_ns $(($(date +%%s%%N)-a))
+a=$(date +%%s%%N); curl -sfo/tmp/scrape.prom $M || echo scrape failed; echo scrape_ns $(($(date +%%s%%N)-a))`, mport)
 	var scrapes, firsts []time.Duration
 	for i := 0; i < 3; i++ {
 		_, out := h.timed("scrape of the usage metrics of 1,000 tenants", scrapeCmd)
 		t.Logf("scrape %d:\n%s", i+1, strings.TrimSpace(out))
+		if strings.Contains(out, "scrape failed") {
+			t.Fatalf("GET /metrics of the router failed:\n%s", out)
+		}
 		scrapes, firsts = append(scrapes, field(out, "scrape_ns")), append(firsts, field(out, "first_scrape_ns"))
 	}
 	scrape := median(scrapes)
-	report("%-44s %8s (median of 3; the first after a start %s; %s series) (target <= 200 ms) %s", "scrape of 1,000 tenants x 2 apps", ms(scrape),
-		ms(median(firsts)), strings.TrimSpace(h.sh(`grep -vc '^#' /tmp/scrape.prom`)), passMiss(scrape <= 200*time.Millisecond))
+	report("%-44s %8s (median of 3; the first after the router's start %s; %s series) (target <= 200 ms) %s", "scrape of 1,000 tenants x 2 apps", ms(scrape),
+		ms(firsts[0]), strings.TrimSpace(h.sh(`grep -vc '^#' /tmp/scrape.prom`)), passMiss(scrape <= 200*time.Millisecond))
 
 	// No-op: the median of three.
 	var noops []time.Duration

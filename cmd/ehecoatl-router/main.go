@@ -175,6 +175,12 @@ func run(args []string) int {
 		log.Error("start", "err", err)
 		return 1
 	}
+	if len(ls.Metrics) > 0 {
+		if err := registerUsage(rt, sd, log); err != nil {
+			log.Error("metrics", "err", err)
+			return 1
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	hup := make(chan os.Signal, 1)
