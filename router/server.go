@@ -471,7 +471,7 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 	}
 	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: res.status, Duration: time.Since(start),
 		BytesIn: cc.bytesIn(), BytesOut: cc.tx + int64(cc.bw.Buffered()) - tx,
-		Client:  cc.ip, UserAgent: req.UserAgent, Proto: "HTTP/1.1", TLSVersion: cc.tlsVersion, RequestID: cc.reqID}
+		Client: cc.ip, UserAgent: req.UserAgent, Proto: "HTTP/1.1", TLSVersion: cc.tlsVersion, RequestID: cc.reqID}
 	if req.HTTP10 {
 		e.Proto = "HTTP/1.0"
 	}
