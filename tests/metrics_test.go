@@ -433,6 +433,25 @@ systemctl restart ehecoatl-router-metrics.socket`, port, mport))
 		}
 	})
 
+	// ehecoatl top reads the same endpoint (docs/OPERATIONS.md): every
+	// tenant that got traffic is a row, and --json agrees on the requests.
+	t.Run("ehecoatl top --once", func(t *testing.T) {
+		out, errOut, code := h.try("ehecoatl", "top", "--once", "--metrics", metricsURL)
+		t.Logf("ehecoatl top --once:\n%s", out)
+		if code != 0 {
+			t.Fatalf("ehecoatl top --once: exit %d\n%s", code, errOut)
+		}
+		for _, row := range []string{"TENANT/APP", "initech", "  site", "zeta", "  web", "  api", "  cold"} {
+			if !strings.Contains(out, "\n"+row+" ") {
+				t.Errorf("ehecoatl top --once has no row %q", row)
+			}
+		}
+		js, errOut, code := h.try("ehecoatl", "top", "--json", "--metrics", metricsURL)
+		if code != 0 || !strings.Contains(js, `"zeta"`) || !strings.Contains(js, `"initech"`) {
+			t.Errorf("ehecoatl top --json: exit %d, %s\n%s", code, errOut, js)
+		}
+	})
+
 	t.Run("OpenMetrics when asked", func(t *testing.T) {
 		out, errOut, code := h.try("curl", "-sS", "--max-time", "30", "-H", "Accept: application/openmetrics-text; version=1.0.0",
 			"-w", "\n%{content_type}", metricsURL)
