@@ -46,11 +46,12 @@ printf '[Socket]\nListenStream=\nListenStream=127.0.0.1:%d\n' > /run/systemd/sys
 cat > /run/ehecoatl-test/pebble-roots.pem <<'EOF'
 %sEOF
 chmod 0644 /run/ehecoatl-test/pebble-roots.pem
-cat > /run/systemd/system/ehecoatl-router.service.d/acme.conf <<'EOF'
-[Service]
-Environment=EHECOATL_ACME_CA=%s
-Environment=EHECOATL_ACME_EMAIL=ops@%s
-Environment=EHECOATL_ACME_CA_ROOTS=/run/ehecoatl-test/pebble-roots.pem
+# In the package's file, as an operator sets them: its empty values would
+# override a unit's Environment= (EnvironmentFile= comes after).
+cat >> /etc/default/ehecoatl-router <<'EOF'
+EHECOATL_ACME_CA=%s
+EHECOATL_ACME_EMAIL=ops@%s
+EHECOATL_ACME_CA_ROOTS=/run/ehecoatl-test/pebble-roots.pem
 EOF
 systemctl daemon-reload
 systemctl start ehecoatl-router.socket
