@@ -124,7 +124,9 @@ func (h *host) reloads() int {
 	out, _, _ := h.try("journalctl", "-b", "_PID=1", "--no-pager", "-o", "cat", "-g", "^Reloading")
 	n := 0
 	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "Reloading") {
+		// "Reloading." is PID 1's daemon-reload; "Reloading UNIT - ..." a
+		// unit's reload (the router's, ExecReload=), which is none.
+		if strings.TrimSpace(l) == "Reloading." {
 			n++
 		}
 	}
