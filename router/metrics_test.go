@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/ehecoatl/ehecoatl/internal/metricsdoc"
 	"github.com/ehecoatl/ehecoatl/manifest"
 	"github.com/ehecoatl/ehecoatl/router/certs"
 )
@@ -594,11 +596,14 @@ func TestMetricsHandler(t *testing.T) {
 // table is package usage's), with their labels, and what it collects has
 // the table's type.
 func TestMetricsContract(t *testing.T) {
-	b, err := os.ReadFile("../docs/METRICS.md")
+	c, err := metricsdoc.Load("../docs/METRICS.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := contractTables(t, string(b), "Requests", "Activation", "The router itself")
+	want := map[string]metricsdoc.Metric{}
+	for _, sec := range []string{"Requests", "Activation", "The router itself"} {
+		maps.Copy(want, c.Section(sec))
+	}
 	if len(want) < 20 {
 		t.Fatalf("read only %d metrics from docs/METRICS.md", len(want))
 	}
@@ -606,7 +611,7 @@ func TestMetricsContract(t *testing.T) {
 	collector{}.Describe(ch)
 	close(ch)
 	re := regexp.MustCompile(`fqName: "([^"]+)".*variableLabels: \{([^}]*)\}`)
-	got := map[string]contractMetric{}
+	got := map[string]string{}
 	for d := range ch {
 		sm := re.FindStringSubmatch(d.String())
 		if sm == nil {
@@ -616,7 +621,7 @@ func TestMetricsContract(t *testing.T) {
 		if sm[2] != "" {
 			labels = strings.Split(sm[2], ",")
 		}
-		got[sm[1]] = contractMetric{labels: strings.Join(labels, ",")}
+		got[sm[1]] = strings.Join(labels, ",")
 	}
 	for name, w := range want {
 		g, ok := got[name]
@@ -624,8 +629,8 @@ func TestMetricsContract(t *testing.T) {
 			t.Errorf("%s is in docs/METRICS.md but not described", name)
 			continue
 		}
-		if g.labels != w.labels {
-			t.Errorf("%s: labels %q, docs/METRICS.md says %q", name, g.labels, w.labels)
+		if wl := strings.Join(w.Labels, ","); g != wl {
+			t.Errorf("%s: labels %q, docs/METRICS.md says %q", name, g, wl)
 		}
 	}
 	for name := range got {
@@ -648,51 +653,10 @@ func TestMetricsContract(t *testing.T) {
 		types[mf.GetName()] = strings.ToLower(mf.GetType().String())
 	}
 	for name, w := range want {
-		if types[name] != w.typ {
-			t.Errorf("%s is collected as %q, docs/METRICS.md says %q", name, types[name], w.typ)
+		if types[name] != w.Type {
+			t.Errorf("%s is collected as %q, docs/METRICS.md says %q", name, types[name], w.Type)
 		}
 	}
-}
-
-type contractMetric struct{ typ, labels string }
-
-// contractTables reads the metrics of the named sections' tables: the
-// name, the type and the labels (backquoted words outside parentheses).
-func contractTables(t *testing.T, doc string, sections ...string) map[string]contractMetric {
-	out := map[string]contractMetric{}
-	paren := regexp.MustCompile(`\([^)]*\)`)
-	tick := regexp.MustCompile("`([^`]+)`")
-	for _, sec := range sections {
-		i := strings.Index(doc, "\n## "+sec)
-		if i < 0 {
-			t.Fatalf("docs/METRICS.md has no section %q", sec)
-		}
-		body := doc[i+4:]
-		if j := strings.Index(body, "\n## "); j >= 0 {
-			body = body[:j]
-		}
-		rows := 0
-		for _, line := range strings.Split(body, "\n") {
-			cells := strings.Split(line, "|")
-			if len(cells) < 5 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
-				continue
-			}
-			name := strings.Trim(strings.TrimSpace(cells[1]), "`")
-			if strings.HasPrefix(name, "go_") {
-				continue // client_golang's collectors
-			}
-			rows++
-			var labels []string
-			for _, m := range tick.FindAllStringSubmatch(paren.ReplaceAllString(cells[3], ""), -1) {
-				labels = append(labels, m[1])
-			}
-			out[name] = contractMetric{typ: strings.TrimSpace(cells[2]), labels: strings.Join(labels, ",")}
-		}
-		if rows == 0 {
-			t.Fatalf("no metric in section %q", sec)
-		}
-	}
-	return out
 }
 
 // BenchmarkCollect1000Apps is one scrape of the router's collector with

@@ -1,7 +1,6 @@
 package usage
 
 import (
-	"bufio"
 	"bytes"
 	"flag"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/ehecoatl/ehecoatl/internal/metricsdoc"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/metrics.prom from the current output")
@@ -68,51 +69,16 @@ func TestCollectorOutput(t *testing.T) {
 	}
 }
 
-// contractRow is one row of a table of docs/METRICS.md.
-type contractRow struct {
-	typ    string
-	labels []string
-}
-
-// usageContract parses the "Usage" table of docs/METRICS.md.
-func usageContract(t *testing.T) map[string]contractRow {
+// usageContract is the "Usage" table of docs/METRICS.md.
+func usageContract(t *testing.T) map[string]metricsdoc.Metric {
 	t.Helper()
-	f, err := os.Open("../docs/METRICS.md")
+	c, err := metricsdoc.Load("../docs/METRICS.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	rows := map[string]contractRow{}
-	in := false
-	name := regexp.MustCompile("^`([a-z_]+)`$")
-	label := regexp.MustCompile("`([a-z_]+)`")
-	paren := regexp.MustCompile(`\([^)]*\)`)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "## ") {
-			in = strings.HasPrefix(line, "## Usage")
-			continue
-		}
-		if !in || !strings.HasPrefix(line, "| `") {
-			continue
-		}
-		cells := strings.Split(line, "|")
-		if len(cells) < 5 {
-			t.Fatalf("METRICS.md: short row %q", line)
-		}
-		m := name.FindStringSubmatch(strings.TrimSpace(cells[1]))
-		if m == nil {
-			t.Fatalf("METRICS.md: no metric name in %q", line)
-		}
-		var labels []string
-		for _, l := range label.FindAllStringSubmatch(paren.ReplaceAllString(cells[3], ""), -1) {
-			labels = append(labels, l[1])
-		}
-		rows[m[1]] = contractRow{typ: strings.TrimSpace(cells[2]), labels: labels}
-	}
+	rows := c.Section("Usage")
 	if len(rows) == 0 {
-		t.Fatal(`METRICS.md: no rows under "## Usage"`)
+		t.Fatal(`docs/METRICS.md: no rows under "## Usage"`)
 	}
 	return rows
 }
@@ -150,15 +116,15 @@ func TestCollectorContract(t *testing.T) {
 	for _, mf := range families {
 		row := contract[mf.GetName()]
 		seen[mf.GetName()] = true
-		if typ := strings.ToLower(mf.GetType().String()); typ != row.typ {
-			t.Errorf("%s is a %s, METRICS.md says %s", mf.GetName(), typ, row.typ)
+		if typ := strings.ToLower(mf.GetType().String()); typ != row.Type {
+			t.Errorf("%s is a %s, METRICS.md says %s", mf.GetName(), typ, row.Type)
 		}
 		for _, m := range mf.GetMetric() {
 			var got []string
 			for _, l := range m.GetLabel() {
 				got = append(got, l.GetName())
 			}
-			if want := slices.Sorted(slices.Values(row.labels)); !slices.Equal(got, want) {
+			if want := slices.Sorted(slices.Values(row.Labels)); !slices.Equal(got, want) {
 				t.Errorf("%s has labels %v, METRICS.md says %v", mf.GetName(), got, want)
 				break
 			}

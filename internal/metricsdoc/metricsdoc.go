@@ -1,6 +1,7 @@
 // Package metricsdoc reads the tables of docs/METRICS.md, the contract of
-// the metrics the router exports, so that tests can hold the Grafana
-// dashboard's queries (packaging/grafana) and a real scrape (tests/) to it.
+// the metrics the router exports, so that tests can hold the collectors
+// (router, usage), the Grafana dashboard's queries (packaging/grafana) and
+// a real scrape (tests/) to one reading of it.
 // Imported only by _test.go files.
 package metricsdoc
 
@@ -14,9 +15,10 @@ import (
 
 // Metric is one row of a table: a family's name, its type and its labels.
 type Metric struct {
-	Name   string
-	Type   string // counter, gauge or histogram
-	Labels []string
+	Name    string
+	Type    string // counter, gauge or histogram
+	Labels  []string
+	Section string // the heading (## ...) the table is under
 }
 
 // Contract is every family of docs/METRICS.md.
@@ -52,8 +54,12 @@ var (
 func Parse(md string) (*Contract, error) {
 	c := &Contract{Metrics: map[string]Metric{}}
 	inTable := false
+	section := ""
 	for i, line := range strings.Split(md, "\n") {
 		line = strings.TrimSpace(line)
+		if h, ok := strings.CutPrefix(line, "## "); ok {
+			section = h
+		}
 		if !strings.HasPrefix(line, "|") {
 			inTable = false
 			continue
@@ -87,7 +93,7 @@ func Parse(md string) (*Contract, error) {
 		if len(names) != 1 || !familyName.MatchString(names[0][1]) {
 			return nil, fmt.Errorf("line %d: want one metric name in %q", i+1, cells[0])
 		}
-		m := Metric{Name: names[0][1], Type: cells[1]}
+		m := Metric{Name: names[0][1], Type: cells[1], Section: section}
 		if !slices.Contains([]string{"counter", "gauge", "histogram"}, m.Type) {
 			return nil, fmt.Errorf("line %d: %s has type %q, want counter, gauge or histogram", i+1, m.Name, m.Type)
 		}
@@ -124,6 +130,18 @@ func (c *Contract) Series(name string) (m Metric, ok bool) {
 		}
 	}
 	return Metric{}, false
+}
+
+// Section returns the families of the tables under the heading that
+// begins with title ("Usage" for "## Usage (read from systemd ...)").
+func (c *Contract) Section(title string) map[string]Metric {
+	out := map[string]Metric{}
+	for n, m := range c.Metrics {
+		if m.Section == title || strings.HasPrefix(m.Section, title+" ") {
+			out[n] = m
+		}
+	}
+	return out
 }
 
 // Prefixed says whether name is one of the rows like `go_*`.

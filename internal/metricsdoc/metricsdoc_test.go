@@ -44,6 +44,21 @@ func TestLoadTheContract(t *testing.T) {
 	if !c.Prefixed("go_goroutines") || !c.Prefixed("process_cpu_seconds_total") || c.Prefixed("ehecoatl_x") {
 		t.Errorf("prefixes %v", c.Prefixes)
 	}
+	for title, family := range map[string]string{
+		"Requests": "ehecoatl_requests_total", "Activation": "ehecoatl_cold_starts_total",
+		"Usage": "ehecoatl_unit_state", "The router itself": "ehecoatl_router_routes",
+	} {
+		sec := c.Section(title)
+		if _, ok := sec[family]; !ok || len(sec) < 3 {
+			t.Errorf("Section(%q) has %d families, without %s", title, len(sec), family)
+		}
+	}
+	if n := len(c.Section("Requests")) + len(c.Section("Activation")) + len(c.Section("Usage")) + len(c.Section("The router itself")); n != len(c.Metrics) {
+		t.Errorf("the four sections hold %d families, the contract %d", n, len(c.Metrics))
+	}
+	if len(c.Section("Request")) != 0 {
+		t.Error(`Section("Request") matched "Requests ..."`)
+	}
 	m, _ := c.Series("ehecoatl_request_duration_seconds_bucket")
 	if !m.HasLabel("ehecoatl_request_duration_seconds_bucket", "le") || m.HasLabel("ehecoatl_request_duration_seconds_count", "le") {
 		t.Error("le is a label of a histogram's buckets only")
