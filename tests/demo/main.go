@@ -1,7 +1,8 @@
 // Command demo is `make demo`: it boots a disposable systemd (or, after
 // asking, uses the host's), installs Ehecoatl as the package would, applies
 // examples/, starts the router on a free local port and fetches a page from
-// every example tenant through it, then prints `ehecoatl status`.
+// every example tenant through it, then prints `ehecoatl status` and
+// `ehecoatl top --once`.
 package main
 
 import (
@@ -144,6 +145,14 @@ func run(ctx context.Context, keep, useHost bool) error {
 	}
 	if _, ok := t.(*machineTarget); ok {
 		fmt.Println("   (MEMORY, CPU and TASKS show \"-\" here: this container's hybrid cgroup layout does no accounting; a host with cgroup v2 shows them)")
+	}
+	// The router counts every request above; ehecoatl top reads its
+	// metrics endpoint (docs/METRICS.md, default 127.0.0.1:9808).
+	step("ehecoatl top --once")
+	out, err = t.run(ctx, "ehecoatl", "top", "--once")
+	fmt.Print(indent(out))
+	if err != nil {
+		return fmt.Errorf("ehecoatl top --once: %w", err)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d tenant(s) did not answer 200", failed)
