@@ -79,6 +79,8 @@ type options struct {
 
 	routerProfile string // directory for the throughput routers' CPU profiles (-routerprofile)
 	routerBin     string // the throughput routers' binary instead of the one built (-routerbin)
+	epollRef      bool   // throughput and syscalls: also the epoll-loop reference proxy (-epollref)
+	epollRaw      bool   // and its -raw variant (-epollraw, implies -epollref)
 }
 
 func main() {
@@ -111,6 +113,8 @@ func main() {
 	flag.IntVar(&o.tlsConns, "tlsconns", 16, "TLS section: concurrent clients opening new connections")
 	flag.StringVar(&o.tlsCPUs, "tlscpus", "2", "TLS section: CPU configurations, nginx worker_processes = router GOMAXPROCS, comma-separated (e.g. 1,2)")
 	flag.StringVar(&o.routerBin, "routerbin", "", "throughput section: run this ehecoatl-router `FILE` (another version) instead of the one built from this tree, to compare versions against the same nginx")
+	flag.BoolVar(&o.epollRef, "epollref", false, "throughput and syscalls sections: also measure tests/benchrouter/epollproxy, a minimal Go epoll-loop proxy (1 loop with GOMAXPROCS=1, 2 loops), as the ceiling of an epoll data plane against nginx and the router (docs/DESIGN.md)")
+	flag.BoolVar(&o.epollRaw, "epollraw", false, "with -epollref: also the epoll proxy with -raw (its socket calls through RawSyscall)")
 	flag.StringVar(&o.routerProfile, "routerprofile", "", "write a CPU profile of each throughput router (router1, router2) to `DIR`/NAME.pprof, for go tool pprof")
 	flag.IntVar(&o.sysSecs, "syssecs", 3, "syscalls section (-sections syscalls, not run by default): seconds per load, target and way (plain, under strace)")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
@@ -118,6 +122,7 @@ func main() {
 	flag.BoolVar(&o.hold, "hold", false, "after the cold-start section, keep its machine running until Ctrl-C (to inspect it with nsenter)")
 	flag.Parse()
 	o.coldOther = o.coldOther || o.coldOld
+	o.epollRef = o.epollRef || o.epollRaw
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "benchrouter: unexpected arguments: %s\n", strings.Join(flag.Args(), " "))
 		os.Exit(2)
@@ -238,7 +243,11 @@ func (b *bench) build(ctx context.Context) error {
 	fmt.Printf("building ehecoatl, ehecoatl-router, ehecoatl-generator, ehecoatl-exec, hello, benchrouter into %s\n", b.bin)
 	// benchrouter itself: the option-cost section runs its "optstart"
 	// driver inside the guest.
-	for _, pkg := range []string{"cmd/ehecoatl", "cmd/ehecoatl-router", "cmd/ehecoatl-generator", "cmd/ehecoatl-exec", "tests/apps/hello", "tests/benchrouter"} {
+	pkgs := []string{"cmd/ehecoatl", "cmd/ehecoatl-router", "cmd/ehecoatl-generator", "cmd/ehecoatl-exec", "tests/apps/hello", "tests/benchrouter"}
+	if b.opts.epollRef {
+		pkgs = append(pkgs, "tests/benchrouter/epollproxy")
+	}
+	for _, pkg := range pkgs {
 		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w",
 			"-o", filepath.Join(b.bin, filepath.Base(pkg)), "./"+pkg)
 		cmd.Dir = b.repo

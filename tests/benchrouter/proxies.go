@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -140,6 +141,22 @@ func (b *bench) startProxies(ctx context.Context, dir string) ([]target, stack, 
 		{"router2", "router, GOMAXPROCS=2 (default)", "2 CPUs", ports[4], one(routers["router2"]), 0},
 		{"router2m", "router, 2, metrics scraped 1/s", "2 CPUs", mports[0], one(withMetrics), mports[1]},
 	}
+	if o.epollRef {
+		refs, err := b.startEpollRefs(dir, sock)
+		if err != nil {
+			return nil, st, err
+		}
+		for _, r := range refs {
+			st.all = append(st.all, r.p)
+			t := target{r.key, r.label, r.cpus, r.port, one(r.p), 0}
+			// Beside the router of its CPU configuration.
+			at := slices.IndexFunc(targets, func(x target) bool { return x.key == r.after }) + 1
+			for at < len(targets) && strings.HasPrefix(targets[at].key, "epoll") {
+				at++
+			}
+			targets = slices.Insert(targets, at, t)
+		}
+	}
 	want := strings.Repeat("a", o.body)
 	for _, t := range targets {
 		if err := waitBody(ctx, t.port, "acme.test", want, 10*time.Second); err != nil {
@@ -150,4 +167,52 @@ func (b *bench) startProxies(ctx context.Context, dir string) ([]target, stack, 
 		}
 	}
 	return targets, st, nil
+}
+
+// epollRef is one started epoll reference proxy (-epollref).
+type epollRef struct {
+	key, label, cpus, after string
+	port                    int
+	p                       *proc
+}
+
+// startEpollRefs starts tests/benchrouter/epollproxy in front of the
+// backend's socket: epoll1 (1 loop, GOMAXPROCS=1) and epoll2 (2 loops,
+// GOMAXPROCS default), and with -epollraw the same with -raw.
+func (b *bench) startEpollRefs(dir, sock string) ([]epollRef, error) {
+	type variant struct {
+		key, label, cpus, after, loops string
+		raw                            bool
+	}
+	vs := []variant{
+		{"epoll1", "epollref, 1 loop, GOMAXPROCS=1", "1 CPU", "router1", "1", false},
+		{"epoll2", "epollref, 2 loops", "2 CPUs", "router2", "2", false},
+	}
+	if b.opts.epollRaw {
+		vs = append(vs,
+			variant{"epoll1raw", "epollref -raw, 1 loop", "1 CPU", "router1", "1", true},
+			variant{"epoll2raw", "epollref -raw, 2 loops", "2 CPUs", "router2", "2", true})
+	}
+	ports, err := freePorts(len(vs))
+	if err != nil {
+		return nil, err
+	}
+	var out []epollRef
+	for i, v := range vs {
+		var env []string
+		if v.loops == "1" {
+			env = []string{"GOMAXPROCS=1"}
+		}
+		argv := []string{filepath.Join(b.bin, "epollproxy"), "-listen", fmt.Sprintf("127.0.0.1:%d", ports[i]),
+			"-route", "acme.test=" + sock, "-loops", v.loops}
+		if v.raw {
+			argv = append(argv, "-raw")
+		}
+		p, err := b.procs.start(v.key, filepath.Join(dir, v.key+".log"), env, argv...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, epollRef{v.key, v.label, v.cpus, v.after, ports[i], p})
+	}
+	return out, nil
 }

@@ -93,12 +93,25 @@ func (b *bench) syscalls(ctx context.Context) error {
 			prof[t.key] = p
 		}
 		printSysTable(l, targets, prof)
-		for _, c := range [][2]string{{"nginx1", "router1"}, {"nginx2", "router2"}} {
+		pairs := [][2]string{{"nginx1", "router1"}, {"nginx2", "router2"}}
+		for _, k := range []string{"epoll1", "epoll1raw", "epoll2", "epoll2raw"} {
+			if _, ok := prof[k]; ok {
+				pairs = append(pairs, [2]string{"nginx" + k[5:6], k})
+			}
+		}
+		for _, c := range pairs {
 			n, r := prof[c[0]], prof[c[1]]
 			cpus := targets[slices.IndexFunc(targets, func(t target) bool { return t.key == c[0] })].cpus
-			b.sum.info("syscalls", fmt.Sprintf("%s, %s: syscalls/req router, nginx", l.name, cpus),
+			who := "router"
+			switch {
+			case strings.HasSuffix(c[1], "raw"):
+				who = "epollref -raw"
+			case strings.HasPrefix(c[1], "epoll"):
+				who = "epollref"
+			}
+			b.sum.info("syscalls", fmt.Sprintf("%s, %s: syscalls/req %s, nginx", l.name, cpus, who),
 				fmt.Sprintf("%.2f, %.2f", float64(r.total())/float64(r.reqs), float64(n.total())/float64(n.reqs)))
-			b.sum.info("syscalls", fmt.Sprintf("%s, %s: context switches/req router, nginx", l.name, cpus),
+			b.sum.info("syscalls", fmt.Sprintf("%s, %s: context switches/req %s, nginx", l.name, cpus, who),
 				fmt.Sprintf("%.2f, %.2f", r.vol+r.invol, n.vol+n.invol))
 		}
 	}

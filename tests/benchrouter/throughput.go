@@ -19,7 +19,7 @@ import (
 
 // target is one endpoint wrk measures.
 type target struct {
-	key   string // direct, nginx1, router1, nginx2, router2, router2m
+	key   string // direct, nginx1, router1, nginx2, router2, router2m; epoll1, epoll2 (-epollref)
 	label string
 	cpus  string // the CPU configuration it belongs to
 	port  int
@@ -117,6 +117,27 @@ func (b *bench) throughput(ctx context.Context) error {
 		b.sum.check("throughput", c.cpus+": router/nginx p99", fmtRatio(pr), "<= 1.10x", pr <= 1.1)
 		b.sum.info("throughput", c.cpus+": nginx/direct req/s, p99", fmtRatio(n.rps/d.rps)+", "+fmtRatio(n.p99/d.p99))
 		b.sum.info("throughput", c.cpus+": router/direct req/s, p99", fmtRatio(r.rps/d.rps)+", "+fmtRatio(r.p99/d.p99))
+	}
+	// -epollref: the ceiling of an epoll data plane, for information
+	// (a reference, not the product: no targets).
+	for _, c := range []struct{ n, r, cpus string }{{"nginx1", "router1", "1 CPU"}, {"nginx2", "router2", "2 CPUs"}} {
+		for _, suffix := range []string{"", "raw"} {
+			key := "epoll" + c.cpus[:1] + suffix
+			e, ok := meds[key]
+			if !ok {
+				continue
+			}
+			name := "epollref"
+			if suffix != "" {
+				name += " -raw"
+			}
+			n, r := meds[c.n], meds[c.r]
+			vsN := fmt.Sprintf("throughput %s, p99 %s, CPU/req %s", fmtRatio(e.rps/n.rps), fmtRatio(e.p99/n.p99), fmtRatio(e.cpu/n.cpu))
+			vsR := fmt.Sprintf("throughput %s, p99 %s, CPU/req %s", fmtRatio(e.rps/r.rps), fmtRatio(e.p99/r.p99), fmtRatio(e.cpu/r.cpu))
+			fmt.Printf("%s: %s/nginx %s; %s/router %s\n", c.cpus, name, vsN, name, vsR)
+			b.sum.info("throughput", c.cpus+": "+name+"/nginx", vsN)
+			b.sum.info("throughput", c.cpus+": "+name+"/router", vsR)
+		}
 	}
 	return stack.exited()
 }
