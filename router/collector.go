@@ -1,5 +1,5 @@
-// The router's prometheus.Collector: the counters of metrics.go and the
-// router's state, read when Prometheus scrapes (docs/METRICS.md).
+// The router's own families: the counters of metrics.go and the router's
+// state, read and written when Prometheus scrapes (docs/METRICS.md).
 
 package router
 
@@ -11,143 +11,172 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ehecoatl/ehecoatl/internal/promtext"
 )
+
+// family is one family the router writes (docs/METRICS.md).
+type family struct {
+	name, help string
+	typ        promtext.Type
+}
 
 var (
-	tenantApp = []string{"tenant", "app"}
-
-	descRequests       = newDesc("ehecoatl_requests_total", "Requests answered, by status class and protocol.", "tenant", "app", "code", "proto")
-	descDuration       = newDesc("ehecoatl_request_duration_seconds", "From the request's head read to the response's last byte written.", tenantApp...)
-	descInFlight       = newDesc("ehecoatl_requests_in_flight", "Requests being answered now (and open WebSocket connections).", tenantApp...)
-	descRefused        = newDesc("ehecoatl_requests_refused_total", "Requests refused by a cap before reaching the app.", "tenant", "app", "reason")
-	descUpstreamErrors = newDesc("ehecoatl_upstream_errors_total", "Requests whose app connection failed, answered by the router.", "tenant", "app", "kind")
-	descBytesIn        = newDesc("ehecoatl_request_bytes_total", "Bytes received from clients (heads and bodies).", tenantApp...)
-	descBytesOut       = newDesc("ehecoatl_response_bytes_total", "Bytes sent to clients (heads and bodies).", tenantApp...)
-	descUnrouted       = newDesc("ehecoatl_unrouted_requests_total", "Requests for a host no app serves, and requests refused before routing.", "code")
-	descDomain         = newDesc("ehecoatl_domain_requests_total", "Requests by the route's domain (-metrics-per-domain).", "tenant", "app", "host", "code")
-	descColdStarts     = newDesc("ehecoatl_cold_starts_total", "Requests that found the app stopped and waited for it to start.", tenantApp...)
-	descColdWait       = newDesc("ehecoatl_cold_start_wait_seconds", "How long cold starts waited for the app's response head.", tenantApp...)
-	descIdleStops      = newDesc("ehecoatl_idle_stops_total", "Stops of the app after its idle timeout.", tenantApp...)
-	descInstanceUp     = newDesc("ehecoatl_instance_up", "1 when the instance passes its health checks, 0 when it is down (apps with health:).", "tenant", "app", "worker")
-	descCertExpiry     = newDesc("ehecoatl_certificate_expiry_timestamp_seconds", "When the certificate the router serves for a domain expires.", "tenant", "name")
-	descRoutes         = newDesc("ehecoatl_router_routes", "Domains in the routing table.")
-	descApps           = newDesc("ehecoatl_router_apps", "Apps in the routing table.")
-	descReloads        = newDesc("ehecoatl_router_reloads_total", "Loads of the routing table (at start and on SIGHUP).", "result")
-	descReloadDur      = newDesc("ehecoatl_router_reload_duration_seconds", "How long a load of the routing table took.")
-	descLastReload     = newDesc("ehecoatl_router_last_reload_success_timestamp_seconds", "When the table in use was loaded.")
-	descLogDropped     = newDesc("ehecoatl_router_access_log_dropped_total", "Access log entries dropped because the journal could not keep up.")
-	descBuildInfo      = newDesc("ehecoatl_build_info", "1, labelled with the router's version and Go version.", "version", "goversion")
+	famRequests       = family{"ehecoatl_requests_total", "Requests answered, by status class and protocol.", promtext.Counter}
+	famDuration       = family{"ehecoatl_request_duration_seconds", "From the request's head read to the response's last byte written.", promtext.Histogram}
+	famInFlight       = family{"ehecoatl_requests_in_flight", "Requests being answered now (and open WebSocket connections).", promtext.Gauge}
+	famRefused        = family{"ehecoatl_requests_refused_total", "Requests refused by a cap before reaching the app.", promtext.Counter}
+	famUpstreamErrors = family{"ehecoatl_upstream_errors_total", "Requests whose app connection failed, answered by the router.", promtext.Counter}
+	famBytesIn        = family{"ehecoatl_request_bytes_total", "Bytes received from clients (heads and bodies).", promtext.Counter}
+	famBytesOut       = family{"ehecoatl_response_bytes_total", "Bytes sent to clients (heads and bodies).", promtext.Counter}
+	famUnrouted       = family{"ehecoatl_unrouted_requests_total", "Requests for a host no app serves, and requests refused before routing.", promtext.Counter}
+	famDomain         = family{"ehecoatl_domain_requests_total", "Requests by the route's domain (-metrics-per-domain).", promtext.Counter}
+	famColdStarts     = family{"ehecoatl_cold_starts_total", "Requests that found the app stopped and waited for it to start.", promtext.Counter}
+	famColdWait       = family{"ehecoatl_cold_start_wait_seconds", "How long cold starts waited for the app's response head.", promtext.Histogram}
+	famIdleStops      = family{"ehecoatl_idle_stops_total", "Stops of the app after its idle timeout.", promtext.Counter}
+	famInstanceUp     = family{"ehecoatl_instance_up", "1 when the instance passes its health checks, 0 when it is down (apps with health:).", promtext.Gauge}
+	famCertExpiry     = family{"ehecoatl_certificate_expiry_timestamp_seconds", "When the certificate the router serves for a domain expires.", promtext.Gauge}
+	famRoutes         = family{"ehecoatl_router_routes", "Domains in the routing table.", promtext.Gauge}
+	famApps           = family{"ehecoatl_router_apps", "Apps in the routing table.", promtext.Gauge}
+	famReloads        = family{"ehecoatl_router_reloads_total", "Loads of the routing table (at start and on SIGHUP).", promtext.Counter}
+	famReloadDur      = family{"ehecoatl_router_reload_duration_seconds", "How long a load of the routing table took.", promtext.Histogram}
+	famLastReload     = family{"ehecoatl_router_last_reload_success_timestamp_seconds", "When the table in use was loaded.", promtext.Gauge}
+	famLogDropped     = family{"ehecoatl_router_access_log_dropped_total", "Access log entries dropped because the journal could not keep up.", promtext.Counter}
+	famBuildInfo      = family{"ehecoatl_build_info", "1, labelled with the router's version and Go version.", promtext.Gauge}
 )
 
-func newDesc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, labels, nil)
-}
-
-// collector is the router's prometheus.Collector.
-type collector struct{ rt *Router }
-
-// Describe sends every metric the router exports.
-func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRequests, descDuration, descInFlight, descRefused, descUpstreamErrors,
-		descBytesIn, descBytesOut, descUnrouted, descDomain, descColdStarts, descColdWait, descIdleStops,
-		descInstanceUp, descCertExpiry, descRoutes, descApps, descReloads, descReloadDur, descLastReload,
-		descLogDropped, descBuildInfo} {
-		ch <- d
-	}
-}
-
-// Collect reads the counters of the apps of the table in use: an app
-// that left the table leaves the scrape with it. Requests by class and
-// protocol, per domain and unrouted appear from their first request (the
-// matrix is mostly zeros); the other series of an app are always there.
-func (c collector) Collect(ch chan<- prometheus.Metric) {
-	rt := c.rt
+// writeMetrics writes the router's own families: the counters of the
+// apps of the table in use (an app that left the table leaves the scrape
+// with it) and the router's state. Requests by class and protocol, per
+// domain and unrouted appear from their first request (the matrix is
+// mostly zeros); the other series of an app are always there. Each
+// family's series are in the table's order (by tenant, then app), and
+// labels in name order, as a registry sorts them.
+func (rt *Router) writeMetrics(w *promtext.Writer) {
 	t := rt.table.Load()
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+	start := func(f family) { w.Family(f.name, f.help, f.typ) }
+	var cum [maxBuckets + 1]uint64
+
+	start(famRequests)
 	for _, a := range t.apps {
-		m, tn := a.m, a.tenant.name
-		for cl := range m.requests {
-			for p := range m.requests[cl] {
-				if v := m.requests[cl][p].Load(); v > 0 {
-					counter(descRequests, v, tn, a.name, classNames[cl], protoNames[p])
+		for cl := range a.m.requests {
+			for p := range a.m.requests[cl] {
+				if v := a.m.requests[cl][p].Load(); v > 0 {
+					w.Sample(float64(v), "app", a.name, "code", classNames[cl], "proto", protoNames[p], "tenant", a.tenant.name)
 				}
-			}
-		}
-		n, sum, b := m.duration.snapshot(durationBuckets)
-		ch <- prometheus.MustNewConstHistogram(descDuration, n, sum, b, tn, a.name)
-		gauge(descInFlight, float64(a.inflight.Load()), tn, a.name)
-		for r := range m.refused {
-			counter(descRefused, m.refused[r].Load(), tn, a.name, refusedNames[r])
-		}
-		for k := range m.upstream {
-			counter(descUpstreamErrors, m.upstream[k].Load(), tn, a.name, upstreamNames[k])
-		}
-		counter(descBytesIn, m.bytesIn.Load(), tn, a.name)
-		counter(descBytesOut, m.bytesOut.Load(), tn, a.name)
-		n, sum, b = m.coldWait.snapshot(coldBuckets)
-		counter(descColdStarts, n, tn, a.name)
-		ch <- prometheus.MustNewConstHistogram(descColdWait, n, sum, b, tn, a.name)
-		counter(descIdleStops, m.idleStops.Load(), tn, a.name)
-		if a.probe.Load() != nil {
-			for _, u := range a.ups {
-				up := 1.0
-				if u.health.down.Load() {
-					up = 0
-				}
-				gauge(descInstanceUp, up, tn, a.name, strconv.Itoa(u.instance))
 			}
 		}
 	}
+	start(famDuration)
+	for _, a := range t.apps {
+		c, sum := a.m.duration.cumulative(durationBuckets, &cum)
+		w.Histogram(durationBuckets.prom, c, sum, "app", a.name, "tenant", a.tenant.name)
+	}
+	start(famInFlight)
+	for _, a := range t.apps {
+		w.Sample(float64(a.inflight.Load()), "app", a.name, "tenant", a.tenant.name)
+	}
+	start(famRefused)
+	for _, a := range t.apps {
+		for r := range a.m.refused {
+			w.Sample(float64(a.m.refused[r].Load()), "app", a.name, "reason", refusedNames[r], "tenant", a.tenant.name)
+		}
+	}
+	start(famUpstreamErrors)
+	for _, a := range t.apps {
+		for k := range a.m.upstream {
+			w.Sample(float64(a.m.upstream[k].Load()), "app", a.name, "kind", upstreamNames[k], "tenant", a.tenant.name)
+		}
+	}
+	perApp := func(f family, v func(*appState) uint64) {
+		start(f)
+		for _, a := range t.apps {
+			w.Sample(float64(v(a)), "app", a.name, "tenant", a.tenant.name)
+		}
+	}
+	perApp(famBytesIn, func(a *appState) uint64 { return a.m.bytesIn.Load() })
+	perApp(famBytesOut, func(a *appState) uint64 { return a.m.bytesOut.Load() })
+	// A cold start is counted when its wait is: the count is the
+	// histogram's.
+	perApp(famColdStarts, func(a *appState) uint64 {
+		c, _ := a.m.coldWait.cumulative(coldBuckets, &cum)
+		return c[len(c)-1]
+	})
+	start(famColdWait)
+	for _, a := range t.apps {
+		c, sum := a.m.coldWait.cumulative(coldBuckets, &cum)
+		w.Histogram(coldBuckets.prom, c, sum, "app", a.name, "tenant", a.tenant.name)
+	}
+	perApp(famIdleStops, func(a *appState) uint64 { return a.m.idleStops.Load() })
+	start(famInstanceUp)
+	for _, a := range t.apps {
+		if a.probe.Load() == nil {
+			continue
+		}
+		for _, u := range a.ups {
+			up := 1.0
+			if u.health.down.Load() {
+				up = 0
+			}
+			w.Sample(up, "app", a.name, "tenant", a.tenant.name, "worker", strconv.Itoa(u.instance))
+		}
+	}
+	start(famDomain)
 	for _, d := range t.domains {
 		for cl := range d.codes {
 			if v := d.codes[cl].Load(); v > 0 {
-				counter(descDomain, v, d.tenant, d.app, d.host, classNames[cl])
+				w.Sample(float64(v), "app", d.app, "code", classNames[cl], "host", d.host, "tenant", d.tenant)
 			}
 		}
 	}
+	start(famUnrouted)
 	for cl := range rt.met.unrouted {
 		if v := rt.met.unrouted[cl].Load(); v > 0 {
-			counter(descUnrouted, v, classNames[cl])
+			w.Sample(float64(v), "code", classNames[cl])
 		}
 	}
 	if rt.cfg.Certs != nil {
+		start(famCertExpiry)
 		for _, s := range rt.cfg.Certs.Status() {
 			if !s.NotAfter.IsZero() {
-				gauge(descCertExpiry, float64(s.NotAfter.Unix()), s.Tenant, s.Domain)
+				w.Sample(float64(s.NotAfter.Unix()), "name", s.Domain, "tenant", s.Tenant)
 			}
 		}
 	}
-	gauge(descRoutes, float64(len(t.routes)))
-	gauge(descApps, float64(len(t.apps)))
-	counter(descReloads, rt.met.reloadOK.Load(), "success")
-	counter(descReloads, rt.met.reloadX.Load(), "failure")
-	n, sum, b := rt.met.reloadDur.snapshot(reloadBuckets)
-	ch <- prometheus.MustNewConstHistogram(descReloadDur, n, sum, b)
+	start(famRoutes)
+	w.Sample(float64(len(t.routes)))
+	start(famApps)
+	w.Sample(float64(len(t.apps)))
+	start(famReloads)
+	w.Sample(float64(rt.met.reloadX.Load()), "result", "failure")
+	w.Sample(float64(rt.met.reloadOK.Load()), "result", "success")
+	start(famReloadDur)
+	c, sum := rt.met.reloadDur.cumulative(reloadBuckets, &cum)
+	w.Histogram(reloadBuckets.prom, c, sum)
 	if last := rt.met.lastReload.Load(); last > 0 {
-		gauge(descLastReload, float64(last)/1e9)
+		start(famLastReload)
+		w.Sample(float64(last) / 1e9)
 	}
 	var dropped uint64
 	if d, ok := rt.access.(interface{ Dropped() uint64 }); ok {
 		dropped = d.Dropped()
 	}
-	counter(descLogDropped, dropped)
+	start(famLogDropped)
+	w.Sample(float64(dropped))
 	version := rt.cfg.Version
 	if version == "" {
 		version = "dev"
 	}
-	gauge(descBuildInfo, 1, version, runtime.Version())
+	start(famBuildInfo)
+	w.Sample(1, "goversion", runtime.Version(), "version", version)
 }
 
-// newMetrics makes the router's registry: its collector, the Go runtime's
-// and the process's (client_golang's), and Config.Collectors.
+// newMetrics makes the registry of the families the router serves beside
+// its own (writeMetrics): the Go runtime's and the process's
+// (client_golang's), and Config.Collectors (package usage).
 func (rt *Router) newMetrics() error {
 	reg := prometheus.NewRegistry()
-	for _, c := range append([]prometheus.Collector{collector{rt},
+	for _, c := range append([]prometheus.Collector{
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})},
 		rt.cfg.Collectors...) {
 		if err := reg.Register(c); err != nil {
@@ -157,10 +186,6 @@ func (rt *Router) newMetrics() error {
 	rt.metrics = reg
 	return nil
 }
-
-// Collector is the router's own collector (without the Go and process
-// collectors), for tests and for registries of others.
-func (rt *Router) Collector() prometheus.Collector { return collector{rt} }
 
 // Register adds a collector to the registry ServeMetrics serves (as
 // Config.Collectors does), for one that needs the router first (package

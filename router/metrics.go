@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/ehecoatl/ehecoatl/internal/promtext"
 )
 
 // Counting stays off the request path's costs: every figure is an atomic
@@ -71,14 +73,14 @@ const maxBuckets = 16
 // path and in seconds for the exposition.
 type buckets struct {
 	ns   []int64
-	secs []float64
+	prom *promtext.Bounds
 }
 
 func newBuckets(secs ...float64) *buckets {
 	if len(secs) > maxBuckets {
 		panic("router: too many histogram buckets")
 	}
-	b := &buckets{secs: secs}
+	b := &buckets{prom: promtext.NewBounds(secs...)}
 	for _, s := range secs {
 		b.ns = append(b.ns, int64(s*float64(time.Second)))
 	}
@@ -112,15 +114,16 @@ func (h *hist) observe(b *buckets, ns int64) {
 	h.sum.Add(ns)
 }
 
-// snapshot is h in the form prometheus.MustNewConstHistogram takes.
-func (h *hist) snapshot(b *buckets) (count uint64, sum float64, cum map[float64]uint64) {
-	cum = make(map[float64]uint64, len(b.secs))
-	for i, s := range b.secs {
-		count += h.counts[i].Load()
-		cum[s] = count
+// cumulative fills cum with the cumulative count of each bound and, last,
+// the count (promtext.Writer.Histogram's form), and returns the sum in
+// seconds.
+func (h *hist) cumulative(b *buckets, cum *[maxBuckets + 1]uint64) ([]uint64, float64) {
+	var n uint64
+	for i := 0; i <= len(b.ns); i++ {
+		n += h.counts[i].Load()
+		cum[i] = n
 	}
-	count += h.counts[len(b.secs)].Load()
-	return count, float64(h.sum.Load()) / 1e9, cum
+	return cum[:len(b.ns)+1], float64(h.sum.Load()) / 1e9
 }
 
 // appMetrics are one app's counters. The fields a request touches come

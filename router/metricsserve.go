@@ -5,14 +5,22 @@
 package router
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/ehecoatl/ehecoatl/internal/promtext"
 )
 
 // Limits of the metrics listener: a scrape is one small request, from a
@@ -22,23 +30,18 @@ const (
 	metricsWriteTimeout = 30 * time.Second
 	metricsIdleTimeout  = 2 * time.Minute
 	metricsMaxHeader    = 8 << 10
-	// metricsMaxScrapes: more scrapes at once are answered 503 at once
-	// (promhttp), so a flood of them costs the router little.
+	// metricsMaxScrapes: more scrapes at once are answered 503 at once,
+	// so a flood of them costs the router little.
 	metricsMaxScrapes = 4
-	// metricsScrapeTimeout bounds the gathering (promhttp answers 503).
+	// metricsScrapeTimeout bounds a scrape (answered 503 after it).
 	metricsScrapeTimeout = 20 * time.Second
 )
 
 // MetricsHandler serves /metrics (Prometheus text, or OpenMetrics when
-// the scraper asks for it) and 404 for every other path: nothing on the
-// metrics listener is a tenant's.
+// the scraper asks for it; gzipped when it accepts that) and 404 for
+// every other path: nothing on the metrics listener is a tenant's.
 func (rt *Router) MetricsHandler() http.Handler {
-	h := promhttp.HandlerFor(rt.metrics, promhttp.HandlerOpts{
-		EnableOpenMetrics:   true,
-		MaxRequestsInFlight: metricsMaxScrapes,
-		Timeout:             metricsScrapeTimeout,
-		ErrorLog:            slog.NewLogLogger(rt.cfg.Logger.Handler(), slog.LevelWarn),
-	})
+	sem := make(chan struct{}, metricsMaxScrapes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" {
 			http.NotFound(w, r)
@@ -49,8 +52,110 @@ func (rt *Router) MetricsHandler() http.Handler {
 			http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		h.ServeHTTP(w, r)
+		select {
+		case sem <- struct{}{}:
+		default:
+			http.Error(w, "too many scrapes at once", http.StatusServiceUnavailable)
+			return
+		}
+		// The gathering can wait on systemd (package usage): past the
+		// timeout the scrape is answered 503, and the gathering keeps its
+		// place in sem until it returns.
+		done := make(chan gathered, 1)
+		go func() {
+			fams, err := rt.metrics.Gather()
+			done <- gathered{fams, err}
+		}()
+		t := time.NewTimer(metricsScrapeTimeout)
+		defer t.Stop()
+		select {
+		case g := <-done:
+			rt.serveScrape(w, r, g)
+			<-sem
+			return
+		case <-t.C:
+			http.Error(w, "the scrape took longer than "+metricsScrapeTimeout.String(), http.StatusServiceUnavailable)
+		case <-r.Context().Done():
+		}
+		go func() { <-done; <-sem }()
 	})
+}
+
+type gathered struct {
+	families []*dto.MetricFamily
+	err      error
+}
+
+// scrapeBufs are the buffers of past scrapes: a scrape of 1,000 tenants
+// is megabytes, and a new buffer each time would be garbage as large.
+var scrapeBufs sync.Pool
+
+// serveScrape writes the registry's families (Go runtime, process,
+// usage) with expfmt, then the router's own with promtext, which writes
+// its 40 series per app without client_golang's per-series objects, sort
+// and checks (docs/DESIGN.md "Router: counting requests for the
+// metrics").
+func (rt *Router) serveScrape(w http.ResponseWriter, r *http.Request, g gathered) {
+	if g.err != nil {
+		rt.cfg.Logger.Warn("metrics: gather", "err", g.err)
+		http.Error(w, "gathering metrics failed: "+g.err.Error(), http.StatusInternalServerError)
+		return
+	}
+	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
+	om := format.FormatType() == expfmt.TypeOpenMetrics
+	var buf []byte
+	if p, ok := scrapeBufs.Get().(*[]byte); ok {
+		buf = *p
+	}
+	out := bytes.NewBuffer(buf[:0])
+	enc := expfmt.NewEncoder(out, format)
+	for _, mf := range g.families {
+		if err := enc.Encode(mf); err != nil {
+			http.Error(w, "encoding metrics failed: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	pw := promtext.NewWriter(out.Bytes(), om)
+	rt.writeMetrics(pw)
+	body := pw.Bytes()
+	if om {
+		body = append(body, "# EOF\n"...)
+	}
+	defer func() { scrapeBufs.Put(&body) }()
+
+	h := w.Header()
+	h.Set("Content-Type", string(format))
+	h.Add("Vary", "Accept-Encoding")
+	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+		return
+	}
+	h.Set("Content-Encoding", "gzip")
+	gz, _ := gzipWriters.Get().(*gzip.Writer)
+	if gz == nil {
+		gz, _ = gzip.NewWriterLevel(w, gzip.BestSpeed) // text compresses well at the fastest level
+	} else {
+		gz.Reset(w)
+	}
+	gz.Write(body)
+	gz.Close()
+	gzipWriters.Put(gz)
+}
+
+var gzipWriters sync.Pool
+
+// acceptsGzip: the Accept-Encoding header names gzip without q=0.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
 }
 
 // ServeMetrics serves MetricsHandler on l until ctx is done.
