@@ -171,14 +171,12 @@ func (rt *Router) writeMetrics(w *promtext.Writer) {
 	w.Sample(1, "goversion", runtime.Version(), "version", version)
 }
 
-// newMetrics makes the registry of the families the router serves beside
+// newMetrics makes the registry of the families the router serves before
 // its own (writeMetrics): the Go runtime's and the process's
-// (client_golang's), and Config.Collectors (package usage).
+// (client_golang's).
 func (rt *Router) newMetrics() error {
 	reg := prometheus.NewRegistry()
-	for _, c := range append([]prometheus.Collector{
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})},
-		rt.cfg.Collectors...) {
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("router: metrics: %w", err)
 		}
@@ -187,10 +185,19 @@ func (rt *Router) newMetrics() error {
 	return nil
 }
 
-// Register adds a collector to the registry ServeMetrics serves (as
-// Config.Collectors does), for one that needs the router first (package
-// usage lists the apps with AppUnits).
-func (rt *Router) Register(c prometheus.Collector) error { return rt.metrics.Register(c) }
+// MetricsWriter writes families of its own into each scrape, after the
+// router's (package usage's Collector).
+type MetricsWriter interface {
+	WriteMetrics(w *promtext.Writer)
+}
+
+// AddMetrics adds m to every later scrape. Its family names must be its
+// own.
+func (rt *Router) AddMetrics(m MetricsWriter) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.writers = append(rt.writers, m)
+}
 
 // AppUnit names one app of the table in use and its services.
 type AppUnit struct {

@@ -9,6 +9,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/ehecoatl/ehecoatl/internal/promtext"
@@ -58,71 +58,86 @@ func (rt *Router) MetricsHandler() http.Handler {
 			http.Error(w, "too many scrapes at once", http.StatusServiceUnavailable)
 			return
 		}
-		// The gathering can wait on systemd (package usage): past the
-		// timeout the scrape is answered 503, and the gathering keeps its
-		// place in sem until it returns.
-		done := make(chan gathered, 1)
-		go func() {
-			fams, err := rt.metrics.Gather()
-			done <- gathered{fams, err}
-		}()
+		// A scrape can wait on systemd (package usage): past the timeout
+		// it is answered 503, and its reading keeps its place in sem
+		// until it returns.
+		format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
+		done := make(chan scraped, 1)
+		go func() { done <- rt.scrape(format) }()
 		t := time.NewTimer(metricsScrapeTimeout)
 		defer t.Stop()
 		select {
-		case g := <-done:
-			rt.serveScrape(w, r, g)
+		case sc := <-done:
+			rt.serveScrape(w, r, format, sc)
 			<-sem
 			return
 		case <-t.C:
 			http.Error(w, "the scrape took longer than "+metricsScrapeTimeout.String(), http.StatusServiceUnavailable)
 		case <-r.Context().Done():
 		}
-		go func() { <-done; <-sem }()
+		go func() {
+			sc := <-done
+			scrapeBufs.Put(&sc.body)
+			<-sem
+		}()
 	})
-}
-
-type gathered struct {
-	families []*dto.MetricFamily
-	err      error
 }
 
 // scrapeBufs are the buffers of past scrapes: a scrape of 1,000 tenants
 // is megabytes, and a new buffer each time would be garbage as large.
 var scrapeBufs sync.Pool
 
-// serveScrape writes the registry's families (Go runtime, process,
-// usage) with expfmt, then the router's own with promtext, which writes
-// its 40 series per app without client_golang's per-series objects, sort
-// and checks (docs/DESIGN.md "Router: counting requests for the
-// metrics").
-func (rt *Router) serveScrape(w http.ResponseWriter, r *http.Request, g gathered) {
-	if g.err != nil {
-		rt.cfg.Logger.Warn("metrics: gather", "err", g.err)
-		http.Error(w, "gathering metrics failed: "+g.err.Error(), http.StatusInternalServerError)
-		return
+type scraped struct {
+	body []byte
+	err  error
+}
+
+// scrape writes the registry's families (Go runtime, process) with
+// expfmt, then the router's own and the AddMetrics writers' (package
+// usage) with promtext, which writes their series without client_golang's
+// per-series objects, sort and checks (docs/DESIGN.md "Router: counting
+// requests for the metrics").
+func (rt *Router) scrape(format expfmt.Format) scraped {
+	families, err := rt.metrics.Gather()
+	if err != nil {
+		return scraped{err: fmt.Errorf("gather: %w", err)}
 	}
-	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
-	om := format.FormatType() == expfmt.TypeOpenMetrics
 	var buf []byte
 	if p, ok := scrapeBufs.Get().(*[]byte); ok {
-		buf = *p
+		buf = (*p)[:0]
 	}
-	out := bytes.NewBuffer(buf[:0])
+	out := bytes.NewBuffer(buf)
 	enc := expfmt.NewEncoder(out, format)
-	for _, mf := range g.families {
+	for _, mf := range families {
 		if err := enc.Encode(mf); err != nil {
-			http.Error(w, "encoding metrics failed: "+err.Error(), http.StatusInternalServerError)
-			return
+			return scraped{err: fmt.Errorf("encode: %w", err)}
 		}
 	}
-	pw := promtext.NewWriter(out.Bytes(), om)
-	rt.writeMetrics(pw)
-	body := pw.Bytes()
+	om := format.FormatType() == expfmt.TypeOpenMetrics
+	w := promtext.NewWriter(out.Bytes(), om)
+	rt.writeMetrics(w)
+	rt.mu.Lock()
+	writers := rt.writers
+	rt.mu.Unlock()
+	for _, m := range writers {
+		m.WriteMetrics(w)
+	}
+	body := w.Bytes()
 	if om {
 		body = append(body, "# EOF\n"...)
 	}
-	defer func() { scrapeBufs.Put(&body) }()
+	return scraped{body: body}
+}
 
+// serveScrape sends a scrape's body, gzipped when the scraper accepts it.
+func (rt *Router) serveScrape(w http.ResponseWriter, r *http.Request, format expfmt.Format, sc scraped) {
+	if sc.err != nil {
+		rt.cfg.Logger.Warn("metrics", "err", sc.err)
+		http.Error(w, "metrics: "+sc.err.Error(), http.StatusInternalServerError)
+		return
+	}
+	body := sc.body
+	defer func() { scrapeBufs.Put(&body) }()
 	h := w.Header()
 	h.Set("Content-Type", string(format))
 	h.Add("Vary", "Accept-Encoding")

@@ -169,9 +169,6 @@ type Config struct {
 	MetricsPerDomain bool
 	// Version is the ehecoatl_build_info version label; "" is "dev".
 	Version string
-	// Collectors are registered in the router's metrics registry beside
-	// its own (ServeMetrics), e.g. package usage's.
-	Collectors []prometheus.Collector
 
 	// Logger is for the router's own messages; nil: slog to stderr.
 	Logger *slog.Logger
@@ -252,6 +249,7 @@ type Router struct {
 	// ServeMetrics serves (metricsserve.go).
 	met     routerMetrics
 	metrics *prometheus.Registry
+	writers []MetricsWriter // AddMetrics; under mu
 
 	// healthDirty asks healthLoop to rewrite Config.HealthState.
 	healthDirty chan struct{}

@@ -8,10 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
-
 	"github.com/ehecoatl/ehecoatl/dbus"
+	"github.com/ehecoatl/ehecoatl/internal/promtext"
 	"github.com/ehecoatl/ehecoatl/naming"
 )
 
@@ -72,21 +70,12 @@ func BenchmarkRead(b *testing.B) {
 func BenchmarkScrape(b *testing.B) {
 	dir := b.TempDir()
 	f, targets := scale(b, dir, 1000)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(func() []Target { return targets }, Options{Systemd: f, CgroupRoot: dir}))
-	var buf bytes.Buffer
+	c := NewCollector(func() []Target { return targets }, Options{Systemd: f, CgroupRoot: dir})
+	var buf []byte
 	for b.Loop() {
-		families, err := reg.Gather()
-		if err != nil {
-			b.Fatal(err)
-		}
-		buf.Reset()
-		enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-		for _, mf := range families {
-			if err := enc.Encode(mf); err != nil {
-				b.Fatal(err)
-			}
-		}
+		w := promtext.NewWriter(buf[:0], false)
+		c.WriteMetrics(w)
+		buf = w.Bytes()
 	}
-	b.ReportMetric(float64(buf.Len()), "bytes/scrape")
+	b.ReportMetric(float64(len(buf)), "bytes/scrape")
 }

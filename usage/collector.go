@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ehecoatl/ehecoatl/internal/promtext"
 )
 
 // Options configure a Collector.
@@ -28,36 +28,34 @@ type Options struct {
 // as systemd_exporter's systemd_unit_state.
 var unitStates = []string{"active", "activating", "deactivating", "inactive", "failed"}
 
-// The descriptions of docs/METRICS.md's "Usage" table.
+// family is one family of docs/METRICS.md's "Usage" table.
+type family struct {
+	name, help string
+	typ        promtext.Type
+}
+
 var (
-	lUnit     = []string{"tenant", "app", "name"}
-	lTyped    = []string{"tenant", "app", "name", "type"}
-	descs     = []*prometheus.Desc{dState, dTasks, dTasksMax, dRestarts, dIPIn, dIPOut, dCPU, dQuota, dMem, dPeak, dMemMax, dIORead, dIOWrite}
-	dState    = prometheus.NewDesc("ehecoatl_unit_state", "1 for the unit's current ActiveState, 0 for the others (as systemd_unit_state).", []string{"tenant", "app", "name", "type", "state"}, nil)
-	dTasks    = prometheus.NewDesc("ehecoatl_unit_tasks_current", "Tasks (processes and threads) in the unit's cgroup (pids.current).", lUnit, nil)
-	dTasksMax = prometheus.NewDesc("ehecoatl_unit_tasks_max", "The unit's TasksMax= (pids.max); absent when unlimited.", lTyped, nil)
-	dRestarts = prometheus.NewDesc("ehecoatl_service_restart_total", "Automatic restarts of the service (systemd's NRestarts).", lUnit, nil)
-	dIPIn     = prometheus.NewDesc("ehecoatl_service_ip_ingress_bytes_total", "IP bytes received by the service (IPAccounting=yes).", lUnit, nil)
-	dIPOut    = prometheus.NewDesc("ehecoatl_service_ip_egress_bytes_total", "IP bytes sent by the service (IPAccounting=yes).", lUnit, nil)
-	dCPU      = prometheus.NewDesc("ehecoatl_unit_cpu_seconds_total", "CPU time of the unit's cgroup (cpu.stat usage_usec).", lUnit, nil)
-	dQuota    = prometheus.NewDesc("ehecoatl_unit_cpu_quota_ratio", "CPUQuota= as a fraction of one CPU (cpu.max); absent when unlimited.", lUnit, nil)
-	dMem      = prometheus.NewDesc("ehecoatl_unit_memory_bytes", "Memory of the unit's cgroup now (memory.current).", lUnit, nil)
-	dPeak     = prometheus.NewDesc("ehecoatl_unit_memory_peak_bytes", "The most memory the unit's cgroup used since it started (memory.peak).", lUnit, nil)
-	dMemMax   = prometheus.NewDesc("ehecoatl_unit_memory_max_bytes", "MemoryMax= (memory.max); absent when unlimited.", lUnit, nil)
-	dIORead   = prometheus.NewDesc("ehecoatl_unit_io_read_bytes_total", "Bytes read from block devices (io.stat rbytes).", lUnit, nil)
-	dIOWrite  = prometheus.NewDesc("ehecoatl_unit_io_write_bytes_total", "Bytes written to block devices (io.stat wbytes).", lUnit, nil)
+	fState    = family{"ehecoatl_unit_state", "1 for the unit's current ActiveState, 0 for the others (as systemd_unit_state).", promtext.Gauge}
+	fTasks    = family{"ehecoatl_unit_tasks_current", "Tasks (processes and threads) in the unit's cgroup (pids.current).", promtext.Gauge}
+	fTasksMax = family{"ehecoatl_unit_tasks_max", "The unit's TasksMax= (pids.max); absent when unlimited.", promtext.Gauge}
+	fRestarts = family{"ehecoatl_service_restart_total", "Automatic restarts of the service (systemd's NRestarts).", promtext.Counter}
+	fIPIn     = family{"ehecoatl_service_ip_ingress_bytes_total", "IP bytes received by the service (IPAccounting=yes).", promtext.Counter}
+	fIPOut    = family{"ehecoatl_service_ip_egress_bytes_total", "IP bytes sent by the service (IPAccounting=yes).", promtext.Counter}
+	fCPU      = family{"ehecoatl_unit_cpu_seconds_total", "CPU time of the unit's cgroup (cpu.stat usage_usec).", promtext.Counter}
+	fQuota    = family{"ehecoatl_unit_cpu_quota_ratio", "CPUQuota= as a fraction of one CPU (cpu.max); absent when unlimited.", promtext.Gauge}
+	fMem      = family{"ehecoatl_unit_memory_bytes", "Memory of the unit's cgroup now (memory.current).", promtext.Gauge}
+	fPeak     = family{"ehecoatl_unit_memory_peak_bytes", "The most memory the unit's cgroup used since it started (memory.peak).", promtext.Gauge}
+	fMemMax   = family{"ehecoatl_unit_memory_max_bytes", "MemoryMax= (memory.max); absent when unlimited.", promtext.Gauge}
+	fIORead   = family{"ehecoatl_unit_io_read_bytes_total", "Bytes read from block devices (io.stat rbytes).", promtext.Counter}
+	fIOWrite  = family{"ehecoatl_unit_io_write_bytes_total", "Bytes written to block devices (io.stat wbytes).", promtext.Counter}
 )
 
-type collector struct {
+// Collector writes the "Usage" metrics of docs/METRICS.md into a scrape.
+type Collector struct {
 	targets func() []Target
 	opts    Options
+	mu      sync.Mutex // one reading at a time (the Reader keeps state)
 	reader  *Reader
-
-	// labels of the targets of the last scrape (Collect runs one scrape
-	// at a time: the registry's Gather is called by one HTTP handler, and
-	// mu keeps two from racing).
-	mu     sync.Mutex
-	labels map[Target]*labelSets
 }
 
 // NewCollector returns the collector of docs/METRICS.md's "Usage" metrics
@@ -65,7 +63,7 @@ type collector struct {
 // of its current table: AppTargets of its apps). Every scrape reads them
 // afresh (a Reader: only the restarts of inactive services are kept from
 // scrape to scrape); nothing is sampled in between.
-func NewCollector(targets func() []Target, opts Options) prometheus.Collector {
+func NewCollector(targets func() []Target, opts Options) *Collector {
 	root := opts.CgroupRoot
 	if root == "" {
 		root = DefaultCgroupRoot()
@@ -73,16 +71,15 @@ func NewCollector(targets func() []Target, opts Options) prometheus.Collector {
 	if opts.Timeout == 0 {
 		opts.Timeout = 5 * time.Second
 	}
-	return &collector{targets: targets, opts: opts, reader: &Reader{Systemd: opts.Systemd, Root: root}, labels: map[Target]*labelSets{}}
+	return &Collector{targets: targets, opts: opts, reader: &Reader{Systemd: opts.Systemd, Root: root}}
 }
 
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range descs {
-		ch <- d
-	}
-}
-
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
+// WriteMetrics reads the targets and writes their families, each
+// family's series in the targets' order. As systemd_exporter, which lists
+// the units systemd has loaded, a unit systemd has not loaded has no
+// series; a figure that could not be read has none either (OnError is
+// told why).
+func (c *Collector) WriteMetrics(w *promtext.Writer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
@@ -91,66 +88,72 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil && c.opts.OnError != nil {
 		c.opts.OnError(err)
 	}
-	// Label pairs of the targets read, those of the last scrape kept: a
-	// target gone with a reload is forgotten.
-	labels := make(map[Target]*labelSets, len(figs))
-	for i := range figs {
-		f := &figs[i]
-		// As systemd_exporter, which lists the units systemd has loaded:
-		// one systemd has not loaded has no state to show.
-		if !f.Loaded {
-			continue
+	loaded := figs[:0:0]
+	for _, f := range figs {
+		if f.Loaded {
+			loaded = append(loaded, f)
 		}
-		l := c.labels[f.Target]
-		if l == nil {
-			l = newLabelSets(f.Target)
-		}
-		labels[f.Target] = l
-		emit(ch, f, l)
 	}
-	c.labels = labels
+	write(w, loaded)
 }
 
-func emit(ch chan<- prometheus.Metric, f *Figures, l *labelSets) {
-	for i, s := range unitStates {
-		v := 0.0
-		if s == f.ActiveState {
-			v = 1
-		}
-		ch <- &metric{desc: dState, labels: l.states[i], value: v}
-	}
-	gauge := func(d *prometheus.Desc, v *uint64) {
-		if v != nil {
-			ch <- &metric{desc: d, labels: l.unit, value: float64(*v)}
-		}
-	}
-	counter := func(d *prometheus.Desc, v *uint64) {
-		if v != nil {
-			ch <- &metric{desc: d, labels: l.unit, value: float64(*v), counter: true}
+func write(w *promtext.Writer, figs []Figures) {
+	start := func(f family) { w.Family(f.name, f.help, f.typ) }
+	// Labels in name order, as a registry sorts them.
+	unit := func(f *Figures, v float64) { w.Sample(v, "app", f.App, "name", f.Unit, "tenant", f.Tenant) }
+	each := func(fam family, v func(*Figures) *uint64, div float64) {
+		start(fam)
+		for i := range figs {
+			if p := v(&figs[i]); p != nil {
+				unit(&figs[i], float64(*p)/div)
+			}
 		}
 	}
-	if f.Restarts != nil {
-		ch <- &metric{desc: dRestarts, labels: l.unit, value: float64(*f.Restarts), counter: true}
+	cg := func(v func(*Cgroup) *uint64) func(*Figures) *uint64 {
+		return func(f *Figures) *uint64 {
+			if f.Cgroup == nil {
+				return nil
+			}
+			return v(f.Cgroup)
+		}
 	}
-	counter(dIPIn, f.IPIngressBytes)
-	counter(dIPOut, f.IPEgressBytes)
-	cg := f.Cgroup
-	if cg == nil {
-		return
+
+	start(fState)
+	for i := range figs {
+		f := &figs[i]
+		for _, s := range unitStates {
+			v := 0.0
+			if s == f.ActiveState {
+				v = 1
+			}
+			w.Sample(v, "app", f.App, "name", f.Unit, "state", s, "tenant", f.Tenant, "type", f.Kind())
+		}
 	}
-	gauge(dTasks, cg.Tasks)
-	if cg.TasksMax != nil {
-		ch <- &metric{desc: dTasksMax, labels: l.typed, value: float64(*cg.TasksMax)}
+	start(fRestarts)
+	for i := range figs {
+		if r := figs[i].Restarts; r != nil {
+			unit(&figs[i], float64(*r))
+		}
 	}
-	if cg.CPUUsec != nil {
-		ch <- &metric{desc: dCPU, labels: l.unit, value: float64(*cg.CPUUsec) / 1e6, counter: true}
+	each(fIPIn, func(f *Figures) *uint64 { return f.IPIngressBytes }, 1)
+	each(fIPOut, func(f *Figures) *uint64 { return f.IPEgressBytes }, 1)
+	each(fTasks, cg(func(c *Cgroup) *uint64 { return c.Tasks }), 1)
+	start(fTasksMax)
+	for i := range figs {
+		if f := &figs[i]; f.Cgroup != nil && f.Cgroup.TasksMax != nil {
+			w.Sample(float64(*f.Cgroup.TasksMax), "app", f.App, "name", f.Unit, "tenant", f.Tenant, "type", f.Kind())
+		}
 	}
-	if cg.CPUQuota != nil {
-		ch <- &metric{desc: dQuota, labels: l.unit, value: *cg.CPUQuota}
+	each(fCPU, cg(func(c *Cgroup) *uint64 { return c.CPUUsec }), 1e6) // seconds
+	start(fQuota)
+	for i := range figs {
+		if f := &figs[i]; f.Cgroup != nil && f.Cgroup.CPUQuota != nil {
+			unit(f, *f.Cgroup.CPUQuota)
+		}
 	}
-	gauge(dMem, cg.MemoryBytes)
-	gauge(dPeak, cg.MemoryPeak)
-	gauge(dMemMax, cg.MemoryMax)
-	counter(dIORead, cg.IOReadBytes)
-	counter(dIOWrite, cg.IOWriteBytes)
+	each(fMem, cg(func(c *Cgroup) *uint64 { return c.MemoryBytes }), 1)
+	each(fPeak, cg(func(c *Cgroup) *uint64 { return c.MemoryPeak }), 1)
+	each(fMemMax, cg(func(c *Cgroup) *uint64 { return c.MemoryMax }), 1)
+	each(fIORead, cg(func(c *Cgroup) *uint64 { return c.IOReadBytes }), 1)
+	each(fIOWrite, cg(func(c *Cgroup) *uint64 { return c.IOWriteBytes }), 1)
 }

@@ -176,10 +176,7 @@ func run(args []string) int {
 		return 1
 	}
 	if len(ls.Metrics) > 0 {
-		if err := registerUsage(rt, sd, log); err != nil {
-			log.Error("metrics", "err", err)
-			return 1
-		}
+		registerUsage(rt, sd, log)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -12,10 +12,9 @@ import (
 // registerUsage adds the usage figures (docs/METRICS.md "Usage") of the
 // table's apps to the router's metrics: read from cgroupfs and systemd at
 // each scrape, for the apps of the table then in use. One collector for
-// the router's life: it keeps the restart counts and label pairs between
-// scrapes.
-func registerUsage(rt *router.Router, sd *dbus.Client, log *slog.Logger) error {
-	return rt.Register(usage.NewCollector(func() []usage.Target { return usageTargets(rt.AppUnits()) }, usage.Options{
+// the router's life: it keeps the restart counts between scrapes.
+func registerUsage(rt *router.Router, sd *dbus.Client, log *slog.Logger) {
+	rt.AddMetrics(usage.NewCollector(func() []usage.Target { return usageTargets(rt.AppUnits()) }, usage.Options{
 		Systemd: sd,
 		OnError: func(err error) { log.Warn("metrics: usage", "err", err) },
 	}))
