@@ -6,11 +6,11 @@
 // units' ActiveState (one ListUnitsByPatterns for all), restarts and the
 // IP bytes of IPAccounting= (pipelined Gets on one connection).
 //
-// Collector turns a reading into the "Usage" metrics of docs/METRICS.md.
+// Collector writes a reading as the "Usage" metrics of docs/METRICS.md.
 // Nothing read needs root: cgroup files are world-readable and systemd
 // answers property reads from any user on the system bus, so the router
 // (user ehecoatl-router, ProtectControlGroups=yes) can serve them.
 //
-// A leaf: it imports naming and dbus only, so the router links no
-// translator and the CLI no router.
+// A leaf: it imports naming, dbus and internal/promtext only, so the
+// router links no translator and the CLI no router.
 package usage
