@@ -710,22 +710,7 @@ func TestMetricsContract(t *testing.T) {
 // with 1,000 apps that all had requests (a scrape without the HTTP, the
 // registry's families and gzip).
 func BenchmarkCollect1000Apps(b *testing.B) {
-	var apps []*manifest.App
-	for i := 0; i < 1000; i++ {
-		apps = append(apps, app(fmt.Sprintf("t%d", i), "web", "/", fmt.Sprintf("d%d.test", i)))
-	}
-	rt, err := New(Config{RunDir: b.TempDir(), Logger: quietLogger(b), AccessLog: discardLog{}, Notify: func(string) {}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rt.Close()
-	if err := rt.SetManifests(mkSet(apps...)); err != nil {
-		b.Fatal(err)
-	}
-	for _, a := range rt.Table().apps {
-		e := AccessEntry{Status: 200, Duration: time.Millisecond, BytesIn: 100, BytesOut: 1000}
-		rt.account(nil, a, &e, protoHTTP11)
-	}
+	rt := routerWithTraffic(b, 1000, "web")
 	var buf []byte
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -761,25 +746,7 @@ func BenchmarkAccount(b *testing.B) {
 // families (no usage) with 1,000 tenants of 2 apps that all had requests,
 // as text and as Prometheus asks for it (gzip).
 func BenchmarkScrape2000Apps(b *testing.B) {
-	var apps []*manifest.App
-	for i := 0; i < 1000; i++ {
-		for _, name := range []string{"web", "api"} {
-			apps = append(apps, app(fmt.Sprintf("t%d", i), name, "/"+name, fmt.Sprintf("d%d.test", i)))
-		}
-	}
-	rt, err := New(Config{RunDir: b.TempDir(), Logger: quietLogger(b), AccessLog: discardLog{}, Notify: func(string) {}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rt.Close()
-	if err := rt.SetManifests(mkSet(apps...)); err != nil {
-		b.Fatal(err)
-	}
-	for _, a := range rt.Table().apps {
-		e := AccessEntry{Status: 200, Duration: time.Millisecond, BytesIn: 100, BytesOut: 1000}
-		rt.account(nil, a, &e, protoHTTP11)
-	}
-	h := rt.MetricsHandler()
+	h := routerWithTraffic(b, 1000, "web", "api").MetricsHandler()
 	for _, enc := range []string{"identity", "gzip"} {
 		b.Run(enc, func(b *testing.B) {
 			b.ReportAllocs()
@@ -797,4 +764,29 @@ func BenchmarkScrape2000Apps(b *testing.B) {
 			b.ReportMetric(float64(size), "bytes/scrape")
 		})
 	}
+}
+
+// routerWithTraffic is a router of tenants t0... with the named apps each
+// (one domain per tenant, a path per app), every app with one request
+// counted.
+func routerWithTraffic(b *testing.B, tenants int, names ...string) *Router {
+	var apps []*manifest.App
+	for i := 0; i < tenants; i++ {
+		for _, name := range names {
+			apps = append(apps, app(fmt.Sprintf("t%d", i), name, "/"+name, fmt.Sprintf("d%d.test", i)))
+		}
+	}
+	rt, err := New(Config{RunDir: b.TempDir(), Logger: quietLogger(b), AccessLog: discardLog{}, Notify: func(string) {}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rt.Close() })
+	if err := rt.SetManifests(mkSet(apps...)); err != nil {
+		b.Fatal(err)
+	}
+	for _, a := range rt.Table().apps {
+		e := AccessEntry{Status: 200, Duration: time.Millisecond, BytesIn: 100, BytesOut: 1000}
+		rt.account(nil, a, &e, protoHTTP11)
+	}
+	return rt
 }
