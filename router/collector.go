@@ -194,8 +194,8 @@ type MetricsWriter interface {
 // AddMetrics adds m to every later scrape. Its family names must be its
 // own.
 func (rt *Router) AddMetrics(m MetricsWriter) {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
+	rt.writersMu.Lock()
+	defer rt.writersMu.Unlock()
 	rt.writers = append(rt.writers, m)
 }
 

@@ -116,9 +116,9 @@ func (rt *Router) scrape(format expfmt.Format) scraped {
 	om := format.FormatType() == expfmt.TypeOpenMetrics
 	w := promtext.NewWriter(out.Bytes(), om)
 	rt.writeMetrics(w)
-	rt.mu.Lock()
+	rt.writersMu.Lock()
 	writers := rt.writers
-	rt.mu.Unlock()
+	rt.writersMu.Unlock()
 	for _, m := range writers {
 		m.WriteMetrics(w)
 	}

@@ -249,7 +249,10 @@ type Router struct {
 	// ServeMetrics serves (metricsserve.go).
 	met     routerMetrics
 	metrics *prometheus.Registry
-	writers []MetricsWriter // AddMetrics; under mu
+	// writers are AddMetrics's, under writersMu: not mu, which a reload
+	// holds while it builds a table, so that a scrape never waits for one.
+	writersMu sync.Mutex
+	writers   []MetricsWriter
 
 	// healthDirty asks healthLoop to rewrite Config.HealthState.
 	healthDirty chan struct{}
