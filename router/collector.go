@@ -15,34 +15,28 @@ import (
 	"github.com/ehecoatl/ehecoatl/internal/promtext"
 )
 
-// family is one family the router writes (docs/METRICS.md).
-type family struct {
-	name, help string
-	typ        promtext.Type
-}
-
 var (
-	famRequests       = family{"ehecoatl_requests_total", "Requests answered, by status class and protocol.", promtext.Counter}
-	famDuration       = family{"ehecoatl_request_duration_seconds", "From the request's head read to the response's last byte written.", promtext.Histogram}
-	famInFlight       = family{"ehecoatl_requests_in_flight", "Requests being answered now (and open WebSocket connections).", promtext.Gauge}
-	famRefused        = family{"ehecoatl_requests_refused_total", "Requests refused by a cap before reaching the app.", promtext.Counter}
-	famUpstreamErrors = family{"ehecoatl_upstream_errors_total", "Requests whose app connection failed, answered by the router.", promtext.Counter}
-	famBytesIn        = family{"ehecoatl_request_bytes_total", "Bytes received from clients (heads and bodies).", promtext.Counter}
-	famBytesOut       = family{"ehecoatl_response_bytes_total", "Bytes sent to clients (heads and bodies).", promtext.Counter}
-	famUnrouted       = family{"ehecoatl_unrouted_requests_total", "Requests for a host no app serves, and requests refused before routing.", promtext.Counter}
-	famDomain         = family{"ehecoatl_domain_requests_total", "Requests by the route's domain (-metrics-per-domain).", promtext.Counter}
-	famColdStarts     = family{"ehecoatl_cold_starts_total", "Requests that found the app stopped and waited for it to start.", promtext.Counter}
-	famColdWait       = family{"ehecoatl_cold_start_wait_seconds", "How long cold starts waited for the app's response head.", promtext.Histogram}
-	famIdleStops      = family{"ehecoatl_idle_stops_total", "Stops of the app after its idle timeout.", promtext.Counter}
-	famInstanceUp     = family{"ehecoatl_instance_up", "1 when the instance passes its health checks, 0 when it is down (apps with health:).", promtext.Gauge}
-	famCertExpiry     = family{"ehecoatl_certificate_expiry_timestamp_seconds", "When the certificate the router serves for a domain expires.", promtext.Gauge}
-	famRoutes         = family{"ehecoatl_router_routes", "Domains in the routing table.", promtext.Gauge}
-	famApps           = family{"ehecoatl_router_apps", "Apps in the routing table.", promtext.Gauge}
-	famReloads        = family{"ehecoatl_router_reloads_total", "Loads of the routing table (at start and on SIGHUP).", promtext.Counter}
-	famReloadDur      = family{"ehecoatl_router_reload_duration_seconds", "How long a load of the routing table took.", promtext.Histogram}
-	famLastReload     = family{"ehecoatl_router_last_reload_success_timestamp_seconds", "When the table in use was loaded.", promtext.Gauge}
-	famLogDropped     = family{"ehecoatl_router_access_log_dropped_total", "Access log entries dropped because the journal could not keep up.", promtext.Counter}
-	famBuildInfo      = family{"ehecoatl_build_info", "1, labelled with the router's version and Go version.", promtext.Gauge}
+	famRequests       = promtext.Family{Name: "ehecoatl_requests_total", Help: "Requests answered, by status class and protocol.", Type: promtext.Counter}
+	famDuration       = promtext.Family{Name: "ehecoatl_request_duration_seconds", Help: "From the request's head read to the response's last byte written.", Type: promtext.Histogram}
+	famInFlight       = promtext.Family{Name: "ehecoatl_requests_in_flight", Help: "Requests being answered now (and open WebSocket connections).", Type: promtext.Gauge}
+	famRefused        = promtext.Family{Name: "ehecoatl_requests_refused_total", Help: "Requests refused by a cap before reaching the app.", Type: promtext.Counter}
+	famUpstreamErrors = promtext.Family{Name: "ehecoatl_upstream_errors_total", Help: "Requests whose app connection failed, answered by the router.", Type: promtext.Counter}
+	famBytesIn        = promtext.Family{Name: "ehecoatl_request_bytes_total", Help: "Bytes received from clients (heads and bodies).", Type: promtext.Counter}
+	famBytesOut       = promtext.Family{Name: "ehecoatl_response_bytes_total", Help: "Bytes sent to clients (heads and bodies).", Type: promtext.Counter}
+	famUnrouted       = promtext.Family{Name: "ehecoatl_unrouted_requests_total", Help: "Requests for a host no app serves, and requests refused before routing.", Type: promtext.Counter}
+	famDomain         = promtext.Family{Name: "ehecoatl_domain_requests_total", Help: "Requests by the route's domain (-metrics-per-domain).", Type: promtext.Counter}
+	famColdStarts     = promtext.Family{Name: "ehecoatl_cold_starts_total", Help: "Requests that found the app stopped and waited for it to start.", Type: promtext.Counter}
+	famColdWait       = promtext.Family{Name: "ehecoatl_cold_start_wait_seconds", Help: "How long cold starts waited for the app's response head.", Type: promtext.Histogram}
+	famIdleStops      = promtext.Family{Name: "ehecoatl_idle_stops_total", Help: "Stops of the app after its idle timeout.", Type: promtext.Counter}
+	famInstanceUp     = promtext.Family{Name: "ehecoatl_instance_up", Help: "1 when the instance passes its health checks, 0 when it is down (apps with health:).", Type: promtext.Gauge}
+	famCertExpiry     = promtext.Family{Name: "ehecoatl_certificate_expiry_timestamp_seconds", Help: "When the certificate the router serves for a domain expires.", Type: promtext.Gauge}
+	famRoutes         = promtext.Family{Name: "ehecoatl_router_routes", Help: "Domains in the routing table.", Type: promtext.Gauge}
+	famApps           = promtext.Family{Name: "ehecoatl_router_apps", Help: "Apps in the routing table.", Type: promtext.Gauge}
+	famReloads        = promtext.Family{Name: "ehecoatl_router_reloads_total", Help: "Loads of the routing table (at start and on SIGHUP).", Type: promtext.Counter}
+	famReloadDur      = promtext.Family{Name: "ehecoatl_router_reload_duration_seconds", Help: "How long a load of the routing table took.", Type: promtext.Histogram}
+	famLastReload     = promtext.Family{Name: "ehecoatl_router_last_reload_success_timestamp_seconds", Help: "When the table in use was loaded.", Type: promtext.Gauge}
+	famLogDropped     = promtext.Family{Name: "ehecoatl_router_access_log_dropped_total", Help: "Access log entries dropped because the journal could not keep up.", Type: promtext.Counter}
+	famBuildInfo      = promtext.Family{Name: "ehecoatl_build_info", Help: "1, labelled with the router's version and Go version.", Type: promtext.Gauge}
 )
 
 // writeMetrics writes the router's own families: the counters of the
@@ -54,10 +48,9 @@ var (
 // labels in name order, as a registry sorts them.
 func (rt *Router) writeMetrics(w *promtext.Writer) {
 	t := rt.table.Load()
-	start := func(f family) { w.Family(f.name, f.help, f.typ) }
 	var cum [maxBuckets + 1]uint64
 
-	start(famRequests)
+	w.Family(famRequests)
 	for _, a := range t.apps {
 		for cl := range a.m.requests {
 			for p := range a.m.requests[cl] {
@@ -67,29 +60,29 @@ func (rt *Router) writeMetrics(w *promtext.Writer) {
 			}
 		}
 	}
-	start(famDuration)
+	w.Family(famDuration)
 	for _, a := range t.apps {
 		c, sum := a.m.duration.cumulative(durationBuckets, &cum)
 		w.Histogram(durationBuckets.prom, c, sum, "app", a.name, "tenant", a.tenant.name)
 	}
-	start(famInFlight)
+	w.Family(famInFlight)
 	for _, a := range t.apps {
 		w.Sample(float64(a.inflight.Load()), "app", a.name, "tenant", a.tenant.name)
 	}
-	start(famRefused)
+	w.Family(famRefused)
 	for _, a := range t.apps {
 		for r := range a.m.refused {
 			w.Sample(float64(a.m.refused[r].Load()), "app", a.name, "reason", refusedNames[r], "tenant", a.tenant.name)
 		}
 	}
-	start(famUpstreamErrors)
+	w.Family(famUpstreamErrors)
 	for _, a := range t.apps {
 		for k := range a.m.upstream {
 			w.Sample(float64(a.m.upstream[k].Load()), "app", a.name, "kind", upstreamNames[k], "tenant", a.tenant.name)
 		}
 	}
-	perApp := func(f family, v func(*appState) uint64) {
-		start(f)
+	perApp := func(f promtext.Family, v func(*appState) uint64) {
+		w.Family(f)
 		for _, a := range t.apps {
 			w.Sample(float64(v(a)), "app", a.name, "tenant", a.tenant.name)
 		}
@@ -102,13 +95,13 @@ func (rt *Router) writeMetrics(w *promtext.Writer) {
 		c, _ := a.m.coldWait.cumulative(coldBuckets, &cum)
 		return c[len(c)-1]
 	})
-	start(famColdWait)
+	w.Family(famColdWait)
 	for _, a := range t.apps {
 		c, sum := a.m.coldWait.cumulative(coldBuckets, &cum)
 		w.Histogram(coldBuckets.prom, c, sum, "app", a.name, "tenant", a.tenant.name)
 	}
 	perApp(famIdleStops, func(a *appState) uint64 { return a.m.idleStops.Load() })
-	start(famInstanceUp)
+	w.Family(famInstanceUp)
 	for _, a := range t.apps {
 		if a.probe.Load() == nil {
 			continue
@@ -121,7 +114,7 @@ func (rt *Router) writeMetrics(w *promtext.Writer) {
 			w.Sample(up, "app", a.name, "tenant", a.tenant.name, "worker", strconv.Itoa(u.instance))
 		}
 	}
-	start(famDomain)
+	w.Family(famDomain)
 	for _, d := range t.domains {
 		for cl := range d.codes {
 			if v := d.codes[cl].Load(); v > 0 {
@@ -129,45 +122,45 @@ func (rt *Router) writeMetrics(w *promtext.Writer) {
 			}
 		}
 	}
-	start(famUnrouted)
+	w.Family(famUnrouted)
 	for cl := range rt.met.unrouted {
 		if v := rt.met.unrouted[cl].Load(); v > 0 {
 			w.Sample(float64(v), "code", classNames[cl])
 		}
 	}
 	if rt.cfg.Certs != nil {
-		start(famCertExpiry)
+		w.Family(famCertExpiry)
 		for _, s := range rt.cfg.Certs.Status() {
 			if !s.NotAfter.IsZero() {
 				w.Sample(float64(s.NotAfter.Unix()), "name", s.Domain, "tenant", s.Tenant)
 			}
 		}
 	}
-	start(famRoutes)
+	w.Family(famRoutes)
 	w.Sample(float64(len(t.routes)))
-	start(famApps)
+	w.Family(famApps)
 	w.Sample(float64(len(t.apps)))
-	start(famReloads)
+	w.Family(famReloads)
 	w.Sample(float64(rt.met.reloadX.Load()), "result", "failure")
 	w.Sample(float64(rt.met.reloadOK.Load()), "result", "success")
-	start(famReloadDur)
+	w.Family(famReloadDur)
 	c, sum := rt.met.reloadDur.cumulative(reloadBuckets, &cum)
 	w.Histogram(reloadBuckets.prom, c, sum)
 	if last := rt.met.lastReload.Load(); last > 0 {
-		start(famLastReload)
+		w.Family(famLastReload)
 		w.Sample(float64(last) / 1e9)
 	}
 	var dropped uint64
 	if d, ok := rt.access.(interface{ Dropped() uint64 }); ok {
 		dropped = d.Dropped()
 	}
-	start(famLogDropped)
+	w.Family(famLogDropped)
 	w.Sample(float64(dropped))
 	version := rt.cfg.Version
 	if version == "" {
 		version = "dev"
 	}
-	start(famBuildInfo)
+	w.Family(famBuildInfo)
 	w.Sample(1, "goversion", runtime.Version(), "version", version)
 }
 

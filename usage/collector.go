@@ -28,26 +28,20 @@ type Options struct {
 // as systemd_exporter's systemd_unit_state.
 var unitStates = []string{"active", "activating", "deactivating", "inactive", "failed"}
 
-// family is one family of docs/METRICS.md's "Usage" table.
-type family struct {
-	name, help string
-	typ        promtext.Type
-}
-
 var (
-	fState    = family{"ehecoatl_unit_state", "1 for the unit's current ActiveState, 0 for the others (as systemd_unit_state).", promtext.Gauge}
-	fTasks    = family{"ehecoatl_unit_tasks_current", "Tasks (processes and threads) in the unit's cgroup (pids.current).", promtext.Gauge}
-	fTasksMax = family{"ehecoatl_unit_tasks_max", "The unit's TasksMax= (pids.max); absent when unlimited.", promtext.Gauge}
-	fRestarts = family{"ehecoatl_service_restart_total", "Automatic restarts of the service (systemd's NRestarts).", promtext.Counter}
-	fIPIn     = family{"ehecoatl_service_ip_ingress_bytes_total", "IP bytes received by the service (IPAccounting=yes).", promtext.Counter}
-	fIPOut    = family{"ehecoatl_service_ip_egress_bytes_total", "IP bytes sent by the service (IPAccounting=yes).", promtext.Counter}
-	fCPU      = family{"ehecoatl_unit_cpu_seconds_total", "CPU time of the unit's cgroup (cpu.stat usage_usec).", promtext.Counter}
-	fQuota    = family{"ehecoatl_unit_cpu_quota_ratio", "CPUQuota= as a fraction of one CPU (cpu.max); absent when unlimited.", promtext.Gauge}
-	fMem      = family{"ehecoatl_unit_memory_bytes", "Memory of the unit's cgroup now (memory.current).", promtext.Gauge}
-	fPeak     = family{"ehecoatl_unit_memory_peak_bytes", "The most memory the unit's cgroup used since it started (memory.peak).", promtext.Gauge}
-	fMemMax   = family{"ehecoatl_unit_memory_max_bytes", "MemoryMax= (memory.max); absent when unlimited.", promtext.Gauge}
-	fIORead   = family{"ehecoatl_unit_io_read_bytes_total", "Bytes read from block devices (io.stat rbytes).", promtext.Counter}
-	fIOWrite  = family{"ehecoatl_unit_io_write_bytes_total", "Bytes written to block devices (io.stat wbytes).", promtext.Counter}
+	fState    = promtext.Family{Name: "ehecoatl_unit_state", Help: "1 for the unit's current ActiveState, 0 for the others (as systemd_unit_state).", Type: promtext.Gauge}
+	fTasks    = promtext.Family{Name: "ehecoatl_unit_tasks_current", Help: "Tasks (processes and threads) in the unit's cgroup (pids.current).", Type: promtext.Gauge}
+	fTasksMax = promtext.Family{Name: "ehecoatl_unit_tasks_max", Help: "The unit's TasksMax= (pids.max); absent when unlimited.", Type: promtext.Gauge}
+	fRestarts = promtext.Family{Name: "ehecoatl_service_restart_total", Help: "Automatic restarts of the service (systemd's NRestarts).", Type: promtext.Counter}
+	fIPIn     = promtext.Family{Name: "ehecoatl_service_ip_ingress_bytes_total", Help: "IP bytes received by the service (IPAccounting=yes).", Type: promtext.Counter}
+	fIPOut    = promtext.Family{Name: "ehecoatl_service_ip_egress_bytes_total", Help: "IP bytes sent by the service (IPAccounting=yes).", Type: promtext.Counter}
+	fCPU      = promtext.Family{Name: "ehecoatl_unit_cpu_seconds_total", Help: "CPU time of the unit's cgroup (cpu.stat usage_usec).", Type: promtext.Counter}
+	fQuota    = promtext.Family{Name: "ehecoatl_unit_cpu_quota_ratio", Help: "CPUQuota= as a fraction of one CPU (cpu.max); absent when unlimited.", Type: promtext.Gauge}
+	fMem      = promtext.Family{Name: "ehecoatl_unit_memory_bytes", Help: "Memory of the unit's cgroup now (memory.current).", Type: promtext.Gauge}
+	fPeak     = promtext.Family{Name: "ehecoatl_unit_memory_peak_bytes", Help: "The most memory the unit's cgroup used since it started (memory.peak).", Type: promtext.Gauge}
+	fMemMax   = promtext.Family{Name: "ehecoatl_unit_memory_max_bytes", Help: "MemoryMax= (memory.max); absent when unlimited.", Type: promtext.Gauge}
+	fIORead   = promtext.Family{Name: "ehecoatl_unit_io_read_bytes_total", Help: "Bytes read from block devices (io.stat rbytes).", Type: promtext.Counter}
+	fIOWrite  = promtext.Family{Name: "ehecoatl_unit_io_write_bytes_total", Help: "Bytes written to block devices (io.stat wbytes).", Type: promtext.Counter}
 )
 
 // Collector writes the "Usage" metrics of docs/METRICS.md into a scrape.
@@ -98,11 +92,10 @@ func (c *Collector) WriteMetrics(w *promtext.Writer) {
 }
 
 func write(w *promtext.Writer, figs []Figures) {
-	start := func(f family) { w.Family(f.name, f.help, f.typ) }
 	// Labels in name order, as a registry sorts them.
 	unit := func(f *Figures, v float64) { w.Sample(v, "app", f.App, "name", f.Unit, "tenant", f.Tenant) }
-	each := func(fam family, v func(*Figures) *uint64, div float64) {
-		start(fam)
+	each := func(fam promtext.Family, v func(*Figures) *uint64, div float64) {
+		w.Family(fam)
 		for i := range figs {
 			if p := v(&figs[i]); p != nil {
 				unit(&figs[i], float64(*p)/div)
@@ -118,7 +111,7 @@ func write(w *promtext.Writer, figs []Figures) {
 		}
 	}
 
-	start(fState)
+	w.Family(fState)
 	for i := range figs {
 		f := &figs[i]
 		for _, s := range unitStates {
@@ -129,7 +122,7 @@ func write(w *promtext.Writer, figs []Figures) {
 			w.Sample(v, "app", f.App, "name", f.Unit, "state", s, "tenant", f.Tenant, "type", f.Kind())
 		}
 	}
-	start(fRestarts)
+	w.Family(fRestarts)
 	for i := range figs {
 		if r := figs[i].Restarts; r != nil {
 			unit(&figs[i], float64(*r))
@@ -138,14 +131,14 @@ func write(w *promtext.Writer, figs []Figures) {
 	each(fIPIn, func(f *Figures) *uint64 { return f.IPIngressBytes }, 1)
 	each(fIPOut, func(f *Figures) *uint64 { return f.IPEgressBytes }, 1)
 	each(fTasks, cg(func(c *Cgroup) *uint64 { return c.Tasks }), 1)
-	start(fTasksMax)
+	w.Family(fTasksMax)
 	for i := range figs {
 		if f := &figs[i]; f.Cgroup != nil && f.Cgroup.TasksMax != nil {
 			w.Sample(float64(*f.Cgroup.TasksMax), "app", f.App, "name", f.Unit, "tenant", f.Tenant, "type", f.Kind())
 		}
 	}
 	each(fCPU, cg(func(c *Cgroup) *uint64 { return c.CPUUsec }), 1e6) // seconds
-	start(fQuota)
+	w.Family(fQuota)
 	for i := range figs {
 		if f := &figs[i]; f.Cgroup != nil && f.Cgroup.CPUQuota != nil {
 			unit(f, *f.Cgroup.CPUQuota)

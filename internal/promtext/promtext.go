@@ -30,6 +30,12 @@ const (
 	Histogram
 )
 
+// Family is a metric family's header: a counter's Name ends in _total.
+type Family struct {
+	Name, Help string
+	Type       Type
+}
+
 // Writer appends families to its buffer (Bytes). One family at a time:
 // Family, then its samples; a family without samples writes nothing, as
 // a registry leaves out a family that collected none.
@@ -37,9 +43,8 @@ type Writer struct {
 	buf []byte
 	om  bool // OpenMetrics, else the text format
 
-	name, help string
-	typ        Type
-	headed     bool // the family's HELP and TYPE are written
+	fam    Family
+	headed bool // the family's HELP and TYPE are written
 }
 
 // NewWriter appends to buf (what it holds stays), in OpenMetrics when om
@@ -51,26 +56,24 @@ func (w *Writer) Bytes() []byte { return w.buf }
 
 // Family starts a family. Its HELP and TYPE lines are written with its
 // first sample.
-func (w *Writer) Family(name, help string, typ Type) {
-	w.name, w.help, w.typ, w.headed = name, help, typ, false
-}
+func (w *Writer) Family(f Family) { w.fam, w.headed = f, false }
 
 func (w *Writer) head() {
 	if w.headed {
 		return
 	}
 	w.headed = true
-	name := w.name
-	if w.om && w.typ == Counter {
+	name := w.fam.Name
+	if w.om && w.fam.Type == Counter {
 		name = strings.TrimSuffix(name, "_total") // OpenMetrics names the family without it
 	}
 	w.buf = append(w.buf, "# HELP "...)
 	w.buf = append(w.buf, name...)
 	w.buf = append(w.buf, ' ')
-	w.buf = appendEscaped(w.buf, w.help, w.om)
+	w.buf = appendEscaped(w.buf, w.fam.Help, w.om)
 	w.buf = append(w.buf, "\n# TYPE "...)
 	w.buf = append(w.buf, name...)
-	switch w.typ {
+	switch w.fam.Type {
 	case Counter:
 		w.buf = append(w.buf, " counter\n"...)
 	case Gauge:
@@ -130,7 +133,7 @@ func (w *Writer) Histogram(b *Bounds, cum []uint64, sum float64, labels ...strin
 // series writes the name, suffix and labels (le last, when set) and the
 // space before the value.
 func (w *Writer) series(suffix string, labels []string, le string) {
-	w.buf = append(w.buf, w.name...)
+	w.buf = append(w.buf, w.fam.Name...)
 	w.buf = append(w.buf, suffix...)
 	sep := byte('{')
 	for i := 0; i+1 < len(labels); i += 2 {

@@ -29,7 +29,7 @@ type series struct {
 }
 
 func (f family) write(w *Writer) {
-	w.Family(f.name, f.help, f.typ)
+	w.Family(Family{Name: f.name, Help: f.help, Type: f.typ})
 	for _, s := range f.series {
 		if f.typ == Histogram {
 			w.Histogram(f.bounds, s.cum, s.sum, s.labels...)
@@ -148,8 +148,8 @@ func diffAt(a, b string) int {
 // A family without samples writes nothing, not even its header.
 func TestEmptyFamily(t *testing.T) {
 	w := NewWriter(nil, false)
-	w.Family("a_total", "A.", Counter)
-	w.Family("b", "B.", Gauge)
+	w.Family(Family{Name: "a_total", Help: "A.", Type: Counter})
+	w.Family(Family{Name: "b", Help: "B.", Type: Gauge})
 	w.Sample(2)
 	if got, want := string(w.Bytes()), "# HELP b B.\n# TYPE b gauge\nb 2\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
@@ -165,9 +165,9 @@ func TestSampleAllocs(t *testing.T) {
 	b := NewBounds(.005, .01, .1, 1)
 	cum := []uint64{1, 2, 3, 4, 5}
 	if n := testing.AllocsPerRun(100, func() {
-		w.Family("x", "X.", Gauge)
+		w.Family(Family{Name: "x", Help: "X.", Type: Gauge})
 		w.Sample(1.5, "app", "web", "tenant", "acme")
-		w.Family("x_seconds", "X.", Histogram)
+		w.Family(Family{Name: "x_seconds", Help: "X.", Type: Histogram})
 		w.Histogram(b, cum, 0.25, "app", "web", "tenant", "acme")
 	}); n != 0 {
 		t.Errorf("%v allocations per series", n)
