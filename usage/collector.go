@@ -28,6 +28,7 @@ type Options struct {
 // as systemd_exporter's systemd_unit_state.
 var unitStates = []string{"active", "activating", "deactivating", "inactive", "failed"}
 
+// The families of docs/METRICS.md's "Usage" table.
 var (
 	fState    = promtext.Family{Name: "ehecoatl_unit_state", Help: "1 for the unit's current ActiveState, 0 for the others (as systemd_unit_state).", Type: promtext.Gauge}
 	fTasks    = promtext.Family{Name: "ehecoatl_unit_tasks_current", Help: "Tasks (processes and threads) in the unit's cgroup (pids.current).", Type: promtext.Gauge}

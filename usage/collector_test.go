@@ -11,7 +11,6 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/ehecoatl/ehecoatl/internal/linediff"
 	"github.com/ehecoatl/ehecoatl/internal/metricsdoc"
@@ -37,17 +36,7 @@ func fixtureText(t *testing.T) string {
 // parse reads the text format and fails on a series written twice.
 func parse(t *testing.T, text string) map[string]*dto.MetricFamily {
 	t.Helper()
-	seen := map[string]bool{}
-	for _, line := range strings.Split(text, "\n") {
-		if series, _, _ := strings.Cut(line, " "); line != "" && line[0] != '#' {
-			if seen[series] {
-				t.Fatalf("%s written twice", series)
-			}
-			seen[series] = true
-		}
-	}
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	fams, err := metricsdoc.ReadScrape(text)
 	if err != nil {
 		t.Fatalf("parse: %v\n%s", err, text)
 	}
@@ -95,51 +84,19 @@ func TestCollectorOutput(t *testing.T) {
 	}
 }
 
-// usageContract is the "Usage" table of docs/METRICS.md.
-func usageContract(t *testing.T) map[string]metricsdoc.Metric {
-	t.Helper()
+// The collector describes exactly the "Usage" table of docs/METRICS.md,
+// and what it collects has the table's types and labels.
+func TestCollectorContract(t *testing.T) {
 	c, err := metricsdoc.Load("../docs/METRICS.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := c.Section("Usage")
-	if len(rows) == 0 {
+	if len(c.Section("Usage")) == 0 {
 		t.Fatal(`docs/METRICS.md: no rows under "## Usage"`)
 	}
-	return rows
-}
-
-// The collector describes exactly the "Usage" table of docs/METRICS.md,
-// and what it collects has the table's types and labels.
-func TestCollectorContract(t *testing.T) {
-	contract := usageContract(t)
-	fams := parse(t, fixtureText(t))
 	// The fixture shows every metric, so every row's type and labels are
 	// checked, and nothing else is written.
-	for name, row := range contract {
-		mf, ok := fams[name]
-		if !ok {
-			t.Errorf("the fixture does not show %s", name)
-			continue
-		}
-		if typ := strings.ToLower(mf.GetType().String()); typ != row.Type {
-			t.Errorf("%s is a %s, METRICS.md says %s", name, typ, row.Type)
-		}
-		want := slices.Sorted(slices.Values(row.Labels))
-		for _, m := range mf.GetMetric() {
-			var got []string
-			for _, l := range m.GetLabel() {
-				got = append(got, l.GetName())
-			}
-			if slices.Sort(got); !slices.Equal(got, want) {
-				t.Errorf("%s has labels %v, METRICS.md says %v", name, got, want)
-				break
-			}
-		}
-	}
-	for name := range fams {
-		if _, ok := contract[name]; !ok {
-			t.Errorf("%s is written but not in METRICS.md's Usage table", name)
-		}
+	for _, finding := range c.Check(parse(t, fixtureText(t)), "Usage") {
+		t.Error(finding)
 	}
 }

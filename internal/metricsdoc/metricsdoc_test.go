@@ -86,3 +86,30 @@ func TestParseRefuses(t *testing.T) {
 		t.Errorf("%+v %v, want a with labels x, y (values in parentheses are not labels; other tables are not read)", c, err)
 	}
 }
+
+func TestReadScrapeAndCheck(t *testing.T) {
+	if _, err := ReadScrape("a{x=\"1\"} 1\na{x=\"1\"} 2\n"); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("a series twice: %v", err)
+	}
+	const head = "| metric | type | labels | meaning |\n| --- | --- | --- | --- |\n"
+	c, err := Parse("## One\n\n" + head + "| `a_total` | counter | `tenant`, `app` | x |\n| `b` | gauge | | y |\n\n## Two\n\n" + head + "| `c` | gauge | | z |\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ text, want string }{
+		{"# TYPE a_total counter\na_total{app=\"w\",tenant=\"t\"} 1\n# TYPE b gauge\nb 1\n", ""},
+		{"# TYPE a_total counter\na_total{app=\"w\",tenant=\"t\"} 1\n", "b is in docs/METRICS.md but has no series"},
+		{"# TYPE a_total gauge\na_total{app=\"w\",tenant=\"t\"} 1\n# TYPE b gauge\nb 1\n", "a_total is a gauge"},
+		{"# TYPE a_total counter\na_total{app=\"w\",tenant=\"t\"} 1\na_total{app=\"v\"} 1\n# TYPE b gauge\nb 1\n", "a_total has labels [app]"},
+		{"# TYPE a_total counter\na_total{app=\"w\",tenant=\"t\"} 1\n# TYPE b gauge\nb 1\n# TYPE c gauge\nc 1\n", "c has series but is not in docs/METRICS.md's One"},
+	} {
+		fams, err := ReadScrape(tc.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(c.Check(fams, "One"), "\n")
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("%q: findings %q, want %q", tc.text, got, tc.want)
+		}
+	}
+}
