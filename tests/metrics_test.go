@@ -9,7 +9,6 @@ package tests
 // family the router exports is one.
 
 import (
-	"bufio"
 	"fmt"
 	"math"
 	"net/http"
@@ -38,75 +37,57 @@ type scrape struct {
 	types   map[string]string // family -> counter, gauge, histogram...
 }
 
-// parseScrape reads Prometheus's text format (version 0.0.4). promtool
-// checks the same bytes; this only needs to be strict enough to read them.
+// parseScrape reads Prometheus's text format with expfmt's parser
+// (metricsdoc.ReadScrape, which also refuses a series written twice) into
+// the lines it holds: a histogram's or summary's series are its _bucket
+// (le), quantile, _sum and _count lines, as the text has them.
 func parseScrape(text string) (scrape, error) {
+	fams, err := metricsdoc.ReadScrape(text)
+	if err != nil {
+		return scrape{}, err
+	}
 	s := scrape{types: map[string]string{}}
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" {
-			s.types[f[2]] = f[3]
-			continue
-		}
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		smp := sample{labels: map[string]string{}}
-		i := strings.IndexAny(line, "{ ")
-		if i < 0 {
-			return s, fmt.Errorf("line %d: %q", n, line)
-		}
-		smp.name = line[:i]
-		rest := line[i:]
-		if rest[0] == '{' {
-			rest = rest[1:]
-			for {
-				rest = strings.TrimLeft(rest, ", ")
-				if strings.HasPrefix(rest, "}") {
-					rest = rest[1:]
-					break
+	for name, mf := range fams {
+		s.types[name] = strings.ToLower(mf.GetType().String())
+		for _, m := range mf.GetMetric() {
+			add := func(suffix string, v float64, kv ...string) {
+				smp := sample{name: name + suffix, labels: map[string]string{}, value: v}
+				for _, l := range m.GetLabel() {
+					smp.labels[l.GetName()] = l.GetValue()
 				}
-				eq := strings.Index(rest, `="`)
-				if eq < 0 {
-					return s, fmt.Errorf("line %d: labels of %q", n, line)
+				for i := 0; i+1 < len(kv); i += 2 {
+					smp.labels[kv[i]] = kv[i+1]
 				}
-				key := rest[:eq]
-				rest = rest[eq+2:]
-				var v strings.Builder
-				for {
-					if rest == "" {
-						return s, fmt.Errorf("line %d: unterminated value in %q", n, line)
-					}
-					c := rest[0]
-					rest = rest[1:]
-					if c == '"' {
-						break
-					}
-					if c == '\\' && rest != "" {
-						c, rest = rest[0], rest[1:]
-						if c == 'n' {
-							c = '\n'
-						}
-					}
-					v.WriteByte(c)
+				s.samples = append(s.samples, smp)
+			}
+			bound := func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+			switch {
+			case m.Histogram != nil:
+				h := m.Histogram
+				for _, b := range h.GetBucket() {
+					add("_bucket", float64(b.GetCumulativeCount()), "le", bound(b.GetUpperBound()))
 				}
-				smp.labels[key] = v.String()
+				if n := len(h.GetBucket()); n == 0 || !math.IsInf(h.GetBucket()[n-1].GetUpperBound(), 1) {
+					add("_bucket", float64(h.GetSampleCount()), "le", "+Inf")
+				}
+				add("_sum", h.GetSampleSum())
+				add("_count", float64(h.GetSampleCount()))
+			case m.Summary != nil:
+				for _, q := range m.Summary.GetQuantile() {
+					add("", q.GetValue(), "quantile", bound(q.GetQuantile()))
+				}
+				add("_sum", m.Summary.GetSampleSum())
+				add("_count", float64(m.Summary.GetSampleCount()))
+			case m.Counter != nil:
+				add("", m.Counter.GetValue())
+			case m.Gauge != nil:
+				add("", m.Gauge.GetValue())
+			case m.Untyped != nil:
+				add("", m.Untyped.GetValue())
 			}
 		}
-		f := strings.Fields(rest)
-		if len(f) < 1 || len(f) > 2 {
-			return s, fmt.Errorf("line %d: value of %q", n, line)
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			return s, fmt.Errorf("line %d: %v", n, err)
-		}
-		smp.value = v
-		s.samples = append(s.samples, smp)
 	}
-	return s, sc.Err()
+	return s, nil
 }
 
 // find returns the samples of name whose labels include want.
