@@ -187,16 +187,24 @@ func (f *fixture) get(c *http.Client, url string) (int, string, http.Header) {
 	return resp.StatusCode, string(b), resp.Header
 }
 
-// raw sends raw bytes to the router and returns the first response line.
-func (f *fixture) raw(req string) string {
+// send writes raw bytes to the router on a new connection (5 s to
+// answer), for the caller to read and close.
+func (f *fixture) send(req string) net.Conn {
 	f.t.Helper()
 	c, err := net.DialTimeout("tcp", f.addr, 2*time.Second)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, req)
+	return c
+}
+
+// raw sends raw bytes to the router and returns the first response line.
+func (f *fixture) raw(req string) string {
+	f.t.Helper()
+	c := f.send(req)
+	defer c.Close()
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil {
 		f.t.Fatalf("reading response to %q: %v", req[:min(len(req), 60)], err)

@@ -112,13 +112,8 @@ func lbl(k, v string) string { return fmt.Sprintf("%s=%q", k, v) }
 // router sent until it closed.
 func (f *fixture) rawExchange(req string) string {
 	f.t.Helper()
-	c, err := net.DialTimeout("tcp", f.addr, 2*time.Second)
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	c := f.send(req)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, req)
 	b, err := io.ReadAll(c)
 	if err != nil {
 		f.t.Fatal(err)
@@ -207,14 +202,7 @@ func TestMetricsBytes(t *testing.T) {
 
 func TestMetricsInFlightAndRefused(t *testing.T) {
 	f := newFixture(t, Config{TenantMaxInFlight: 1, ClientMaxInFlight: -1}, mkSet(app("a", "web", "/", "a.test")))
-	release := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	f.backend("a", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/hold" {
-			entered <- struct{}{}
-			<-release
-		}
-	}))
+	entered, release := holdingBackend(f)
 	c := f.client()
 	done := make(chan int)
 	go func() {
@@ -253,14 +241,7 @@ func TestMetricsInFlightAndRefused(t *testing.T) {
 
 func TestMetricsClientCap(t *testing.T) {
 	f := newFixture(t, Config{ClientMaxInFlight: 1}, mkSet(app("a", "web", "/", "a.test")))
-	release := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	f.backend("a", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/hold" {
-			entered <- struct{}{}
-			<-release
-		}
-	}))
+	entered, release := holdingBackend(f)
 	c := f.client()
 	go func() {
 		if resp, err := c.Get("http://a.test/hold"); err == nil {
@@ -749,4 +730,17 @@ func routerWithTraffic(b *testing.B, tenants int, names ...string) *Router {
 		rt.account(nil, a, &e, protoHTTP11)
 	}
 	return rt
+}
+
+// holdingBackend serves a/web, holding each request for /hold until
+// release is closed; entered is sent a value as each one arrives.
+func holdingBackend(f *fixture) (entered chan struct{}, release chan struct{}) {
+	entered, release = make(chan struct{}, 1), make(chan struct{})
+	f.backend("a", "web", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			entered <- struct{}{}
+			<-release
+		}
+	}))
+	return entered, release
 }
