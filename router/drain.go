@@ -74,6 +74,29 @@ func (rt *Router) relSocket(p string) string {
 func (rt *Router) ready(a *appState, skip *upstream) *upstream {
 	var deadline time.Time
 	for {
+		if up := a.readyNow(skip); up != nil {
+			return up
+		}
+		d := a.drainedUp(skip)
+		if d == nil {
+			return nil
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(max(rt.cfg.StartTimeout, time.Second))
+		}
+		if time.Now().After(deadline) {
+			d.active.Add(1)
+			return d
+		}
+		time.Sleep(drainPoll)
+	}
+}
+
+// readyNow is ready without the wait: a worker that is up and not
+// drained, or the serving second slot, with its in-flight count taken;
+// nil when there is none now.
+func (a *appState) readyNow(skip *upstream) *upstream {
+	for {
 		if up := a.pick(skip); up != nil {
 			up.active.Add(1)
 			// Checked after the count is taken: the drain watcher reads
@@ -93,18 +116,7 @@ func (rt *Router) ready(a *appState, skip *upstream) *upstream {
 			n.active.Add(-1)
 			continue
 		}
-		d := a.drainedUp(skip)
-		if d == nil {
-			return nil
-		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(max(rt.cfg.StartTimeout, time.Second))
-		}
-		if time.Now().After(deadline) {
-			d.active.Add(1)
-			return d
-		}
-		time.Sleep(drainPoll)
+		return nil
 	}
 }
 

@@ -67,9 +67,6 @@ func (rt *Router) forward(cc *clientConn, req *request, a *appState) result {
 func (rt *Router) forwardTo(cc *clientConn, req *request, a *appState, up *upstream, handBack bool) (res result, derr error) {
 	defer up.active.Add(-1)
 
-	hasBody := req.ContentLength != 0
-	replayable := !hasBody && req.Upgrade == "" &&
-		(req.Method == "GET" || req.Method == "HEAD" || req.Method == "OPTIONS" || req.Method == "TRACE")
 	since := rt.coldSince(a, up)
 	c, err := up.get()
 	if err != nil {
@@ -78,24 +75,33 @@ func (rt *Router) forwardTo(cc *clientConn, req *request, a *appState, up *upstr
 		}
 		return rt.upstreamError(cc, req, a, err, false), nil
 	}
-	for attempt := 0; ; attempt++ {
-		c.coldSince = since
-		res, retry := rt.exchange(cc, req, a, c, hasBody)
-		if !retry {
-			return res, nil
-		}
+	c.coldSince = since
+	res, retry := rt.exchange(cc, req, a, c, req.ContentLength != 0)
+	return rt.retried(cc, req, a, up, res, retry, since, handBack)
+}
+
+// retried finishes a forward whose first exchange asked for a retry: a
+// pooled connection the app had closed, so the request was not processed
+// and is sent again on a fresh connection, once, when it may be repeated.
+func (rt *Router) retried(cc *clientConn, req *request, a *appState, up *upstream, res result, retry bool, since int64, handBack bool) (result, error) {
+	hasBody := req.ContentLength != 0
+	replayable := !hasBody && req.Upgrade == "" &&
+		(req.Method == "GET" || req.Method == "HEAD" || req.Method == "OPTIONS" || req.Method == "TRACE")
+	for attempt := 0; retry; attempt++ {
 		if !replayable || attempt > 0 {
 			return rt.upstreamError(cc, req, a, errBadResponse, false), nil
 		}
-		// A pooled connection the app had closed: the request was not
-		// processed, send it again on a fresh connection.
-		if c, err = up.dial(); err != nil {
+		c, err := up.dial()
+		if err != nil {
 			if handBack {
 				return result{}, err
 			}
 			return rt.upstreamError(cc, req, a, err, false), nil
 		}
+		c.coldSince = since
+		res, retry = rt.exchange(cc, req, a, c, hasBody)
 	}
+	return res, nil
 }
 
 // exchange runs one request/response on c. retry is true when c was a
@@ -151,9 +157,15 @@ func (rt *Router) exchange(cc *clientConn, req *request, a *appState, c *uconn, 
 		return rt.upstreamError(cc, req, a, werr, false), false
 	}
 	// With a failed body write, still read: the app may have answered early.
+	return rt.exchangeRest(cc, req, a, c, hasBody, body, fresh)
+}
 
+// exchangeRest is exchange once the request is on its way: it reads the
+// response head and relays the response. A loop hands an exchange over
+// here when the response is one it does not relay itself (loopapp.go).
+func (rt *Router) exchangeRest(cc *clientConn, req *request, a *appState, c *uconn, hasBody bool, body *bodySender, fresh bool) (res result, retry bool) {
 	block, rh, err := readResponseHead(c, req.Method == "HEAD")
-	if werr = c.werr; werr != nil && !hasBody {
+	if werr := c.werr; werr != nil && !hasBody {
 		c.disarm()
 		c.c.Close()
 		if c.reused {

@@ -90,6 +90,13 @@ type fixture struct {
 	log    *captureLog
 }
 
+// testLoops is Config.Loops for the fixtures: EHECOATL_TEST_LOOPS, so
+// that the same tests run against the loops and the goroutine path.
+var testLoops = func() int {
+	n, _ := strconv.Atoi(os.Getenv("EHECOATL_TEST_LOOPS"))
+	return n
+}()
+
 func newFixture(t testing.TB, cfg Config, set *manifest.Set) *fixture {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ehr") // short: unix socket paths are limited to 108 bytes
@@ -106,6 +113,9 @@ func newFixture(t testing.TB, cfg Config, set *manifest.Set) *fixture {
 		cfg.AccessLog = f.log
 	}
 	cfg.Notify = func(string) {}
+	if cfg.Loops == 0 {
+		cfg.Loops = testLoops
+	}
 	rt, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -49,6 +49,11 @@ func (r *clientReader) Read(p []byte) (int, error) {
 		cc.rx += int64(n)
 		return n, err
 	}
+	if cc.inLoop {
+		n, err := nbRead(cc.rawFD, p, &cc.drained)
+		cc.rx += int64(n)
+		return n, err
+	}
 	for {
 		n, err := recv(cc.rawFD, p)
 		switch {

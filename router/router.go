@@ -113,6 +113,11 @@ type Config struct {
 	IdleConnTimeout time.Duration
 	// DialTimeout bounds connecting to an app socket.
 	DialTimeout time.Duration
+	// Loops is the number of epoll loops that serve plain HTTP/1.1
+	// (loop.go; docs/DESIGN.md "Router: what a proxied request costs"),
+	// one thread each: the router's default is one per CPU. 0 serves
+	// every connection on the goroutine path.
+	Loops int
 	// ShutdownTimeout is the grace period for requests in flight at stop.
 	ShutdownTimeout time.Duration
 	// IdleCheckInterval is how often idle apps are looked for (1s).

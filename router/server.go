@@ -5,11 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,11 +40,23 @@ type Server struct {
 	wg       sync.WaitGroup
 	// h2 serves the TLS connections that negotiated HTTP/2 (h2.go).
 	h2 h2Server
+
+	// The epoll loops (loop.go), started by the first Serve when
+	// Config.Loops asks for them. closed: Close was called; stop is
+	// closed by the first Shutdown or Close, and stopped is done once
+	// every loop has let go of the listening sockets.
+	loopsOnce sync.Once
+	loops     []*loop
+	loopsErr  error
+	closed    atomic.Bool
+	stopOnce  sync.Once
+	stop      chan struct{}
+	stopped   sync.WaitGroup
 }
 
 // NewServer returns a front end for rt.
 func (rt *Router) NewServer() *Server {
-	return &Server{rt: rt, tls: rt.tlsConfig(), lns: map[net.Listener]struct{}{}, conns: map[*clientConn]struct{}{}}
+	return &Server{rt: rt, tls: rt.tlsConfig(), lns: map[net.Listener]struct{}{}, conns: map[*clientConn]struct{}{}, stop: make(chan struct{})}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -58,6 +68,13 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.shutdown.Load() {
 		s.mu.Unlock()
 		return ErrServerClosed
+	}
+	if tl, ok := l.(*net.TCPListener); ok && s.rt.cfg.Loops > 0 {
+		s.mu.Unlock()
+		if err := s.serveLoops(tl); err != errNoLoops {
+			return err
+		}
+		s.mu.Lock()
 	}
 	if tl, ok := l.(*net.TCPListener); ok {
 		// Accepts on a duplicate of the socket (accept.go): from here on
@@ -104,6 +121,7 @@ func (s *Server) Serve(l net.Listener) error {
 // HTTP/2 connections get GOAWAY and close once their streams are done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdown.Store(true)
+	s.stopLoops()
 	s.h2.shutdown(ctx) // GOAWAY
 	s.mu.Lock()
 	for l := range s.lns {
@@ -132,6 +150,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // exchange in progress is cancelled), which Shutdown's wait covers.
 func (s *Server) Close() {
 	s.shutdown.Store(true)
+	s.closed.Store(true)
+	s.stopLoops()
 	s.h2.close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -212,6 +232,9 @@ type clientConn struct {
 	rawFD         int
 	drained       bool
 	lingerPending bool
+	// inLoop: a loop owns the connection (loop.go); c and raw are nil
+	// and rawFD is its descriptor.
+	inLoop bool
 	// dupWatch is the duplicate a client watch peeks at, while it runs;
 	// closing is set by Server.Close, which ends such a watch.
 	dupWatch atomic.Pointer[os.File]
@@ -314,14 +337,7 @@ func (cc *clientConn) close() {
 
 func (cc *clientConn) serve() {
 	defer cc.close()
-	defer func() {
-		// A bug must cost one connection, not every tenant's traffic.
-		if v := recover(); v != nil {
-			buf := make([]byte, 16<<10)
-			buf = buf[:runtime.Stack(buf, false)]
-			cc.rt.cfg.Logger.Error("panic serving a connection", "remote", cc.ip, "panic", fmt.Sprint(v), "stack", string(buf))
-		}
-	}()
+	defer cc.recoverPanic()
 	first, wait := true, cc.rt.cfg.ReadHeaderTimeout // the first request must come quickly
 	var begun time.Time
 	if cc.rc != nil {
@@ -469,21 +485,14 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 		cc.hsts = rte.hsts && cc.secure(req)
 		res = cc.serveApp(req, a, start)
 	}
-	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: res.status, Duration: time.Since(start),
-		BytesIn: cc.bytesIn(), BytesOut: cc.tx + int64(cc.bw.Buffered()) - tx,
-		Client: cc.ip, UserAgent: req.UserAgent, Proto: "HTTP/1.1", TLSVersion: cc.tlsVersion, RequestID: cc.reqID}
-	if req.HTTP10 {
-		e.Proto = "HTTP/1.0"
-	}
-	if a != nil {
-		e.Tenant, e.App = a.tenant.name, a.name
-	}
-	proto := protoHTTP11
-	if req.HTTP10 {
-		proto = protoHTTP10
-	}
-	rt.account(rte, a, &e, proto)
-	rt.access.Log(e)
+	return cc.finishRequest(req, rte, a, res, start, tx)
+}
+
+// finishRequest logs and counts a request that was answered (res), and
+// ends the connection when res says so; false closes the connection. tx
+// is cc.tx before the answer.
+func (cc *clientConn) finishRequest(req *request, rte *route, a *appState, res result, start time.Time, tx int64) bool {
+	cc.logRequest(req, rte, a, res, start, cc.tx+int64(cc.bw.Buffered())-tx)
 	if res.close {
 		switch {
 		case res.status == statusClientGone || res.status == 101:
@@ -506,6 +515,27 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 		return false
 	}
 	return !req.Close && !cc.srv.shutdown.Load()
+}
+
+// logRequest writes the access log entry of a request and counts it in
+// the metrics; bytesOut is what its answer sent the client.
+func (cc *clientConn) logRequest(req *request, rte *route, a *appState, res result, start time.Time, bytesOut int64) {
+	rt := cc.rt
+	e := AccessEntry{Time: start, Method: req.Method, Host: req.Host, Path: req.Path, Status: res.status, Duration: time.Since(start),
+		BytesIn: cc.bytesIn(), BytesOut: bytesOut,
+		Client: cc.ip, UserAgent: req.UserAgent, Proto: "HTTP/1.1", TLSVersion: cc.tlsVersion, RequestID: cc.reqID}
+	if req.HTTP10 {
+		e.Proto = "HTTP/1.0"
+	}
+	if a != nil {
+		e.Tenant, e.App = a.tenant.name, a.name
+	}
+	proto := protoHTTP11
+	if req.HTTP10 {
+		proto = protoHTTP10
+	}
+	rt.account(rte, a, &e, proto)
+	rt.access.Log(e)
 }
 
 func (cc *clientConn) serveApp(req *request, a *appState, start time.Time) result {

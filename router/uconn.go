@@ -50,6 +50,12 @@ type uconn struct {
 	// coldSince: the exchange's request found the instance stopped and
 	// began to wait then (unix ns; metrics.go), else 0.
 	coldSince int64
+	// inLoop: a loop owns the connection (loopapp.go); c, rc and bw are
+	// nil, and the read buffer reads lfd without waiting (drained says
+	// its last read emptied the socket).
+	inLoop  bool
+	lfd     int
+	drained bool
 }
 
 // watchAfter: a response that keeps the router waiting longer than this
@@ -204,6 +210,9 @@ type uconnReader uconn
 
 func (r *uconnReader) Read(p []byte) (int, error) {
 	c := (*uconn)(r)
+	if c.inLoop {
+		return nbRead(c.lfd, p, &c.drained)
+	}
 	if !c.sendPending {
 		return c.c.Read(p)
 	}

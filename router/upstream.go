@@ -43,6 +43,12 @@ type upstream struct {
 	mu     sync.Mutex
 	idle   []*uconn
 	closed bool
+	// gen counts the times every pooled connection was dropped (a drain,
+	// an idle stop, the upstream's close): the loops' pools (loopapp.go)
+	// drop the connections they pooled before.
+	gen atomic.Uint64
+	// loopIdle counts the connections idle in the loops' pools.
+	loopIdle atomic.Int64
 }
 
 const (
@@ -133,6 +139,9 @@ func (u *upstream) put(c *uconn) {
 // reap closes connections idle for longer than the idle timeout (or all of
 // them when all is set). The oldest connections are at the bottom.
 func (u *upstream) reap(now int64, all bool) {
+	if all {
+		u.gen.Add(1)
+	}
 	u.mu.Lock()
 	var drop []*uconn
 	limit := u.idleTimeout.Load()
@@ -158,7 +167,7 @@ func (u *upstream) reap(now int64, all bool) {
 func (u *upstream) idleCount() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.idle)
+	return len(u.idle) + int(u.loopIdle.Load())
 }
 
 func (u *upstream) close() {

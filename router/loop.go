@@ -1,0 +1,414 @@
+// The epoll loops: plain HTTP/1.1 served outside Go's poller.
+
+package router
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Why: a proxied request on the goroutine path parks its goroutine twice
+// in Go's poller (waiting for the app's answer, then for the client's
+// next request), and the scheduler's work around those waits was a
+// quarter of the router's CPU per request against nginx's event loop
+// (docs/DESIGN.md "Router: what a proxied request costs"). A loop is one
+// locked thread with an epoll set of its own: it accepts, reads heads,
+// forwards to the app, relays answers with a Content-Length and reads the
+// next request without any goroutine switch.
+//
+// The loops serve only what is common and simple: a plain HTTP/1.1 or
+// 1.0 request without a body or an upgrade, to an app route, with room
+// under the client and tenant caps and a worker up, answered with a
+// length. Everything else is handed to the goroutine path, which serves
+// it as it serves every connection without loops (handoff.go): a TLS
+// connection, a request with a body, an upgrade, a 404, a refusal, a
+// redirect, a held app, a chunked or unframed answer, an app that fails
+// or times out. The hand-off happens at the points where the goroutine
+// path's state is a function of what was read (the client's buffer, the
+// app's buffer), so both paths answer the same bytes the same way; the
+// router's tests run against both (Config.Loops).
+
+// loopFD is what an epoll event of a descriptor reaches.
+type loopFD interface{ event(ev uint32) }
+
+// loop is one event loop. It shares with the others only the listening
+// sockets and what the goroutine path shares (the table, the counters).
+type loop struct {
+	s    *Server
+	rt   *Router
+	epfd int
+	// wake is an eventfd that Shutdown and Close write to.
+	wake  int
+	fds   []loopFD // by descriptor
+	conns []*lconn // for the timers, Shutdown and Close
+	// pools holds the idle connections to each upstream (loopapp.go).
+	pools map[*upstream][]*lapp
+	// bw writes heads (wire's writers take a bufio.Writer) into a
+	// connection's own buffer.
+	bw  *bufio.Writer
+	app appender
+	sa  unix.RawSockaddrAny
+	// next is the earliest deadline of a connection (unix ns, 0: none, it
+	// may be earlier than any left), reapAt when the pools are next
+	// looked at.
+	next, reapAt int64
+	// stopping: Shutdown was called; no accept, idle connections close.
+	stopping bool
+	// pending holds the listening sockets Serve gave the loop (under mu).
+	mu      sync.Mutex
+	pending []loopListener
+}
+
+// loopListener is a listening socket in a loop's epoll set.
+type loopListener struct {
+	l    *loop
+	fd   int
+	addr net.Addr
+}
+
+func (ll *loopListener) event(uint32) { ll.l.accept(ll) }
+
+// loopPoll is how often a loop looks at its pools for idle connections
+// to close, while it has any.
+const loopPoll = time.Second
+
+func newLoop(s *Server) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	l := &loop{s: s, rt: s.rt, epfd: epfd, wake: wake, pools: map[*upstream][]*lapp{}}
+	l.bw = bufio.NewWriterSize(&l.app, 4<<10)
+	if !l.add(wake, loopWake{l}, unix.EPOLLIN|unix.EPOLLET) {
+		l.closeFDs()
+		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
+	}
+	return l, nil
+}
+
+// listen adds a listening socket. Level-triggered with EPOLLEXCLUSIVE,
+// as nginx registers its listeners without an accept mutex: one waiting
+// loop is woken per new connection, not all of them.
+func (l *loop) listen(fd int, addr net.Addr) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd)}
+	for fd >= len(l.fds) {
+		l.fds = append(l.fds, nil)
+	}
+	l.fds[fd] = &loopListener{l: l, fd: fd, addr: addr}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl listener: %w", err)
+	}
+	return nil
+}
+
+// poke wakes the loop to look at the server's state.
+func (l *loop) poke() {
+	var one = [8]byte{1}
+	unix.Write(l.wake, one[:])
+}
+
+type loopWake struct{ l *loop }
+
+func (w loopWake) event(uint32) {
+	var b [8]byte
+	unix.Read(w.l.wake, b[:])
+	w.l.look()
+}
+
+// look adds the listening sockets Serve gave and applies Shutdown and
+// Close.
+func (l *loop) look() {
+	s := l.s
+	l.mu.Lock()
+	pending := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	for _, ll := range pending {
+		if !l.stopping {
+			if err := l.listen(ll.fd, ll.addr); err != nil {
+				l.rt.logf("%v", err)
+			}
+		}
+	}
+	if s.closed.Load() {
+		for len(l.conns) > 0 {
+			l.conns[len(l.conns)-1].abort()
+		}
+	}
+	if s.shutdown.Load() && !l.stopping {
+		l.stopping = true
+		for fd, h := range l.fds {
+			if ll, ok := h.(*loopListener); ok {
+				unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, ll.fd, nil)
+				l.fds[fd] = nil
+			}
+		}
+		s.stopped.Done() // Serve may close the listening sockets now
+	}
+	if l.stopping {
+		// As Shutdown on the goroutine path: idle kept-alive connections
+		// close now, new ones wait for their first request (bounded by
+		// the read-header timeout), busy ones close after their answer.
+		for i := len(l.conns) - 1; i >= 0; i-- {
+			if lc := l.conns[i]; lc.idle() {
+				lc.close()
+			}
+		}
+	}
+}
+
+// run is the loop. Events are hints: a flag says that a socket may be
+// readable or writable, and the calls find out. So an event that still
+// names a descriptor closed and reused within the same batch costs a
+// call that returns EAGAIN, nothing worse.
+func (l *loop) run() {
+	runtime.LockOSThread()
+	defer l.closeFDs()
+	events := make([]unix.EpollEvent, 512) // nginx's default
+	for {
+		if l.stopping && len(l.conns) == 0 {
+			l.dropPools()
+			return
+		}
+		n, err := unix.EpollWait(l.epfd, events, l.timeout())
+		if err != nil && err != unix.EINTR {
+			l.rt.cfg.Logger.Error("epoll_wait", "error", err.Error())
+			return
+		}
+		for i := range events[:max(n, 0)] {
+			ev := &events[i]
+			if fd := int(ev.Fd); fd < len(l.fds) && l.fds[fd] != nil {
+				l.fds[fd].event(ev.Events)
+			}
+		}
+		l.timers()
+	}
+}
+
+// timeout is epoll_wait's: until the earliest deadline, in whole
+// milliseconds rounded up; -1 with nothing to wait for.
+func (l *loop) timeout() int {
+	next := l.next
+	if len(l.pools) > 0 && (next == 0 || l.reapAt < next) {
+		next = l.reapAt
+	}
+	if next == 0 {
+		return -1
+	}
+	d := next - time.Now().UnixNano()
+	if d <= 0 {
+		return 0
+	}
+	return int((d + int64(time.Millisecond) - 1) / int64(time.Millisecond))
+}
+
+// timers ends the waits whose deadlines have passed and closes pooled
+// connections idle too long.
+func (l *loop) timers() {
+	if l.next == 0 && len(l.pools) == 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	if l.next != 0 && now >= l.next {
+		l.next = 0
+		for i := len(l.conns) - 1; i >= 0; i-- {
+			if i >= len(l.conns) {
+				continue // an expiry closed more than one
+			}
+			lc := l.conns[i]
+			if lc.expired(now) {
+				continue
+			}
+			l.schedule(lc.deadline())
+		}
+	}
+	if len(l.pools) > 0 && now >= l.reapAt {
+		l.reapAt = now + int64(loopPoll)
+		l.reap(now)
+	}
+}
+
+// schedule makes sure the loop wakes by d (unix ns; 0: nothing).
+func (l *loop) schedule(d int64) {
+	if d != 0 && (l.next == 0 || d < l.next) {
+		l.next = d
+	}
+}
+
+// add registers fd, edge-triggered.
+func (l *loop) add(fd int, h loopFD, events uint32) bool {
+	for fd >= len(l.fds) {
+		l.fds = append(l.fds, nil)
+	}
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return false
+	}
+	l.fds[fd] = h
+	return true
+}
+
+// watchOut adds EPOLLOUT to fd's registration, once: sockets are
+// registered for input only until a send finds one full, since on a
+// unix socket every read of the peer would report an EPOLLOUT edge.
+func (l *loop) watchOut(fd int) {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+}
+
+// forget removes fd from the loop without closing it (a hand-off).
+func (l *loop) forget(fd int) {
+	l.fds[fd] = nil
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+}
+
+// drop forgets fd and closes it.
+func (l *loop) drop(fd int) {
+	l.fds[fd] = nil
+	unix.Close(fd)
+}
+
+func (l *loop) closeFDs() {
+	unix.Close(l.wake)
+	unix.Close(l.epfd)
+}
+
+// accept takes one connection per event, as nginx without multi_accept:
+// the level-triggered listener reports again while more wait, and
+// another loop may take them meanwhile.
+func (l *loop) accept(ll *loopListener) {
+	fd, e := nbAccept(ll.fd, &l.sa)
+	if e != 0 {
+		if e == unix.EMFILE || e == unix.ENFILE {
+			l.rt.logf("accept: %v", e)
+		}
+		return // EAGAIN: another loop was first
+	}
+	s := l.s
+	s.mu.Lock()
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		unix.Close(fd)
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	l.newConn(fd, peerAddr(&l.sa), ll.addr)
+}
+
+// appender is the loop's bufio.Writer's target: it appends to a
+// connection's buffer, set before each head is written.
+type appender struct{ b *[]byte }
+
+func (a *appender) Write(p []byte) (int, error) {
+	*a.b = append(*a.b, p...)
+	return len(p), nil
+}
+
+// writer returns the loop's head writer, appending to *b; the caller
+// flushes it before the loop does anything else.
+func (l *loop) writer(b *[]byte) *bufio.Writer {
+	l.app.b = b
+	return l.bw
+}
+
+// errNoLoops: the listener could not be given to the loops; Serve serves
+// it on the goroutine path.
+var errNoLoops = errors.New("router: no loops")
+
+// serveLoops serves tl's connections in the loops until Shutdown or
+// Close. The loops accept from a duplicate of the socket outside Go's
+// poller, and tl itself is closed (the socket stays open): a listener
+// in the poller would wake it for every new connection nobody accepts
+// there.
+func (s *Server) serveLoops(tl *net.TCPListener) error {
+	loops, err := s.startLoops()
+	if err != nil {
+		s.rt.logf("epoll loops: %v; serving on goroutines", err)
+		return errNoLoops
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return errNoLoops
+	}
+	fd, serr := -1, error(nil)
+	if err := rc.Control(func(lfd uintptr) {
+		// Linux copies TCP_NODELAY to every accepted socket (accept.go).
+		if serr = unix.SetsockoptInt(int(lfd), unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); serr == nil {
+			fd, serr = unix.FcntlInt(lfd, unix.F_DUPFD_CLOEXEC, 0)
+		}
+	}); err != nil || serr != nil {
+		return errNoLoops
+	}
+	s.mu.Lock()
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		unix.Close(fd)
+		return ErrServerClosed
+	}
+	for _, l := range loops {
+		l.addListener(fd, tl.Addr())
+	}
+	s.mu.Unlock()
+	tl.Close()
+	<-s.stop
+	s.stopped.Wait()
+	unix.Close(fd)
+	return ErrServerClosed
+}
+
+// startLoops starts Config.Loops loops, once.
+func (s *Server) startLoops() ([]*loop, error) {
+	s.loopsOnce.Do(func() {
+		n := s.rt.cfg.Loops
+		s.stopped.Add(n)
+		for range n {
+			l, err := newLoop(s)
+			if err != nil {
+				s.loopsErr = err
+				s.stopped.Add(-(n - len(s.loops)))
+				break
+			}
+			s.mu.Lock()
+			s.loops = append(s.loops, l)
+			s.mu.Unlock()
+			go l.run()
+		}
+		if s.shutdown.Load() {
+			s.stopLoops()
+		}
+	})
+	return s.loops, s.loopsErr
+}
+
+// stopLoops has the loops look at Shutdown or Close.
+func (s *Server) stopLoops() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.mu.Lock()
+	loops := s.loops
+	s.mu.Unlock()
+	for _, l := range loops {
+		l.poke()
+	}
+}
+
+// addListener hands a listening socket to the loop's thread, which adds
+// it at its next wake-up (its descriptor table is the thread's alone).
+func (l *loop) addListener(fd int, addr net.Addr) {
+	l.mu.Lock()
+	l.pending = append(l.pending, loopListener{l: l, fd: fd, addr: addr})
+	l.mu.Unlock()
+	l.poke()
+}
