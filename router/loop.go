@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -182,7 +183,7 @@ func (l *loop) run() {
 			l.dropPools()
 			return
 		}
-		n, err := unix.EpollWait(l.epfd, events, l.timeout())
+		n, err := l.wait(events)
 		if err != nil && err != unix.EINTR {
 			l.rt.cfg.Logger.Error("epoll_wait", "error", err.Error())
 			return
@@ -195,6 +196,17 @@ func (l *loop) run() {
 		}
 		l.timers()
 	}
+}
+
+// wait is epoll_wait: first without waiting, a raw call (under load
+// events are mostly there already), then, when nothing is, the ordinary
+// call that lets the runtime hand the loop's P off while it sleeps.
+func (l *loop) wait(events []unix.EpollEvent) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e == 0 && r > 0 {
+		return int(r), nil
+	}
+	return unix.EpollWait(l.epfd, events, l.timeout())
 }
 
 // timeout is epoll_wait's: until the earliest deadline, in whole

@@ -380,7 +380,8 @@ func (x *lexchange) head() bool {
 		}
 		x.sendHead(b[:end])
 		br.Discard(end)
-		return true
+		// The body that came with the head joins it in out: one send.
+		return x.relay()
 	}
 }
 

@@ -66,8 +66,8 @@ func (l *loop) newConn(fd int, raddr *net.TCPAddr, laddr net.Addr) {
 	l.conns = append(l.conns, lc)
 	// The first request must come quickly.
 	lc.setReadDL(time.Now().Add(l.rt.cfg.ReadHeaderTimeout).UnixNano())
-	lc.readable = true // it may have arrived with the connection
-	lc.drive()
+	// No read yet: the request rarely comes with the connection, and
+	// EPOLL_CTL_ADD reports an edge for data that is there already.
 }
 
 func (lc *lconn) event(ev uint32) {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -63,6 +64,7 @@ func run(args []string) int {
 	accessLog := fs.String("access-log", "auto", "where access log lines go: auto (the journal when there is one, else stderr), stderr, off")
 	stateDir := fs.String("state-dir", "", "directory of the ACME account and issued certificates (default: $STATE_DIRECTORY from StateDirectory=)")
 	fs.BoolVar(&cfg.MetricsPerDomain, "metrics-per-domain", false, "count requests per domain too (ehecoatl_domain_requests_total: a series per domain)")
+	fs.IntVar(&cfg.Loops, "loops", -1, "epoll loops serving plain HTTP/1.1, a thread each; -1: one per CPU (GOMAXPROCS), 0: none (every connection on goroutines)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until the router stops (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -77,6 +79,18 @@ func run(args []string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Logger = log
 	cfg.Version = version
+	if cfg.Loops < 0 {
+		cfg.Loops = runtime.GOMAXPROCS(0)
+	}
+	if cfg.Loops > 0 {
+		// One P more than loops, for the goroutine path and the runtime:
+		// with a P idle, the runtime leaves a loop's P alone while the
+		// loop waits in epoll_wait (sysmon retakes a P in a system call
+		// only when none is idle, or after 10 ms); without one, every
+		// wait handed the P to a new thread and back (docs/DESIGN.md
+		// "Router: what a proxied request costs").
+		runtime.GOMAXPROCS(cfg.Loops + 1)
+	}
 	switch *accessLog {
 	case "auto":
 	case "stderr":

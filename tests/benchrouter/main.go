@@ -81,6 +81,7 @@ type options struct {
 	routerBin     string // the throughput routers' binary instead of the one built (-routerbin)
 	epollRef      bool   // throughput and syscalls: also the epoll-loop reference proxy (-epollref)
 	epollRaw      bool   // and its -raw variant (-epollraw, implies -epollref)
+	goroutinePath bool   // the router with --loops 0 too (-goroutinepath)
 }
 
 func main() {
@@ -114,6 +115,7 @@ func main() {
 	flag.StringVar(&o.tlsCPUs, "tlscpus", "2", "TLS section: CPU configurations, nginx worker_processes = router GOMAXPROCS, comma-separated (e.g. 1,2)")
 	flag.StringVar(&o.routerBin, "routerbin", "", "throughput section: run this ehecoatl-router `FILE` (another version) instead of the one built from this tree, to compare versions against the same nginx")
 	flag.BoolVar(&o.epollRef, "epollref", false, "throughput and syscalls sections: also measure tests/benchrouter/epollproxy, a minimal Go epoll-loop proxy (1 loop with GOMAXPROCS=1, 2 loops), as the ceiling of an epoll data plane against nginx and the router (docs/DESIGN.md)")
+	flag.BoolVar(&o.goroutinePath, "goroutinepath", false, "throughput section: also measure the router with --loops 0 (every connection on the goroutine path) beside each router")
 	flag.BoolVar(&o.epollRaw, "epollraw", false, "with -epollref: also the epoll proxy with -raw (its socket calls through RawSyscall)")
 	flag.StringVar(&o.routerProfile, "routerprofile", "", "write a CPU profile of each throughput router (router1, router2) to `DIR`/NAME.pprof, for go tool pprof")
 	flag.IntVar(&o.sysSecs, "syssecs", 3, "syscalls section (-sections syscalls, not run by default): seconds per load, target and way (plain, under strace)")

@@ -70,10 +70,21 @@ func (b *bench) startProxies(ctx context.Context, dir string) ([]target, stack, 
 	}
 	st.all = append(st.all, backend)
 	routers := map[string]*proc{}
+	// -goroutinepath: the same router with every connection on goroutines
+	// (--loops 0), beside the one with its loops.
+	gports, err := freePorts(2)
+	if err != nil {
+		return nil, st, err
+	}
+	goroutines := []string{"--loops", "0"}
 	for _, c := range []struct {
 		key, gomaxprocs string
 		port            int
-	}{{"router1", "1", ports[2]}, {"router2", "", ports[4]}} {
+		args            []string
+	}{{"router1", "1", ports[2], nil}, {"router2", "", ports[4], nil}, {"router1g", "1", gports[0], goroutines}, {"router2g", "", gports[1], goroutines}} {
+		if c.args != nil && !o.goroutinePath {
+			continue
+		}
 		var env []string
 		if c.gomaxprocs != "" {
 			env = []string{"GOMAXPROCS=" + c.gomaxprocs}
@@ -84,6 +95,7 @@ func (b *bench) startProxies(ctx context.Context, dir string) ([]target, stack, 
 		}
 		argv := []string{bin, "--listen", fmt.Sprintf("127.0.0.1:%d", c.port),
 			"--manifests", filepath.Join(dir, "etc"), "--run-dir", runDir, "--access-log", "off", "--no-idle-stop"}
+		argv = append(argv, c.args...)
 		if o.routerProfile != "" {
 			argv = append(argv, "--cpuprofile", filepath.Join(o.routerProfile, c.key+".pprof"))
 		}
@@ -140,6 +152,15 @@ func (b *bench) startProxies(ctx context.Context, dir string) ([]target, stack, 
 		{"nginx2", "nginx, worker_processes 2", "2 CPUs", ports[3], withKids(nginxes["nginx2"]), 0},
 		{"router2", "router, GOMAXPROCS=2 (default)", "2 CPUs", ports[4], one(routers["router2"]), 0},
 		{"router2m", "router, 2, metrics scraped 1/s", "2 CPUs", mports[0], one(withMetrics), mports[1]},
+	}
+	if o.goroutinePath {
+		for i, g := range []target{
+			{"router1g", "router, GOMAXPROCS=1, --loops 0", "1 CPU", gports[0], one(routers["router1g"]), 0},
+			{"router2g", "router, 2, --loops 0", "2 CPUs", gports[1], one(routers["router2g"]), 0},
+		} {
+			at := slices.IndexFunc(targets, func(x target) bool { return x.key == []string{"router1", "router2"}[i] }) + 1
+			targets = slices.Insert(targets, at, g)
+		}
 	}
 	if o.epollRef {
 		refs, err := b.startEpollRefs(dir, sock)

@@ -126,6 +126,19 @@ func (b *bench) throughput(ctx context.Context) error {
 		b.sum.info("throughput", c.cpus+": nginx/direct req/s, p99", fmtRatio(n.rps/d.rps)+", "+fmtRatio(n.p99/d.p99))
 		b.sum.info("throughput", c.cpus+": router/direct req/s, p99", fmtRatio(r.rps/d.rps)+", "+fmtRatio(r.p99/d.p99))
 	}
+	// -goroutinepath: the loops against the goroutine path (--loops 0).
+	for _, c := range []struct{ n, r, g, cpus string }{{"nginx1", "router1", "router1g", "1 CPU"}, {"nginx2", "router2", "router2g", "2 CPUs"}} {
+		g, ok := meds[c.g]
+		if !ok {
+			continue
+		}
+		n, r := meds[c.n], meds[c.r]
+		vsN := fmt.Sprintf("throughput %s, p99 %s, CPU/req %s", fmtRatio(g.rps/n.rps), fmtRatio(g.p99/n.p99), fmtRatio(g.cpu/n.cpu))
+		rVsG := fmt.Sprintf("throughput %s, p99 %s, CPU/req %s", fmtRatio(r.rps/g.rps), fmtRatio(r.p99/g.p99), fmtRatio(r.cpu/g.cpu))
+		fmt.Printf("%s: router --loops 0/nginx %s; router/router --loops 0 %s\n", c.cpus, vsN, rVsG)
+		b.sum.info("throughput", c.cpus+": router --loops 0/nginx", vsN)
+		b.sum.info("throughput", c.cpus+": router/router --loops 0", rVsG)
+	}
 	// -epollref: the ceiling of an epoll data plane, for information
 	// (a reference, not the product: no targets).
 	for _, c := range []struct{ n, r, cpus string }{{"nginx1", "router1", "1 CPU"}, {"nginx2", "router2", "2 CPUs"}} {
