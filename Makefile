@@ -52,9 +52,12 @@ $(PROMTOOL):
 	install -D -m 0755 "$$d/x/usr/bin/promtool" $@; \
 	$@ --version | head -1
 
+# The router's tests run twice: with its epoll loops (the default) and
+# with every connection on the goroutine path, which the loops hand over to.
 test: deps build promtool
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
+	EHECOATL_TEST_LOOPS=0 $(GO) test -count=1 ./router/
 
 test-unit:
 	$(GO) test -count=1 -short ./...

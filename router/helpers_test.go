@@ -90,11 +90,14 @@ type fixture struct {
 	log    *captureLog
 }
 
-// testLoops is Config.Loops for the fixtures: EHECOATL_TEST_LOOPS, so
-// that the same tests run against the loops and the goroutine path.
+// testLoops is Config.Loops for the fixtures: 2, as the router runs on
+// two CPUs, or EHECOATL_TEST_LOOPS (0: the goroutine path), so that the
+// same tests run against both (make test runs them both ways).
 var testLoops = func() int {
-	n, _ := strconv.Atoi(os.Getenv("EHECOATL_TEST_LOOPS"))
-	return n
+	if n, err := strconv.Atoi(os.Getenv("EHECOATL_TEST_LOOPS")); err == nil {
+		return n
+	}
+	return 2
 }()
 
 func newFixture(t testing.TB, cfg Config, set *manifest.Set) *fixture {

@@ -68,7 +68,7 @@ func (p *lapp) close() {
 // one; nil when the connect fails or would wait (the goroutine path then
 // dials, under its timeout).
 func (l *loop) getApp(up *upstream) *lapp {
-	now := time.Now().UnixNano()
+	now := l.nowNS
 	gen := up.gen.Load()
 	for {
 		pool := l.pools[up]
@@ -128,9 +128,9 @@ func (l *loop) put(p *lapp) {
 		return
 	}
 	if len(l.pools) == 0 {
-		l.reapAt = time.Now().UnixNano() + int64(loopPoll)
+		l.reapAt = l.nowNS + int64(loopPoll)
 	}
-	p.c.idleSince = time.Now().UnixNano()
+	p.c.idleSince = l.nowNS
 	p.at = len(pool)
 	l.pools[up] = append(pool, p)
 	up.loopIdle.Add(1)
@@ -264,7 +264,7 @@ func (x *lexchange) start(skip, end int) bool {
 	cc.reqID = newRequestID(req.RequestID, cc.trusted)
 	cc.hsts = rte.hsts && cc.secure(req)
 	*x = lexchange{lc: lc, on: true, rte: rte, a: a, up: up, p: p, counted: counted, tx: cc.tx, begun: lc.start, rh: respHead{Response: wire.Response{Listed: x.rh.Listed}}}
-	now := time.Now()
+	now := l.now
 	a.begin(lc.start.UnixNano())
 	x.since = rt.coldSince(a, up)
 	c := p.c
@@ -512,7 +512,7 @@ func (x *lexchange) finish(res result) {
 	t := x.a.tenant
 	x.up.active.Add(-1)
 	rt.observe(x.a, x.up, res.status)
-	x.a.end(time.Now().UnixNano())
+	x.a.end(lc.l.nowNS)
 	t.release()
 	if x.counted {
 		rt.clients.release(t, cc.key)

@@ -65,7 +65,7 @@ func (l *loop) newConn(fd int, raddr *net.TCPAddr, laddr net.Addr) {
 	}
 	l.conns = append(l.conns, lc)
 	// The first request must come quickly.
-	lc.setReadDL(time.Now().Add(l.rt.cfg.ReadHeaderTimeout).UnixNano())
+	lc.setReadDL(l.nowNS + int64(l.rt.cfg.ReadHeaderTimeout))
 	// No read yet: the request rarely comes with the connection, and
 	// EPOLL_CTL_ADD reports an edge for data that is there already.
 }
@@ -133,7 +133,7 @@ func (lc *lconn) send() bool {
 				lc.outWatched = true
 				lc.l.watchOut(lc.fd)
 			}
-			now := time.Now().UnixNano()
+			now := lc.l.nowNS
 			if lc.sendDL-now < int64(sendTimeout/2) {
 				lc.sendDL = now + int64(sendTimeout)
 				lc.l.schedule(lc.sendDL)
@@ -173,7 +173,7 @@ func (lc *lconn) next() bool {
 			return false
 		}
 		if lc.start.IsZero() {
-			lc.start = time.Now()
+			lc.start = lc.l.now
 		}
 		skip, end := headSpan(b)
 		if end < 0 {
@@ -290,7 +290,7 @@ func (lc *lconn) answered(res result) {
 			return
 		}
 		lc.after = afterNext
-		lc.setReadDL(time.Now().Add(cfg.IdleTimeout).UnixNano())
+		lc.setReadDL(lc.l.nowNS + int64(cfg.IdleTimeout))
 	case res.status == statusClientGone:
 		lc.after = afterClose
 		lc.off, lc.out = 0, lc.out[:0]
