@@ -67,6 +67,8 @@ type loop struct {
 	// read per deadline, start and pool time was 3% of a loop's CPU.
 	now   time.Time
 	nowNS int64
+	// paused holds the listeners out of the set after a failed accept.
+	paused []*loopListener
 	// pending holds the listening sockets Serve gave the loop (under mu).
 	mu      sync.Mutex
 	pending []loopListener
@@ -77,6 +79,10 @@ type loopListener struct {
 	l    *loop
 	fd   int
 	addr net.Addr
+	// delay is the pause after accept ran out of descriptors or memory,
+	// resumeAt (unix ns) when it ends.
+	delay    time.Duration
+	resumeAt int64
 }
 
 func (ll *loopListener) event(uint32) { ll.l.accept(ll) }
@@ -117,6 +123,24 @@ func (l *loop) listen(fd int, addr net.Addr) error {
 		return fmt.Errorf("epoll_ctl listener: %w", err)
 	}
 	return nil
+}
+
+// resume puts paused listeners whose pause is over back into the set.
+func (l *loop) resume(now int64) {
+	kept := l.paused[:0]
+	for _, ll := range l.paused {
+		switch {
+		case l.stopping:
+		case now >= ll.resumeAt:
+			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(ll.fd)}
+			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, ll.fd, &ev)
+		default:
+			kept = append(kept, ll)
+			l.schedule(ll.resumeAt)
+		}
+	}
+	clear(l.paused[len(kept):])
+	l.paused = kept
 }
 
 // poke wakes the loop to look at the server's state.
@@ -198,7 +222,7 @@ func (l *loop) run() {
 		for i := range events[:max(n, 0)] {
 			ev := &events[i]
 			if fd := int(ev.Fd); fd < len(l.fds) && l.fds[fd] != nil {
-				l.fds[fd].event(ev.Events)
+				l.dispatch(l.fds[fd], ev.Events)
 			}
 		}
 		l.timers()
@@ -214,6 +238,52 @@ func (l *loop) wait(events []unix.EpollEvent) (int, error) {
 		return int(r), nil
 	}
 	return unix.EpollWait(l.epfd, events, l.timeout())
+}
+
+// dispatch hands an event to its descriptor's handler. A bug must cost
+// one connection, not every tenant's traffic: a panic ends the
+// connection the event was for (as on the goroutine path, serve), and
+// the loop goes on.
+func (l *loop) dispatch(h loopFD, ev uint32) {
+	defer func() {
+		if v := recover(); v != nil {
+			buf := make([]byte, 16<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			l.rt.cfg.Logger.Error("panic in an epoll loop", "panic", fmt.Sprint(v), "stack", string(buf))
+			l.abandon(h)
+		}
+	}()
+	h.event(ev)
+}
+
+// abandon ends the connection of a handler that panicked, giving back
+// what its exchange holds if that can still be done.
+func (l *loop) abandon(h loopFD) {
+	var lc *lconn
+	switch h := h.(type) {
+	case *lconn:
+		lc = h
+	case *lapp:
+		if h.owner == nil {
+			if h.c != nil && h.at < len(l.pools[h.c.up]) && l.pools[h.c.up][h.at] == h {
+				l.unpool(h)
+			}
+			h.close()
+			return
+		}
+		lc = h.owner.lc
+	default:
+		return
+	}
+	func() {
+		defer func() { recover() }()
+		if lc.x.on {
+			lc.x.gone()
+		}
+	}()
+	if lc.cc != nil {
+		lc.close()
+	}
 }
 
 // timeout is epoll_wait's: until the earliest deadline, in whole
@@ -242,6 +312,7 @@ func (l *loop) timers() {
 	now := l.nowNS
 	if l.next != 0 && now >= l.next {
 		l.next = 0
+		l.resume(now)
 		for i := len(l.conns) - 1; i >= 0; i-- {
 			if i >= len(l.conns) {
 				continue // an expiry closed more than one
@@ -309,11 +380,24 @@ func (l *loop) closeFDs() {
 // another loop may take them meanwhile.
 func (l *loop) accept(ll *loopListener) {
 	fd, e := nbAccept(ll.fd, &l.sa)
-	if e != 0 {
-		if e == unix.EMFILE || e == unix.ENFILE {
-			l.rt.logf("accept: %v", e)
-		}
-		return // EAGAIN: another loop was first
+	switch e {
+	case 0:
+		ll.delay = 0
+	case unix.EAGAIN:
+		return // another loop was first
+	case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+		// The listener stays readable: take it out of the set for a while
+		// (5 ms, doubling to 1 s, as Serve on the goroutine path), or the
+		// loop would spin on it.
+		ll.delay = min(max(2*ll.delay, 5*time.Millisecond), time.Second)
+		l.rt.logf("accept: %v; retrying in %s", e, ll.delay)
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, ll.fd, nil)
+		ll.resumeAt = l.nowNS + int64(ll.delay)
+		l.paused = append(l.paused, ll)
+		l.schedule(ll.resumeAt)
+		return
+	default:
+		return
 	}
 	s := l.s
 	s.mu.Lock()
