@@ -199,6 +199,8 @@ type lexchange struct {
 	// arrived: the answer's first byte is in; headDone: its head went to
 	// the client, and left bytes of its body are still to be relayed.
 	arrived, headDone bool
+	// eof: the client's end was read during the exchange.
+	eof bool
 	rh                respHead
 	left              int64
 	closeClient       bool
@@ -340,6 +342,7 @@ func (x *lexchange) head() bool {
 		}
 		if !x.arrived {
 			x.arrived = true
+			lc.watchDL = 0 // the answer is coming: the client is read after it
 			if c.coldSince != 0 || c.up.warm.Load() != warmYes {
 				lc.l.rt.answered(x.a, c.up, c.coldSince)
 				c.coldSince = 0
@@ -454,15 +457,24 @@ func (x *lexchange) relay() bool {
 }
 
 // watch reads the client while the app has not answered: a pipelined
-// request waits in the buffer, the client's end ends the exchange (as
-// the goroutine path's clientWatch); false when it did.
+// request waits in the buffer; the client's end ends the exchange as the
+// goroutine path's clientWatch does, which looks only once the app has
+// taken watchAfter: a client that half-closes after its request still
+// gets a fast answer. false when it ended the exchange.
 func (x *lexchange) watch() bool {
 	lc := x.lc
 	br := lc.cc.br
-	for lc.readable && br.Buffered() < br.Size() {
+	for lc.readable && !x.eof && br.Buffered() < br.Size() {
 		if _, err := br.Peek(br.Buffered() + 1); err != nil {
 			if err == errWouldBlock {
 				lc.readable = false
+				return true
+			}
+			// readable stays: next reads the end again after the answer.
+			x.eof = true
+			if at := x.begun.Add(watchAfter).UnixNano(); lc.l.nowNS < at {
+				lc.watchDL = at
+				lc.l.schedule(at)
 				return true
 			}
 			x.gone()

@@ -38,6 +38,10 @@ type lconn struct {
 	// its head, or (during an exchange) the app's start; sendDL the wait
 	// for the client to take what is sent (unix ns, 0: none).
 	readDL, sendDL int64
+	// watchDL: the client ended while the app had not answered yet; the
+	// exchange ends as the client's at watchDL unless the answer comes
+	// first (lexchange.watch).
+	watchDL int64
 	// after: what happens once out is sent.
 	after int
 	x     lexchange
@@ -242,19 +246,27 @@ func (lc *lconn) setReadDL(d int64) {
 }
 
 func (lc *lconn) deadline() int64 {
-	switch {
-	case lc.readDL == 0:
-		return lc.sendDL
-	case lc.sendDL == 0:
-		return lc.readDL
+	d := int64(0)
+	for _, t := range [...]int64{lc.readDL, lc.sendDL, lc.watchDL} {
+		if t != 0 && (d == 0 || t < d) {
+			d = t
+		}
 	}
-	return min(lc.readDL, lc.sendDL)
+	return d
 }
 
 // expired ends what the deadlines that passed end; true when that
 // closed or handed the connection.
 func (lc *lconn) expired(now int64) bool {
 	switch {
+	case lc.watchDL != 0 && now >= lc.watchDL:
+		lc.watchDL = 0
+		if lc.x.on && !lc.x.arrived {
+			lc.x.gone()
+			lc.close()
+			return true
+		}
+		return false
 	case lc.sendDL != 0 && now >= lc.sendDL:
 		// The client took nothing for the send timeout.
 		lc.fail()
