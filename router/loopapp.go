@@ -200,10 +200,10 @@ type lexchange struct {
 	// the client, and left bytes of its body are still to be relayed.
 	arrived, headDone bool
 	// eof: the client's end was read during the exchange.
-	eof bool
-	rh                respHead
-	left              int64
-	closeClient       bool
+	eof         bool
+	rh          respHead
+	left        int64
+	closeClient bool
 	// tx is cc.tx before the answer; begun when its head began; startDL
 	// the start deadline of a fresh connection.
 	tx      int64
