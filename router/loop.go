@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -67,6 +68,9 @@ type loop struct {
 	// read per deadline, start and pool time was 3% of a loop's CPU.
 	now   time.Time
 	nowNS int64
+	// free holds send buffers: a connection has one only while it has
+	// something to send, so that idle ones hold none.
+	free [][]byte
 	// paused holds the listeners out of the set after a failed accept.
 	paused []*loopListener
 	// pending holds the listening sockets Serve gave the loop (under mu).
@@ -409,6 +413,40 @@ func (l *loop) accept(ll *loopListener) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	l.newConn(fd, peerAddr(&l.sa), ll.addr)
+}
+
+// Send buffers: outBuf is the size a connection's starts with (a head
+// and a small body), and the free list is bounded so that a burst of
+// large bodies does not stay allocated.
+const (
+	outBuf  = 4 << 10
+	maxFree = 256
+)
+
+// buf returns an empty send buffer.
+func (l *loop) buf() []byte {
+	if n := len(l.free); n > 0 {
+		b := l.free[n-1]
+		l.free[n-1] = nil
+		l.free = l.free[:n-1]
+		return b
+	}
+	return make([]byte, 0, outBuf)
+}
+
+// release takes back a buffer that was sent.
+func (l *loop) release(b []byte) {
+	if b != nil && len(l.free) < maxFree {
+		l.free = append(l.free, b[:0])
+	}
+}
+
+// grow makes room for n more bytes in b.
+func (l *loop) grow(b []byte, n int) []byte {
+	if b == nil {
+		b = l.buf()
+	}
+	return slices.Grow(b, n)
 }
 
 // appender is the loop's bufio.Writer's target: it appends to a

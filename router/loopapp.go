@@ -5,6 +5,8 @@ package router
 
 import (
 	"bufio"
+	"io"
+	"os"
 	"time"
 	"unsafe"
 
@@ -397,6 +399,9 @@ func (x *lexchange) sendHead(block []byte) {
 	if cc.hsts {
 		x.rh.Extra = hstsField
 	}
+	if lc.out == nil {
+		lc.out = lc.l.buf()
+	}
 	bw := lc.l.writer(&lc.out)
 	x.rh.clPassed = wire.WriteResponseHead(bw, block, &x.rh.Response, x.closeClient, req.HTTP10 && !x.closeClient, false)
 	bw.Flush()
@@ -418,33 +423,40 @@ func (x *lexchange) relay() bool {
 	c := p.c
 	br := c.br
 	for x.left > 0 {
-		if len(lc.out)-lc.off >= relayMax {
+		pending := len(lc.out) - lc.off
+		if pending >= relayMax {
 			return true // drive sends first
 		}
-		n := br.Buffered()
-		if n == 0 {
-			if lc.off < len(lc.out) {
-				return true // send what is there before waiting on the app
-			}
-			if !p.readable {
-				return false
-			}
-			if _, err := br.Peek(1); err != nil {
-				if err == errWouldBlock {
-					p.readable = false
-					return false
-				}
-				x.cut(err)
-				return true
-			}
-			p.readable = !c.drained
+		if n := br.Buffered(); n > 0 {
+			k := int(min(int64(n), x.left, int64(relayMax-pending)))
+			b, _ := br.Peek(k)
+			lc.out = append(lc.out, b...)
+			br.Discard(k)
+			x.left -= int64(k)
 			continue
 		}
-		k := int(min(int64(n), x.left, int64(relayMax)))
-		b, _ := br.Peek(k)
-		lc.out = append(lc.out, b...)
-		br.Discard(k)
-		x.left -= int64(k)
+		if !p.readable {
+			return pending > 0 // send what is there, else wait for the app
+		}
+		// Straight from the socket into out: a large body is not copied
+		// through the read buffer, and is read relayMax at a time.
+		lc.out = lc.l.grow(lc.out, relayMax-pending)
+		want := int(min(int64(cap(lc.out)-len(lc.out)), x.left))
+		m, e := nbRecv(p.fd, lc.out[len(lc.out):len(lc.out)+want])
+		switch {
+		case e == unix.EAGAIN:
+			p.readable = false
+			return pending > 0
+		case e != 0:
+			x.cut(os.NewSyscallError("read", e))
+			return true
+		case m == 0:
+			x.cut(io.ErrUnexpectedEOF)
+			return true
+		}
+		lc.out = lc.out[:len(lc.out)+m]
+		x.left -= int64(m)
+		p.readable = m == want
 	}
 	if x.rh.Close {
 		p.close()

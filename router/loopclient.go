@@ -145,7 +145,8 @@ func (lc *lconn) send() bool {
 			return false
 		}
 	}
-	lc.out, lc.off, lc.sendDL = lc.out[:0], 0, 0
+	lc.l.release(lc.out)
+	lc.out, lc.off, lc.sendDL = nil, 0, 0
 	return true
 }
 
