@@ -71,6 +71,9 @@ var optionSwaps = []struct {
 	// each; /proc/sys and /sys read-only are two ("+": inside
 	// RootDirectory=).
 	{"s-rosys", "ProtectKernelTunables= -> ReadOnlyPaths=+/proc/sys +/sys", []string{"ProtectKernelTunables"}, []string{"ReadOnlyPaths=+/proc/sys +/sys"}},
+	// ProcSubset=pid hides /proc/sys with the rest of /proc's non-process
+	// files, an option of the /proc mount, not a mount of its own.
+	{"s-procsubset", "ReadOnlyPaths=+/proc/sys -> ProcSubset=pid", []string{"ReadOnlyPaths"}, []string{"ReadOnlyPaths=+/sys", "ProcSubset=pid"}},
 }
 
 // oldRoot is the sandbox root of the release before the links: the
