@@ -25,6 +25,10 @@ type lapp struct {
 	// readable: an input edge not yet read to a short read; blocked: the
 	// last send found the socket full.
 	readable, blocked, outWatched bool
+	// hup: the app closed its side. Its EOF is still to be read after a
+	// short read, and no edge will come for it: the data and the end
+	// came in one.
+	hup bool
 	// gen is the upstream's gen when the connection was made or pooled;
 	// at is its index in the pool while idle.
 	gen uint64
@@ -34,6 +38,9 @@ type lapp struct {
 func (p *lapp) event(ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.readable = true
+	}
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		p.hup = true
 	}
 	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.blocked = false
@@ -123,7 +130,7 @@ func (l *loop) put(p *lapp) {
 	p.owner = nil
 	up := p.c.up
 	pool := l.pools[up]
-	if p.c.br.Buffered() > 0 || len(pool) >= up.maxIdle || p.gen != up.gen.Load() {
+	if p.hup || p.c.br.Buffered() > 0 || len(pool) >= up.maxIdle || p.gen != up.gen.Load() {
 		p.close()
 		return
 	}
@@ -335,7 +342,7 @@ func (x *lexchange) head() bool {
 				x.handOver(resumeRead) // EOF, an error: the goroutine path reads it again
 				return false
 			}
-			p.readable = !c.drained
+			p.readable = !c.drained || p.hup
 			continue
 		}
 		if !x.arrived {
@@ -360,7 +367,7 @@ func (x *lexchange) head() bool {
 				x.handOver(resumeRead)
 				return false
 			}
-			p.readable = !c.drained
+			p.readable = !c.drained || p.hup
 			continue
 		}
 		rh := &x.rh
@@ -434,7 +441,7 @@ func (x *lexchange) relay() bool {
 				x.cut(err)
 				return true
 			}
-			p.readable = !c.drained
+			p.readable = !c.drained || p.hup
 			continue
 		}
 		k := int(min(int64(n), x.left, int64(relayMax)))
@@ -468,7 +475,7 @@ func (x *lexchange) watch() bool {
 			x.gone()
 			return false
 		}
-		lc.readable = !lc.cc.drained
+		lc.readable = !lc.cc.drained || lc.hup
 	}
 	return true
 }

@@ -30,6 +30,8 @@ type lconn struct {
 	// readable: an input edge not yet read to a short read; blocked: the
 	// last send found the socket full.
 	readable, blocked, outWatched bool
+	// hup: the client closed its side (as lapp's).
+	hup bool
 	// first: no request was answered yet; partial: the head being read
 	// began (start) and is not whole.
 	first, partial bool
@@ -73,6 +75,9 @@ func (l *loop) newConn(fd int, raddr *net.TCPAddr, laddr net.Addr) {
 func (lc *lconn) event(ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		lc.readable = true
+	}
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		lc.hup = true
 	}
 	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		lc.blocked = false
@@ -164,7 +169,7 @@ func (lc *lconn) next() bool {
 				lc.readable = false
 				return false
 			}
-			lc.readable = !cc.drained
+			lc.readable = !cc.drained || lc.hup
 			continue
 		}
 		b, _ := br.Peek(n)
@@ -194,7 +199,7 @@ func (lc *lconn) next() bool {
 				lc.close()
 				return false
 			}
-			lc.readable = !cc.drained
+			lc.readable = !cc.drained || lc.hup
 			continue
 		}
 		if end > cfg.MaxHeaderBytes {
