@@ -214,6 +214,11 @@ type lexchange struct {
 	tx      int64
 	begun   time.Time
 	startDL time.Time
+	// ended: the client's end (EOF or an error) was read before the
+	// answer. The goroutine path decides what that means, as it would
+	// have: nothing for an answer within watchAfter, the client gone
+	// after (uconn.go).
+	ended bool
 }
 
 // start begins the exchange of the request just parsed (its head is
@@ -303,8 +308,8 @@ func (x *lexchange) advance() bool {
 func (x *lexchange) head() bool {
 	lc, p := x.lc, x.p
 	c := p.c
-	if lc.readable && !x.watch() {
-		return true
+	if lc.readable {
+		x.watch()
 	}
 	for p.sent < len(p.out) {
 		if p.blocked {
@@ -325,6 +330,10 @@ func (x *lexchange) head() bool {
 			return false
 		}
 		p.sent += n
+	}
+	if x.ended {
+		x.handOver(resumeRead)
+		return false
 	}
 	br := c.br
 	for {
@@ -461,23 +470,21 @@ func (x *lexchange) relay() bool {
 }
 
 // watch reads the client while the app has not answered: a pipelined
-// request waits in the buffer, the client's end ends the exchange (as
-// the goroutine path's clientWatch); false when it did.
-func (x *lexchange) watch() bool {
+// request waits in the buffer; the client's end is noted (ended) and
+// the exchange handed over once its request is sent.
+func (x *lexchange) watch() {
 	lc := x.lc
 	br := lc.cc.br
 	for lc.readable && br.Buffered() < br.Size() {
 		if _, err := br.Peek(br.Buffered() + 1); err != nil {
-			if err == errWouldBlock {
-				lc.readable = false
-				return true
+			if err != errWouldBlock {
+				x.ended = true
 			}
-			x.gone()
-			return false
+			lc.readable = false
+			return
 		}
 		lc.readable = !lc.cc.drained || lc.hup
 	}
-	return true
 }
 
 // gone ends the exchange of a client that left before the answer.
