@@ -91,7 +91,9 @@ type fixture struct {
 }
 
 // testLoops is Config.Loops for the fixtures: EHECOATL_TEST_LOOPS, so
-// that the same tests run against the loops and the goroutine path.
+// that the same tests run against the loops and the goroutine path. A
+// fixture whose Config.Loops is -1 (fixture only: New takes no negative)
+// always runs on the goroutine path, whatever the variable says.
 var testLoops = func() int {
 	n, _ := strconv.Atoi(os.Getenv("EHECOATL_TEST_LOOPS"))
 	return n
@@ -113,7 +115,10 @@ func newFixture(t testing.TB, cfg Config, set *manifest.Set) *fixture {
 		cfg.AccessLog = f.log
 	}
 	cfg.Notify = func(string) {}
-	if cfg.Loops == 0 {
+	switch {
+	case cfg.Loops < 0:
+		cfg.Loops = 0
+	case cfg.Loops == 0:
 		cfg.Loops = testLoops
 	}
 	rt, err := New(cfg)
