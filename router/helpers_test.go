@@ -92,7 +92,9 @@ type fixture struct {
 
 // testLoops is Config.Loops for the fixtures: 2, as the router runs on
 // two CPUs, or EHECOATL_TEST_LOOPS (0: the goroutine path), so that the
-// same tests run against both (make test runs them both ways).
+// same tests run against both (make test runs them both ways). A
+// fixture whose Config.Loops is -1 (fixture only: New takes no negative)
+// always runs on the goroutine path, whatever the variable says.
 var testLoops = func() int {
 	if n, err := strconv.Atoi(os.Getenv("EHECOATL_TEST_LOOPS")); err == nil {
 		return n
@@ -116,7 +118,10 @@ func newFixture(t testing.TB, cfg Config, set *manifest.Set) *fixture {
 		cfg.AccessLog = f.log
 	}
 	cfg.Notify = func(string) {}
-	if cfg.Loops == 0 {
+	switch {
+	case cfg.Loops < 0:
+		cfg.Loops = 0
+	case cfg.Loops == 0:
 		cfg.Loops = testLoops
 	}
 	rt, err := New(cfg)

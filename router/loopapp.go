@@ -27,6 +27,10 @@ type lapp struct {
 	// readable: an input edge not yet read to a short read; blocked: the
 	// last send found the socket full.
 	readable, blocked, outWatched bool
+	// hup: the app closed its side. Its EOF is still to be read after a
+	// short read, and no edge will come for it: the data and the end
+	// came in one.
+	hup bool
 	// gen is the upstream's gen when the connection was made or pooled;
 	// at is its index in the pool while idle.
 	gen uint64
@@ -36,6 +40,9 @@ type lapp struct {
 func (p *lapp) event(ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.readable = true
+	}
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		p.hup = true
 	}
 	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		p.blocked = false
@@ -125,7 +132,7 @@ func (l *loop) put(p *lapp) {
 	p.owner = nil
 	up := p.c.up
 	pool := l.pools[up]
-	if p.c.br.Buffered() > 0 || len(pool) >= up.maxIdle || p.gen != up.gen.Load() {
+	if p.hup || p.c.br.Buffered() > 0 || len(pool) >= up.maxIdle || p.gen != up.gen.Load() {
 		p.close()
 		return
 	}
@@ -201,16 +208,19 @@ type lexchange struct {
 	// arrived: the answer's first byte is in; headDone: its head went to
 	// the client, and left bytes of its body are still to be relayed.
 	arrived, headDone bool
-	// eof: the client's end was read during the exchange.
-	eof         bool
-	rh          respHead
-	left        int64
-	closeClient bool
+	rh                respHead
+	left              int64
+	closeClient       bool
 	// tx is cc.tx before the answer; begun when its head began; startDL
 	// the start deadline of a fresh connection.
 	tx      int64
 	begun   time.Time
 	startDL time.Time
+	// ended: the client's end (EOF or an error) was read before the
+	// answer. The goroutine path decides what that means, as it would
+	// have: nothing for an answer within watchAfter, the client gone
+	// after (uconn.go).
+	ended bool
 }
 
 // start begins the exchange of the request just parsed (its head is
@@ -300,8 +310,8 @@ func (x *lexchange) advance() bool {
 func (x *lexchange) head() bool {
 	lc, p := x.lc, x.p
 	c := p.c
-	if lc.readable && !x.watch() {
-		return true
+	if lc.readable {
+		x.watch()
 	}
 	for p.sent < len(p.out) {
 		if p.blocked {
@@ -323,6 +333,10 @@ func (x *lexchange) head() bool {
 		}
 		p.sent += n
 	}
+	if x.ended {
+		x.handOver(resumeRead)
+		return false
+	}
 	br := c.br
 	for {
 		n := br.Buffered()
@@ -339,12 +353,11 @@ func (x *lexchange) head() bool {
 				x.handOver(resumeRead) // EOF, an error: the goroutine path reads it again
 				return false
 			}
-			p.readable = !c.drained
+			p.readable = !c.drained || p.hup
 			continue
 		}
 		if !x.arrived {
 			x.arrived = true
-			lc.watchDL = 0 // the answer is coming: the client is read after it
 			if c.coldSince != 0 || c.up.warm.Load() != warmYes {
 				lc.l.rt.answered(x.a, c.up, c.coldSince)
 				c.coldSince = 0
@@ -365,7 +378,7 @@ func (x *lexchange) head() bool {
 				x.handOver(resumeRead)
 				return false
 			}
-			p.readable = !c.drained
+			p.readable = !c.drained || p.hup
 			continue
 		}
 		rh := &x.rh
@@ -456,7 +469,7 @@ func (x *lexchange) relay() bool {
 		}
 		lc.out = lc.out[:len(lc.out)+m]
 		x.left -= int64(m)
-		p.readable = m == want
+		p.readable = m == want || p.hup
 	}
 	if x.rh.Close {
 		p.close()
@@ -469,32 +482,21 @@ func (x *lexchange) relay() bool {
 }
 
 // watch reads the client while the app has not answered: a pipelined
-// request waits in the buffer; the client's end ends the exchange as the
-// goroutine path's clientWatch does, which looks only once the app has
-// taken watchAfter: a client that half-closes after its request still
-// gets a fast answer. false when it ended the exchange.
-func (x *lexchange) watch() bool {
+// request waits in the buffer; the client's end is noted (ended) and
+// the exchange handed over once its request is sent.
+func (x *lexchange) watch() {
 	lc := x.lc
 	br := lc.cc.br
-	for lc.readable && !x.eof && br.Buffered() < br.Size() {
+	for lc.readable && br.Buffered() < br.Size() {
 		if _, err := br.Peek(br.Buffered() + 1); err != nil {
-			if err == errWouldBlock {
-				lc.readable = false
-				return true
+			if err != errWouldBlock {
+				x.ended = true
 			}
-			// readable stays: next reads the end again after the answer.
-			x.eof = true
-			if at := x.begun.Add(watchAfter).UnixNano(); lc.l.nowNS < at {
-				lc.watchDL = at
-				lc.l.schedule(at)
-				return true
-			}
-			x.gone()
-			return false
+			lc.readable = false
+			return
 		}
-		lc.readable = !lc.cc.drained
+		lc.readable = !lc.cc.drained || lc.hup
 	}
-	return true
 }
 
 // gone ends the exchange of a client that left before the answer.

@@ -30,6 +30,8 @@ type lconn struct {
 	// readable: an input edge not yet read to a short read; blocked: the
 	// last send found the socket full.
 	readable, blocked, outWatched bool
+	// hup: the client closed its side (as lapp's).
+	hup bool
 	// first: no request was answered yet; partial: the head being read
 	// began (start) and is not whole.
 	first, partial bool
@@ -38,10 +40,6 @@ type lconn struct {
 	// its head, or (during an exchange) the app's start; sendDL the wait
 	// for the client to take what is sent (unix ns, 0: none).
 	readDL, sendDL int64
-	// watchDL: the client ended while the app had not answered yet; the
-	// exchange ends as the client's at watchDL unless the answer comes
-	// first (lexchange.watch).
-	watchDL int64
 	// after: what happens once out is sent.
 	after int
 	x     lexchange
@@ -77,6 +75,9 @@ func (l *loop) newConn(fd int, raddr *net.TCPAddr, laddr net.Addr) {
 func (lc *lconn) event(ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		lc.readable = true
+	}
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		lc.hup = true
 	}
 	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		lc.blocked = false
@@ -169,7 +170,7 @@ func (lc *lconn) next() bool {
 				lc.readable = false
 				return false
 			}
-			lc.readable = !cc.drained
+			lc.readable = !cc.drained || lc.hup
 			continue
 		}
 		b, _ := br.Peek(n)
@@ -199,7 +200,7 @@ func (lc *lconn) next() bool {
 				lc.close()
 				return false
 			}
-			lc.readable = !cc.drained
+			lc.readable = !cc.drained || lc.hup
 			continue
 		}
 		if end > cfg.MaxHeaderBytes {
@@ -248,7 +249,7 @@ func (lc *lconn) setReadDL(d int64) {
 
 func (lc *lconn) deadline() int64 {
 	d := int64(0)
-	for _, t := range [...]int64{lc.readDL, lc.sendDL, lc.watchDL} {
+	for _, t := range [...]int64{lc.readDL, lc.sendDL} {
 		if t != 0 && (d == 0 || t < d) {
 			d = t
 		}
@@ -260,14 +261,6 @@ func (lc *lconn) deadline() int64 {
 // closed or handed the connection.
 func (lc *lconn) expired(now int64) bool {
 	switch {
-	case lc.watchDL != 0 && now >= lc.watchDL:
-		lc.watchDL = 0
-		if lc.x.on && !lc.x.arrived {
-			lc.x.gone()
-			lc.close()
-			return true
-		}
-		return false
 	case lc.sendDL != 0 && now >= lc.sendDL:
 		// The client took nothing for the send timeout.
 		lc.fail()
