@@ -148,9 +148,9 @@ func (b *bench) startProxies(ctx context.Context, dir string) ([]target, stack, 
 	targets := []target{
 		{"direct", "backend directly (TCP)", "-", ports[0], one(backend), 0},
 		{"nginx1", "nginx, worker_processes 1", "1 CPU", ports[1], withKids(nginxes["nginx1"]), 0},
-		{"router1", "router, GOMAXPROCS=1", "1 CPU", ports[2], one(routers["router1"]), 0},
+		{"router1", "router, GOMAXPROCS=1: 1 loop (it sets GOMAXPROCS 2)", "1 CPU", ports[2], one(routers["router1"]), 0},
 		{"nginx2", "nginx, worker_processes 2", "2 CPUs", ports[3], withKids(nginxes["nginx2"]), 0},
-		{"router2", "router, GOMAXPROCS=2 (default)", "2 CPUs", ports[4], one(routers["router2"]), 0},
+		{"router2", "router, GOMAXPROCS=2: 2 loops (it sets 3)", "2 CPUs", ports[4], one(routers["router2"]), 0},
 		{"router2m", "router, 2, metrics scraped 1/s", "2 CPUs", mports[0], one(withMetrics), mports[1]},
 	}
 	if o.goroutinePath {
