@@ -354,12 +354,42 @@ func (l *loop) add(fd int, h loopFD, events uint32) bool {
 	return true
 }
 
-// watchOut adds EPOLLOUT to fd's registration, once: sockets are
-// registered for input only until a send finds one full, since on a
-// unix socket every read of the peer would report an EPOLLOUT edge.
-func (l *loop) watchOut(fd int) {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+// edges is what the events of an edge-triggered socket said and the
+// calls have not used up yet: readable, an input edge not yet read to a
+// short read; hup, the peer closed its side (its EOF is still to be read
+// after a short read, and no edge will come for it: the data and the end
+// came in one); blocked, the last send found the socket full.
+type edges struct {
+	readable, hup, blocked bool
+	// outWatched: EPOLLOUT is in the registration (full).
+	outWatched bool
+}
+
+// note records an event.
+func (e *edges) note(ev uint32) {
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		e.readable = true
+	}
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		e.hup = true
+	}
+	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		e.blocked = false
+	}
+}
+
+// full records that a send found fd's socket full: the next EPOLLOUT
+// edge clears it. EPOLLOUT is added to the registration then, once:
+// sockets are registered for input only until a send finds one full,
+// since on a unix socket every read of the peer would report an
+// EPOLLOUT edge.
+func (e *edges) full(l *loop, fd int) {
+	e.blocked = true
+	if !e.outWatched {
+		e.outWatched = true
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+	}
 }
 
 // forget removes fd from the loop without closing it (a hand-off).

@@ -24,13 +24,7 @@ type lapp struct {
 	// out is the request head, out[sent:] still to go.
 	out  []byte
 	sent int
-	// readable: an input edge not yet read to a short read; blocked: the
-	// last send found the socket full.
-	readable, blocked, outWatched bool
-	// hup: the app closed its side. Its EOF is still to be read after a
-	// short read, and no edge will come for it: the data and the end
-	// came in one.
-	hup bool
+	edges
 	// gen is the upstream's gen when the connection was made or pooled;
 	// at is its index in the pool while idle.
 	gen uint64
@@ -38,15 +32,7 @@ type lapp struct {
 }
 
 func (p *lapp) event(ev uint32) {
-	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		p.readable = true
-	}
-	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		p.hup = true
-	}
-	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		p.blocked = false
-	}
+	p.note(ev)
 	if x := p.owner; x != nil {
 		x.lc.drive()
 		return
@@ -320,11 +306,7 @@ func (x *lexchange) head() bool {
 		n, e := nbSend(p.fd, p.out[p.sent:])
 		switch {
 		case e == unix.EAGAIN:
-			p.blocked = true
-			if !p.outWatched {
-				p.outWatched = true
-				p.l.watchOut(p.fd)
-			}
+			p.full(p.l, p.fd)
 			return false
 		case e != 0:
 			c.werr = e

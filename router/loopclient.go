@@ -27,11 +27,7 @@ type lconn struct {
 	// out is what the client is sent next, out[off:] still to go.
 	out []byte
 	off int
-	// readable: an input edge not yet read to a short read; blocked: the
-	// last send found the socket full.
-	readable, blocked, outWatched bool
-	// hup: the client closed its side (as lapp's).
-	hup bool
+	edges
 	// first: no request was answered yet; partial: the head being read
 	// began (start) and is not whole.
 	first, partial bool
@@ -73,15 +69,7 @@ func (l *loop) newConn(fd int, raddr *net.TCPAddr, laddr net.Addr) {
 }
 
 func (lc *lconn) event(ev uint32) {
-	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		lc.readable = true
-	}
-	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		lc.hup = true
-	}
-	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		lc.blocked = false
-	}
+	lc.note(ev)
 	lc.drive()
 }
 
@@ -133,11 +121,7 @@ func (lc *lconn) send() bool {
 		if lc.off < len(lc.out) {
 			// The socket is full: wait for room, under the send timeout
 			// (at least half of it ahead, as armWrite on the other path).
-			lc.blocked = true
-			if !lc.outWatched {
-				lc.outWatched = true
-				lc.l.watchOut(lc.fd)
-			}
+			lc.full(lc.l, lc.fd)
 			now := lc.l.nowNS
 			if lc.sendDL-now < int64(sendTimeout/2) {
 				lc.sendDL = now + int64(sendTimeout)
