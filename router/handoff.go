@@ -148,18 +148,10 @@ func (cc *clientConn) serveResumed(x *lexchange) {
 	defer cc.close()
 	defer cc.recoverPanic()
 	rt, req := cc.rt, &cc.req
-	t := x.a.tenant
 	cc.takeWriter()
 	res, retry := rt.exchangeRest(cc, req, x.a, x.p.c, false, nil, x.fresh)
 	res, _ = rt.retried(cc, req, x.a, x.up, res, retry, x.since, false)
-	// serveApp's and forward's defers.
-	x.up.active.Add(-1)
-	rt.observe(x.a, x.up, res.status)
-	x.a.end(time.Now().UnixNano())
-	t.release()
-	if x.counted {
-		rt.clients.release(t, cc.key)
-	}
+	x.giveBack(rt, cc.key, res.status, time.Now().UnixNano())
 	keep := cc.finishRequest(req, x.rte, x.a, res, x.begun, x.tx)
 	cc.releaseWriter()
 	if !keep {

@@ -512,20 +512,27 @@ func (x *lexchange) cut(err error) {
 // start timeout. The goroutine path answers that (upstreamError).
 func (x *lexchange) startTimedOut() { x.handOver(resumeTimeout) }
 
-// finish gives back what start took, as serveApp's and forward's defers
-// do, and logs the request.
+// finish ends the exchange the loop answered: it gives back what start
+// took and logs the request.
 func (x *lexchange) finish(res result) {
 	lc := x.lc
 	cc, rt := lc.cc, lc.l.rt
-	t := x.a.tenant
-	x.up.active.Add(-1)
-	rt.observe(x.a, x.up, res.status)
-	x.a.end(lc.l.nowNS)
-	t.release()
-	if x.counted {
-		rt.clients.release(t, cc.key)
-	}
-	cc.logRequest(&cc.req, x.rte, x.a, res, lc.start, cc.tx+int64(len(lc.out)-lc.off)-x.tx)
+	x.giveBack(rt, cc.key, res.status, lc.l.nowNS)
+	cc.logRequest(&cc.req, x.rte, x.a, res, x.begun, cc.tx+int64(len(lc.out)-lc.off)-x.tx)
 	x.on = false
 	lc.answered(res)
+}
+
+// giveBack gives back what start took, as serveApp's and forward's
+// defers do, for an exchange that ended with status at now (unix ns),
+// in the loop or after a hand-over (serveResumed). key is the client's.
+func (x *lexchange) giveBack(rt *Router, key string, status int, now int64) {
+	t := x.a.tenant
+	x.up.active.Add(-1)
+	rt.observe(x.a, x.up, status)
+	x.a.end(now)
+	t.release()
+	if x.counted {
+		rt.clients.release(t, key)
+	}
 }
