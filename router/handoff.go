@@ -49,7 +49,7 @@ func (lc *lconn) release() *clientConn {
 	f := os.NewFile(uintptr(lc.fd), "tcp")
 	bc := &bareConn{File: f, laddr: lc.laddr, raddr: lc.raddr}
 	cc.c, cc.raw = bc, bc
-	cc.rawFD, cc.inLoop = -1, false
+	cc.rawFD = -1
 	s := cc.srv
 	s.mu.Lock()
 	s.conns[cc] = struct{}{}

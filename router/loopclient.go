@@ -49,7 +49,7 @@ const (
 
 func (l *loop) newConn(fd int, raddr *net.TCPAddr, laddr net.Addr) {
 	br := readerPool.Get().(*bufio.Reader)
-	cc := &clientConn{srv: l.s, rt: l.rt, br: br, rawFD: fd, inLoop: true}
+	cc := &clientConn{srv: l.s, rt: l.rt, br: br, rawFD: fd}
 	br.Reset((*clientReader)(cc))
 	cc.ip = clientIP(raddr.String())
 	cc.key = clientKey(cc.ip)

@@ -49,28 +49,11 @@ func (r *clientReader) Read(p []byte) (int, error) {
 		cc.rx += int64(n)
 		return n, err
 	}
-	if cc.inLoop {
-		n, err := nbRead(cc.rawFD, p, &cc.drained)
-		cc.rx += int64(n)
-		return n, err
-	}
-	for {
-		n, err := recv(cc.rawFD, p)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			cc.drained = true
-			return 0, errWouldBlock
-		case err != nil:
-			return 0, os.NewSyscallError("read", err)
-		case n == 0 && len(p) > 0:
-			return 0, io.EOF
-		}
-		cc.drained = n < len(p)
-		cc.rx += int64(n)
-		return n, nil
-	}
+	// serveRaw's RawConn.Read holds the descriptor, or a loop owns it:
+	// either way the socket is read without waiting.
+	n, err := nbRead(cc.rawFD, p, &cc.drained)
+	cc.rx += int64(n)
+	return n, err
 }
 
 // WriteTo lets a tunnel's copy use the connection's own (splice).

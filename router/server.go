@@ -225,16 +225,14 @@ type clientConn struct {
 	idBuf requestIDBuf
 
 	// The plain connection's RawConn and serveRaw's state (rawserve.go):
-	// rawFD is the descriptor while serveRaw's RawConn.Read runs, else
+	// rawFD is the descriptor while serveRaw's RawConn.Read runs or a
+	// loop owns the connection (loop.go; c and raw are nil then), else
 	// -1; drained says its last read left the socket empty;
 	// lingerPending asks serveRaw to linger once it is out of the read.
 	rc            syscall.RawConn
 	rawFD         int
 	drained       bool
 	lingerPending bool
-	// inLoop: a loop owns the connection (loop.go); c and raw are nil
-	// and rawFD is its descriptor.
-	inLoop bool
 	// dupWatch is the duplicate a client watch peeks at, while it runs;
 	// closing is set by Server.Close, which ends such a watch.
 	dupWatch atomic.Pointer[os.File]
