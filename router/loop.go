@@ -118,15 +118,21 @@ func newLoop(s *Server) (*loop, error) {
 // as nginx registers its listeners without an accept mutex: one waiting
 // loop is woken per new connection, not all of them.
 func (l *loop) listen(fd int, addr net.Addr) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(fd)}
 	for fd >= len(l.fds) {
 		l.fds = append(l.fds, nil)
 	}
-	l.fds[fd] = &loopListener{l: l, fd: fd, addr: addr}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	ll := &loopListener{l: l, fd: fd, addr: addr}
+	l.fds[fd] = ll
+	if err := l.register(ll); err != nil {
 		return fmt.Errorf("epoll_ctl listener: %w", err)
 	}
 	return nil
+}
+
+// register adds ll's socket to the set (again, after a pause).
+func (l *loop) register(ll *loopListener) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(ll.fd)}
+	return unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, ll.fd, &ev)
 }
 
 // resume puts paused listeners whose pause is over back into the set.
@@ -136,8 +142,7 @@ func (l *loop) resume(now int64) {
 		switch {
 		case l.stopping:
 		case now >= ll.resumeAt:
-			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(ll.fd)}
-			unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, ll.fd, &ev)
+			l.register(ll)
 		default:
 			kept = append(kept, ll)
 			l.schedule(ll.resumeAt)
