@@ -245,9 +245,8 @@ func (x *lexchange) start(skip, end int) bool {
 		return false
 	}
 	var p *lapp
-	// An instance not yet seen answering makes coldSince ask systemd: that
-	// is the goroutine path's, once per instance.
-	if up.warm.Load() != warmUnknown || rt.cfg.Running == nil || len(a.runUnits) == 0 {
+	// The goroutine path asks systemd, once per instance.
+	if !rt.coldAsks(a, up) {
 		p = l.getApp(up)
 	}
 	if p == nil {

@@ -203,26 +203,30 @@ const (
 // most once per instance after the router starts): the request path of
 // a running app never does.
 func (rt *Router) coldSince(a *appState, up *upstream) int64 {
-	switch up.warm.Load() {
-	case warmYes:
+	if up.warm.Load() == warmYes {
 		return 0
-	case warmUnknown:
-		if rt.cfg.Running != nil && len(a.runUnits) > 0 {
-			i := max(up.instance-1, 0)
-			if i >= len(a.runUnits) {
-				up.warm.Store(warmYes)
-				return 0
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), failLookupTimeout)
-			run, err := rt.cfg.Running(ctx, a.runUnits[i:i+1])
-			cancel()
-			if err != nil || len(run) != 1 || run[0] {
-				up.warm.Store(warmYes)
-				return 0
-			}
+	}
+	if rt.coldAsks(a, up) {
+		i := max(up.instance-1, 0)
+		if i >= len(a.runUnits) {
+			up.warm.Store(warmYes)
+			return 0
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), failLookupTimeout)
+		run, err := rt.cfg.Running(ctx, a.runUnits[i:i+1])
+		cancel()
+		if err != nil || len(run) != 1 || run[0] {
+			up.warm.Store(warmYes)
+			return 0
 		}
 	}
 	return time.Now().UnixNano()
+}
+
+// coldAsks says whether coldSince would ask systemd about up (a D-Bus
+// call, which a loop must not wait for).
+func (rt *Router) coldAsks(a *appState, up *upstream) bool {
+	return up.warm.Load() == warmUnknown && rt.cfg.Running != nil && len(a.runUnits) > 0
 }
 
 // answered records that up sent a response head; since (from coldSince)
