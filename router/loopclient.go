@@ -343,7 +343,7 @@ func (lc *lconn) route(req *request) (*route, *appState) {
 		return nil, nil
 	}
 	rte := lc.l.rt.table.Load().lookup(host, req.Path)
-	if rte == nil || rte.held || rte.https && !cc.secure(req) && cc.srv.tls != nil {
+	if rte == nil || rte.held || cc.toHTTPS(rte, req) {
 		return nil, nil
 	}
 	return rte, rte.app

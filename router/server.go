@@ -476,7 +476,7 @@ func (cc *clientConn) handle(req *request, start time.Time) bool {
 	case rte.held:
 		a = rte.app
 		res = cc.simple(req, 503, heldPage, heldRetry)
-	case rte.https && !cc.secure(req) && cc.srv.tls != nil: // no HTTPS to send anyone to without certificates
+	case cc.toHTTPS(rte, req):
 		res = cc.redirectHTTPS(req, host)
 	default:
 		a = rte.app
@@ -534,6 +534,13 @@ func (cc *clientConn) logRequest(req *request, rte *route, a *appState, res resu
 	}
 	rt.account(rte, a, &e, proto)
 	rt.access.Log(e)
+}
+
+// toHTTPS says whether req, for rte, is redirected to HTTPS: a domain
+// served over HTTPS reached over plain HTTP (no HTTPS to send anyone to
+// without certificates, though).
+func (cc *clientConn) toHTTPS(rte *route, req *request) bool {
+	return rte.https && !cc.secure(req) && cc.srv.tls != nil
 }
 
 func (cc *clientConn) serveApp(req *request, a *appState, start time.Time) result {
