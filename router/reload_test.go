@@ -229,13 +229,7 @@ func TestIdleStop(t *testing.T) {
 		if a.name != "web" {
 			continue
 		}
-		deadline := time.Now().Add(2*loopPoll + time.Second)
-		for a.ups[0].idleCount() != 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := a.ups[0].idleCount(); n != 0 {
-			t.Fatalf("web still has %d pooled connections %s after the stop", n, 2*loopPoll+time.Second)
-		}
+		waitFor(t, "web's pooled connections to close after the stop", func() bool { return a.ups[0].idleCount() == 0 })
 	}
 	// Traffic again: eligible for another stop.
 	f.get(c, "http://acme.test/")
